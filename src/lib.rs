@@ -1,0 +1,23 @@
+//! aichaos: a deterministic discrete-event simulator for chaos-engineering the clients of
+//! AI (LLM) APIs. See ARCHITECTURE.md for the map of the code.
+
+pub mod chaos;
+pub mod credits;
+pub mod dist;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod outage;
+pub mod outcome;
+pub mod output;
+pub mod policy;
+pub mod provider;
+pub mod ratelimit;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod time;
+pub mod timeseries;
+pub mod traffic;

@@ -1,0 +1,136 @@
+//! Backoff between retries, with the jitter variants of Marc Brooker's "Exponential Backoff
+//! and Jitter" (AWS Architecture Blog, 2015):
+//!
+//! * nominal `expo(n) = min(cap, base * multiplier^n)` for exponential, `base * (n + 1)` for
+//!   linear (Polly's `DelayBackoffType.Linear`), `base` for constant; `n` is the number of
+//!   retries already taken, so the first retry waits `base`;
+//! * `full`: `U(0, expo(n))`; `equal`: `expo(n)/2 + U(0, expo(n)/2)`;
+//! * `decorrelated`: `min(cap, U(base, 3 * previous_sleep))`, starting from `base`.
+//!
+//! Every result is capped, including jittered ones (a property test holds it to that).
+
+use crate::time::Nanos;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackoffKind {
+    Constant,
+    Linear,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub kind: BackoffKind,
+    pub base_ns: Nanos,
+    pub multiplier: f64,
+    pub cap_ns: Nanos,
+    pub jitter: Jitter,
+}
+
+impl Backoff {
+    /// The delay before retry number `retries_taken + 1`, before jitter.
+    pub fn nominal_ns(&self, retries_taken: u32) -> Nanos {
+        let base = self.base_ns as f64;
+        let delay = match self.kind {
+            BackoffKind::Constant => base,
+            BackoffKind::Linear => base * f64::from(retries_taken + 1),
+            BackoffKind::Exponential => base * self.multiplier.powi(retries_taken.min(1024) as i32),
+        };
+        (delay.min(self.cap_ns as f64)) as Nanos
+    }
+
+    /// The jittered delay. `uniform` is a draw in [0, 1); `previous_sleep_ns` is the delay
+    /// slept before the previous retry (0 before the first), used by decorrelated jitter.
+    pub fn delay_ns(&self, retries_taken: u32, previous_sleep_ns: Nanos, uniform: f64) -> Nanos {
+        let nominal = self.nominal_ns(retries_taken) as f64;
+        let delay = match self.jitter {
+            Jitter::None => nominal,
+            Jitter::Full => nominal * uniform,
+            Jitter::Equal => nominal / 2.0 + nominal / 2.0 * uniform,
+            Jitter::Decorrelated => {
+                let base = self.base_ns as f64;
+                let previous = if previous_sleep_ns == 0 {
+                    base
+                } else {
+                    previous_sleep_ns as f64
+                };
+                let upper = (3.0 * previous).max(base);
+                base + (upper - base) * uniform
+            }
+        };
+        (delay.min(self.cap_ns as f64)) as Nanos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::NS_PER_S;
+
+    fn expo(jitter: Jitter) -> Backoff {
+        Backoff {
+            kind: BackoffKind::Exponential,
+            base_ns: NS_PER_S,
+            multiplier: 2.0,
+            cap_ns: 30 * NS_PER_S,
+            jitter,
+        }
+    }
+
+    #[test]
+    fn seed_backoff_is_one_then_two_seconds() {
+        let b = expo(Jitter::None);
+        assert_eq!(b.delay_ns(0, 0, 0.7), NS_PER_S);
+        assert_eq!(b.delay_ns(1, 0, 0.7), 2 * NS_PER_S);
+        assert_eq!(b.delay_ns(10, 0, 0.7), 30 * NS_PER_S, "capped");
+    }
+
+    #[test]
+    fn jitter_formulas_follow_the_aws_article() {
+        assert_eq!(expo(Jitter::Full).delay_ns(2, 0, 0.25), NS_PER_S); // U(0, 4s) at 0.25
+        assert_eq!(expo(Jitter::Equal).delay_ns(2, 0, 0.5), 3 * NS_PER_S); // 2 + 2*0.5
+        // decorrelated: U(base, 3 * previous) = 1s + (6s - 1s) * 0.2 = 2s
+        assert_eq!(
+            expo(Jitter::Decorrelated).delay_ns(5, 2 * NS_PER_S, 0.2),
+            2 * NS_PER_S
+        );
+        assert_eq!(expo(Jitter::Decorrelated).delay_ns(0, 0, 0.0), NS_PER_S);
+    }
+
+    #[test]
+    fn no_delay_ever_exceeds_the_cap() {
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let b = expo(jitter);
+            let mut previous = 0;
+            for n in 0..64 {
+                for u in [0.0, 0.3, 0.999_999] {
+                    let d = b.delay_ns(n, previous, u);
+                    assert!(d <= b.cap_ns, "{jitter:?} n={n} u={u}: {d}");
+                    previous = d;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn linear_and_constant() {
+        let mut b = expo(Jitter::None);
+        b.kind = BackoffKind::Linear;
+        assert_eq!(b.delay_ns(2, 0, 0.0), 3 * NS_PER_S);
+        b.kind = BackoffKind::Constant;
+        assert_eq!(b.delay_ns(7, 0, 0.0), NS_PER_S);
+    }
+}

@@ -1,0 +1,234 @@
+//! The client's defences: timeouts, retries with backoff, Retry-After, the circuit breaker,
+//! and the fallback chain, as a client group configures them.
+//!
+//! A policy is pure configuration plus small pure decisions (`RetryPolicy::after_failure`);
+//! the event loop owns the timers and the breakers' state. A request walks a chain of
+//! targets: the primary `(provider, model)` with `retry.max_attempts` attempts, then each
+//! fallback target with its own `attempts` (the seed's service: 3 tries on the primary with
+//! exponential backoff, then one try on the fallback account's cheaper model).
+
+pub mod backoff;
+pub mod breaker;
+
+use crate::outcome::{Failure, FailureSet};
+use crate::time::Nanos;
+use backoff::Backoff;
+use breaker::BreakerConfig;
+
+/// A `(provider, model)` pair, as indices into the scenario's providers and their models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetRef {
+    pub provider: u16,
+    pub model: u16,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ChainStep {
+    pub target: TargetRef,
+    /// Attempts allowed on this target (first try included).
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AboveMax {
+    /// Wait `max` instead of the longer Retry-After.
+    Cap,
+    /// Do not retry this target at all (openai-python 3.x above 120 s).
+    GiveUp,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryAfterPolicy {
+    pub honour: bool,
+    pub max_ns: Nanos,
+    pub above_max: AboveMax,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub retry_on: FailureSet,
+    pub backoff: Backoff,
+    pub retry_after: RetryAfterPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    pub connect_timeout_ns: Nanos,
+    pub attempt_timeout_ns: Nanos,
+    /// Overall budget of a logical request, from its arrival; `Nanos::MAX` when unset.
+    pub deadline_ns: Nanos,
+    pub retry: RetryPolicy,
+    pub breaker: Option<BreakerConfig>,
+    /// The primary target first, then the fallbacks in order.
+    pub chain: Vec<ChainStep>,
+}
+
+/// What the client does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Retry the same target after this delay.
+    Retry { delay_ns: Nanos },
+    /// Stop trying this target; move down the chain (or fail if it is exhausted).
+    NextTarget,
+}
+
+impl RetryPolicy {
+    /// Decides between retrying the same target and moving on. `attempts_on_target` counts
+    /// the attempts already made there, `retries_taken` the retries behind them (the backoff
+    /// exponent), `uniform` is the jitter draw.
+    pub fn after_failure(
+        &self,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+        step: ChainStep,
+        attempts_on_target: u32,
+        previous_sleep_ns: Nanos,
+        uniform: f64,
+    ) -> NextStep {
+        if !self.retry_on.contains(failure) || attempts_on_target >= step.attempts {
+            return NextStep::NextTarget;
+        }
+        let retries_taken = attempts_on_target.saturating_sub(1);
+        let backoff_ns = self
+            .backoff
+            .delay_ns(retries_taken, previous_sleep_ns, uniform);
+        let wait_ns = match retry_after_ns {
+            Some(ra) if self.retry_after.honour => {
+                if ra <= self.retry_after.max_ns {
+                    ra
+                } else if self.retry_after.above_max == AboveMax::Cap {
+                    self.retry_after.max_ns
+                } else {
+                    return NextStep::NextTarget;
+                }
+            }
+            _ => 0,
+        };
+        // The seed's advice: back off exponentially *and* honour Retry-After.
+        NextStep::Retry {
+            delay_ns: backoff_ns.max(wait_ns),
+        }
+    }
+}
+
+/// Failures retried unless the scenario says otherwise: timeouts, connection errors, 429
+/// and 5xx (openai-python's rule, minus 409 and 408 which the world here never produces).
+/// Insufficient credits and other 4xx are never retried on the same account.
+pub fn default_retry_on() -> FailureSet {
+    FailureSet::of(&[
+        Failure::Timeout,
+        Failure::ConnectTimeout,
+        Failure::ConnectionError,
+        Failure::RateLimited,
+        Failure::Http500,
+        Failure::Http502,
+        Failure::Http503,
+        Failure::Http529,
+    ])
+}
+
+/// Failures that count towards opening a breaker unless configured: the provider's
+/// unhealthiness (timeouts, connection errors, 5xx). 429 is neutral, as the policy issue
+/// and resilience4j's common configuration for rate limits have it.
+pub fn default_breaker_counts() -> FailureSet {
+    FailureSet::of(&[
+        Failure::Timeout,
+        Failure::ConnectTimeout,
+        Failure::ConnectionError,
+        Failure::Http500,
+        Failure::Http502,
+        Failure::Http503,
+        Failure::Http529,
+    ])
+}
+
+/// Outcomes that can never be retried on the same account, whatever `retry_on` says.
+pub fn never_retryable() -> FailureSet {
+    FailureSet::of(&[
+        Failure::InsufficientCredits,
+        Failure::ContextLengthExceeded,
+        Failure::RequestTooLarge,
+        Failure::DeadlineExceeded,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff::{BackoffKind, Jitter};
+    use super::*;
+    use crate::time::NS_PER_S;
+
+    fn policy(above_max: AboveMax) -> RetryPolicy {
+        RetryPolicy {
+            retry_on: default_retry_on(),
+            backoff: Backoff {
+                kind: BackoffKind::Exponential,
+                base_ns: NS_PER_S,
+                multiplier: 2.0,
+                cap_ns: 60 * NS_PER_S,
+                jitter: Jitter::None,
+            },
+            retry_after: RetryAfterPolicy {
+                honour: true,
+                max_ns: 20 * NS_PER_S,
+                above_max,
+            },
+        }
+    }
+
+    const STEP: ChainStep = ChainStep {
+        target: TargetRef {
+            provider: 0,
+            model: 0,
+        },
+        attempts: 3,
+    };
+
+    #[test]
+    fn retry_after_wins_when_longer_than_the_backoff() {
+        let p = policy(AboveMax::Cap);
+        let next = p.after_failure(Failure::RateLimited, Some(7 * NS_PER_S), STEP, 1, 0, 0.0);
+        assert_eq!(
+            next,
+            NextStep::Retry {
+                delay_ns: 7 * NS_PER_S
+            }
+        );
+        let next = p.after_failure(Failure::RateLimited, Some(NS_PER_S / 2), STEP, 2, 0, 0.0);
+        assert_eq!(
+            next,
+            NextStep::Retry {
+                delay_ns: 2 * NS_PER_S
+            },
+            "backoff is longer"
+        );
+    }
+
+    #[test]
+    fn long_retry_after_is_capped_or_abandoned() {
+        let ra = Some(300 * NS_PER_S);
+        let capped = policy(AboveMax::Cap).after_failure(Failure::RateLimited, ra, STEP, 1, 0, 0.0);
+        assert_eq!(
+            capped,
+            NextStep::Retry {
+                delay_ns: 20 * NS_PER_S
+            }
+        );
+        let gave_up =
+            policy(AboveMax::GiveUp).after_failure(Failure::RateLimited, ra, STEP, 1, 0, 0.0);
+        assert_eq!(gave_up, NextStep::NextTarget);
+    }
+
+    #[test]
+    fn attempts_are_bounded_and_credits_never_retried() {
+        let p = policy(AboveMax::Cap);
+        assert_eq!(
+            p.after_failure(Failure::Http500, None, STEP, 3, 0, 0.0),
+            NextStep::NextTarget
+        );
+        assert_eq!(
+            p.after_failure(Failure::InsufficientCredits, None, STEP, 1, 0, 0.0),
+            NextStep::NextTarget
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! An AI API provider account: its models, its capacity, its rate limits, its background
+//! errors and hangs, its outages and its credit balance.
+//!
+//! A provider decides an attempt's fate when the attempt reaches it (`admit`), in the order
+//! a real API gateway checks: hard-down outage, request validation (context window), credits,
+//! rate limits (RPM and TPM token buckets; a request reserves `max_tokens` of output, as the
+//! real APIs count it), then capacity: `slots` attempts in service at once, a FIFO queue of
+//! at most `queue_limit` behind them, and "overloaded" (503 or 529) at once beyond that.
+//!
+//! Service time is time-to-first-token plus output tokens times the per-token time, both
+//! drawn per attempt, multiplied by any brownout. A slot stays busy until the service would
+//! end even when the client has given up: the provider cannot know, which is what makes
+//! retry storms real.
+
+use std::collections::VecDeque;
+
+use crate::credits::{CreditAccount, CreditsModel, NanoUsd};
+use crate::dist::Dist;
+use crate::outage::{Conditions, DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
+use crate::outcome::Failure;
+use crate::ratelimit::TokenBucket;
+use crate::time::Nanos;
+
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub name: String,
+    /// Prices in nano-dollars per token (USD per million tokens x 1000).
+    pub input_nusd_per_token: f64,
+    pub output_nusd_per_token: f64,
+    pub context_window: u32,
+    /// Time to first token, seconds.
+    pub ttft: Dist,
+    /// Time per output token, seconds.
+    pub per_token: Dist,
+}
+
+impl ModelSpec {
+    pub fn cost_nusd(&self, input_tokens: u32, output_tokens: u32) -> NanoUsd {
+        (f64::from(input_tokens) * self.input_nusd_per_token
+            + f64::from(output_tokens) * self.output_nusd_per_token)
+            .round() as NanoUsd
+    }
+}
+
+/// Background failure probabilities, rolled per admitted attempt with one uniform draw.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorModel {
+    pub hang: f64,
+    /// (cumulative probability, failure), checked in order after the hang band.
+    pub statuses: Vec<(f64, Failure)>,
+}
+
+impl ErrorModel {
+    /// What a uniform draw in [0, 1) makes of this attempt.
+    pub fn roll(&self, uniform: f64) -> ServiceKind {
+        if uniform < self.hang {
+            return ServiceKind::Hang;
+        }
+        let u = uniform - self.hang;
+        for &(upto, failure) in &self.statuses {
+            if u < upto {
+                return ServiceKind::Error(failure);
+            }
+        }
+        ServiceKind::Success
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Success,
+    Error(Failure),
+    /// Holds its slot for a normal service time but never answers.
+    Hang,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderModel {
+    pub name: String,
+    pub models: Vec<ModelSpec>,
+    /// None: unlimited concurrency (no queueing).
+    pub slots: Option<u32>,
+    pub queue_limit: u32,
+    pub overload: Failure,
+    pub rpm: Option<f64>,
+    pub tpm: Option<f64>,
+    pub errors: ErrorModel,
+    /// How long an error response takes, seconds.
+    pub error_latency: Dist,
+    pub outages: Vec<ScheduledOutage>,
+    pub random_outages: Option<RandomOutages>,
+    pub credits: Option<CreditsModel>,
+}
+
+/// The provider's verdict on an attempt that reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted: the provider will serve it (now or after queueing); credits reserved.
+    Accept { reserved_nusd: NanoUsd },
+    /// Refused at once.
+    Reject {
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+    },
+    /// The connection never completes (hard down with `hang`).
+    ConnectHang,
+}
+
+/// The provider's mutable state during a run.
+#[derive(Debug)]
+pub struct ProviderState {
+    pub in_service: u32,
+    pub queue: VecDeque<u32>,
+    rpm: Option<TokenBucket>,
+    tpm: Option<TokenBucket>,
+    pub credits: Option<CreditAccount>,
+    pub conditions: Conditions,
+    /// Outage effects currently active, by id (scheduled index, or `RANDOM_OUTAGE_ID`).
+    active_outages: Vec<(u32, OutageEffect)>,
+}
+
+pub const RANDOM_OUTAGE_ID: u32 = u32::MAX;
+
+impl ProviderState {
+    pub fn new(model: &ProviderModel) -> Self {
+        ProviderState {
+            in_service: 0,
+            queue: VecDeque::new(),
+            rpm: model.rpm.map(TokenBucket::per_minute),
+            tpm: model.tpm.map(TokenBucket::per_minute),
+            credits: model.credits.as_ref().map(CreditAccount::new),
+            conditions: Conditions::NORMAL,
+            active_outages: Vec::new(),
+        }
+    }
+
+    pub fn outage_starts(&mut self, id: u32, effect: OutageEffect) {
+        self.active_outages.push((id, effect));
+        self.conditions = Conditions::combine(self.active_outages.iter().map(|(_, e)| *e));
+    }
+
+    pub fn outage_ends(&mut self, id: u32) {
+        self.active_outages.retain(|(active, _)| *active != id);
+        self.conditions = Conditions::combine(self.active_outages.iter().map(|(_, e)| *e));
+    }
+
+    /// Gateway checks, in order. Reserves rate-limit tokens and credits when accepting; the
+    /// caller then starts the attempt's service or queues it (there is room for either).
+    pub fn admit(
+        &mut self,
+        now: Nanos,
+        provider: &ProviderModel,
+        model: &ModelSpec,
+        input_tokens: u32,
+        max_tokens: u32,
+    ) -> Verdict {
+        match self.conditions.down {
+            Some(DownBehaviour::Refuse) => return reject(Failure::ConnectionError, None),
+            Some(DownBehaviour::Hang) => return Verdict::ConnectHang,
+            Some(DownBehaviour::Status(failure)) => return reject(failure, None),
+            None => {}
+        }
+        if input_tokens.saturating_add(max_tokens) > model.context_window {
+            return reject(Failure::ContextLengthExceeded, None);
+        }
+        let worst_cost = model.cost_nusd(input_tokens, max_tokens);
+        if let Some(credits) = &self.credits
+            && credits.balance_nusd() < worst_cost
+        {
+            return reject(Failure::InsufficientCredits, None);
+        }
+        let tokens = f64::from(input_tokens) + f64::from(max_tokens);
+        let wait_rpm = self.rpm.as_mut().map_or(Ok(()), |b| b.check(now, 1.0));
+        let wait_tpm = self.tpm.as_mut().map_or(Ok(()), |b| b.check(now, tokens));
+        match (wait_rpm, wait_tpm) {
+            (_, Err(Nanos::MAX)) => return reject(Failure::RequestTooLarge, None),
+            (Err(a), Err(b)) => return reject(Failure::RateLimited, Some(a.max(b))),
+            (Err(a), Ok(())) | (Ok(()), Err(a)) => return reject(Failure::RateLimited, Some(a)),
+            (Ok(()), Ok(())) => {}
+        }
+        if !self.has_free_slot(provider) && self.queue_full(provider) {
+            return reject(provider.overload, None);
+        }
+        let reserved_nusd = match &mut self.credits {
+            Some(credits) => {
+                if !credits.try_reserve(worst_cost) {
+                    // Covered by the balance but not by what other calls in flight left free.
+                    return reject(Failure::InsufficientCredits, None);
+                }
+                worst_cost
+            }
+            None => 0,
+        };
+        if let Some(b) = &mut self.rpm {
+            b.take(1.0);
+        }
+        if let Some(b) = &mut self.tpm {
+            b.take(tokens);
+        }
+        Verdict::Accept { reserved_nusd }
+    }
+
+    pub fn has_free_slot(&self, model: &ProviderModel) -> bool {
+        model.slots.is_none_or(|slots| self.in_service < slots)
+    }
+
+    pub fn queue_full(&self, model: &ProviderModel) -> bool {
+        self.queue.len() >= model.queue_limit as usize
+    }
+}
+
+fn reject(failure: Failure, retry_after_ns: Option<Nanos>) -> Verdict {
+    Verdict::Reject {
+        failure,
+        retry_after_ns,
+    }
+}

@@ -1,0 +1,478 @@
+//! What a run tells its user: `summary.json`, the expectations verdict, and the console
+//! report in the spirit of the seed's experiment printout.
+//!
+//! `summary.json` is deterministic except for the object `wall_clock` (wall seconds and
+//! events per wall second), kept apart so tools can strip it before comparing runs.
+
+use serde::Serialize;
+
+use crate::credits::nano_to_usd;
+use crate::metrics::Totals;
+use crate::outcome::Failure;
+use crate::rng::GENERATOR;
+use crate::scenario::Scenario;
+use crate::sim::RunResult;
+use crate::time::{format_clock, ns_to_secs};
+
+pub const SUMMARY_FORMAT: &str = "aichaos.summary/1";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Versions {
+    pub aichaos: &'static str,
+    pub generator: &'static str,
+    pub rand: &'static str,
+    pub rand_chacha: &'static str,
+    pub statrs: &'static str,
+    pub hdrhistogram: &'static str,
+    pub serde_json: &'static str,
+}
+
+pub const VERSIONS: Versions = Versions {
+    aichaos: env!("CARGO_PKG_VERSION"),
+    generator: GENERATOR,
+    rand: env!("AICHAOS_RAND_VERSION"),
+    rand_chacha: env!("AICHAOS_RAND_CHACHA_VERSION"),
+    statrs: env!("AICHAOS_STATRS_VERSION"),
+    hdrhistogram: env!("AICHAOS_HDRHISTOGRAM_VERSION"),
+    serde_json: env!("AICHAOS_SERDE_JSON_VERSION"),
+};
+
+/// The seed's health rule: HEALTHY above 95 % success, DEGRADED above 80 %, else CRITICAL.
+pub fn health(success_rate: f64) -> &'static str {
+    if success_rate > 0.95 {
+        "HEALTHY"
+    } else if success_rate > 0.80 {
+        "DEGRADED"
+    } else {
+        "CRITICAL"
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub format: &'static str,
+    pub scenario: ScenarioInfo,
+    pub seed: u64,
+    pub versions: Versions,
+    pub simulated_duration_s: f64,
+    pub warmup_s: f64,
+    pub requests: Requests,
+    /// Succeeded / (succeeded + failed); 0 when nothing ended.
+    pub success_rate: f64,
+    pub health: &'static str,
+    /// End-to-end latency of successful requests, from arrival to answer (retries and
+    /// backoff included); null when none succeeded.
+    pub latency_ms: Option<Latency>,
+    pub attempts: Attempts,
+    /// Attempts sent per arrived request: the load retries add.
+    pub amplification: f64,
+    pub cost_usd: f64,
+    /// Sum over the providers that model credits; null when none does.
+    pub credits_remaining_usd: Option<f64>,
+    pub cost_per_success_usd: Option<f64>,
+    pub breaker: BreakerSummary,
+    pub recent_errors: Vec<ErrorLine>,
+    pub groups: Vec<GroupSummary>,
+    pub providers: Vec<ProviderSummary>,
+    pub expectations: Vec<Expectation>,
+    pub passed: bool,
+    pub events_processed: u64,
+    pub wall_clock: WallClock,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Requests {
+    pub arrived: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    /// Still alive when the drain limit ended the run (0 in a drained run).
+    pub unfinished: u64,
+    pub failed_by_reason: Counts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Attempts {
+    pub sent: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub server_errors: u64,
+    pub timeouts: u64,
+    pub insufficient_credits: u64,
+    pub breaker_rejected: u64,
+    pub fallbacks: u64,
+    pub served_by_fallback: u64,
+    pub failed_by_outcome: Counts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BreakerSummary {
+    pub opens: u64,
+    pub time_open_s: f64,
+    pub breakers: Vec<BreakerLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BreakerLine {
+    pub group: String,
+    pub provider: String,
+    pub model: String,
+    pub opens: u64,
+    pub time_open_s: f64,
+    pub final_state: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorLine {
+    pub time_s: f64,
+    pub time: String,
+    pub request: u64,
+    pub attempt: u32,
+    pub error: &'static str,
+    pub message: &'static str,
+    pub provider: String,
+    pub model: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub arrived: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub success_rate: f64,
+    pub attempts_sent: u64,
+    pub served_by_fallback: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProviderSummary {
+    pub name: String,
+    pub attempts_received: u64,
+    pub attempts_accepted: u64,
+    pub completed_ok: u64,
+    pub wasted_completions: u64,
+    pub queue_max: u32,
+    pub cost_usd: f64,
+    pub credits_remaining_usd: Option<f64>,
+    pub first_insufficient_credits_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Expectation {
+    pub name: &'static str,
+    pub limit: f64,
+    pub actual: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WallClock {
+    pub wall_seconds: f64,
+    pub events_per_wall_second: f64,
+}
+
+fn success_rate(t: &Totals) -> f64 {
+    let ended = t.succeeded + t.failed;
+    if ended == 0 {
+        0.0
+    } else {
+        t.succeeded as f64 / ended as f64
+    }
+}
+
+/// Counts by failure name, serialized as a JSON object in `Failure::ALL` order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counts(pub Vec<(&'static str, u64)>);
+
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, count) in &self.0 {
+            map.serialize_entry(name, count)?;
+        }
+        map.end()
+    }
+}
+
+fn by_failure(counts: &[u64; Failure::COUNT]) -> Counts {
+    Counts(
+        Failure::ALL
+            .iter()
+            .map(|f| (f.name(), counts[f.index()]))
+            .collect(),
+    )
+}
+
+fn round(x: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (x * scale).round() / scale
+}
+
+pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> Summary {
+    let t = &result.totals;
+    let rate = success_rate(t);
+    let h = &result.latency_ok;
+    let quantile_ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let latency = (t.succeeded > 0).then(|| Latency {
+        mean: round(t.latency_sum_ns as f64 / t.succeeded as f64 / 1e6, 3),
+        p50: quantile_ms(0.50),
+        p90: quantile_ms(0.90),
+        p95: quantile_ms(0.95),
+        p99: quantile_ms(0.99),
+        p999: quantile_ms(0.999),
+        max: h.max() as f64 / 1000.0,
+    });
+    let af = &t.attempt_failures;
+    let sum_of = |pred: fn(Failure) -> bool| {
+        Failure::ALL
+            .iter()
+            .filter(|f| pred(**f))
+            .map(|f| af[f.index()])
+            .sum()
+    };
+    let with_credits: Vec<u64> = result
+        .credits_remaining_nusd
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let cost_usd = nano_to_usd(t.cost_nusd);
+    let target_names = |p: u16, m: u16| {
+        (
+            scenario.providers[p as usize].name.clone(),
+            scenario.model_name(p, m).to_string(),
+        )
+    };
+    let mut summary = Summary {
+        format: SUMMARY_FORMAT,
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+        },
+        seed: scenario.seed,
+        versions: VERSIONS,
+        simulated_duration_s: ns_to_secs(result.end_ns),
+        warmup_s: ns_to_secs(scenario.warmup_ns),
+        requests: Requests {
+            arrived: t.arrived,
+            succeeded: t.succeeded,
+            failed: t.failed,
+            unfinished: result.unfinished,
+            failed_by_reason: by_failure(&t.failed_by),
+        },
+        success_rate: round(rate, 6),
+        health: health(rate),
+        latency_ms: latency,
+        attempts: Attempts {
+            sent: t.attempts_sent,
+            retries: t.retries,
+            rate_limited: af[Failure::RateLimited.index()],
+            server_errors: sum_of(Failure::is_server_error),
+            timeouts: sum_of(Failure::is_timeout),
+            insufficient_credits: af[Failure::InsufficientCredits.index()],
+            breaker_rejected: af[Failure::BreakerOpen.index()],
+            fallbacks: t.fallbacks,
+            served_by_fallback: t.served_by_fallback,
+            failed_by_outcome: by_failure(af),
+        },
+        amplification: if t.arrived == 0 {
+            0.0
+        } else {
+            round(t.attempts_sent as f64 / t.arrived as f64, 6)
+        },
+        cost_usd: round(cost_usd, 6),
+        credits_remaining_usd: (!with_credits.is_empty())
+            .then(|| round(nano_to_usd(with_credits.iter().sum()), 6)),
+        cost_per_success_usd: (t.succeeded > 0).then(|| round(cost_usd / t.succeeded as f64, 9)),
+        breaker: BreakerSummary {
+            opens: result.breakers.iter().map(|b| b.opens).sum(),
+            time_open_s: round(
+                ns_to_secs(result.breakers.iter().map(|b| b.time_open_ns).sum()),
+                3,
+            ),
+            breakers: result
+                .breakers
+                .iter()
+                .map(|b| {
+                    let (provider, model) = target_names(b.target.provider, b.target.model);
+                    BreakerLine {
+                        group: scenario.groups[b.group as usize].name.clone(),
+                        provider,
+                        model,
+                        opens: b.opens,
+                        time_open_s: round(ns_to_secs(b.time_open_ns), 3),
+                        final_state: b.final_state,
+                    }
+                })
+                .collect(),
+        },
+        recent_errors: result
+            .recent_errors
+            .iter()
+            .map(|e| {
+                let (provider, model) = target_names(e.provider, e.model);
+                ErrorLine {
+                    time_s: round(ns_to_secs(e.time_ns), 6),
+                    time: format_clock(e.time_ns),
+                    request: e.request_id,
+                    attempt: e.attempt,
+                    error: e.failure.name(),
+                    message: e.failure.message(),
+                    provider,
+                    model,
+                }
+            })
+            .collect(),
+        groups: scenario
+            .groups
+            .iter()
+            .zip(&result.groups)
+            .map(|(g, t)| GroupSummary {
+                name: g.name.clone(),
+                arrived: t.arrived,
+                succeeded: t.succeeded,
+                failed: t.failed,
+                success_rate: round(success_rate(t), 6),
+                attempts_sent: t.attempts_sent,
+                served_by_fallback: t.served_by_fallback,
+            })
+            .collect(),
+        providers: scenario
+            .providers
+            .iter()
+            .zip(&result.providers)
+            .zip(&result.credits_remaining_nusd)
+            .map(|((p, t), credits)| ProviderSummary {
+                name: p.name.clone(),
+                attempts_received: t.received,
+                attempts_accepted: t.accepted,
+                completed_ok: t.completed_ok,
+                wasted_completions: t.wasted,
+                queue_max: t.queue_max,
+                cost_usd: round(nano_to_usd(t.cost_nusd), 6),
+                credits_remaining_usd: credits.map(|c| round(nano_to_usd(c), 6)),
+                first_insufficient_credits_s: t
+                    .credits_exhausted_at_ns
+                    .map(|ns| round(ns_to_secs(ns), 6)),
+            })
+            .collect(),
+        expectations: Vec::new(),
+        passed: true,
+        events_processed: result.events_processed,
+        wall_clock: WallClock {
+            wall_seconds: round(wall_seconds, 6),
+            events_per_wall_second: if wall_seconds > 0.0 {
+                (result.events_processed as f64 / wall_seconds).round()
+            } else {
+                0.0
+            },
+        },
+    };
+    summary.expectations = check_expectations(scenario, &summary);
+    summary.passed = summary.expectations.iter().all(|e| e.passed);
+    summary
+}
+
+/// Compares a summary with what its scenario declared.
+pub fn check_expectations(scenario: &Scenario, s: &Summary) -> Vec<Expectation> {
+    let e = &scenario.expect;
+    let latency = |pick: fn(&Latency) -> f64| s.latency_ms.as_ref().map_or(0.0, pick);
+    let mut out = Vec::new();
+    let mut at_least = |name, limit: Option<f64>, actual: f64| {
+        if let Some(limit) = limit {
+            out.push(Expectation {
+                name,
+                limit,
+                actual,
+                passed: actual >= limit,
+            });
+        }
+    };
+    at_least("min_success_rate", e.min_success_rate, s.success_rate);
+    let mut at_most = |name, limit: Option<f64>, actual: f64| {
+        if let Some(limit) = limit {
+            out.push(Expectation {
+                name,
+                limit,
+                actual,
+                passed: actual <= limit,
+            });
+        }
+    };
+    at_most(
+        "max_latency_p99_ms",
+        e.max_latency_p99_ms,
+        latency(|l| l.p99),
+    );
+    at_most(
+        "max_latency_mean_ms",
+        e.max_latency_mean_ms,
+        latency(|l| l.mean),
+    );
+    at_most("max_cost_usd", e.max_cost_usd, s.cost_usd);
+    at_most("max_amplification", e.max_amplification, s.amplification);
+    out
+}
+
+/// One console line per scenario, as the seed's experiment printed them.
+pub fn console_line(s: &Summary) -> String {
+    let expected = s
+        .expectations
+        .iter()
+        .find(|e| e.name == "min_success_rate")
+        .map(|e| format!(" (expected >= {:.1}%)", e.limit * 100.0))
+        .unwrap_or_default();
+    let (mean, p99) = s
+        .latency_ms
+        .as_ref()
+        .map_or((0.0, 0.0), |l| (l.mean, l.p99));
+    let verdict = if s.expectations.is_empty() {
+        "no expectations"
+    } else if s.passed {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    format!(
+        "{:<24} success {:6.2}%{expected}  avg {:9.1} ms  p99 {:9.1} ms  x{:.2} attempts  ${:.2}  {:<8}  {verdict}",
+        s.scenario.name,
+        s.success_rate * 100.0,
+        mean,
+        p99,
+        s.amplification,
+        s.cost_usd,
+        s.health,
+    )
+}
+
+/// The lines that say why a scenario failed, for the console.
+pub fn failed_expectations(s: &Summary) -> Vec<String> {
+    s.expectations
+        .iter()
+        .filter(|e| !e.passed)
+        .map(|e| {
+            format!(
+                "  {}: {}: limit {}, got {}",
+                s.scenario.name, e.name, e.limit, e.actual
+            )
+        })
+        .collect()
+}

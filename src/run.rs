@@ -1,0 +1,62 @@
+//! One scenario, run and written out: the glue between the simulation, the time-series
+//! sink and the files. Shared by the `run` command and the tests.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::metrics::{BucketSink, NoRows};
+use crate::output::{PendingFile, write_atomic};
+use crate::report::{Summary, summarize};
+use crate::scenario::Scenario;
+use crate::sim::{self, RunError};
+use crate::timeseries::CsvSink;
+
+/// Runs `scenario` and writes `timeseries.csv` and `summary.json` into `dir` (created if
+/// needed). On any failure nothing that looks complete is left behind.
+pub fn run_to_dir(scenario: &Scenario, dir: &Path) -> Result<Summary, RunError> {
+    std::fs::create_dir_all(dir).map_err(RunError::Io)?;
+    let names: Vec<&str> = scenario.providers.iter().map(|p| p.name.as_str()).collect();
+    let (csv_file, writer) = PendingFile::create(dir, "timeseries.csv").map_err(RunError::Io)?;
+    let outcome = CsvSink::new(writer, &names)
+        .map_err(RunError::Io)
+        .and_then(|mut sink| {
+            let summary = run_with_sink(scenario, &mut sink)?;
+            let mut writer = sink.into_inner();
+            std::io::Write::flush(&mut writer).map_err(RunError::Io)?;
+            Ok(summary)
+        });
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(e) => {
+            csv_file.abandon();
+            return Err(e);
+        }
+    };
+    csv_file.commit().map_err(RunError::Io)?;
+    let json = summary_json(&summary);
+    write_atomic(dir, "summary.json", json.as_bytes()).map_err(RunError::Io)?;
+    Ok(summary)
+}
+
+/// Runs `scenario`, handing buckets to `sink`, and summarizes. The wall clock is read here,
+/// outside the simulation, for the summary's `wall_clock` figures only.
+pub fn run_with_sink(scenario: &Scenario, sink: &mut dyn BucketSink) -> Result<Summary, RunError> {
+    let started = Instant::now();
+    let result = sim::run(scenario, sink)?;
+    Ok(summarize(
+        scenario,
+        &result,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Runs without writing a time series (summary only).
+pub fn run_summary(scenario: &Scenario) -> Result<Summary, RunError> {
+    run_with_sink(scenario, &mut NoRows)
+}
+
+pub fn summary_json(summary: &Summary) -> String {
+    let mut json = serde_json::to_string_pretty(summary).expect("a summary always serializes");
+    json.push('\n');
+    json
+}

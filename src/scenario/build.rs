@@ -1,0 +1,1287 @@
+//! From the raw file to the validated model: units, ranges, references, defaults.
+//!
+//! Every check pushes a `FieldError` with its path and carries on with a harmless stand-in
+//! value, so one pass reports everything wrong with a file. Defaults are the seed's where it
+//! has one (30 s total / 10 s connect timeout, 3 attempts, 1 s exponential backoff, breaker
+//! of 5 failures and 30 s), otherwise the common practice named next to each.
+
+use serde_json::Value;
+use statrs::distribution::{Exp, Gamma, LogNormal, Normal, Pareto, Weibull};
+
+use super::{Expectations, Scenario, check_unique_names, limits, raw};
+use crate::chaos::{ChaosFault, ChaosModel};
+use crate::credits::{AutoRecharge, CreditsModel, usd_to_nano};
+use crate::dist::{Dist, Family, lognormal_from_median_p99};
+use crate::error::{FieldError, nearest_name};
+use crate::outage::{DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
+use crate::outcome::{Failure, FailureSet};
+use crate::policy::backoff::{Backoff, BackoffKind, Jitter};
+use crate::policy::breaker::BreakerConfig;
+use crate::policy::{
+    AboveMax, ChainStep, ClientPolicy, RetryAfterPolicy, RetryPolicy, TargetRef,
+    default_breaker_counts, default_retry_on, never_retryable,
+};
+use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
+use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
+use crate::traffic::{ArrivalModel, Diurnal, GroupModel, RateProfile, RequestModel, Spike};
+
+struct Checker {
+    problems: Vec<FieldError>,
+}
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Seconds,
+    Count,
+}
+
+impl Checker {
+    fn fail(&mut self, path: &str, reason: impl Into<String>) {
+        self.problems.push(FieldError {
+            path: path.to_string(),
+            reason: reason.into(),
+            line_col: None,
+        });
+    }
+
+    fn duration(&mut self, path: &str, text: &str) -> Nanos {
+        match parse_duration(text) {
+            Ok(ns) if ns > limits::MAX_DURATION_NS => {
+                self.fail(path, format!("`{text}` exceeds the limit of 10 years"));
+                0
+            }
+            Ok(ns) => ns,
+            Err(e) => {
+                self.fail(path, e);
+                0
+            }
+        }
+    }
+
+    fn duration_or(&mut self, path: &str, text: &Option<String>, default_ns: Nanos) -> Nanos {
+        text.as_deref()
+            .map_or(default_ns, |t| self.duration(path, t))
+    }
+
+    fn positive_duration_or(
+        &mut self,
+        path: &str,
+        text: &Option<String>,
+        default_ns: Nanos,
+    ) -> Nanos {
+        let ns = self.duration_or(path, text, default_ns);
+        if ns == 0 && text.is_some() {
+            self.fail(path, "must be longer than zero");
+        }
+        ns
+    }
+
+    fn rate(&mut self, path: &str, text: &str) -> f64 {
+        match parse_rate_per_s(text) {
+            Ok(r) if r > limits::MAX_RATE_PER_S => {
+                self.fail(
+                    path,
+                    format!("`{text}` exceeds the limit of 1e9 per second"),
+                );
+                0.0
+            }
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(path, e);
+                0.0
+            }
+        }
+    }
+
+    fn probability(&mut self, path: &str, p: f64) -> f64 {
+        if !(0.0..=1.0).contains(&p) {
+            self.fail(
+                path,
+                format!("{p} is not a probability; it must lie in [0, 1]"),
+            );
+            return 0.0;
+        }
+        p
+    }
+
+    /// A finite number within [min, max].
+    fn number(&mut self, path: &str, x: f64, min: f64, max: f64) -> f64 {
+        if !x.is_finite() || x < min || x > max {
+            self.fail(
+                path,
+                format!("{x} is out of range; it must lie in [{min}, {max}]"),
+            );
+            return min.max(0.0).min(max);
+        }
+        x
+    }
+
+    fn int_in(&mut self, path: &str, x: u32, min: u32, max: u32) -> u32 {
+        if x < min || x > max {
+            self.fail(
+                path,
+                format!("{x} is out of range; it must lie in [{min}, {max}]"),
+            );
+            return min;
+        }
+        x
+    }
+
+    fn choice<T: Copy>(&mut self, path: &str, text: &str, options: &[(&str, T)]) -> Option<T> {
+        if let Some((_, v)) = options.iter().find(|(name, _)| *name == text) {
+            return Some(*v);
+        }
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let hint = nearest_name(text, &names)
+            .map(|n| format!(" (did you mean `{n}`?)"))
+            .unwrap_or_default();
+        self.fail(
+            path,
+            format!(
+                "unknown value `{text}`{hint}; expected one of: {}",
+                names.join(", ")
+            ),
+        );
+        None
+    }
+
+    /// A statrs constructor's result, its error reported at `path`.
+    fn valid<T, E: std::fmt::Display>(&mut self, path: &str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|e| self.fail(path, format!("invalid parameters: {e}")))
+            .ok()
+    }
+
+    fn failure_set(&mut self, path: &str, names: &[String]) -> FailureSet {
+        FailureSet::parse(names).unwrap_or_else(|e| {
+            self.fail(path, e);
+            FailureSet::EMPTY
+        })
+    }
+
+    /// A distribution: a constant shorthand ("250ms" or 300) or `{"dist": ..., ...}`.
+    fn dist(&mut self, path: &str, value: &Value, unit: Unit) -> Dist {
+        match self.try_dist(path, value, unit) {
+            Some(d) => d,
+            None => Dist::constant(0.0),
+        }
+    }
+
+    fn quantity(&mut self, path: &str, value: &Value, unit: Unit) -> Option<f64> {
+        let x = match (value, unit) {
+            (Value::String(s), Unit::Seconds) => match parse_duration(s) {
+                Ok(ns) => ns as f64 / NS_PER_S as f64,
+                Err(e) => {
+                    self.fail(path, e);
+                    return None;
+                }
+            },
+            (Value::Number(n), Unit::Count) => n.as_f64().unwrap_or(f64::NAN),
+            (Value::Number(n), Unit::Seconds) => {
+                self.fail(
+                    path,
+                    format!("{n} has no unit; write durations as strings, e.g. \"250ms\""),
+                );
+                return None;
+            }
+            (_, Unit::Seconds) => {
+                self.fail(path, "expected a duration such as \"250ms\"");
+                return None;
+            }
+            (_, Unit::Count) => {
+                self.fail(path, "expected a number");
+                return None;
+            }
+        };
+        if !x.is_finite() || x < 0.0 {
+            self.fail(path, format!("{x} must be a finite number >= 0"));
+            return None;
+        }
+        Some(x)
+    }
+
+    fn try_dist(&mut self, path: &str, value: &Value, unit: Unit) -> Option<Dist> {
+        let Value::Object(map) = value else {
+            return self.quantity(path, value, unit).map(Dist::constant);
+        };
+        let Some(Value::String(kind)) = map.get("dist") else {
+            self.fail(path, "a distribution object needs `dist`: one of constant, uniform, exponential, normal, lognormal, gamma, weibull, pareto, empirical");
+            return None;
+        };
+        let allowed: &[&str] = match kind.as_str() {
+            "constant" => &["value"],
+            "uniform" => &["min", "max"],
+            "exponential" => &["mean"],
+            "normal" => &["mean", "std_dev"],
+            "lognormal" => &["median", "p99", "mu", "sigma"],
+            "gamma" => &["shape", "scale", "mean"],
+            "weibull" => &["shape", "scale"],
+            "pareto" => &["shape", "min"],
+            "empirical" => &["values"],
+            other => {
+                let kinds = [
+                    "constant",
+                    "uniform",
+                    "exponential",
+                    "normal",
+                    "lognormal",
+                    "gamma",
+                    "weibull",
+                    "pareto",
+                    "empirical",
+                ];
+                let hint = nearest_name(other, &kinds)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                self.fail(
+                    &join(path, "dist"),
+                    format!(
+                        "unknown distribution `{other}`{hint}; expected one of: {}",
+                        kinds.join(", ")
+                    ),
+                );
+                return None;
+            }
+        };
+        for key in map
+            .keys()
+            .filter(|k| *k != "dist" && *k != "cap" && !allowed.contains(&k.as_str()))
+        {
+            let mut valid: Vec<&str> = allowed.to_vec();
+            valid.push("cap");
+            let hint = nearest_name(key, &valid)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            self.fail(
+                &join(path, key),
+                format!(
+                    "unknown field for `{kind}`{hint}; expected: {}",
+                    valid.join(", ")
+                ),
+            );
+        }
+        let get = |this: &mut Self, field: &str| -> Option<f64> {
+            let p = join(path, field);
+            match map.get(field) {
+                Some(v) => this.quantity(&p, v, unit),
+                None => {
+                    this.fail(&p, format!("`{kind}` needs `{field}`"));
+                    None
+                }
+            }
+        };
+        let number = |this: &mut Self, field: &str| -> Option<f64> {
+            let p = join(path, field);
+            match map.get(field).and_then(Value::as_f64) {
+                Some(x) if x.is_finite() && x > 0.0 => Some(x),
+                Some(x) => {
+                    this.fail(&p, format!("{x} must be a finite number > 0"));
+                    None
+                }
+                None => {
+                    this.fail(&p, format!("`{kind}` needs `{field}` as a number > 0"));
+                    None
+                }
+            }
+        };
+        let (family, mean) = match kind.as_str() {
+            "constant" => {
+                let v = get(self, "value")?;
+                (Family::Constant(v), v)
+            }
+            "uniform" => {
+                let (min, max) = (get(self, "min")?, get(self, "max")?);
+                if min > max {
+                    self.fail(
+                        path,
+                        format!("uniform needs min <= max (got {min} > {max})"),
+                    );
+                    return None;
+                }
+                (Family::Uniform { min, max }, (min + max) / 2.0)
+            }
+            "exponential" => {
+                let mean = get(self, "mean")?;
+                if mean <= 0.0 {
+                    self.fail(&join(path, "mean"), "must be > 0");
+                    return None;
+                }
+                (
+                    Family::Exponential(self.valid(path, Exp::new(1.0 / mean))?),
+                    mean,
+                )
+            }
+            "normal" => {
+                let (mean, sd) = (get(self, "mean")?, get(self, "std_dev")?);
+                if mean <= 0.0 {
+                    self.fail(
+                        &join(path, "mean"),
+                        "must be > 0 (the normal is truncated at 0)",
+                    );
+                    return None;
+                }
+                (
+                    Family::Normal(self.valid(path, Normal::new(mean, sd))?),
+                    mean,
+                )
+            }
+            "lognormal" => {
+                let by_quantiles = map.contains_key("median") || map.contains_key("p99");
+                let (mu, sigma) = if by_quantiles {
+                    let (median, p99) = (get(self, "median")?, get(self, "p99")?);
+                    if !(median > 0.0 && p99 > median) {
+                        self.fail(path, "lognormal needs 0 < median < p99");
+                        return None;
+                    }
+                    lognormal_from_median_p99(median, p99)
+                } else {
+                    let mu = match map.get("mu").and_then(Value::as_f64) {
+                        Some(mu) if mu.is_finite() => mu,
+                        _ => {
+                            self.fail(&join(path, "mu"), "lognormal needs `median` and `p99`, or `mu` and `sigma` (of ln of seconds or of the count)");
+                            return None;
+                        }
+                    };
+                    (mu, number(self, "sigma")?)
+                };
+                let d = self.valid(path, LogNormal::new(mu, sigma))?;
+                (Family::LogNormal(d), (mu + sigma * sigma / 2.0).exp())
+            }
+            "gamma" => {
+                let shape = number(self, "shape")?;
+                let scale = if map.contains_key("mean") {
+                    get(self, "mean")? / shape
+                } else {
+                    get(self, "scale")?
+                };
+                if scale <= 0.0 {
+                    self.fail(path, "gamma needs a scale (or mean) > 0");
+                    return None;
+                }
+                (
+                    Family::Gamma(self.valid(path, Gamma::new(shape, 1.0 / scale))?),
+                    shape * scale,
+                )
+            }
+            "weibull" => {
+                let (shape, scale) = (number(self, "shape")?, get(self, "scale")?);
+                let d = self.valid(path, Weibull::new(shape, scale))?;
+                (
+                    Family::Weibull(d),
+                    scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape),
+                )
+            }
+            "pareto" => {
+                let (shape, min) = (number(self, "shape")?, get(self, "min")?);
+                let d = self.valid(path, Pareto::new(min, shape))?;
+                let mean = if shape > 1.0 {
+                    shape * min / (shape - 1.0)
+                } else {
+                    f64::INFINITY
+                };
+                (Family::Pareto(d), mean)
+            }
+            "empirical" => {
+                let Some(Value::Array(items)) = map.get("values") else {
+                    self.fail(
+                        &join(path, "values"),
+                        "empirical needs `values`: a list of observations",
+                    );
+                    return None;
+                };
+                if items.is_empty() || items.len() > limits::MAX_EMPIRICAL_VALUES {
+                    self.fail(
+                        &join(path, "values"),
+                        format!("needs 1 to {} values", limits::MAX_EMPIRICAL_VALUES),
+                    );
+                    return None;
+                }
+                let mut values = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    values.push(self.quantity(
+                        &format!("{}[{i}]", join(path, "values")),
+                        item,
+                        unit,
+                    )?);
+                }
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                (Family::Empirical(values.into_boxed_slice()), mean)
+            }
+            _ => unreachable!("kinds were matched above"),
+        };
+        let cap = match map.get("cap") {
+            Some(v) => self.quantity(&join(path, "cap"), v, unit)?,
+            None => f64::INFINITY,
+        };
+        Some(Dist {
+            family,
+            cap,
+            mean: mean.min(cap),
+        })
+    }
+}
+
+pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Vec<FieldError>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let p = |field: &str| join(prefix, field);
+    if raw.name.trim().is_empty() {
+        c.fail(&p("name"), "must not be empty");
+    }
+    let duration_ns = raw.duration.as_ref().map(|d| c.duration(&p("duration"), d));
+    if duration_ns == Some(0) {
+        c.fail(&p("duration"), "must be longer than zero");
+    }
+    let bucket_ns = c.duration_or(&p("bucket"), &raw.bucket, NS_PER_MIN);
+    if bucket_ns < limits::MIN_BUCKET_NS {
+        c.fail(&p("bucket"), "must be at least 1ms");
+    }
+    let warmup_ns = c.duration_or(&p("warmup"), &raw.warmup, 0);
+    let drain_limit_ns = c.duration_or(&p("drain_limit"), &raw.drain_limit, 60 * NS_PER_MIN);
+    if let (Some(d), true) = (duration_ns, bucket_ns >= limits::MIN_BUCKET_NS) {
+        if warmup_ns >= d {
+            c.fail(&p("warmup"), "must be shorter than `duration`");
+        }
+        if (d + drain_limit_ns) / bucket_ns > limits::MAX_BUCKETS {
+            c.fail(
+                &p("bucket"),
+                format!(
+                    "too fine: more than {} rows of time series; use a wider bucket",
+                    limits::MAX_BUCKETS
+                ),
+            );
+        }
+    }
+
+    if raw.providers.is_empty() || raw.providers.len() > limits::MAX_PROVIDERS {
+        c.fail(
+            &p("providers"),
+            format!("needs 1 to {} providers", limits::MAX_PROVIDERS),
+        );
+    }
+    check_unique_names(
+        raw.providers.iter().map(|x| x.name.as_str()),
+        &p("providers"),
+        &mut c.problems,
+    );
+    let providers: Vec<ProviderModel> = raw
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(i, x)| provider(&mut c, x, &format!("{}[{i}]", p("providers"))))
+        .collect();
+
+    if raw.traffic.is_empty() || raw.traffic.len() > limits::MAX_GROUPS {
+        c.fail(
+            &p("traffic"),
+            format!("needs 1 to {} client groups", limits::MAX_GROUPS),
+        );
+    }
+    check_unique_names(
+        raw.traffic.iter().map(|x| x.name.as_str()),
+        &p("traffic"),
+        &mut c.problems,
+    );
+    let groups: Vec<GroupModel> = raw
+        .traffic
+        .iter()
+        .enumerate()
+        .map(|(i, g)| group(&mut c, g, &providers, &format!("{}[{i}]", p("traffic"))))
+        .collect();
+    if duration_ns.is_none() && raw.traffic.iter().any(|g| g.max_requests.is_none()) {
+        c.fail(
+            &p("duration"),
+            "needed unless every client group sets `max_requests`",
+        );
+    }
+    let chaos = raw
+        .chaos
+        .as_ref()
+        .and_then(|x| chaos(&mut c, x, &raw.traffic, &raw.providers, &p("chaos")));
+    let expect = expectations(&mut c, raw.expect.as_ref(), &p("expect"));
+
+    let scenario = Scenario {
+        name: raw.name.clone(),
+        description: raw.description.clone(),
+        seed: raw.seed.unwrap_or(1),
+        duration_ns,
+        bucket_ns,
+        warmup_ns,
+        drain_limit_ns,
+        groups,
+        providers,
+        chaos,
+        expect,
+    };
+    if c.problems.is_empty() {
+        if let Some(reason) = crate::sim::refuse_if_too_large(&scenario) {
+            c.fail(prefix, reason);
+        }
+    }
+    if c.problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
+    let p = |field: &str| join(path, field);
+    if raw.models.is_empty() || raw.models.len() > limits::MAX_MODELS_PER_PROVIDER {
+        c.fail(
+            &p("models"),
+            format!("needs 1 to {} models", limits::MAX_MODELS_PER_PROVIDER),
+        );
+    }
+    check_unique_names(
+        raw.models.iter().map(|m| m.name.as_str()),
+        &p("models"),
+        &mut c.problems,
+    );
+    let models = raw
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let mp = format!("{}[{i}]", p("models"));
+            let price = |c: &mut Checker, field: &str, x: f64| {
+                c.number(&join(&mp, field), x, 0.0, 1e6) * 1000.0
+            };
+            ModelSpec {
+                name: m.name.clone(),
+                input_nusd_per_token: price(c, "input_usd_per_mtok", m.input_usd_per_mtok),
+                output_nusd_per_token: price(c, "output_usd_per_mtok", m.output_usd_per_mtok),
+                context_window: c.int_in(
+                    &join(&mp, "context_window"),
+                    m.context_window.unwrap_or(128_000),
+                    1,
+                    limits::MAX_TOKENS,
+                ),
+                ttft: c.dist(&join(&mp, "ttft"), &m.ttft, Unit::Seconds),
+                per_token: c.dist(&join(&mp, "per_token"), &m.per_token, Unit::Seconds),
+            }
+        })
+        .collect();
+
+    let (slots, queue_limit, overload) = match &raw.capacity {
+        None => (None, 0, Failure::Http503),
+        Some(cap) => {
+            let slots = c.int_in(&p("capacity.slots"), cap.slots, 1, limits::MAX_SLOTS);
+            // Default queue: four requests waiting per slot, a common server backlog.
+            let queue = c.int_in(
+                &p("capacity.queue_limit"),
+                cap.queue_limit.unwrap_or(slots.saturating_mul(4)),
+                0,
+                limits::MAX_QUEUE_LIMIT,
+            );
+            let overload = match cap.overload_status.unwrap_or(503) {
+                503 => Failure::Http503,
+                529 => Failure::Http529,
+                other => {
+                    c.fail(
+                        &p("capacity.overload_status"),
+                        format!("{other}: overload answers are 503 or 529"),
+                    );
+                    Failure::Http503
+                }
+            };
+            (Some(slots), queue, overload)
+        }
+    };
+    let limit = |c: &mut Checker, field: &str, x: Option<f64>| {
+        x.map(|v| {
+            let v = c.number(&p(&format!("rate_limits.{field}")), v, 0.0, 1e12);
+            if v == 0.0 {
+                c.fail(
+                    &p(&format!("rate_limits.{field}")),
+                    "must be > 0 (leave it out for no limit)",
+                );
+            }
+            v
+        })
+    };
+    let (rpm, tpm) = match &raw.rate_limits {
+        Some(r) => (limit(c, "rpm", r.rpm), limit(c, "tpm", r.tpm)),
+        None => (None, None),
+    };
+
+    let mut errors = ErrorModel::default();
+    let mut status_total = 0.0;
+    for (key, &prob) in &raw.errors {
+        let ep = p(&format!("errors.{key}"));
+        let prob = c.probability(&ep, prob);
+        if key == "hang" {
+            errors.hang = prob;
+            continue;
+        }
+        let failure = key
+            .parse::<u16>()
+            .ok()
+            .and_then(Failure::from_status)
+            .filter(|f| f.is_server_error());
+        match failure {
+            Some(f) => {
+                status_total += prob;
+                errors.statuses.push((status_total, f));
+            }
+            None => c.fail(
+                &ep,
+                "unknown error kind; expected one of: 500, 502, 503, 529, hang",
+            ),
+        }
+    }
+    if errors.hang + status_total > 1.0 {
+        c.fail(
+            &p("errors"),
+            "the error probabilities add up to more than 1",
+        );
+    }
+    let error_latency = match &raw.error_latency {
+        Some(v) => c.dist(&p("error_latency"), v, Unit::Seconds),
+        // An error page comes back fast; 50 ms is a typical gateway round trip.
+        None => Dist::constant(0.05),
+    };
+
+    let outages = raw
+        .outages
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let op = format!("{}[{i}]", p("outages"));
+            let start_ns = c.duration(&join(&op, "start"), &o.start);
+            let length_ns = c.duration(&join(&op, "duration"), &o.duration);
+            ScheduledOutage {
+                start_ns,
+                end_ns: start_ns.saturating_add(length_ns),
+                effect: outage_effect(c, &o.effect(), &op),
+            }
+        })
+        .collect();
+    let random_outages = raw.random_outages.as_ref().map(|r| {
+        let rp = p("random_outages");
+        RandomOutages {
+            mtbf_ns: c.positive_duration_or(&join(&rp, "mtbf"), &Some(r.mtbf.clone()), 0),
+            mttr_ns: c.positive_duration_or(&join(&rp, "mttr"), &Some(r.mttr.clone()), 0),
+            effect: outage_effect(c, &r.effect(), &rp),
+        }
+    });
+    let credits = raw.credits.as_ref().map(|cr| {
+        let cp = p("credits");
+        let balance = c.number(&join(&cp, "balance_usd"), cr.balance_usd, 0.0, 1e9);
+        let mut top_ups: Vec<(Nanos, u64)> = cr
+            .top_ups
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let tp = format!("{}[{i}]", join(&cp, "top_ups"));
+                (
+                    c.duration(&join(&tp, "at"), &t.at),
+                    usd_to_nano(c.number(&join(&tp, "amount_usd"), t.amount_usd, 0.0, 1e9)),
+                )
+            })
+            .collect();
+        top_ups.sort_by_key(|(at, _)| *at);
+        let auto_recharge = cr.auto_recharge.as_ref().map(|a| {
+            let ap = join(&cp, "auto_recharge");
+            AutoRecharge {
+                below_nusd: usd_to_nano(c.number(&join(&ap, "below_usd"), a.below_usd, 0.0, 1e9)),
+                amount_nusd: usd_to_nano(c.number(
+                    &join(&ap, "amount_usd"),
+                    a.amount_usd,
+                    0.0,
+                    1e9,
+                )),
+                delay_ns: c.duration_or(&join(&ap, "delay"), &a.delay, 0),
+            }
+        });
+        CreditsModel {
+            initial_nusd: usd_to_nano(balance),
+            top_ups,
+            auto_recharge,
+        }
+    });
+
+    ProviderModel {
+        name: raw.name.clone(),
+        models,
+        slots,
+        queue_limit,
+        overload,
+        rpm,
+        tpm,
+        errors,
+        error_latency,
+        outages,
+        random_outages,
+        credits,
+    }
+}
+
+fn outage_effect(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> OutageEffect {
+    let kind = raw.kind.as_deref().unwrap_or("down");
+    let status = |c: &mut Checker, field: &str, code: u16| match Failure::from_status(code)
+        .filter(|f| f.is_server_error())
+    {
+        Some(f) => f,
+        None => {
+            c.fail(
+                &join(path, field),
+                format!("{code}: expected one of 500, 502, 503, 529"),
+            );
+            Failure::Http503
+        }
+    };
+    match c.choice(
+        &join(path, "kind"),
+        kind,
+        &[("down", true), ("brownout", false)],
+    ) {
+        Some(true) | None => {
+            for (field, set) in [
+                ("error_rate", raw.error_rate.is_some()),
+                ("latency_multiplier", raw.latency_multiplier.is_some()),
+            ] {
+                if set {
+                    c.fail(&join(path, field), "applies only to `kind: \"brownout\"`");
+                }
+            }
+            let behaviour = raw.behaviour.as_deref().unwrap_or("refuse");
+            let b = match behaviour {
+                "refuse" => DownBehaviour::Refuse,
+                "hang" => DownBehaviour::Hang,
+                other => match other.parse::<u16>() {
+                    Ok(code) => DownBehaviour::Status(status(c, "behaviour", code)),
+                    Err(_) => {
+                        c.fail(&join(path, "behaviour"), format!("unknown value `{other}`; expected refuse, hang, or a status: 500, 502, 503, 529"));
+                        DownBehaviour::Refuse
+                    }
+                },
+            };
+            OutageEffect::Down(b)
+        }
+        Some(false) => {
+            if raw.behaviour.is_some() {
+                c.fail(&join(path, "behaviour"), "applies only to `kind: \"down\"`");
+            }
+            OutageEffect::Brownout {
+                error_rate: c.probability(&join(path, "error_rate"), raw.error_rate.unwrap_or(0.0)),
+                error: status(c, "error_status", raw.error_status.unwrap_or(503)),
+                latency_multiplier: c.number(
+                    &join(path, "latency_multiplier"),
+                    raw.latency_multiplier.unwrap_or(1.0),
+                    0.0,
+                    1e6,
+                ),
+            }
+        }
+    }
+}
+
+fn resolve_target(
+    c: &mut Checker,
+    providers: &[ProviderModel],
+    provider: Option<&str>,
+    model: &str,
+    path: &str,
+) -> TargetRef {
+    let candidates: Vec<(usize, usize)> = providers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| provider.is_none_or(|name| p.name == name))
+        .filter_map(|(pi, p)| {
+            p.models
+                .iter()
+                .position(|m| m.name == model)
+                .map(|mi| (pi, mi))
+        })
+        .collect();
+    match (candidates.as_slice(), provider) {
+        ([(pi, mi)], _) => TargetRef {
+            provider: *pi as u16,
+            model: *mi as u16,
+        },
+        ([], Some(name)) if !providers.iter().any(|p| p.name == name) => {
+            let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+            let hint = nearest_name(name, &names)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            c.fail(
+                &join(path, "provider"),
+                format!(
+                    "no provider named `{name}`{hint}; providers: {}",
+                    names.join(", ")
+                ),
+            );
+            TargetRef {
+                provider: 0,
+                model: 0,
+            }
+        }
+        ([], _) => {
+            let names: Vec<&str> = providers
+                .iter()
+                .filter(|p| provider.is_none_or(|name| p.name == name))
+                .flat_map(|p| p.models.iter().map(|m| m.name.as_str()))
+                .collect();
+            let hint = nearest_name(model, &names)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            c.fail(
+                &join(path, "model"),
+                format!(
+                    "no model named `{model}`{hint}; models: {}",
+                    names.join(", ")
+                ),
+            );
+            TargetRef {
+                provider: 0,
+                model: 0,
+            }
+        }
+        (many, _) => {
+            let names: Vec<&str> = many
+                .iter()
+                .map(|(pi, _)| providers[*pi].name.as_str())
+                .collect();
+            c.fail(
+                &join(path, "provider"),
+                format!(
+                    "model `{model}` is served by several providers ({}); name one",
+                    names.join(", ")
+                ),
+            );
+            TargetRef {
+                provider: many[0].0 as u16,
+                model: many[0].1 as u16,
+            }
+        }
+    }
+}
+
+fn group(
+    c: &mut Checker,
+    raw: &raw::ClientGroup,
+    providers: &[ProviderModel],
+    path: &str,
+) -> GroupModel {
+    let p = |field: &str| join(path, field);
+    let a = &raw.arrivals;
+    let ap = p("arrivals");
+    let arrivals = match a.kind {
+        raw::ArrivalKind::Poisson => {
+            for (field, set) in [
+                ("users", a.users.is_some()),
+                ("think_time", a.think_time.is_some()),
+            ] {
+                if set {
+                    c.fail(&join(&ap, field), "applies only to `type: \"closed_loop\"`");
+                }
+            }
+            let base_per_s = match &a.rate {
+                Some(r) => c.rate(&join(&ap, "rate"), r),
+                None if !a.schedule.is_empty() => 0.0,
+                None => {
+                    c.fail(
+                        &join(&ap, "rate"),
+                        "a poisson group needs `rate` (e.g. \"50/s\") or a `schedule`",
+                    );
+                    0.0
+                }
+            };
+            let mut schedule: Vec<(Nanos, f64)> = a
+                .schedule
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let sp = format!("{}[{i}]", join(&ap, "schedule"));
+                    (
+                        c.duration(&join(&sp, "from"), &s.from),
+                        c.rate(&join(&sp, "rate"), &s.rate),
+                    )
+                })
+                .collect();
+            if schedule.windows(2).any(|w| w[0].0 >= w[1].0) {
+                c.fail(
+                    &join(&ap, "schedule"),
+                    "steps must be in increasing order of `from`",
+                );
+            }
+            schedule.sort_by_key(|s| s.0);
+            let diurnal = a.diurnal.as_ref().map(|d| {
+                let dp = join(&ap, "diurnal");
+                Diurnal {
+                    amplitude: c.number(&join(&dp, "amplitude"), d.amplitude, 0.0, 1.0),
+                    period_ns: c.positive_duration_or(
+                        &join(&dp, "period"),
+                        &d.period,
+                        24 * 60 * NS_PER_MIN,
+                    ),
+                    peak_ns: c.duration_or(&join(&dp, "peak_at"), &d.peak_at, 14 * 60 * NS_PER_MIN),
+                }
+            });
+            let spikes = a
+                .spikes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let sp = format!("{}[{i}]", join(&ap, "spikes"));
+                    let start_ns = c.duration(&join(&sp, "start"), &s.start);
+                    let length = c.duration(&join(&sp, "duration"), &s.duration);
+                    Spike {
+                        start_ns,
+                        end_ns: start_ns.saturating_add(length),
+                        multiplier: c.number(&join(&sp, "multiplier"), s.multiplier, 0.0, 1e6),
+                    }
+                })
+                .collect();
+            ArrivalModel::Poisson(RateProfile {
+                base_per_s,
+                schedule,
+                diurnal,
+                spikes,
+            })
+        }
+        raw::ArrivalKind::ClosedLoop => {
+            for (field, set) in [
+                ("rate", a.rate.is_some()),
+                ("diurnal", a.diurnal.is_some()),
+                ("schedule", !a.schedule.is_empty()),
+                ("spikes", !a.spikes.is_empty()),
+            ] {
+                if set {
+                    c.fail(&join(&ap, field), "applies only to `type: \"poisson\"`");
+                }
+            }
+            let users = match a.users {
+                Some(u) => c.int_in(&join(&ap, "users"), u, 1, limits::MAX_USERS),
+                None => {
+                    c.fail(&join(&ap, "users"), "a closed_loop group needs `users`");
+                    1
+                }
+            };
+            let think = match &a.think_time {
+                Some(v) => c.dist(&join(&ap, "think_time"), v, Unit::Seconds),
+                None => Dist::constant(0.0),
+            };
+            ArrivalModel::ClosedLoop { users, think }
+        }
+    };
+    if raw.max_requests == Some(0) {
+        c.fail(&p("max_requests"), "must be at least 1");
+    }
+    let r = &raw.request;
+    let rp = p("request");
+    let primary = resolve_target(c, providers, r.provider.as_deref(), &r.model, &rp);
+    let request = RequestModel {
+        input_tokens: c.dist(&join(&rp, "input_tokens"), &r.input_tokens, Unit::Count),
+        output_tokens: c.dist(&join(&rp, "output_tokens"), &r.output_tokens, Unit::Count),
+        // The seed's chat_completion default.
+        max_tokens: c.int_in(
+            &join(&rp, "max_tokens"),
+            r.max_tokens.unwrap_or(1000),
+            1,
+            limits::MAX_TOKENS,
+        ),
+    };
+    let policy = policy(c, &raw.policy, providers, primary, &p("policy"));
+    GroupModel {
+        name: raw.name.clone(),
+        arrivals,
+        max_requests: raw.max_requests,
+        request,
+        policy,
+    }
+}
+
+fn policy(
+    c: &mut Checker,
+    raw: &raw::Policy,
+    providers: &[ProviderModel],
+    primary: TargetRef,
+    path: &str,
+) -> ClientPolicy {
+    let p = |field: &str| join(path, field);
+    let (connect, total) = raw
+        .timeout
+        .as_ref()
+        .map_or((None, None), |t| (t.connect.clone(), t.total.clone()));
+    let attempt_timeout_ns = c.positive_duration_or(&p("timeout.total"), &total, 30 * NS_PER_S);
+    let connect_timeout_ns = c
+        .positive_duration_or(&p("timeout.connect"), &connect, 10 * NS_PER_S)
+        .min(attempt_timeout_ns);
+    let deadline_ns = match &raw.deadline {
+        Some(d) => c.positive_duration_or(&p("deadline"), &Some(d.clone()), 0),
+        None => Nanos::MAX,
+    };
+
+    let retry = raw.retry.as_ref();
+    let rp = p("retry");
+    let max_attempts = c.int_in(
+        &join(&rp, "max_attempts"),
+        retry.and_then(|r| r.max_attempts).unwrap_or(3),
+        1,
+        limits::MAX_ATTEMPTS_PER_TARGET,
+    );
+    let retry_on = match retry.and_then(|r| r.retry_on.as_ref()) {
+        Some(names) => {
+            let set = c.failure_set(&join(&rp, "retry_on"), names);
+            for f in never_retryable().names() {
+                if set.contains(Failure::from_name(f).expect("own name")) {
+                    c.fail(&join(&rp, "retry_on"), format!("`{f}` can never succeed on retry against the same account; it moves down the fallback chain instead"));
+                }
+            }
+            set
+        }
+        None => default_retry_on(),
+    };
+    let b = retry.and_then(|r| r.backoff.as_ref());
+    let bp = join(&rp, "backoff");
+    let kind = b.and_then(|b| b.kind.as_deref()).unwrap_or("exponential");
+    let kind = c
+        .choice(
+            &join(&bp, "kind"),
+            kind,
+            &[
+                ("constant", BackoffKind::Constant),
+                ("linear", BackoffKind::Linear),
+                ("exponential", BackoffKind::Exponential),
+            ],
+        )
+        .unwrap_or(BackoffKind::Exponential);
+    let jitter = b.and_then(|b| b.jitter.as_deref()).unwrap_or("none");
+    let jitter = c
+        .choice(
+            &join(&bp, "jitter"),
+            jitter,
+            &[
+                ("none", Jitter::None),
+                ("full", Jitter::Full),
+                ("equal", Jitter::Equal),
+                ("decorrelated", Jitter::Decorrelated),
+            ],
+        )
+        .unwrap_or(Jitter::None);
+    let backoff = Backoff {
+        kind,
+        base_ns: c.duration_or(
+            &join(&bp, "base"),
+            &b.and_then(|b| b.base.clone()),
+            NS_PER_S,
+        ),
+        multiplier: c.number(
+            &join(&bp, "multiplier"),
+            b.and_then(|b| b.multiplier).unwrap_or(2.0),
+            1.0,
+            1e3,
+        ),
+        cap_ns: c.duration_or(
+            &join(&bp, "cap"),
+            &b.and_then(|b| b.cap.clone()),
+            60 * NS_PER_S,
+        ),
+        jitter,
+    };
+    let ra = retry.and_then(|r| r.retry_after.as_ref());
+    let rap = join(&rp, "retry_after");
+    let above_max = ra.and_then(|r| r.above_max.as_deref()).unwrap_or("cap");
+    let retry_after = RetryAfterPolicy {
+        honour: ra.and_then(|r| r.honour).unwrap_or(true),
+        max_ns: c.duration_or(
+            &join(&rap, "max"),
+            &ra.and_then(|r| r.max.clone()),
+            60 * NS_PER_S,
+        ),
+        above_max: c
+            .choice(
+                &join(&rap, "above_max"),
+                above_max,
+                &[("cap", AboveMax::Cap), ("give_up", AboveMax::GiveUp)],
+            )
+            .unwrap_or(AboveMax::Cap),
+    };
+
+    let breaker = raw.breaker.as_ref().map(|br| {
+        let kp = p("breaker");
+        let kind = br.kind.as_deref().unwrap_or("consecutive");
+        c.choice(&join(&kp, "kind"), kind, &[("consecutive", ())]);
+        let counts = match &br.count_as_failure {
+            Some(names) => c.failure_set(&join(&kp, "count_as_failure"), names),
+            None => default_breaker_counts(),
+        };
+        BreakerConfig::Consecutive {
+            // The seed's proxy: 5 failures, 30 s open.
+            failure_threshold: c.int_in(
+                &join(&kp, "failure_threshold"),
+                br.failure_threshold.unwrap_or(5),
+                1,
+                1_000_000,
+            ),
+            open_ns: c.positive_duration_or(
+                &join(&kp, "open_duration"),
+                &br.open_duration,
+                30 * NS_PER_S,
+            ),
+            half_open_probes: c.int_in(
+                &join(&kp, "half_open_probes"),
+                br.half_open_probes.unwrap_or(1),
+                1,
+                1_000_000,
+            ),
+            counts,
+        }
+    });
+
+    let mut chain = vec![ChainStep {
+        target: primary,
+        attempts: max_attempts,
+    }];
+    for (i, f) in raw.fallback.iter().enumerate() {
+        let fp = format!("{}[{i}]", p("fallback"));
+        let target = resolve_target(c, providers, f.provider.as_deref(), &f.model, &fp);
+        let attempts = c.int_in(
+            &join(&fp, "attempts"),
+            f.attempts.unwrap_or(1),
+            1,
+            limits::MAX_ATTEMPTS_PER_TARGET,
+        );
+        chain.push(ChainStep { target, attempts });
+    }
+    if chain.len() > limits::MAX_CHAIN_LENGTH {
+        c.fail(
+            &p("fallback"),
+            format!("at most {} fallback targets", limits::MAX_CHAIN_LENGTH - 1),
+        );
+    }
+    ClientPolicy {
+        connect_timeout_ns,
+        attempt_timeout_ns,
+        deadline_ns,
+        retry: RetryPolicy {
+            retry_on,
+            backoff,
+            retry_after,
+        },
+        breaker,
+        chain,
+    }
+}
+
+fn chaos(
+    c: &mut Checker,
+    raw: &raw::Chaos,
+    groups: &[raw::ClientGroup],
+    providers: &[raw::Provider],
+    path: &str,
+) -> Option<ChaosModel> {
+    let p = |field: &str| join(path, field);
+    let failure_rate = c.probability(&p("failure_rate"), raw.failure_rate);
+    let mut weights = [1.0; 5];
+    if let Some(map) = &raw.faults {
+        weights = [0.0; 5];
+        for (name, &w) in map {
+            let names: Vec<&str> = ChaosFault::ALL.iter().map(|f| f.name()).collect();
+            match ChaosFault::ALL.iter().position(|f| f.name() == name) {
+                Some(i) => weights[i] = c.number(&p(&format!("faults.{name}")), w, 0.0, 1e9),
+                None => {
+                    let hint = nearest_name(name, &names)
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default();
+                    c.fail(
+                        &p(&format!("faults.{name}")),
+                        format!("unknown fault{hint}; expected one of: {}", names.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        c.fail(&p("faults"), "at least one fault needs a weight > 0");
+    }
+    let mut cumulative_weights = [0.0; 5];
+    let mut running = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        running += w;
+        cumulative_weights[i] = if total > 0.0 { running / total } else { 1.0 };
+    }
+    let scope = |c: &mut Checker, field: &str, names: &[String], all: Vec<&str>| -> Vec<bool> {
+        for (i, n) in names.iter().enumerate() {
+            if !all.contains(&n.as_str()) {
+                let hint = nearest_name(n, &all)
+                    .map(|x| format!(" (did you mean `{x}`?)"))
+                    .unwrap_or_default();
+                c.fail(
+                    &format!("{}[{i}]", p(field)),
+                    format!("no such name `{n}`{hint}"),
+                );
+            }
+        }
+        all.iter()
+            .map(|a| names.is_empty() || names.iter().any(|n| n == a))
+            .collect()
+    };
+    let groups = scope(
+        c,
+        "groups",
+        &raw.groups,
+        groups.iter().map(|g| g.name.as_str()).collect(),
+    );
+    let providers = scope(
+        c,
+        "providers",
+        &raw.providers,
+        providers.iter().map(|x| x.name.as_str()).collect(),
+    );
+    let model = ChaosModel {
+        failure_rate,
+        cumulative_weights,
+        // The seed's ChaosConfig: timeout_override 0.5 s, latency_injection 0.1 s in its example.
+        timeout_after_ns: raw
+            .timeout_after
+            .as_ref()
+            .map(|t| c.duration(&p("timeout_after"), t)),
+        latency_ns: c.duration_or(&p("latency"), &raw.latency, 100 * NS_PER_MS),
+        retry_after_ns: c.duration_or(&p("retry_after"), &raw.retry_after, NS_PER_S),
+        start_ns: c.duration_or(&p("start"), &raw.start, 0),
+        end_ns: c.duration_or(&p("end"), &raw.end, Nanos::MAX),
+        groups,
+        providers,
+    };
+    if model.start_ns >= model.end_ns {
+        c.fail(&p("end"), "must be after `start`");
+    }
+    raw.enabled.unwrap_or(true).then_some(model)
+}
+
+fn expectations(c: &mut Checker, raw: Option<&raw::Expect>, path: &str) -> Expectations {
+    let Some(e) = raw else {
+        return Expectations::default();
+    };
+    let p = |field: &str| join(path, field);
+    Expectations {
+        min_success_rate: e
+            .min_success_rate
+            .map(|x| c.probability(&p("min_success_rate"), x)),
+        max_latency_p99_ms: e
+            .max_latency_p99_ms
+            .map(|x| c.number(&p("max_latency_p99_ms"), x, 0.0, 1e12)),
+        max_latency_mean_ms: e
+            .max_latency_mean_ms
+            .map(|x| c.number(&p("max_latency_mean_ms"), x, 0.0, 1e12)),
+        max_cost_usd: e
+            .max_cost_usd
+            .map(|x| c.number(&p("max_cost_usd"), x, 0.0, 1e12)),
+        max_amplification: e
+            .max_amplification
+            .map(|x| c.number(&p("max_amplification"), x, 1.0, 1e6)),
+    }
+}

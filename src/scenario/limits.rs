@@ -1,0 +1,27 @@
+//! Limits on everything a scenario can ask for. Each is far beyond any sensible scenario
+//! and far below what would exhaust memory or time; hitting one is an input error with the
+//! limit named, never an allocation failure halfway through a run.
+
+use crate::time::{NS_PER_DAY, NS_PER_MS};
+
+/// 10 years: beyond this, u64 nanoseconds are still safe but nobody means it.
+pub const MAX_DURATION_NS: u64 = 3650 * NS_PER_DAY;
+pub const MIN_BUCKET_NS: u64 = NS_PER_MS;
+/// Rows of `timeseries.csv`.
+pub const MAX_BUCKETS: u64 = 10_000_000;
+pub const MAX_GROUPS: usize = 1_000;
+pub const MAX_PROVIDERS: usize = 1_000;
+pub const MAX_MODELS_PER_PROVIDER: usize = 1_000;
+pub const MAX_CHAIN_LENGTH: usize = 64;
+pub const MAX_ATTEMPTS_PER_TARGET: u32 = 100;
+pub const MAX_USERS: u32 = 10_000_000;
+pub const MAX_SLOTS: u32 = 10_000_000;
+pub const MAX_QUEUE_LIMIT: u32 = 10_000_000;
+pub const MAX_TOKENS: u32 = 100_000_000;
+pub const MAX_EMPIRICAL_VALUES: usize = 1_000_000;
+pub const MAX_RATE_PER_S: f64 = 1e9;
+/// Requests alive at once (arrived, not yet ended). Beyond this the run stops with an error
+/// rather than grow without bound: it means the clients' timeouts do not bound the backlog.
+pub const MAX_LIVE_REQUESTS: usize = 50_000_000;
+/// Refuse runs expected to exceed this many requests (about an hour at 3M requests/s).
+pub const MAX_EXPECTED_REQUESTS: f64 = 1e10;

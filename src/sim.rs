@@ -1,0 +1,1105 @@
+//! The event loop: one run of one scenario on a virtual clock.
+//!
+//! `Sim::step` pops the earliest `(time, seq)` event and dispatches on it; handlers are
+//! small functions that change state and schedule what follows. A request's life:
+//!
+//! ```text
+//! arrival ─▶ start_attempt ─▶ breaker ─▶ chaos layer ─▶ provider.admit ─▶ queue/serve
+//!                ▲                                                     │
+//!                └── backoff / fallback ◀── attempt_failed ◀──────────┤ (error, 429,
+//!                                                                      │  timeout, ...)
+//!                                              finish(success) ◀───────┘
+//! ```
+//!
+//! Nothing here reads the wall clock, allocates per event (requests and jobs live in slabs
+//! whose slots are reused), or iterates a hash map. Cancellation is lazy: every attempt has
+//! a generation number, and timers or responses for an older generation are ignored.
+
+use rand::RngExt;
+
+use crate::chaos::ChaosFault;
+use crate::credits::nano_to_usd;
+use crate::events::{Event, EventQueue, Lane};
+use crate::metrics::{
+    BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
+    record_latency,
+};
+use crate::outcome::Failure;
+use crate::policy::breaker::{Admission, Breaker, Recorded, Transition};
+use crate::policy::{ChainStep, NextStep};
+use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
+use crate::rng::{RequestDraws, SimRng, named_stream};
+use crate::scenario::{Scenario, limits};
+use crate::time::{Nanos, secs_to_ns};
+use crate::traffic::ArrivalModel;
+use hdrhistogram::Histogram;
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Free,
+    /// Waiting for an AttemptStart (backoff, or a fallback about to start).
+    Waiting,
+    /// An attempt is out: waiting for its answer or its timeout.
+    InFlight,
+}
+
+/// A logical request, alive from its arrival to its final outcome.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    id: u64,
+    arrived_ns: Nanos,
+    previous_sleep_ns: Nanos,
+    /// Bumped at every attempt and when the slot is freed; never reset, so a stale timer
+    /// cannot match a later request reusing the slot.
+    generation: u32,
+    attempts: u32,
+    attempts_on_target: u32,
+    input_tokens: u32,
+    output_tokens: u32,
+    user: u32,
+    group: u16,
+    chain_pos: u8,
+    phase: Phase,
+    /// Whether the current attempt is a half-open breaker probe.
+    probe: bool,
+    /// Arrived after the warm-up: counts in the summary.
+    counted: bool,
+}
+
+/// An attempt as the provider sees it. Outlives the client's interest in it.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    request: u32,
+    generation: u32,
+    provider: u16,
+    model: u16,
+    kind: ServiceKind,
+    service_ns: Nanos,
+    input_tokens: u32,
+    output_tokens: u32,
+    reserved_nusd: u64,
+}
+
+/// A slab: slots reused through a free list, so steady state allocates nothing.
+struct Slab<T> {
+    items: Vec<T>,
+    free: Vec<u32>,
+}
+
+impl<T: Copy> Slab<T> {
+    fn new() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, item: T) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.items[i as usize] = item;
+                i
+            }
+            None => {
+                self.items.push(item);
+                (self.items.len() - 1) as u32
+            }
+        }
+    }
+
+    #[inline]
+    fn release(&mut self, index: u32) {
+        self.free.push(index);
+    }
+
+    fn live(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+}
+
+struct GroupState {
+    traffic: SimRng,
+    jitter: SimRng,
+    arrived: u64,
+    /// The lane holding this group's attempt timeouts (all of one duration).
+    timeout_lane: Lane,
+    /// Breaker index for each step of the chain (NONE without a breaker).
+    breakers: Vec<u32>,
+    totals: Totals,
+}
+
+struct BreakerSlot {
+    breaker: Breaker,
+    group: u16,
+    target: crate::policy::TargetRef,
+    /// The current or last open interval, for the time series.
+    open_interval: (Nanos, Nanos),
+    opens: u64,
+    open_ns_total: Nanos,
+}
+
+/// Everything a run produced apart from the time series rows.
+pub struct RunResult {
+    pub totals: Totals,
+    pub latency_ok: Histogram<u64>,
+    pub latency_failed: Histogram<u64>,
+    pub groups: Vec<Totals>,
+    pub providers: Vec<ProviderTotals>,
+    pub credits_remaining_nusd: Vec<Option<u64>>,
+    pub breakers: Vec<BreakerReport>,
+    pub recent_errors: Vec<ErrorRecord>,
+    pub events_processed: u64,
+    /// Requests still alive when the drain limit stopped the run.
+    pub unfinished: u64,
+    pub end_ns: Nanos,
+}
+
+pub struct BreakerReport {
+    pub group: u16,
+    pub target: crate::policy::TargetRef,
+    pub opens: u64,
+    pub time_open_ns: Nanos,
+    pub final_state: &'static str,
+}
+
+pub struct Sim<'a> {
+    scenario: &'a Scenario,
+    now: Nanos,
+    queue: EventQueue,
+    requests: Slab<Request>,
+    jobs: Slab<Job>,
+    providers: Vec<ProviderState>,
+    breakers: Vec<BreakerSlot>,
+    groups: Vec<GroupState>,
+    draws: RequestDraws,
+    outage_rngs: Vec<SimRng>,
+    next_request_id: u64,
+    arrivals_end_ns: Nanos,
+    hard_stop_ns: Nanos,
+    events_processed: u64,
+    totals: Totals,
+    latency_ok: Histogram<u64>,
+    latency_failed: Histogram<u64>,
+    provider_totals: Vec<ProviderTotals>,
+    recent_errors: RecentErrors,
+    bucket: BucketStats,
+    breaker_intervals: Vec<(Nanos, Nanos)>,
+}
+
+/// A run that could not complete.
+#[derive(Debug)]
+pub enum RunError {
+    /// The sink failed to write a time-series row.
+    Io(std::io::Error),
+    /// A limit from `scenario::limits` was hit.
+    Limit(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
+            RunError::Limit(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Runs a scenario to completion, handing each time bucket to `sink`.
+pub fn run(scenario: &Scenario, sink: &mut dyn BucketSink) -> Result<RunResult, RunError> {
+    let mut sim = Sim::new(scenario);
+    sim.run(sink)
+}
+
+impl<'a> Sim<'a> {
+    pub fn new(scenario: &'a Scenario) -> Self {
+        let seed = scenario.seed;
+        let mut queue = EventQueue::new();
+        let mut breakers = Vec::new();
+        let groups = scenario
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| {
+                let mut chain_breakers = Vec::new();
+                for (pos, step) in g.policy.chain.iter().enumerate() {
+                    // One breaker per (group, target); a target listed twice shares it.
+                    let earlier = g.policy.chain[..pos]
+                        .iter()
+                        .position(|s| s.target == step.target);
+                    let index = match (&g.policy.breaker, earlier) {
+                        (None, _) => NONE,
+                        (Some(_), Some(e)) => chain_breakers[e],
+                        (Some(config), None) => {
+                            breakers.push(BreakerSlot {
+                                breaker: Breaker::new(config.clone()),
+                                group: gi as u16,
+                                target: step.target,
+                                open_interval: (0, 0),
+                                opens: 0,
+                                open_ns_total: 0,
+                            });
+                            (breakers.len() - 1) as u32
+                        }
+                    };
+                    chain_breakers.push(index);
+                }
+                GroupState {
+                    traffic: named_stream(seed, &format!("traffic/{}", g.name)),
+                    jitter: named_stream(seed, &format!("jitter/{}", g.name)),
+                    arrived: 0,
+                    timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
+                    breakers: chain_breakers,
+                    totals: Totals::default(),
+                }
+            })
+            .collect();
+        let arrivals_end_ns = scenario.duration_ns.unwrap_or(Nanos::MAX);
+        let breaker_count = breakers.len();
+        Sim {
+            scenario,
+            now: 0,
+            queue,
+            requests: Slab::new(),
+            jobs: Slab::new(),
+            providers: scenario.providers.iter().map(ProviderState::new).collect(),
+            breakers,
+            groups,
+            draws: RequestDraws::new(seed),
+            outage_rngs: scenario
+                .providers
+                .iter()
+                .map(|p| named_stream(seed, &format!("outages/{}", p.name)))
+                .collect(),
+            next_request_id: 0,
+            arrivals_end_ns,
+            hard_stop_ns: arrivals_end_ns.saturating_add(scenario.drain_limit_ns),
+            events_processed: 0,
+            totals: Totals::default(),
+            latency_ok: latency_histogram(3),
+            latency_failed: latency_histogram(3),
+            provider_totals: vec![ProviderTotals::default(); scenario.providers.len()],
+            recent_errors: RecentErrors::new(),
+            bucket: BucketStats::new(scenario.bucket_ns, scenario.providers.len()),
+            breaker_intervals: vec![(0, 0); breaker_count],
+        }
+    }
+
+    fn schedule_initial_events(&mut self) {
+        let sc = self.scenario;
+        for (gi, g) in sc.groups.iter().enumerate() {
+            let gi16 = gi as u16;
+            match &g.arrivals {
+                ArrivalModel::Poisson(profile) => {
+                    if let Some(t) = profile.next_arrival(0, &mut self.groups[gi].traffic) {
+                        self.schedule_arrival(t, Event::Arrival { group: gi16 });
+                    }
+                }
+                ArrivalModel::ClosedLoop { users, think } => {
+                    // Users start spread over one think time, not all at t = 0.
+                    for user in 0..*users {
+                        let t = secs_to_ns(think.sample(&mut self.groups[gi].traffic));
+                        self.schedule_arrival(t, Event::UserWakes { group: gi16, user });
+                    }
+                }
+            }
+        }
+        for (pi, p) in sc.providers.iter().enumerate() {
+            let provider = pi as u16;
+            for (oi, o) in p.outages.iter().enumerate() {
+                self.schedule_background(
+                    o.start_ns,
+                    Event::OutageStarts {
+                        provider,
+                        outage: oi as u32,
+                    },
+                );
+            }
+            if let Some(r) = &p.random_outages {
+                let up = exponential_ns(&mut self.outage_rngs[pi], r.mtbf_ns);
+                self.schedule_background(up, Event::RandomOutageStarts { provider });
+            }
+            if let Some(credits) = &p.credits {
+                for (index, (at, _)) in credits.top_ups.iter().enumerate() {
+                    self.schedule_background(
+                        *at,
+                        Event::TopUp {
+                            provider,
+                            index: index as u32,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Arrivals only inside the run's duration.
+    fn schedule_arrival(&mut self, time: Nanos, event: Event) {
+        if time < self.arrivals_end_ns {
+            self.queue.schedule(time, event);
+        }
+    }
+
+    /// World events (outages, top-ups) only while the run may still go on.
+    fn schedule_background(&mut self, time: Nanos, event: Event) {
+        if time < self.hard_stop_ns {
+            self.queue.schedule(time, event);
+        }
+    }
+
+    pub fn run(&mut self, sink: &mut dyn BucketSink) -> Result<RunResult, RunError> {
+        self.schedule_initial_events();
+        while let Some((time, event)) = self.queue.pop() {
+            if time >= self.hard_stop_ns {
+                break;
+            }
+            let arrivals_over = time >= self.arrivals_end_ns || self.arrivals_exhausted();
+            if arrivals_over
+                && self.requests.live() == 0
+                && !matches!(event, Event::Arrival { .. } | Event::UserWakes { .. })
+            {
+                break;
+            }
+            while time >= self.bucket.end_ns() {
+                self.close_bucket(sink)?;
+            }
+            self.now = time;
+            self.events_processed += 1;
+            self.dispatch(event)?;
+        }
+        let end_ns = match self.scenario.duration_ns {
+            // A timed run reports its whole duration even if the last request ended early.
+            Some(d) => d.max(self.now),
+            None => self.now,
+        };
+        self.finish_run(sink, end_ns)
+    }
+
+    fn arrivals_exhausted(&self) -> bool {
+        self.scenario
+            .groups
+            .iter()
+            .zip(&self.groups)
+            .all(|(g, s)| g.max_requests.is_some_and(|max| s.arrived >= max))
+    }
+
+    fn close_bucket(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
+        for (slot, interval) in self.breakers.iter().zip(self.breaker_intervals.iter_mut()) {
+            *interval = slot.open_interval;
+        }
+        let credits = self
+            .providers
+            .iter()
+            .map(|p| p.credits.as_ref().map(|c| nano_to_usd(c.balance_nusd())));
+        self.bucket
+            .close(sink, &self.breaker_intervals, credits)
+            .map_err(RunError::Io)
+    }
+
+    fn finish_run(
+        &mut self,
+        sink: &mut dyn BucketSink,
+        end_ns: Nanos,
+    ) -> Result<RunResult, RunError> {
+        // Close every bucket up to the end, the last one possibly partial but full width.
+        while self.bucket.start_ns < end_ns {
+            self.close_bucket(sink)?;
+        }
+        let unfinished = self
+            .requests
+            .items
+            .iter()
+            .filter(|r| r.phase != Phase::Free)
+            .count() as u64;
+        let breakers = self
+            .breakers
+            .iter()
+            .map(|b| {
+                // Open time beyond the end of the run does not count.
+                let beyond = b
+                    .open_interval
+                    .1
+                    .saturating_sub(end_ns.max(b.open_interval.0));
+                BreakerReport {
+                    group: b.group,
+                    target: b.target,
+                    opens: b.opens,
+                    time_open_ns: b.open_ns_total - beyond,
+                    final_state: if b.open_interval.1 > end_ns {
+                        "open"
+                    } else {
+                        b.breaker.state().name()
+                    },
+                }
+            })
+            .collect();
+        Ok(RunResult {
+            totals: std::mem::take(&mut self.totals),
+            latency_ok: self.latency_ok.clone(),
+            latency_failed: self.latency_failed.clone(),
+            groups: self.groups.iter().map(|g| g.totals.clone()).collect(),
+            providers: self.provider_totals.clone(),
+            credits_remaining_nusd: self
+                .providers
+                .iter()
+                .map(|p| p.credits.as_ref().map(|c| c.balance_nusd()))
+                .collect(),
+            breakers,
+            recent_errors: self.recent_errors.in_order().copied().collect(),
+            events_processed: self.events_processed,
+            unfinished,
+            end_ns,
+        })
+    }
+
+    fn dispatch(&mut self, event: Event) -> Result<(), RunError> {
+        match event {
+            Event::Arrival { group } => {
+                self.arrive(group, NONE)?;
+                let g = &self.scenario.groups[group as usize];
+                if let ArrivalModel::Poisson(profile) = &g.arrivals
+                    && g.max_requests
+                        .is_none_or(|max| self.groups[group as usize].arrived < max)
+                    && let Some(t) =
+                        profile.next_arrival(self.now, &mut self.groups[group as usize].traffic)
+                {
+                    self.schedule_arrival(t, Event::Arrival { group });
+                }
+            }
+            Event::UserWakes { group, user } => {
+                let g = &self.scenario.groups[group as usize];
+                if g.max_requests
+                    .is_none_or(|max| self.groups[group as usize].arrived < max)
+                {
+                    self.arrive(group, user)?;
+                }
+            }
+            Event::AttemptStart {
+                request,
+                generation,
+            } => {
+                if self.is_current(request, generation, Phase::Waiting) {
+                    self.start_attempt(request);
+                }
+            }
+            Event::ReachProvider {
+                request,
+                generation,
+            } => {
+                if self.is_current(request, generation, Phase::InFlight) {
+                    self.reach_provider(request);
+                }
+            }
+            Event::AttemptFails {
+                request,
+                generation,
+                failure,
+            } => {
+                if self.is_current(request, generation, Phase::InFlight) {
+                    self.attempt_failed(request, failure, None);
+                }
+            }
+            Event::AttemptTimeout {
+                request,
+                generation,
+            } => {
+                if self.is_current(request, generation, Phase::InFlight) {
+                    self.attempt_failed(request, Failure::Timeout, None);
+                }
+            }
+            Event::ServiceDone { job } => self.service_done(job),
+            Event::OutageStarts { provider, outage } => {
+                let o = self.scenario.providers[provider as usize].outages[outage as usize];
+                self.providers[provider as usize].outage_starts(outage, o.effect);
+                self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
+            }
+            Event::OutageEnds { provider, outage } => {
+                self.providers[provider as usize].outage_ends(outage)
+            }
+            Event::RandomOutageStarts { provider } => {
+                let r = self.scenario.providers[provider as usize]
+                    .random_outages
+                    .expect("scheduled only when configured");
+                self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
+                let down = exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
+                self.schedule_background(
+                    self.now.saturating_add(down),
+                    Event::RandomOutageEnds { provider },
+                );
+            }
+            Event::RandomOutageEnds { provider } => {
+                let r = self.scenario.providers[provider as usize]
+                    .random_outages
+                    .expect("scheduled only when configured");
+                self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
+                let up = exponential_ns(&mut self.outage_rngs[provider as usize], r.mtbf_ns);
+                self.schedule_background(
+                    self.now.saturating_add(up),
+                    Event::RandomOutageStarts { provider },
+                );
+            }
+            Event::TopUp { provider, index } => {
+                let credits = self.scenario.providers[provider as usize]
+                    .credits
+                    .as_ref()
+                    .expect("scheduled only with credits");
+                let amount = credits.top_ups[index as usize].1;
+                self.providers[provider as usize]
+                    .credits
+                    .as_mut()
+                    .expect("has credits")
+                    .deposit(amount);
+            }
+            Event::RechargeLands { provider } => {
+                let credits = self.scenario.providers[provider as usize]
+                    .credits
+                    .as_ref()
+                    .expect("scheduled only with credits");
+                let amount = credits
+                    .auto_recharge
+                    .expect("scheduled only with auto-recharge")
+                    .amount_nusd;
+                let account = self.providers[provider as usize]
+                    .credits
+                    .as_mut()
+                    .expect("has credits");
+                account.deposit(amount);
+                account.recharge_pending = false;
+                self.check_recharge(provider);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn is_current(&self, request: u32, generation: u32, phase: Phase) -> bool {
+        let r = &self.requests.items[request as usize];
+        r.generation == generation && r.phase == phase
+    }
+
+    fn arrive(&mut self, group: u16, user: u32) -> Result<(), RunError> {
+        if self.requests.live() >= limits::MAX_LIVE_REQUESTS {
+            return Err(RunError::Limit(format!(
+                "more than {} requests alive at once at {}: the clients' timeouts do not bound the backlog; \
+                 shorten `policy.timeout` or `policy.deadline`, or lower the traffic",
+                limits::MAX_LIVE_REQUESTS,
+                crate::time::format_clock(self.now)
+            )));
+        }
+        let g = &self.scenario.groups[group as usize];
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        self.groups[group as usize].arrived += 1;
+        let rng = self.draws.request(id);
+        let input_tokens = g.request.input_tokens.sample_count(rng, 1);
+        let output_tokens = g
+            .request
+            .output_tokens
+            .sample_count(rng, 1)
+            .min(g.request.max_tokens);
+        let counted = self.now >= self.scenario.warmup_ns;
+        // Keep the slot's generation running across reuse (see `Request::generation`).
+        let generation = self
+            .requests
+            .free
+            .last()
+            .map_or(0, |&i| self.requests.items[i as usize].generation)
+            .wrapping_add(1);
+        let index = self.requests.insert(Request {
+            id,
+            arrived_ns: self.now,
+            previous_sleep_ns: 0,
+            generation,
+            attempts: 0,
+            attempts_on_target: 0,
+            input_tokens,
+            output_tokens,
+            user,
+            group,
+            chain_pos: 0,
+            phase: Phase::Waiting,
+            probe: false,
+            counted,
+        });
+        self.count(group, counted, |t| t.arrived += 1);
+        self.start_attempt(index);
+        Ok(())
+    }
+
+    /// Adds to the run totals (if the request counts), the group's and the bucket's.
+    #[inline]
+    fn count(&mut self, group: u16, counted: bool, add: impl Fn(&mut Totals)) {
+        if counted {
+            add(&mut self.totals);
+            add(&mut self.groups[group as usize].totals);
+        }
+        add(&mut self.bucket.totals);
+    }
+
+    fn current_step(&self, request: u32) -> ChainStep {
+        let r = &self.requests.items[request as usize];
+        self.scenario.groups[r.group as usize].policy.chain[r.chain_pos as usize]
+    }
+
+    fn start_attempt(&mut self, request: u32) {
+        let now = self.now;
+        let step = self.current_step(request);
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let policy = &self.scenario.groups[gi].policy;
+        if now >= r.arrived_ns.saturating_add(policy.deadline_ns) {
+            self.finish_failed(request, Failure::DeadlineExceeded);
+            return;
+        }
+        let breaker = self.groups[gi].breakers[r.chain_pos as usize];
+        let mut probe = false;
+        if breaker != NONE {
+            match self.breakers[breaker as usize].breaker.admit(now) {
+                Admission::Allowed => {}
+                Admission::Probe => probe = true,
+                Admission::Rejected => {
+                    let r = &mut self.requests.items[request as usize];
+                    r.attempts_on_target += 1;
+                    r.phase = Phase::InFlight;
+                    self.attempt_failed(request, Failure::BreakerOpen, None);
+                    return;
+                }
+            }
+        }
+        let r = &mut self.requests.items[request as usize];
+        r.generation = r.generation.wrapping_add(1);
+        r.attempts += 1;
+        r.attempts_on_target += 1;
+        r.phase = Phase::InFlight;
+        r.probe = probe;
+        let (generation, counted, id, attempt) = (r.generation, r.counted, r.id, r.attempts - 1);
+        let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
+        self.count(gi as u16, counted, |t| t.attempts_sent += 1);
+
+        // The attempt's timer: the group's fixed timeout in its FIFO lane, unless the
+        // request's deadline cuts it shorter.
+        let timeout_at = now.saturating_add(policy.attempt_timeout_ns);
+        let timeout = Event::AttemptTimeout {
+            request,
+            generation,
+        };
+        if timeout_at <= deadline_at {
+            self.queue
+                .schedule_in_lane(self.groups[gi].timeout_lane, now, timeout);
+        } else {
+            self.queue.schedule(deadline_at, timeout);
+        }
+
+        if let Some(chaos) = &self.scenario.chaos
+            && chaos.applies(now, gi, step.target.provider as usize)
+        {
+            let rng = self.draws.attempt(id, attempt);
+            let (fire, kind) = (rng.random::<f64>(), rng.random::<f64>());
+            match chaos.roll(fire, kind) {
+                None => {}
+                Some(ChaosFault::Timeout) => {
+                    if let Some(after) = chaos.timeout_after_ns
+                        && now.saturating_add(after) < timeout_at.min(deadline_at)
+                    {
+                        let failure = Failure::Timeout;
+                        self.queue.schedule(
+                            now + after,
+                            Event::AttemptFails {
+                                request,
+                                generation,
+                                failure,
+                            },
+                        );
+                    }
+                    // Otherwise the attempt hangs until the client's own timeout.
+                    return;
+                }
+                Some(ChaosFault::RateLimit) => {
+                    return self.attempt_failed(
+                        request,
+                        Failure::RateLimited,
+                        Some(chaos.retry_after_ns),
+                    );
+                }
+                Some(ChaosFault::ServerError) => {
+                    return self.attempt_failed(request, Failure::Http500, None);
+                }
+                Some(ChaosFault::TokenExhaustion) => {
+                    return self.attempt_failed(request, Failure::InsufficientCredits, None);
+                }
+                Some(ChaosFault::Latency) => {
+                    let at = now.saturating_add(chaos.latency_ns);
+                    self.queue.schedule(
+                        at,
+                        Event::ReachProvider {
+                            request,
+                            generation,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        self.reach_provider(request);
+    }
+
+    fn reach_provider(&mut self, request: u32) {
+        let now = self.now;
+        let step = self.current_step(request);
+        let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
+        let r = self.requests.items[request as usize];
+        let provider = &self.scenario.providers[pi];
+        let model = &provider.models[mi];
+        let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
+        self.provider_totals[pi].received += 1;
+        match self.providers[pi].admit(now, provider, model, r.input_tokens, max_tokens) {
+            Verdict::Reject {
+                failure,
+                retry_after_ns,
+            } => {
+                if failure == Failure::InsufficientCredits {
+                    self.provider_totals[pi]
+                        .credits_exhausted_at_ns
+                        .get_or_insert(now);
+                }
+                self.attempt_failed(request, failure, retry_after_ns);
+            }
+            Verdict::ConnectHang => {
+                let policy = &self.scenario.groups[r.group as usize].policy;
+                // Ends at the connect timeout unless the attempt timeout comes first.
+                if policy.connect_timeout_ns < policy.attempt_timeout_ns {
+                    let failure = Failure::ConnectTimeout;
+                    let event = Event::AttemptFails {
+                        request,
+                        generation: r.generation,
+                        failure,
+                    };
+                    self.queue
+                        .schedule(now.saturating_add(policy.connect_timeout_ns), event);
+                }
+            }
+            Verdict::Accept { reserved_nusd } => {
+                self.provider_totals[pi].accepted += 1;
+                let conditions = self.providers[pi].conditions;
+                let rng = self.draws.attempt(r.id, r.attempts - 1);
+                let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
+                let mut kind = provider.errors.roll(fault_roll);
+                if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
+                    kind = ServiceKind::Error(conditions.extra_error);
+                }
+                let service_s = match kind {
+                    ServiceKind::Error(_) => provider.error_latency.sample(rng),
+                    ServiceKind::Success | ServiceKind::Hang => {
+                        let ttft = model.ttft.sample(rng);
+                        let per_token = model.per_token.sample(rng);
+                        (ttft + per_token * f64::from(r.output_tokens))
+                            * conditions.latency_multiplier
+                    }
+                };
+                let job = self.jobs.insert(Job {
+                    request,
+                    generation: r.generation,
+                    provider: pi as u16,
+                    model: mi as u16,
+                    kind,
+                    service_ns: secs_to_ns(service_s),
+                    input_tokens: r.input_tokens,
+                    output_tokens: r.output_tokens,
+                    reserved_nusd,
+                });
+                let state = &mut self.providers[pi];
+                if state.has_free_slot(provider) {
+                    self.start_service(job);
+                } else {
+                    state.queue.push_back(job);
+                    let len = state.queue.len() as u32;
+                    self.bucket.levels[pi].queue.set(now, len);
+                    let totals = &mut self.provider_totals[pi];
+                    totals.queue_max = totals.queue_max.max(len);
+                }
+            }
+        }
+    }
+
+    fn start_service(&mut self, job: u32) {
+        let j = self.jobs.items[job as usize];
+        let state = &mut self.providers[j.provider as usize];
+        state.in_service += 1;
+        self.bucket.levels[j.provider as usize]
+            .in_service
+            .set(self.now, state.in_service);
+        self.queue.schedule(
+            self.now.saturating_add(j.service_ns),
+            Event::ServiceDone { job },
+        );
+    }
+
+    fn service_done(&mut self, job: u32) {
+        let now = self.now;
+        let j = self.jobs.items[job as usize];
+        self.jobs.release(job);
+        let pi = j.provider as usize;
+        let model = &self.scenario.providers[pi].models[j.model as usize];
+        let cost = if j.kind == ServiceKind::Success {
+            model.cost_nusd(j.input_tokens, j.output_tokens)
+        } else {
+            0
+        };
+        if let Some(account) = &mut self.providers[pi].credits {
+            account.settle(j.reserved_nusd, cost);
+        }
+        self.check_recharge(j.provider);
+        let client_waiting = self.is_current(j.request, j.generation, Phase::InFlight);
+        let totals = &mut self.provider_totals[pi];
+        totals.cost_nusd += cost;
+        if j.kind == ServiceKind::Success {
+            totals.completed_ok += 1;
+            if !client_waiting {
+                totals.wasted += 1;
+            }
+        }
+        // The bill is the run's cost whoever waited for it.
+        self.totals.cost_nusd += cost;
+        self.bucket.totals.cost_nusd += cost;
+
+        let state = &mut self.providers[pi];
+        state.in_service -= 1;
+        self.bucket.levels[pi].in_service.set(now, state.in_service);
+        if let Some(next) = state.queue.pop_front() {
+            let len = state.queue.len() as u32;
+            self.bucket.levels[pi].queue.set(now, len);
+            self.start_service(next);
+        }
+
+        if client_waiting {
+            match j.kind {
+                ServiceKind::Success => self.attempt_succeeded(j.request),
+                ServiceKind::Error(failure) => self.attempt_failed(j.request, failure, None),
+                ServiceKind::Hang => {}
+            }
+        }
+    }
+
+    fn check_recharge(&mut self, provider: u16) {
+        if let Some(account) = &mut self.providers[provider as usize].credits
+            && let Some((at, _)) = account.recharge_due(self.now)
+        {
+            self.schedule_background(at, Event::RechargeLands { provider });
+        }
+    }
+
+    fn record_breaker(&mut self, request: u32, outcome: Recorded) {
+        let r = self.requests.items[request as usize];
+        let breaker = self.groups[r.group as usize].breakers[r.chain_pos as usize];
+        if breaker == NONE {
+            return;
+        }
+        let slot = &mut self.breakers[breaker as usize];
+        match slot.breaker.record(self.now, r.probe, outcome) {
+            Transition::Opened { until_ns } => {
+                // The previous open interval is over: its share of this bucket counts now.
+                let bucket = (self.bucket.start_ns, self.bucket.end_ns());
+                self.bucket.breaker_open_ns += crate::metrics::overlap(slot.open_interval, bucket);
+                slot.open_interval = (self.now, until_ns);
+                slot.opens += 1;
+                slot.open_ns_total += until_ns - self.now;
+                self.bucket.breaker_opens += 1;
+            }
+            Transition::Closed | Transition::None => {}
+        }
+    }
+
+    fn attempt_succeeded(&mut self, request: u32) {
+        self.record_breaker(request, Recorded::Success);
+        let r = self.requests.items[request as usize];
+        let latency = self.now - r.arrived_ns;
+        let from_fallback = r.chain_pos > 0;
+        self.count(r.group, r.counted, |t| {
+            t.succeeded += 1;
+            t.latency_sum_ns += u128::from(latency);
+            t.served_by_fallback += u64::from(from_fallback);
+        });
+        if r.counted {
+            record_latency(&mut self.latency_ok, latency);
+        }
+        record_latency(&mut self.bucket.latency, latency);
+        self.end_request(request);
+    }
+
+    fn attempt_failed(&mut self, request: u32, failure: Failure, retry_after_ns: Option<Nanos>) {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let step = self.current_step(request);
+        let gi = r.group as usize;
+        let policy = &self.scenario.groups[gi].policy;
+        if failure != Failure::BreakerOpen {
+            let counts = policy
+                .breaker
+                .as_ref()
+                .is_some_and(|b| b.counts().contains(failure));
+            self.record_breaker(
+                request,
+                if counts {
+                    Recorded::Failure
+                } else {
+                    Recorded::Neutral
+                },
+            );
+        }
+        self.count(r.group, r.counted, |t| {
+            t.attempt_failures[failure.index()] += 1
+        });
+        self.recent_errors.push(ErrorRecord {
+            time_ns: now,
+            request_id: r.id,
+            attempt: r.attempts.max(1),
+            failure,
+            provider: step.target.provider,
+            model: step.target.model,
+        });
+
+        let uniform = self.groups[gi].jitter.random::<f64>();
+        let next = policy.retry.after_failure(
+            failure,
+            retry_after_ns,
+            step,
+            r.attempts_on_target,
+            r.previous_sleep_ns,
+            uniform,
+        );
+        let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
+        match next {
+            NextStep::Retry { delay_ns } => {
+                let at = now.saturating_add(delay_ns);
+                if at >= deadline_at {
+                    return self.finish_failed(request, Failure::DeadlineExceeded);
+                }
+                let req = &mut self.requests.items[request as usize];
+                req.previous_sleep_ns = delay_ns;
+                req.phase = Phase::Waiting;
+                let generation = req.generation;
+                self.count(r.group, r.counted, |t| t.retries += 1);
+                self.queue.schedule(
+                    at,
+                    Event::AttemptStart {
+                        request,
+                        generation,
+                    },
+                );
+            }
+            NextStep::NextTarget => {
+                // Credits belong to the account: its other models cannot pay either.
+                let chain = &policy.chain;
+                let skip_provider =
+                    (failure == Failure::InsufficientCredits).then_some(step.target.provider);
+                let next_pos = (r.chain_pos as usize + 1..chain.len())
+                    .find(|&pos| skip_provider.is_none_or(|p| chain[pos].target.provider != p));
+                match next_pos {
+                    None => self.finish_failed(request, failure),
+                    Some(pos) => {
+                        let req = &mut self.requests.items[request as usize];
+                        req.chain_pos = pos as u8;
+                        req.attempts_on_target = 0;
+                        req.previous_sleep_ns = 0;
+                        req.phase = Phase::Waiting;
+                        let generation = req.generation;
+                        self.count(r.group, r.counted, |t| t.fallbacks += 1);
+                        // As the seed's service: the fallback is tried at once.
+                        self.queue.schedule(
+                            now,
+                            Event::AttemptStart {
+                                request,
+                                generation,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_failed(&mut self, request: u32, failure: Failure) {
+        let r = self.requests.items[request as usize];
+        let latency = self.now - r.arrived_ns;
+        self.count(r.group, r.counted, |t| {
+            t.failed += 1;
+            t.failed_by[failure.index()] += 1;
+        });
+        if r.counted {
+            record_latency(&mut self.latency_failed, latency);
+        }
+        self.end_request(request);
+    }
+
+    fn end_request(&mut self, request: u32) {
+        let r = &mut self.requests.items[request as usize];
+        r.phase = Phase::Free;
+        r.generation = r.generation.wrapping_add(1);
+        let (group, user, id) = (r.group, r.user, r.id);
+        self.requests.release(request);
+        if user != NONE
+            && let ArrivalModel::ClosedLoop { think, .. } =
+                &self.scenario.groups[group as usize].arrivals
+        {
+            let think_ns = secs_to_ns(think.sample(self.draws.think(id)));
+            self.schedule_arrival(
+                self.now.saturating_add(think_ns),
+                Event::UserWakes { group, user },
+            );
+        }
+    }
+}
+
+/// An exponential duration with the given mean, for outage renewal processes.
+fn exponential_ns(rng: &mut SimRng, mean_ns: Nanos) -> Nanos {
+    let u: f64 = rng.random();
+    (-(1.0 - u).ln() * mean_ns as f64) as Nanos
+}
+
+/// Refuses a scenario whose run would be absurdly long, with an estimate (None if fine).
+pub fn refuse_if_too_large(scenario: &Scenario) -> Option<String> {
+    let expected = expected_requests(scenario);
+    (expected > limits::MAX_EXPECTED_REQUESTS).then(|| {
+        format!(
+            "the run would simulate about {expected:.2e} requests (limit {:.0e}); at a few million requests \
+             per second that is {:.1} hours of computing. Shorten `duration` or lower the rates",
+            limits::MAX_EXPECTED_REQUESTS,
+            expected / 3e6 / 3600.0
+        )
+    })
+}
+
+/// Expected number of requests a scenario offers (for refusal estimates and progress).
+pub fn expected_requests(scenario: &Scenario) -> f64 {
+    let duration = scenario.duration_ns.unwrap_or(Nanos::MAX);
+    scenario
+        .groups
+        .iter()
+        .map(|g| {
+            let offered = match &g.arrivals {
+                ArrivalModel::Poisson(profile) => {
+                    if duration == Nanos::MAX {
+                        f64::INFINITY
+                    } else {
+                        profile.expected_arrivals(duration)
+                    }
+                }
+                ArrivalModel::ClosedLoop { users, think } => {
+                    let (p, m) = (
+                        g.policy.chain[0].target.provider,
+                        g.policy.chain[0].target.model,
+                    );
+                    let model = &scenario.providers[p as usize].models[m as usize];
+                    let cycle_s = think.mean
+                        + model.ttft.mean
+                        + model.per_token.mean * g.request.output_tokens.mean;
+                    f64::from(*users) * crate::time::ns_to_secs(duration) / cycle_s.max(1e-6)
+                }
+            };
+            g.max_requests
+                .map_or(offered, |max| offered.min(max as f64))
+        })
+        .sum()
+}

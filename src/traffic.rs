@@ -1,0 +1,230 @@
+//! Client groups and the traffic they offer.
+//!
+//! * **Open loop** (`poisson`): a non-homogeneous Poisson process. The rate at time t is a
+//!   base rate (or the schedule step in force) times a diurnal factor
+//!   `1 + amplitude * cos(2π (t - peak_at) / period)` times the multipliers of the spikes
+//!   in progress. Arrivals are drawn exactly by thinning (Lewis and Shedler 1979), with the
+//!   bound recomputed on each piecewise-constant segment so a short 10x spike does not make
+//!   the rest of the run draw ten candidates per arrival.
+//! * **Closed loop** (`closed_loop`): N users, each sending a request, waiting for its final
+//!   outcome, thinking, and sending the next. Offered load falls as latency rises.
+
+use std::f64::consts::TAU;
+
+use rand::RngExt;
+
+use crate::dist::Dist;
+use crate::policy::ClientPolicy;
+use crate::rng::SimRng;
+use crate::time::{Nanos, ns_to_secs, secs_to_ns};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Diurnal {
+    pub amplitude: f64,
+    pub period_ns: Nanos,
+    pub peak_ns: Nanos,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Spike {
+    pub start_ns: Nanos,
+    pub end_ns: Nanos,
+    pub multiplier: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateProfile {
+    pub base_per_s: f64,
+    /// (from, rate per second), sorted by time; replaces the base rate from `from` on.
+    pub schedule: Vec<(Nanos, f64)>,
+    pub diurnal: Option<Diurnal>,
+    pub spikes: Vec<Spike>,
+}
+
+impl RateProfile {
+    pub fn constant(per_s: f64) -> Self {
+        RateProfile {
+            base_per_s: per_s,
+            schedule: vec![],
+            diurnal: None,
+            spikes: vec![],
+        }
+    }
+
+    /// The rate without the diurnal factor: schedule step times active spikes.
+    fn piecewise_per_s(&self, t: Nanos) -> f64 {
+        let step = self
+            .schedule
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map_or(self.base_per_s, |(_, rate)| *rate);
+        self.spikes
+            .iter()
+            .filter(|s| s.start_ns <= t && t < s.end_ns)
+            .fold(step, |rate, s| rate * s.multiplier)
+    }
+
+    fn diurnal_factor(&self, t: Nanos) -> f64 {
+        self.diurnal.map_or(1.0, |d| {
+            let phase = (t as f64 - d.peak_ns as f64) / d.period_ns as f64;
+            1.0 + d.amplitude * (TAU * phase).cos()
+        })
+    }
+
+    pub fn rate_at(&self, t: Nanos) -> f64 {
+        self.piecewise_per_s(t) * self.diurnal_factor(t)
+    }
+
+    /// The first instant after `t` at which the piecewise part may change.
+    fn next_change(&self, t: Nanos) -> Nanos {
+        let steps = self.schedule.iter().map(|(from, _)| *from);
+        let spikes = self.spikes.iter().flat_map(|s| [s.start_ns, s.end_ns]);
+        steps
+            .chain(spikes)
+            .filter(|&b| b > t)
+            .min()
+            .unwrap_or(Nanos::MAX)
+    }
+
+    /// The next arrival strictly after `from`, or None if the rate stays zero forever.
+    pub fn next_arrival(&self, from: Nanos, rng: &mut SimRng) -> Option<Nanos> {
+        let peak_factor = 1.0 + self.diurnal.map_or(0.0, |d| d.amplitude);
+        let mut t = from;
+        loop {
+            let segment_end = self.next_change(t);
+            let bound = self.piecewise_per_s(t) * peak_factor;
+            if bound <= 0.0 {
+                if segment_end == Nanos::MAX {
+                    return None;
+                }
+                t = segment_end;
+                continue;
+            }
+            // Exponential gap by inversion; 1 - U lies in (0, 1], so ln is finite.
+            let gap_s = -(1.0 - rng.random::<f64>()).ln() / bound;
+            let candidate = t.saturating_add(secs_to_ns(gap_s).max(1));
+            if candidate >= segment_end {
+                // Memorylessness: restarting at the boundary with the new bound is exact.
+                t = segment_end;
+                continue;
+            }
+            t = candidate;
+            if self.diurnal.is_none() || rng.random::<f64>() * bound < self.rate_at(t) {
+                return Some(t);
+            }
+        }
+    }
+
+    /// Expected number of arrivals in [0, end): the integral of the rate.
+    pub fn expected_arrivals(&self, end: Nanos) -> f64 {
+        let mut total = 0.0;
+        let mut t = 0;
+        while t < end {
+            let next = self.next_change(t).min(end);
+            let rate = self.piecewise_per_s(t);
+            let (a, b) = (ns_to_secs(t), ns_to_secs(next));
+            let mut integral = b - a;
+            if let Some(d) = self.diurnal {
+                let omega = TAU / ns_to_secs(d.period_ns);
+                let peak = ns_to_secs(d.peak_ns);
+                integral +=
+                    d.amplitude / omega * ((omega * (b - peak)).sin() - (omega * (a - peak)).sin());
+            }
+            total += rate * integral;
+            t = next;
+        }
+        total
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ArrivalModel {
+    Poisson(RateProfile),
+    ClosedLoop { users: u32, think: Dist },
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestModel {
+    pub input_tokens: Dist,
+    pub output_tokens: Dist,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupModel {
+    pub name: String,
+    pub arrivals: ArrivalModel,
+    pub max_requests: Option<u64>,
+    pub request: RequestModel,
+    pub policy: ClientPolicy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::named_stream;
+    use crate::time::{NS_PER_H, NS_PER_MIN, NS_PER_S};
+
+    fn count(profile: &RateProfile, end: Nanos) -> u64 {
+        let mut rng = named_stream(11, "traffic");
+        let (mut t, mut n) = (0, 0);
+        while let Some(next) = profile.next_arrival(t, &mut rng) {
+            if next >= end {
+                break;
+            }
+            n += 1;
+            t = next;
+        }
+        n
+    }
+
+    /// A Poisson count with mean m lies within m ± 4 sqrt(m) with probability > 0.9999.
+    #[track_caller]
+    fn check_poisson(observed: u64, mean: f64) {
+        let tolerance = 4.0 * mean.sqrt();
+        assert!(
+            (observed as f64 - mean).abs() < tolerance,
+            "observed {observed}, expected {mean:.0} ± {tolerance:.0}"
+        );
+    }
+
+    #[test]
+    fn constant_rate_counts_are_poisson() {
+        let profile = RateProfile::constant(50.0);
+        check_poisson(count(&profile, 600 * NS_PER_S), 30_000.0);
+    }
+
+    #[test]
+    fn spikes_schedules_and_diurnal_integrate_correctly() {
+        let profile = RateProfile {
+            base_per_s: 10.0,
+            schedule: vec![(30 * NS_PER_MIN, 20.0)],
+            diurnal: Some(Diurnal {
+                amplitude: 0.8,
+                period_ns: NS_PER_H,
+                peak_ns: 0,
+            }),
+            spikes: vec![Spike {
+                start_ns: 10 * NS_PER_MIN,
+                end_ns: 12 * NS_PER_MIN,
+                multiplier: 10.0,
+            }],
+        };
+        let expected = profile.expected_arrivals(NS_PER_H);
+        check_poisson(count(&profile, NS_PER_H), expected);
+        // Without the diurnal term: 10/s x 30 min + 20/s x 30 min + 9 x 10/s x 2 min.
+        let flat = RateProfile {
+            diurnal: None,
+            ..profile
+        };
+        assert!((flat.expected_arrivals(NS_PER_H) - (18_000.0 + 36_000.0 + 10_800.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn zero_rate_forever_ends_the_stream() {
+        let profile = RateProfile::constant(0.0);
+        let mut rng = named_stream(1, "t");
+        assert_eq!(profile.next_arrival(0, &mut rng), None);
+    }
+}
