@@ -20,13 +20,12 @@ fn main() {
 fn locked_version(lock: &str, krate: &str) -> String {
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line.trim() == format!("name = \"{krate}\"") {
-            if let Some(version) = lines
+        if line.trim() == format!("name = \"{krate}\"")
+            && let Some(version) = lines
                 .next()
                 .and_then(|l| l.trim().strip_prefix("version = "))
-            {
-                return version.trim_matches('"').to_string();
-            }
+        {
+            return version.trim_matches('"').to_string();
         }
     }
     "unknown".to_string()

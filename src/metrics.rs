@@ -159,14 +159,16 @@ impl BucketStats {
     }
 
     /// Hands the bucket to the sink and opens the next one. `breaker_intervals` are the
-    /// current open intervals of every breaker; `credits_usd` the balances now.
+    /// current open intervals of every breaker; `credits_usd` the balances now. The run's
+    /// last bucket ends with the run (`run_end_ns`), not at its full width.
     pub fn close(
         &mut self,
         sink: &mut dyn BucketSink,
+        run_end_ns: Nanos,
         breaker_intervals: &[(Nanos, Nanos)],
         credits_usd: impl Iterator<Item = Option<f64>>,
     ) -> std::io::Result<()> {
-        let (start, end) = (self.start_ns, self.end_ns());
+        let (start, end) = (self.start_ns, self.end_ns().min(run_end_ns));
         self.breaker_open_ns += breaker_intervals
             .iter()
             .map(|&iv| overlap(iv, (start, end)))
@@ -193,7 +195,7 @@ impl BucketStats {
             breakers_open_at_end: open_at_end as u32,
             providers: &self.row_buffer,
         })?;
-        self.start_ns = end;
+        self.start_ns = self.end_ns();
         self.totals = Totals::default();
         self.latency.reset();
         self.breaker_opens = 0;

@@ -363,7 +363,7 @@ impl<'a> Sim<'a> {
                 break;
             }
             while time >= self.bucket.end_ns() {
-                self.close_bucket(sink)?;
+                self.close_bucket(sink, Nanos::MAX)?;
             }
             self.now = time;
             self.events_processed += 1;
@@ -385,7 +385,11 @@ impl<'a> Sim<'a> {
             .all(|(g, s)| g.max_requests.is_some_and(|max| s.arrived >= max))
     }
 
-    fn close_bucket(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
+    fn close_bucket(
+        &mut self,
+        sink: &mut dyn BucketSink,
+        run_end_ns: Nanos,
+    ) -> Result<(), RunError> {
         for (slot, interval) in self.breakers.iter().zip(self.breaker_intervals.iter_mut()) {
             *interval = slot.open_interval;
         }
@@ -394,7 +398,7 @@ impl<'a> Sim<'a> {
             .iter()
             .map(|p| p.credits.as_ref().map(|c| nano_to_usd(c.balance_nusd())));
         self.bucket
-            .close(sink, &self.breaker_intervals, credits)
+            .close(sink, run_end_ns, &self.breaker_intervals, credits)
             .map_err(RunError::Io)
     }
 
@@ -403,9 +407,9 @@ impl<'a> Sim<'a> {
         sink: &mut dyn BucketSink,
         end_ns: Nanos,
     ) -> Result<RunResult, RunError> {
-        // Close every bucket up to the end, the last one possibly partial but full width.
+        // Close every bucket up to the end; the last one may be partial.
         while self.bucket.start_ns < end_ns {
-            self.close_bucket(sink)?;
+            self.close_bucket(sink, end_ns)?;
         }
         let unfinished = self
             .requests

@@ -109,7 +109,7 @@ pub fn format_duration(ns: Nanos) -> String {
     }
     if ns < NS_PER_MIN {
         let s = ns as f64 / NS_PER_S as f64;
-        return if ns % NS_PER_S == 0 {
+        return if ns.is_multiple_of(NS_PER_S) {
             format!("{s:.0}s")
         } else {
             format!("{s:.3}s")

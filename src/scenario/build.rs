@@ -522,10 +522,10 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         chaos,
         expect,
     };
-    if c.problems.is_empty() {
-        if let Some(reason) = crate::sim::refuse_if_too_large(&scenario) {
-            c.fail(prefix, reason);
-        }
+    if c.problems.is_empty()
+        && let Some(reason) = crate::sim::refuse_if_too_large(&scenario)
+    {
+        c.fail(prefix, reason);
     }
     if c.problems.is_empty() {
         Ok(scenario)

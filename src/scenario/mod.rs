@@ -218,10 +218,11 @@ fn strip_position(message: &str) -> String {
 fn explain(message: &str) -> String {
     let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
     let is_unknown = message.starts_with("unknown field") || message.starts_with("unknown variant");
-    if is_unknown && quoted.len() >= 2 {
-        if let Some(near) = nearest_name(quoted[0], &quoted[1..]) {
-            return format!("{message} (did you mean `{near}`?)");
-        }
+    if is_unknown
+        && quoted.len() >= 2
+        && let Some(near) = nearest_name(quoted[0], &quoted[1..])
+    {
+        return format!("{message} (did you mean `{near}`?)");
     }
     message.to_string()
 }

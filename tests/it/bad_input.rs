@@ -1,0 +1,167 @@
+//! Bad input: a clear error naming file, field path and reason; exit 2; nothing written.
+
+use std::process::Command;
+
+use crate::support::base;
+use serde_json::json;
+
+struct Outcome {
+    code: i32,
+    stderr: String,
+    wrote_output: bool,
+}
+
+fn aichaos_run(text: &str) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, text).unwrap();
+    let out = dir.path().join("out");
+    let result = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    Outcome {
+        code: result.status.code().unwrap(),
+        stderr: String::from_utf8_lossy(&result.stderr).to_string(),
+        wrote_output: out.exists(),
+    }
+}
+
+fn with(patch: serde_json::Value) -> String {
+    let mut doc = base();
+    aichaos::scenario::merge_patch(&mut doc, &patch);
+    doc.to_string()
+}
+
+#[track_caller]
+fn rejected(text: &str, expected: &[&str]) {
+    let outcome = aichaos_run(text);
+    assert_eq!(outcome.code, 2, "stderr: {}", outcome.stderr);
+    assert!(!outcome.wrote_output, "bad input must write nothing");
+    assert!(
+        outcome.stderr.contains("scenario.json"),
+        "names the file: {}",
+        outcome.stderr
+    );
+    for piece in expected {
+        assert!(
+            outcome.stderr.contains(piece),
+            "expected `{piece}` in: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    rejected(
+        "{\n  \"name\": \"x\",\n  \"seed\": ,\n}",
+        &["scenario.json:3:11", "invalid JSON"],
+    );
+}
+
+#[test]
+fn unknown_fields_suggest_the_nearest_name() {
+    let text = with(
+        json!({ "traffic": [{ "name": "app", "policy": { "retry": { "max_attemps": 3 } } }] }),
+    );
+    rejected(
+        &text,
+        &[
+            "traffic[0].policy.retry",
+            "max_attemps",
+            "did you mean `max_attempts`?",
+        ],
+    );
+}
+
+#[test]
+fn out_of_range_values_name_their_path() {
+    rejected(
+        &with(json!({ "providers": [{ "name": "p", "errors": { "500": 1.5 } }] })),
+        &["providers[0].errors.500", "[0, 1]"],
+    );
+    rejected(
+        &with(json!({ "traffic": [{ "name": "app", "arrivals": { "rate": "-3/s" } }] })),
+        &["traffic[0].arrivals.rate", ">= 0"],
+    );
+    rejected(&with(json!({ "duration": "NaN" })), &["`duration`", "NaN"]);
+    rejected(
+        &with(json!({ "duration": "30" })),
+        &["`duration`", "no unit"],
+    );
+    rejected(
+        &with(json!({ "providers": [{ "name": "p", "capacity": { "slots": 0 } }] })),
+        &["providers[0].capacity.slots"],
+    );
+    rejected(
+        &with(
+            json!({ "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": { "dist": "lognormal", "median": "2s", "p99": "1s" } }] }] }),
+        ),
+        &["providers[0].models[0].ttft", "median < p99"],
+    );
+}
+
+#[test]
+fn unknown_references_list_what_exists() {
+    rejected(
+        &with(json!({ "traffic": [{ "name": "app", "request": { "model": "n" } }] })),
+        &["traffic[0].request.model", "models: m"],
+    );
+    rejected(
+        &with(
+            json!({ "traffic": [{ "name": "app", "policy": { "fallback": [{ "provider": "q", "model": "m" }] } }] }),
+        ),
+        &[
+            "traffic[0].policy.fallback[0].provider",
+            "did you mean `p`?",
+        ],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = with(
+        json!({ "bucket": "0s", "providers": [{ "name": "p", "errors": { "503": 2.0 } }], "chaos": { "failure_rate": -1.0 } }),
+    );
+    rejected(
+        &text,
+        &["`bucket`", "providers[0].errors.503", "chaos.failure_rate"],
+    );
+}
+
+#[test]
+fn insufficient_credits_cannot_be_declared_retryable() {
+    let text = with(
+        json!({ "traffic": [{ "name": "app", "policy": { "retry": { "retry_on": ["timeout", "insufficient_credits"] } } }] }),
+    );
+    rejected(&text, &["retry_on", "insufficient_credits"]);
+}
+
+#[test]
+fn absurdly_large_runs_are_refused_with_an_estimate() {
+    let text = with(
+        json!({ "duration": "3000d", "traffic": [{ "name": "app", "arrivals": { "rate": "100000/s" } }] }),
+    );
+    rejected(&text, &["requests", "hours of computing"]);
+}
+
+#[test]
+fn failed_expectations_exit_1_and_say_which() {
+    let outcome = aichaos_run(&with(
+        json!({ "duration": "1m", "providers": [{ "name": "p", "errors": { "500": 0.5 } }], "expect": { "min_success_rate": 0.999 } }),
+    ));
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("min_success_rate"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.wrote_output,
+        "a completed run writes its results even when it fails its expectations"
+    );
+}

@@ -1,0 +1,83 @@
+//! The core promise: same scenario + same seed = byte-identical outputs.
+
+use crate::support::{deterministic_json, run, scenario};
+use serde_json::json;
+
+fn busy_world() -> serde_json::Value {
+    json!({
+        "duration": "15m",
+        "bucket": "10s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "30/s", "spikes": [{ "start": "5m", "duration": "1m", "multiplier": 3 }] },
+            "request": { "input_tokens": { "dist": "lognormal", "median": 300, "p99": 3000 }, "output_tokens": { "dist": "gamma", "shape": 2, "mean": 60 }, "max_tokens": 400 },
+            "policy": { "timeout": { "total": "3s" }, "retry": { "backoff": { "jitter": "decorrelated", "base": "200ms" } }, "breaker": {} } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 40 }, "rate_limits": { "rpm": 2000, "tpm": 900000 },
+            "errors": { "500": 0.01, "hang": 0.002 }, "random_outages": { "mtbf": "4m", "mttr": "20s", "kind": "brownout", "error_rate": 0.2, "latency_multiplier": 2 } }],
+        "chaos": { "failure_rate": 0.02, "timeout_after": "1s" }
+    })
+}
+
+fn outputs(seed: u64) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sc = scenario(busy_world());
+    sc.seed = seed;
+    let summary = aichaos::run::run_to_dir(&sc, dir.path()).unwrap();
+    let csv = std::fs::read(dir.path().join("timeseries.csv")).unwrap();
+    (deterministic_json(&summary), csv)
+}
+
+#[test]
+fn same_seed_gives_identical_bytes() {
+    let (summary_a, csv_a) = outputs(5);
+    let (summary_b, csv_b) = outputs(5);
+    assert_eq!(summary_a, summary_b);
+    assert_eq!(csv_a, csv_b);
+    assert!(csv_a.len() > 10_000);
+}
+
+#[test]
+fn another_seed_gives_another_run() {
+    let (summary_a, csv_a) = outputs(5);
+    let (summary_b, csv_b) = outputs(6);
+    assert_ne!(summary_a, summary_b);
+    assert_ne!(csv_a, csv_b);
+}
+
+#[test]
+fn a_policy_change_does_not_move_the_traffic() {
+    let a = run(
+        json!({ "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 1 } } }], "providers": [{ "name": "p", "errors": { "500": 0.3 } }] }),
+    );
+    let b = run(
+        json!({ "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 5 }, "breaker": {} } }], "providers": [{ "name": "p", "errors": { "500": 0.3 } }] }),
+    );
+    assert_eq!(a.requests.arrived, b.requests.arrived);
+    assert_ne!(a.attempts.sent, b.attempts.sent);
+}
+
+/// Golden digest of a shipped model's outputs for a fixed seed. It changes only when the
+/// model's semantics change on purpose: then update it in the same commit and say why.
+#[test]
+fn shipped_seed_experiment_matches_its_golden_summary() {
+    let experiment = aichaos::scenario::load_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/seed-experiment.json"
+    ))
+    .unwrap();
+    let lines: Vec<String> = experiment
+        .scenarios
+        .iter()
+        .map(|sc| {
+            let s = aichaos::run::run_summary(sc).unwrap();
+            format!(
+                "{} {} {} {} {}",
+                sc.name, s.requests.succeeded, s.requests.failed, s.attempts.sent, s.cost_usd
+            )
+        })
+        .collect();
+    let golden = [
+        "Normal Load 10 0 12 0.205053",
+        "High Load 50 0 54 0.790593",
+        "Token Exhaustion Sim 19 1 39 0.050861",
+    ];
+    assert_eq!(lines, golden);
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, a module per topic. Most tests run a tiny scenario and
+//! assert on its outcome (see STYLE: test features, not functions).
+
+mod bad_input;
+mod determinism;
+mod policy;
+mod support;
+mod world;

@@ -1,0 +1,163 @@
+//! The client's defences: backoff schedules, Retry-After, the breaker, fallback, and common
+//! random numbers across policies.
+
+use crate::support::{count, error_log, run};
+use serde_json::json;
+
+/// One request, alone.
+fn single_request(
+    policy: serde_json::Value,
+    provider: serde_json::Value,
+) -> aichaos::report::Summary {
+    run(json!({
+        "duration": "10m",
+        "traffic": [{ "name": "app", "max_requests": 1, "arrivals": { "rate": null, "type": "closed_loop", "users": 1, "think_time": "0s" }, "policy": policy }],
+        "providers": [provider]
+    }))
+}
+
+#[test]
+fn seed_backoff_retries_after_one_then_two_seconds() {
+    let s = single_request(
+        json!({ "retry": { "max_attempts": 3, "backoff": { "kind": "exponential", "base": "1s", "multiplier": 2, "jitter": "none" } } }),
+        json!({ "name": "p", "errors": { "500": 1.0 }, "error_latency": "0s" }),
+    );
+    assert_eq!(
+        error_log(&s),
+        vec![(0.0, "http_500"), (1.0, "http_500"), (3.0, "http_500")]
+    );
+    assert_eq!(count(&s, "http_500"), 1);
+    assert_eq!(s.attempts.retries, 2);
+}
+
+#[test]
+fn backoff_is_capped_and_jitter_stays_below_the_nominal_delay() {
+    let s = single_request(
+        json!({ "retry": { "max_attempts": 6, "backoff": { "base": "1s", "multiplier": 10, "cap": "5s", "jitter": "full" } } }),
+        json!({ "name": "p", "errors": { "500": 1.0 }, "error_latency": "0s" }),
+    );
+    let times: Vec<f64> = error_log(&s).iter().map(|(t, _)| *t).collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps.len(), 5);
+    assert!(gaps[0] <= 1.0 && gaps.iter().all(|g| *g <= 5.0), "{gaps:?}");
+    assert!(
+        gaps.iter().any(|g| *g > 1.0),
+        "delays grow beyond the base: {gaps:?}"
+    );
+}
+
+/// Two requests at once against 1 RPM: the second gets a 429 whose Retry-After is exactly
+/// the minute the bucket needs.
+fn rate_limited_pair(retry: serde_json::Value) -> aichaos::report::Summary {
+    run(json!({
+        "duration": "10m",
+        "traffic": [{ "name": "app", "max_requests": 2, "arrivals": { "rate": null, "type": "closed_loop", "users": 2, "think_time": "0s" }, "policy": { "retry": retry } }],
+        "providers": [{ "name": "p", "rate_limits": { "rpm": 1 } }]
+    }))
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let s = rate_limited_pair(
+        json!({ "max_attempts": 3, "retry_after": { "honour": true, "max": "2m" } }),
+    );
+    assert_eq!(s.requests.succeeded, 2);
+    assert_eq!(error_log(&s), vec![(0.0, "rate_limited")]);
+    // 60 s of Retry-After, then 0.2 s + 50 x 10 ms of service.
+    let max = s.latency_ms.unwrap().max;
+    assert!((max - 60_700.0).abs() < 61.0, "max latency {max}");
+}
+
+#[test]
+fn retry_after_ignored_or_too_long_fails_fast() {
+    let ignored = rate_limited_pair(
+        json!({ "max_attempts": 3, "retry_after": { "honour": false }, "backoff": { "kind": "constant", "base": "1s" } }),
+    );
+    assert_eq!(
+        error_log(&ignored),
+        vec![
+            (0.0, "rate_limited"),
+            (1.0, "rate_limited"),
+            (2.0, "rate_limited")
+        ]
+    );
+    assert_eq!(count(&ignored, "rate_limited"), 1);
+    // openai-python 3.x: a Retry-After above the maximum is not retried at all.
+    let give_up = rate_limited_pair(
+        json!({ "max_attempts": 3, "retry_after": { "max": "20s", "above_max": "give_up" } }),
+    );
+    assert_eq!(error_log(&give_up), vec![(0.0, "rate_limited")]);
+    assert_eq!(count(&give_up, "rate_limited"), 1);
+}
+
+#[test]
+fn seed_breaker_opens_after_n_failures_and_closes_after_a_good_probe() {
+    // Hard down for the first 10 s; one user sends a request every second.
+    let s = run(json!({
+        "duration": "2m",
+        "traffic": [{ "name": "app", "arrivals": { "rate": null, "type": "closed_loop", "users": 1, "think_time": "1s" },
+            "policy": { "retry": { "max_attempts": 1 }, "breaker": { "failure_threshold": 5, "open_duration": "30s" } } }],
+        "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "10s", "behaviour": "refuse" }] }]
+    }));
+    // Failures at 1..5 s open it at 5 s; calls at 6..34 s are rejected; the call at 35 s is
+    // the probe, the outage is long over, and it closes the breaker.
+    assert_eq!(count(&s, "connection_error"), 5);
+    assert_eq!(s.attempts.breaker_rejected, 29);
+    assert_eq!(s.breaker.opens, 1);
+    assert_eq!(s.breaker.time_open_s, 30.0);
+    assert_eq!(s.breaker.breakers[0].final_state, "closed");
+    assert!(
+        error_log(&s)
+            .iter()
+            .all(|(t, e)| *e == "breaker_open" || *t <= 5.0)
+    );
+}
+
+#[test]
+fn fallback_follows_the_chain_after_retries_are_exhausted() {
+    let s = run(json!({
+        "traffic": [{ "name": "app", "policy": {
+            "retry": { "max_attempts": 2, "backoff": { "base": "100ms" } },
+            "fallback": [{ "provider": "backup", "model": "cheap" }] } }],
+        "providers": [
+            { "name": "p", "errors": { "503": 1.0 } },
+            { "name": "backup", "models": [{ "name": "cheap", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.1, "ttft": "100ms", "per_token": "1ms" }] }
+        ]
+    }));
+    assert_eq!(s.requests.failed, 0);
+    assert_eq!(s.attempts.served_by_fallback, s.requests.arrived);
+    assert_eq!(s.attempts.sent, 3 * s.requests.arrived);
+    assert_eq!(s.attempts.fallbacks, s.requests.arrived);
+    assert_eq!(s.providers[1].completed_ok, s.requests.arrived);
+}
+
+#[test]
+fn deadline_bounds_the_whole_request() {
+    let s = run(json!({
+        "traffic": [{ "name": "app", "policy": { "deadline": "5s", "timeout": { "total": "2s" },
+            "retry": { "max_attempts": 10, "backoff": { "kind": "constant", "base": "500ms" } } } }],
+        "providers": [{ "name": "p", "errors": { "hang": 1.0 } }]
+    }));
+    assert_eq!(count(&s, "deadline_exceeded"), s.requests.arrived);
+    // 2 s timeout, 0.5 s pause, 2 s timeout, 0.5 s pause: the third attempt starts at 5 s.
+    assert_eq!(s.attempts.sent, 2 * s.requests.arrived);
+}
+
+/// Common random numbers: two policies face the same requests with the same fault rolls.
+/// With 2 attempts and no capacity limit, every request whose first attempt fails retries
+/// once, so the retries of one policy equal the failures of the other, exactly.
+#[test]
+fn policies_face_the_same_world_request_by_request() {
+    let world = |attempts: u32| {
+        run(json!({
+            "duration": "30m",
+            "traffic": [{ "name": "app", "request": { "output_tokens": { "dist": "exponential", "mean": 50 } },
+                "policy": { "retry": { "max_attempts": attempts, "backoff": { "jitter": "full" } } } }],
+            "providers": [{ "name": "p", "errors": { "500": 0.1 } }]
+        }))
+    };
+    let (once, twice) = (world(1), world(2));
+    assert_eq!(once.requests.arrived, twice.requests.arrived);
+    assert_eq!(twice.attempts.retries, count(&once, "http_500"));
+    assert!(count(&once, "http_500") > 100);
+}

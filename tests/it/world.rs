@@ -1,0 +1,312 @@
+//! The world model: traffic, latency, capacity, rate limits, credits, outages.
+
+use crate::support::{count, run, scenario};
+use serde_json::json;
+use statrs::distribution::{ContinuousCDF, LogNormal};
+
+/// With no faults and no capacity limit, end-to-end latency is the configured time to first
+/// token: its percentiles must match the lognormal's within sampling error. The bound: the
+/// true CDF at the observed p-quantile lies within p ± 4 sqrt(p (1 - p) / n), widened by the
+/// histogram's 0.1 % resolution.
+#[test]
+fn latency_percentiles_match_the_configured_distribution() {
+    let s = run(json!({
+        "duration": "30m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "20/s" } }],
+        "providers": [{ "name": "p", "models": [{ "name": "m",
+            "ttft": { "dist": "lognormal", "median": "800ms", "p99": "4s" }, "per_token": "0s" }] }]
+    }));
+    let n = s.requests.succeeded as f64;
+    assert_eq!(s.requests.failed, 0);
+    let (mu, sigma) = aichaos::dist::lognormal_from_median_p99(0.8, 4.0);
+    let truth = LogNormal::new(mu, sigma).unwrap();
+    let latency = s.latency_ms.as_ref().unwrap();
+    for (p, observed_ms) in [(0.5, latency.p50), (0.9, latency.p90), (0.99, latency.p99)] {
+        let slack = 4.0 * (p * (1.0 - p) / n).sqrt();
+        let low = truth.cdf(observed_ms / 1000.0 * 0.999);
+        let high = truth.cdf(observed_ms / 1000.0 * 1.001);
+        assert!(
+            high >= p - slack && low <= p + slack,
+            "p{p}: observed {observed_ms} ms, CDF there {low:.4}..{high:.4}"
+        );
+    }
+    // The mean is exact (no histogram): e^(mu + sigma^2/2) within 4 standard errors.
+    let mean_s = (mu + sigma * sigma / 2.0).exp();
+    let sd_s = ((sigma * sigma).exp() - 1.0).sqrt() * mean_s;
+    assert!(
+        (latency.mean / 1000.0 - mean_s).abs() < 4.0 * sd_s / n.sqrt(),
+        "mean {}",
+        latency.mean
+    );
+}
+
+#[test]
+fn poisson_arrivals_match_the_rate() {
+    let s = run(
+        json!({ "duration": "1h", "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "300/min" } }] }),
+    );
+    let expected = 5.0 * 3600.0;
+    let observed = s.requests.arrived as f64;
+    assert!(
+        (observed - expected).abs() < 4.0 * expected.sqrt(),
+        "{observed} arrivals, expected {expected}"
+    );
+    assert_eq!(s.requests.arrived, s.requests.succeeded + s.requests.failed);
+}
+
+#[test]
+fn requests_per_minute_bucket_never_admits_more_than_its_rate() {
+    // 5/s offered against 60 RPM: at most the initial burst of 60 plus 1/s over the whole
+    // simulated time (the 10 minutes and the few seconds retries take to drain).
+    let s = run(json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 60 } }] }));
+    let accepted = s.providers[0].attempts_accepted;
+    let bound = 60 + s.simulated_duration_s.floor() as u64 + 1;
+    assert!(
+        accepted <= bound && accepted >= 600,
+        "accepted {accepted}, bound {bound}"
+    );
+    assert!(s.attempts.rate_limited > 0);
+}
+
+#[test]
+fn tokens_per_minute_count_max_tokens_and_bind() {
+    // Each request reserves 100 input + 100 max_tokens = 200 tokens: 6000 TPM is 30 per minute.
+    let s = run(
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 100000, "tpm": 6000 } }] }),
+    );
+    let accepted = s.providers[0].attempts_accepted;
+    assert!((300..=331).contains(&accepted), "accepted {accepted}");
+}
+
+#[test]
+fn credits_never_go_negative_and_exhaustion_is_never_retried_on_the_same_account() {
+    // Worst case of a call: 100 x $1/M + 100 x $2/M = $0.0003; actual: $0.0002. From $0.01
+    // exactly 49 calls pass: after them $0.0002 is left, short of the next reservation.
+    let s = run(json!({
+        "traffic": [{ "name": "app", "policy": { "fallback": [{ "provider": "p", "model": "m2" }] } }],
+        "providers": [{ "name": "p", "credits": { "balance_usd": 0.01 },
+            "models": [{ "name": "m" }, { "name": "m2", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.1, "ttft": "1s", "per_token": "0s" }] }]
+    }));
+    assert_eq!(s.requests.succeeded, 49);
+    assert!((s.cost_usd - 0.0098).abs() < 1e-12, "cost {}", s.cost_usd);
+    assert!((s.credits_remaining_usd.unwrap() - 0.0002).abs() < 1e-12);
+    let exhausted = count(&s, "insufficient_credits");
+    assert_eq!(exhausted, s.requests.arrived - 49);
+    // One attempt per request: no retry, and no fallback to another model of the same account.
+    assert_eq!(s.attempts.sent, s.requests.arrived);
+    assert_eq!(s.attempts.insufficient_credits, exhausted);
+    assert_eq!(s.attempts.fallbacks, 0);
+    assert!(s.providers[0].first_insufficient_credits_s.is_some());
+}
+
+#[test]
+fn capacity_queues_and_overload_answers_at_once() {
+    // 1 slot, 0.7 s service, 5/s offered: the queue of 3 fills and the rest get 503.
+    let s = run(json!({
+        "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 1, "queue_limit": 3, "overload_status": 529 } }]
+    }));
+    assert_eq!(s.providers[0].queue_max, 3);
+    assert!(count(&s, "http_529") > s.requests.arrived / 2);
+    // One slot serves at most 600 s / 0.7 s = 857 calls, plus the 4 in the system (1 in
+    // service, 3 queued) finished while the run drains.
+    assert!(
+        s.requests.succeeded <= 857 + 4,
+        "succeeded {}",
+        s.requests.succeeded
+    );
+}
+
+#[test]
+fn timed_out_attempts_keep_their_slot_busy() {
+    // Service takes 0.7 s but clients give up after 0.5 s: every answer is wasted work.
+    let s = run(json!({
+        "traffic": [{ "name": "app", "policy": { "timeout": { "total": "500ms" }, "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 100 } }]
+    }));
+    assert_eq!(s.requests.succeeded, 0);
+    assert_eq!(count(&s, "timeout"), s.requests.arrived);
+    assert_eq!(
+        s.providers[0].wasted_completions,
+        s.providers[0].completed_ok
+    );
+    assert!(
+        s.providers[0].completed_ok > 0 && s.cost_usd > 0.0,
+        "the provider still bills abandoned work"
+    );
+}
+
+#[test]
+fn outage_behaviours_fail_the_way_clients_feel_them() {
+    let outage = |behaviour: &str| {
+        run(json!({
+            "duration": "1m",
+            "traffic": [{ "name": "app", "policy": { "timeout": { "connect": "2s", "total": "10s" }, "retry": { "max_attempts": 1 } } }],
+            "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "1h", "behaviour": behaviour }] }]
+        }))
+    };
+    let refused = outage("refuse");
+    assert_eq!(
+        count(&refused, "connection_error"),
+        refused.requests.arrived
+    );
+    let hung = outage("hang");
+    assert_eq!(count(&hung, "connect_timeout"), hung.requests.arrived);
+    let status = outage("502");
+    assert_eq!(count(&status, "http_502"), status.requests.arrived);
+}
+
+#[test]
+fn brownouts_add_errors_and_latency() {
+    let s = run(json!({
+        "duration": "30m",
+        "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "1h", "kind": "brownout", "error_rate": 0.3, "error_status": 500, "latency_multiplier": 3.0 }] }]
+    }));
+    let rate = count(&s, "http_500") as f64 / s.requests.arrived as f64;
+    let n = s.requests.arrived as f64;
+    assert!(
+        (rate - 0.3).abs() < 4.0 * (0.3 * 0.7 / n).sqrt(),
+        "error rate {rate}"
+    );
+    // (200 ms + 50 x 10 ms) x 3 = 2.1 s, constant.
+    let latency = s.latency_ms.unwrap();
+    assert!(
+        (latency.p50 - 2100.0).abs() < 3.0 && (latency.max - 2100.0).abs() < 3.0,
+        "{latency:?}"
+    );
+}
+
+#[test]
+fn random_outages_follow_mtbf_and_mttr() {
+    // Down 1/(1 + 50) of the time on average; over 200 h, about 200 outages.
+    let s = run(json!({
+        "duration": "200h",
+        "bucket": "1h",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" }, "policy": { "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "random_outages": { "mtbf": "50m", "mttr": "1m", "behaviour": "refuse" } }]
+    }));
+    let down = count(&s, "connection_error") as f64 / s.requests.arrived as f64;
+    assert!((down - 1.0 / 51.0).abs() < 0.006, "down fraction {down}");
+}
+
+#[test]
+fn closed_loop_users_wait_for_their_answer() {
+    // 3 users, no think time, 0.7 s per call: 3 / 0.7 calls per second.
+    let s = run(json!({
+        "duration": "10m",
+        "traffic": [{ "name": "app", "arrivals": { "rate": null, "type": "closed_loop", "users": 3, "think_time": "0s" }, "request": { "model": "m" } }]
+    }));
+    let expected = 3.0 * 600.0 / 0.7;
+    assert!(
+        (s.requests.arrived as f64 - expected).abs() <= 3.0,
+        "{} arrivals",
+        s.requests.arrived
+    );
+}
+
+#[test]
+fn chaos_layer_injects_the_seed_faults_in_front_of_the_provider() {
+    let s = run(json!({
+        "duration": "30m",
+        "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 1 } } }],
+        "chaos": { "failure_rate": 0.5, "faults": { "server_error": 1, "token_exhaustion": 1, "latency": 2 }, "latency": "1s" }
+    }));
+    let n = s.requests.arrived as f64;
+    let check = |reason: &str, p: f64| {
+        let rate = count(&s, reason) as f64 / n;
+        assert!(
+            (rate - p).abs() < 4.0 * (p * (1.0 - p) / n).sqrt(),
+            "{reason}: {rate}"
+        );
+    };
+    check("http_500", 0.125);
+    check("insufficient_credits", 0.125);
+    // Injected latency delays a quarter of the requests by 1 s, and they still succeed.
+    let latency = s.latency_ms.as_ref().unwrap();
+    assert!(
+        (latency.p50 - 700.0).abs() < 2.0 && (latency.max - 1700.0).abs() < 3.0,
+        "{latency:?}"
+    );
+    // Faults never reached the provider: it saw only the other attempts.
+    assert_eq!(
+        s.providers[0].attempts_received,
+        s.attempts.sent - count(&s, "http_500") - count(&s, "insufficient_credits")
+    );
+}
+
+#[test]
+fn context_window_is_enforced_and_falls_back() {
+    let s = run(json!({
+        "traffic": [{ "name": "app", "request": { "input_tokens": 5000, "max_tokens": 1000 },
+            "policy": { "fallback": [{ "provider": "big", "model": "long" }] } }],
+        "providers": [
+            { "name": "p", "models": [{ "name": "m", "context_window": 4096 }] },
+            { "name": "big", "models": [{ "name": "long", "input_usd_per_mtok": 1, "output_usd_per_mtok": 1, "context_window": 100000, "ttft": "1s", "per_token": "0s" }] }
+        ]
+    }));
+    assert_eq!(s.requests.failed, 0);
+    assert_eq!(s.attempts.served_by_fallback, s.requests.succeeded);
+    assert_eq!(
+        s.attempts
+            .failed_by_outcome
+            .0
+            .iter()
+            .find(|(n, _)| *n == "context_length_exceeded")
+            .unwrap()
+            .1,
+        s.requests.arrived
+    );
+}
+
+#[test]
+fn every_request_ends_in_exactly_one_outcome_and_the_series_adds_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = scenario(json!({
+        "duration": "20m",
+        "bucket": "30s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "20/s" },
+            "policy": { "timeout": { "total": "2s" }, "breaker": { "failure_threshold": 5 } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 10 }, "errors": { "500": 0.05, "hang": 0.01 },
+            "rate_limits": { "rpm": 1000 }, "outages": [{ "start": "5m", "duration": "2m" }] }]
+    }));
+    let s = aichaos::run::run_to_dir(&sc, dir.path()).unwrap();
+    assert_eq!(s.requests.arrived, s.requests.succeeded + s.requests.failed);
+    assert_eq!(s.requests.unfinished, 0);
+    let failed_sum: u64 = s.requests.failed_by_reason.0.iter().map(|(_, n)| n).sum();
+    assert_eq!(failed_sum, s.requests.failed);
+
+    let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // 20 minutes of 30 s buckets, plus the drain after the last arrival.
+    assert_eq!(rows.len(), (s.simulated_duration_s / 30.0).ceil() as usize);
+    assert!(rows.len() > 40);
+    let sum = |name: &str| {
+        rows.iter()
+            .map(|r| r[column(name)].parse::<u64>().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("arrivals"), s.requests.arrived);
+    assert_eq!(sum("successes"), s.requests.succeeded);
+    assert_eq!(sum("failures"), s.requests.failed);
+    assert_eq!(sum("attempts"), s.attempts.sent);
+    assert_eq!(sum("retries"), s.attempts.retries);
+    assert_eq!(sum("breaker_opens"), s.breaker.opens);
+    let open_s: f64 = rows
+        .iter()
+        .map(|r| r[column("breaker_open_s")].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (open_s - s.breaker.time_open_s).abs() < 0.01,
+        "{open_s} vs {}",
+        s.breaker.time_open_s
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("summary.json"))
+            .unwrap()
+            .contains("\"format\": \"aichaos.summary/1\"")
+    );
+}
