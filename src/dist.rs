@@ -77,12 +77,9 @@ impl Dist {
     /// A draw rounded to a whole count (tokens), at least `min`.
     #[inline]
     pub fn sample_count(&self, rng: &mut SimRng, min: u32) -> u32 {
-        let x = self.sample(rng).round();
-        if x >= u32::MAX as f64 {
-            u32::MAX
-        } else {
-            (x as u32).max(min)
-        }
+        // Round half up by adding 0.5 and truncating (samples are >= 0); `f64::round` is a
+        // libm call on baseline x86-64. Casts saturate, so huge draws become u32::MAX.
+        ((self.sample(rng) + 0.5) as u32).max(min)
     }
 }
 

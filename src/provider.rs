@@ -36,9 +36,10 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn cost_nusd(&self, input_tokens: u32, output_tokens: u32) -> NanoUsd {
+        // Nearest nano-dollar: both terms are >= 0, so +0.5 and truncation round.
         (f64::from(input_tokens) * self.input_nusd_per_token
-            + f64::from(output_tokens) * self.output_nusd_per_token)
-            .round() as NanoUsd
+            + f64::from(output_tokens) * self.output_nusd_per_token
+            + 0.5) as NanoUsd
     }
 }
 

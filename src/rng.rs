@@ -9,13 +9,21 @@
 //! * **Request draws** (common random numbers): everything the *world* decides about one
 //!   request (its token counts, think time, and for each attempt the chaos roll, the fault
 //!   roll, the time to first token and the per-token time) is read from a ChaCha stream
-//!   addressed by the request id, at a word offset given by the attempt number. Two
-//!   policies replaying the same scenario therefore see the same request 17 with the same
-//!   tokens, and its 2nd attempt hits the same fault roll, whatever happened in between.
+//!   addressed by the request id, at a position that depends only on that request's own
+//!   history. Two policies replaying the same scenario therefore see the same request 17
+//!   with the same tokens, and its 2nd attempt hits the same fault roll, whatever happened
+//!   in between.
 //!
-//! Layout of request `r`'s draws: ChaCha stream (nonce) = `r`; region 0 (words
-//! `[0, 2^24)`) holds request-level draws (tokens from word 0, think time from word 2^23); region `1 + a` holds attempt `a`'s draws. A region
-//! is 64 MiB of keystream, far more than any attempt consumes, so regions never overlap.
+//! Layout of request `r`'s draws: ChaCha stream (nonce) = `r`. Region 0 (words `[0, 2^24)`)
+//! holds the request-level draws (tokens) followed directly by attempt 0's draws: the first
+//! attempt starts in the same event as the arrival, so sharing the region saves a keystream
+//! refill on the hot path. The think time after the request sits at word 2^23. Region
+//! `a` (words `[a * 2^24, (a + 1) * 2^24)`) holds attempt `a`'s draws for `a >= 1`. A region
+//! is 64 MiB of keystream, far more than any request or attempt consumes.
+//!
+//! A request remembers where its draws stopped (`DrawCursor`); resuming from a cursor yields
+//! the same words whether or not other requests drew in between. When nobody did, the
+//! generator is already there and no seek (and no keystream refill) happens.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -43,45 +51,65 @@ pub fn named_stream(seed: u64, name: &str) -> SimRng {
     SimRng::from_seed(key)
 }
 
-/// Random access to the draws of any request and attempt (see module docs).
+/// Where a request's next draw comes from: a word position in its own stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DrawCursor(u64);
+
+impl DrawCursor {
+    /// The start of the request's stream: tokens, then attempt 0.
+    pub const START: DrawCursor = DrawCursor(0);
+
+    /// The start of attempt `attempt`'s region (attempt 0 continues region 0).
+    pub fn attempt(attempt: u32) -> DrawCursor {
+        if attempt == 0 {
+            Self::START
+        } else {
+            DrawCursor(u64::from(attempt) << REGION_SHIFT_WORDS)
+        }
+    }
+}
+
+/// Random access to the draws of any request (see module docs).
 pub struct RequestDraws {
     rng: SimRng,
+    /// The request whose stream the generator is positioned in, and where: valid until the
+    /// next `at` for another position.
+    positioned: Option<(u64, DrawCursor)>,
 }
 
 impl RequestDraws {
     pub fn new(seed: u64) -> Self {
         RequestDraws {
             rng: named_stream(seed, "requests"),
+            positioned: None,
         }
     }
 
-    /// Request-level draws of request `request_id` (tokens, think time).
+    /// The generator positioned at `cursor` in request `request_id`'s stream. After drawing,
+    /// call `cursor` to learn where the draws stopped.
     #[inline]
-    pub fn request(&mut self, request_id: u64) -> &mut SimRng {
-        self.seek(request_id, 0)
+    pub fn at(&mut self, request_id: u64, cursor: DrawCursor) -> &mut SimRng {
+        if self.positioned != Some((request_id, cursor)) {
+            // Word position first: with the buffer emptied, `set_stream` is a plain store.
+            self.rng.set_word_pos(u128::from(cursor.0));
+            self.rng.set_stream(request_id);
+        }
+        self.positioned = None;
+        &mut self.rng
     }
 
-    /// The think time a closed-loop user takes after request `request_id` ends. It sits
-    /// half-way into region 0, clear of the token draws, so it does not depend on them.
+    /// Where the draws taken since `at` stopped, for request `request_id`.
+    #[inline]
+    pub fn cursor(&mut self, request_id: u64) -> DrawCursor {
+        let cursor = DrawCursor(self.rng.get_word_pos() as u64);
+        self.positioned = Some((request_id, cursor));
+        cursor
+    }
+
+    /// The think time a closed-loop user takes after request `request_id` ends.
     #[inline]
     pub fn think(&mut self, request_id: u64) -> &mut SimRng {
-        self.rng.set_stream(request_id);
-        self.rng.set_word_pos(1u128 << (REGION_SHIFT_WORDS - 1));
-        &mut self.rng
-    }
-
-    /// The world's draws for attempt number `attempt` (0-based) of `request_id`.
-    #[inline]
-    pub fn attempt(&mut self, request_id: u64, attempt: u32) -> &mut SimRng {
-        self.seek(request_id, 1 + u64::from(attempt))
-    }
-
-    #[inline]
-    fn seek(&mut self, request_id: u64, region: u64) -> &mut SimRng {
-        self.rng.set_stream(request_id);
-        self.rng
-            .set_word_pos(u128::from(region) << REGION_SHIFT_WORDS);
-        &mut self.rng
+        self.at(request_id, DrawCursor(1 << (REGION_SHIFT_WORDS - 1)))
     }
 }
 
@@ -104,12 +132,20 @@ mod tests {
     #[test]
     fn request_draws_do_not_depend_on_access_order() {
         let mut draws = RequestDraws::new(3);
-        let first: f64 = draws.attempt(17, 1).random();
-        let _: f64 = draws.attempt(4, 0).random();
-        let _: f64 = draws.request(17).random();
-        let again: f64 = draws.attempt(17, 1).random();
-        assert_eq!(first, again);
-        let other: f64 = draws.attempt(17, 2).random();
-        assert_ne!(first, other);
+        // Request 17 draws twice in a row, its generator never leaving it...
+        let a: f64 = draws.at(17, DrawCursor::START).random();
+        let cursor = draws.cursor(17);
+        let b: f64 = draws.at(17, cursor).random();
+        // ...and again with another request drawing in between: the same numbers.
+        let a_again: f64 = draws.at(17, DrawCursor::START).random();
+        let cursor_again = draws.cursor(17);
+        let _: f64 = draws.at(4, DrawCursor::START).random();
+        let b_again: f64 = draws.at(17, cursor_again).random();
+        assert_eq!((a, b), (a_again, b_again));
+        assert_ne!(a, b);
+        let attempt_1: f64 = draws.at(17, DrawCursor::attempt(1)).random();
+        let attempt_2: f64 = draws.at(17, DrawCursor::attempt(2)).random();
+        assert_ne!(attempt_1, attempt_2);
+        assert_ne!(attempt_1, a);
     }
 }

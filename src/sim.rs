@@ -28,10 +28,10 @@ use crate::outcome::Failure;
 use crate::policy::breaker::{Admission, Breaker, Recorded, Transition};
 use crate::policy::{ChainStep, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
-use crate::rng::{RequestDraws, SimRng, named_stream};
+use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
 use crate::scenario::{Scenario, limits};
 use crate::time::{Nanos, secs_to_ns};
-use crate::traffic::ArrivalModel;
+use crate::traffic::{ArrivalModel, ArrivalProcess};
 use hdrhistogram::Histogram;
 
 const NONE: u32 = u32::MAX;
@@ -51,6 +51,8 @@ struct Request {
     id: u64,
     arrived_ns: Nanos,
     previous_sleep_ns: Nanos,
+    /// Where this request's next world draw comes from (see `rng`).
+    draws: DrawCursor,
     /// Bumped at every attempt and when the slot is freed; never reset, so a stale timer
     /// cannot match a later request reusing the slot.
     generation: u32,
@@ -121,7 +123,7 @@ impl<T: Copy> Slab<T> {
 }
 
 struct GroupState {
-    traffic: SimRng,
+    traffic: ArrivalProcess,
     jitter: SimRng,
     arrived: u64,
     /// The lane holding this group's attempt timeouts (all of one duration).
@@ -247,7 +249,10 @@ impl<'a> Sim<'a> {
                     chain_breakers.push(index);
                 }
                 GroupState {
-                    traffic: named_stream(seed, &format!("traffic/{}", g.name)),
+                    traffic: ArrivalProcess::new(named_stream(
+                        seed,
+                        &format!("traffic/{}", g.name),
+                    )),
                     jitter: named_stream(seed, &format!("jitter/{}", g.name)),
                     arrived: 0,
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
@@ -293,14 +298,14 @@ impl<'a> Sim<'a> {
             let gi16 = gi as u16;
             match &g.arrivals {
                 ArrivalModel::Poisson(profile) => {
-                    if let Some(t) = profile.next_arrival(0, &mut self.groups[gi].traffic) {
+                    if let Some(t) = self.groups[gi].traffic.next(profile, 0) {
                         self.schedule_arrival(t, Event::Arrival { group: gi16 });
                     }
                 }
                 ArrivalModel::ClosedLoop { users, think } => {
                     // Users start spread over one think time, not all at t = 0.
                     for user in 0..*users {
-                        let t = secs_to_ns(think.sample(&mut self.groups[gi].traffic));
+                        let t = secs_to_ns(think.sample(self.groups[gi].traffic.rng()));
                         self.schedule_arrival(t, Event::UserWakes { group: gi16, user });
                     }
                 }
@@ -466,8 +471,7 @@ impl<'a> Sim<'a> {
                 if let ArrivalModel::Poisson(profile) = &g.arrivals
                     && g.max_requests
                         .is_none_or(|max| self.groups[group as usize].arrived < max)
-                    && let Some(t) =
-                        profile.next_arrival(self.now, &mut self.groups[group as usize].traffic)
+                    && let Some(t) = self.groups[group as usize].traffic.next(profile, self.now)
                 {
                     self.schedule_arrival(t, Event::Arrival { group });
                 }
@@ -596,13 +600,14 @@ impl<'a> Sim<'a> {
         let id = self.next_request_id;
         self.next_request_id += 1;
         self.groups[group as usize].arrived += 1;
-        let rng = self.draws.request(id);
+        let rng = self.draws.at(id, DrawCursor::START);
         let input_tokens = g.request.input_tokens.sample_count(rng, 1);
         let output_tokens = g
             .request
             .output_tokens
             .sample_count(rng, 1)
             .min(g.request.max_tokens);
+        let draws = self.draws.cursor(id);
         let counted = self.now >= self.scenario.warmup_ns;
         // Keep the slot's generation running across reuse (see `Request::generation`).
         let generation = self
@@ -615,6 +620,7 @@ impl<'a> Sim<'a> {
             id,
             arrived_ns: self.now,
             previous_sleep_ns: 0,
+            draws,
             generation,
             attempts: 0,
             attempts_on_target: 0,
@@ -678,7 +684,10 @@ impl<'a> Sim<'a> {
         r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
         r.probe = probe;
-        let (generation, counted, id, attempt) = (r.generation, r.counted, r.id, r.attempts - 1);
+        if r.attempts > 1 {
+            r.draws = DrawCursor::attempt(r.attempts - 1);
+        }
+        let (generation, counted, id, cursor) = (r.generation, r.counted, r.id, r.draws);
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
         self.count(gi as u16, counted, |t| t.attempts_sent += 1);
 
@@ -699,8 +708,9 @@ impl<'a> Sim<'a> {
         if let Some(chaos) = &self.scenario.chaos
             && chaos.applies(now, gi, step.target.provider as usize)
         {
-            let rng = self.draws.attempt(id, attempt);
+            let rng = self.draws.at(id, cursor);
             let (fire, kind) = (rng.random::<f64>(), rng.random::<f64>());
+            self.requests.items[request as usize].draws = self.draws.cursor(id);
             match chaos.roll(fire, kind) {
                 None => {}
                 Some(ChaosFault::Timeout) => {
@@ -787,7 +797,7 @@ impl<'a> Sim<'a> {
             Verdict::Accept { reserved_nusd } => {
                 self.provider_totals[pi].accepted += 1;
                 let conditions = self.providers[pi].conditions;
-                let rng = self.draws.attempt(r.id, r.attempts - 1);
+                let rng = self.draws.at(r.id, r.draws);
                 let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
                 let mut kind = provider.errors.roll(fault_roll);
                 if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {

@@ -75,9 +75,9 @@ fn shipped_seed_experiment_matches_its_golden_summary() {
         })
         .collect();
     let golden = [
-        "Normal Load 10 0 12 0.205053",
-        "High Load 50 0 54 0.790593",
-        "Token Exhaustion Sim 19 1 39 0.050861",
+        "Normal Load 10 0 10 0.23046",
+        "High Load 50 0 50 0.816",
+        "Token Exhaustion Sim 17 3 38 0.049315",
     ];
     assert_eq!(lines, golden);
 }
