@@ -589,6 +589,7 @@ impl<'a> Sim<'a> {
 
     fn arrive(&mut self, group: u16, user: u32) -> Result<(), RunError> {
         if self.requests.live() >= limits::MAX_LIVE_REQUESTS {
+            // Checked here, at the only place requests are born.
             return Err(RunError::Limit(format!(
                 "more than {} requests alive at once at {}: the clients' timeouts do not bound the backlog; \
                  shorten `policy.timeout` or `policy.deadline`, or lower the traffic",
@@ -1072,17 +1073,48 @@ fn exponential_ns(rng: &mut SimRng, mean_ns: Nanos) -> Nanos {
     (-(1.0 - u).ln() * mean_ns as f64) as Nanos
 }
 
-/// Refuses a scenario whose run would be absurdly long, with an estimate (None if fine).
+/// Refuses a scenario whose run would be absurdly long or large, with an estimate (None if
+/// it is fine). Runs that pass may still stop at `limits::MAX_LIVE_REQUESTS`, checked live.
 pub fn refuse_if_too_large(scenario: &Scenario) -> Option<String> {
     let expected = expected_requests(scenario);
-    (expected > limits::MAX_EXPECTED_REQUESTS).then(|| {
-        format!(
+    if expected > limits::MAX_EXPECTED_REQUESTS {
+        return Some(format!(
             "the run would simulate about {expected:.2e} requests (limit {:.0e}); at a few million requests \
              per second that is {:.1} hours of computing. Shorten `duration` or lower the rates",
             limits::MAX_EXPECTED_REQUESTS,
             expected / 3e6 / 3600.0
+        ));
+    }
+    let live = live_requests_bound(scenario);
+    (live > limits::MAX_LIVE_REQUESTS_BOUND).then(|| {
+        format!(
+            "up to {live:.2e} requests could be alive at once (peak arrival rate x longest request \
+             lifetime), needing about {:.0} GB; bound the request lifetime with `policy.deadline` or \
+             shorter timeouts, or lower the peak rate",
+            live * limits::BYTES_PER_LIVE_REQUEST / 1e9
         )
     })
+}
+
+/// An upper bound on the requests alive at once: each group's peak arrival rate times the
+/// longest a request can live (its deadline, or every attempt of its chain timing out after
+/// the longest wait); closed-loop groups hold at most one request per user.
+pub fn live_requests_bound(scenario: &Scenario) -> f64 {
+    scenario
+        .groups
+        .iter()
+        .map(|g| match &g.arrivals {
+            ArrivalModel::ClosedLoop { users, .. } => f64::from(*users),
+            ArrivalModel::Poisson(profile) => {
+                let p = &g.policy;
+                let longest_wait_ns = p.retry.backoff.cap_ns.max(p.retry.retry_after.max_ns);
+                let attempts: u64 = p.chain.iter().map(|s| u64::from(s.attempts)).sum();
+                let chain_ns =
+                    attempts.saturating_mul(p.attempt_timeout_ns.saturating_add(longest_wait_ns));
+                profile.peak_rate_per_s() * crate::time::ns_to_secs(chain_ns.min(p.deadline_ns))
+            }
+        })
+        .sum()
 }
 
 /// Expected number of requests a scenario offers (for refusal estimates and progress).

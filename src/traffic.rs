@@ -89,6 +89,17 @@ impl RateProfile {
             .unwrap_or(Nanos::MAX)
     }
 
+    /// An upper bound on the rate at any time: every spike at once, at the diurnal crest.
+    pub fn peak_rate_per_s(&self) -> f64 {
+        let step = self
+            .schedule
+            .iter()
+            .map(|(_, r)| *r)
+            .fold(self.base_per_s, f64::max);
+        let spikes: f64 = self.spikes.iter().map(|s| s.multiplier.max(1.0)).product();
+        step * spikes * (1.0 + self.diurnal.map_or(0.0, |d| d.amplitude))
+    }
+
     /// Expected number of arrivals in [0, end): the integral of the rate.
     pub fn expected_arrivals(&self, end: Nanos) -> f64 {
         let mut total = 0.0;

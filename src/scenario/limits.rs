@@ -22,6 +22,11 @@ pub const MAX_EMPIRICAL_VALUES: usize = 1_000_000;
 pub const MAX_RATE_PER_S: f64 = 1e9;
 /// Requests alive at once (arrived, not yet ended). Beyond this the run stops with an error
 /// rather than grow without bound: it means the clients' timeouts do not bound the backlog.
-pub const MAX_LIVE_REQUESTS: usize = 50_000_000;
+/// About 2 GB with the request, its provider job and its timers.
+pub const MAX_LIVE_REQUESTS: usize = 20_000_000;
+/// Memory per live request, for estimates: the request slot, a provider job, two timers.
+pub const BYTES_PER_LIVE_REQUEST: f64 = 100.0;
+/// Refuse before starting when even the upper bound on live requests means ~16 GB.
+pub const MAX_LIVE_REQUESTS_BOUND: f64 = 160e6;
 /// Refuse runs expected to exceed this many requests (about an hour at 3M requests/s).
 pub const MAX_EXPECTED_REQUESTS: f64 = 1e10;

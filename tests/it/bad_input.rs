@@ -150,6 +150,16 @@ fn absurdly_large_runs_are_refused_with_an_estimate() {
 }
 
 #[test]
+fn unbounded_backlogs_are_refused_before_starting() {
+    // 10^6 requests/s that may each live 3 attempts x 1 h: billions alive at once.
+    let text = with(
+        json!({ "duration": "1m", "traffic": [{ "name": "app", "arrivals": { "rate": "1000000/s" },
+        "policy": { "timeout": { "total": "1h" } } }] }),
+    );
+    rejected(&text, &["alive at once", "GB", "policy.deadline"]);
+}
+
+#[test]
 fn failed_expectations_exit_1_and_say_which() {
     let outcome = aichaos_run(&with(
         json!({ "duration": "1m", "providers": [{ "name": "p", "errors": { "500": 0.5 } }], "expect": { "min_success_rate": 0.999 } }),

@@ -310,3 +310,33 @@ fn every_request_ends_in_exactly_one_outcome_and_the_series_adds_up() {
             .contains("\"format\": \"aichaos.summary/1\"")
     );
 }
+
+#[test]
+fn top_ups_and_auto_recharge_restore_service() {
+    // $0.003 covers 10 calls; a top-up at 5 min brings 10 more. Then an auto-recharge of
+    // $0.002 lands 1 min after the balance falls below $0.0005, each time.
+    let s = run(json!({
+        "duration": "10m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" } }],
+        "providers": [{ "name": "p", "credits": {
+            "balance_usd": 0.003,
+            "top_ups": [{ "at": "5m", "amount_usd": 0.002 }],
+            "auto_recharge": { "below_usd": 0.0005, "amount_usd": 0.002, "delay": "1m" } } }]
+    }));
+    // Money in = money spent + money left: the initial balance, the top-up, and a whole
+    // number of recharges, at most one per minute since each takes a minute to land.
+    let spent = s.cost_usd;
+    let left = s.credits_remaining_usd.unwrap();
+    let recharged_nusd = ((spent + left) * 1e9).round() as u64 - 3_000_000 - 2_000_000;
+    assert_eq!(recharged_nusd % 2_000_000, 0, "recharges come in $0.002");
+    let recharges = recharged_nusd / 2_000_000;
+    assert!((4..=10).contains(&recharges), "{recharges} recharges");
+    assert!(
+        count(&s, "insufficient_credits") > 0,
+        "gaps while a recharge is on its way"
+    );
+    assert_eq!(
+        (s.requests.succeeded as f64 * 0.0002 * 1e9).round(),
+        (spent * 1e9).round()
+    );
+}
