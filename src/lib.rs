@@ -2,6 +2,7 @@
 //! AI (LLM) APIs. See ARCHITECTURE.md for the map of the code.
 
 pub mod chaos;
+pub mod charts;
 pub mod credits;
 pub mod dist;
 pub mod error;

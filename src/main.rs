@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use aichaos::charts::{self, data::load_run};
 use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, InputError};
 use aichaos::output::slug;
 use aichaos::report::{console_line, failed_expectations};
@@ -31,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario (or every scenario of an experiment file) and write its results
-    /// (summary.json, timeseries.csv) to output/<name>/.
+    /// (summary.json, timeseries.csv, PNG charts) to output/<name>/.
     Run {
         /// Scenario or experiment file (JSON).
         scenario: PathBuf,
@@ -48,6 +49,22 @@ enum Command {
         /// Run only the named scenario of an experiment file.
         #[arg(long = "scenario", value_name = "NAME")]
         only: Option<String>,
+        /// Skip the PNG charts (summary.json and timeseries.csv only).
+        #[arg(long)]
+        no_charts: bool,
+    },
+    /// Redraw the charts of saved runs without simulating. One directory: its charts again
+    /// (byte-identical to what the run drew). Several: one set of charts overlaying them, a
+    /// colour and legend entry per run. An experiment's directory: every scenario and the
+    /// overview.
+    Plot {
+        /// Run directories (holding summary.json and timeseries.csv) or experiment directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to draw (default: the run's own directory for one run, output/overlay for
+        /// several).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check scenario files and report every problem with its field path.
     Validate {
@@ -66,8 +83,19 @@ fn main() -> ExitCode {
             duration,
             out,
             only,
-        } => run(&scenario, seed, duration, out, only),
+            no_charts,
+        } => run(
+            &scenario,
+            RunOptions {
+                seed,
+                duration,
+                out,
+                only,
+                charts: !no_charts,
+            },
+        ),
         Command::Validate { files } => validate(&files),
+        Command::Plot { dirs, out } => plot(&dirs, out),
     };
     ExitCode::from(code as u8)
 }
@@ -104,13 +132,22 @@ fn validate(files: &[PathBuf]) -> i32 {
     code
 }
 
-fn run(
-    path: &std::path::Path,
+struct RunOptions {
     seed: Option<u64>,
     duration: Option<String>,
     out: Option<PathBuf>,
     only: Option<String>,
-) -> i32 {
+    charts: bool,
+}
+
+fn run(path: &std::path::Path, options: RunOptions) -> i32 {
+    let RunOptions {
+        seed,
+        duration,
+        out,
+        only,
+        charts: draw_charts,
+    } = options;
     let file = path.to_string_lossy().to_string();
     let mut experiment = match load(path) {
         Ok(e) => e,
@@ -164,7 +201,7 @@ fn run(
         } else {
             base.clone()
         };
-        let summary = match aichaos::run::run_to_dir(s, &dir) {
+        let summary = match aichaos::run::run_to_dir(s, &dir, draw_charts) {
             Ok(summary) => summary,
             Err(e) => {
                 eprintln!("error: {file}: scenario `{}`: {e}", s.name);
@@ -176,6 +213,12 @@ fn run(
         failures.extend(failed_expectations(&summary));
         total_requests += summary.requests.arrived;
         total_events += summary.events_processed;
+    }
+    if several && draw_charts {
+        if let Err(e) = overview(&base, &experiment) {
+            eprintln!("error: {file}: {e}");
+            return EXIT_BAD_INPUT;
+        }
     }
     println!(
         "Overall: {}  ({} requests, {} events; simulated {} per scenario; results in {})",
@@ -201,5 +244,90 @@ fn run(
             eprintln!("{line}");
         }
         EXIT_EXPECTATION_FAILED
+    }
+}
+
+/// The experiment's overview chart, from the scenarios' saved results.
+fn overview(base: &std::path::Path, experiment: &Experiment) -> Result<(), String> {
+    let runs = experiment
+        .scenarios
+        .iter()
+        .map(|s| load_run(&base.join(slug(&s.name))).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    charts::render_overview(&runs, &base.join("overview.png"))
+}
+
+/// The run directories inside an experiment's output directory, in name order.
+fn scenario_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("summary.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    };
+    // An experiment's directory holds no summary of its own, only its scenarios'.
+    if let [dir] = dirs
+        && !dir.join("summary.json").exists()
+    {
+        let scenarios = scenario_dirs(dir);
+        if !scenarios.is_empty() {
+            let out = out.unwrap_or_else(|| dir.clone());
+            let mut runs = Vec::new();
+            for scenario in &scenarios {
+                let run = match load_run(scenario) {
+                    Ok(run) => run,
+                    Err(e) => return bad_input(&e),
+                };
+                let target = out.join(scenario.file_name().expect("read_dir entries have names"));
+                if let Err(e) = charts::render(std::slice::from_ref(&run), &target) {
+                    return fail(e);
+                }
+                runs.push(run);
+            }
+            if let Err(e) = charts::render_overview(&runs, &out.join("overview.png")) {
+                return fail(e);
+            }
+            println!(
+                "charts of {} scenarios and the overview in {}",
+                runs.len(),
+                out.display()
+            );
+            return 0;
+        }
+    }
+    let mut runs = Vec::new();
+    for dir in dirs {
+        match load_run(dir) {
+            Ok(run) => runs.push(run),
+            Err(e) => return bad_input(&e),
+        }
+    }
+    let out = out.unwrap_or_else(|| {
+        if runs.len() == 1 {
+            dirs[0].clone()
+        } else {
+            PathBuf::from("output").join("overlay")
+        }
+    });
+    match charts::render(&runs, &out) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            0
+        }
+        Err(e) => fail(e),
     }
 }

@@ -99,6 +99,22 @@ impl Level {
 pub struct ProviderLevels {
     pub queue: Level,
     pub in_service: Level,
+    /// 1 while hard down, else 0.
+    pub down: Level,
+    /// 1 while browned out (and not down), else 0.
+    pub brownout: Level,
+}
+
+/// One provider's columns of a closed bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProviderRow {
+    pub queue_avg: f64,
+    pub queue_max: u32,
+    pub in_service_avg: f64,
+    /// Balance at the bucket's end; None without credits.
+    pub credits_usd: Option<f64>,
+    pub down_s: f64,
+    pub brownout_s: f64,
 }
 
 /// One closed bucket, as handed to the sink.
@@ -110,8 +126,9 @@ pub struct BucketRow<'a> {
     pub breaker_opens: u64,
     pub breaker_open_ns: Nanos,
     pub breakers_open_at_end: u32,
-    /// Per provider: (average queue, max queue, average in service, credits left in USD).
-    pub providers: &'a [(f64, u32, f64, Option<f64>)],
+    /// Seconds of the bucket during which the chaos layer was active.
+    pub chaos_active_s: f64,
+    pub providers: &'a [ProviderRow],
 }
 
 /// Receives each bucket as it closes; the CSV writer implements it, tests can too.
@@ -136,11 +153,13 @@ pub struct BucketStats {
     pub breaker_opens: u64,
     pub breaker_open_ns: Nanos,
     pub levels: Vec<ProviderLevels>,
-    row_buffer: Vec<(f64, u32, f64, Option<f64>)>,
+    /// The chaos layer's active window, if it has one.
+    chaos_window: Option<(Nanos, Nanos)>,
+    row_buffer: Vec<ProviderRow>,
 }
 
 impl BucketStats {
-    pub fn new(width_ns: Nanos, providers: usize) -> Self {
+    pub fn new(width_ns: Nanos, providers: usize, chaos_window: Option<(Nanos, Nanos)>) -> Self {
         BucketStats {
             start_ns: 0,
             width_ns,
@@ -149,6 +168,7 @@ impl BucketStats {
             breaker_opens: 0,
             breaker_open_ns: 0,
             levels: vec![ProviderLevels::default(); providers],
+            chaos_window,
             row_buffer: Vec::with_capacity(providers),
         }
     }
@@ -178,13 +198,21 @@ impl BucketStats {
             .filter(|(from, until)| *from <= end && end < *until)
             .count();
         self.row_buffer.clear();
-        for (levels, credits) in self.levels.iter_mut().zip(credits_usd) {
+        let seconds = |average: f64| average * (end - start) as f64 / 1e9;
+        for (levels, credits_usd) in self.levels.iter_mut().zip(credits_usd) {
             let queue_max = levels.queue.max;
-            let queue_avg = levels.queue.close(start, end);
-            let in_service_avg = levels.in_service.close(start, end);
-            self.row_buffer
-                .push((queue_avg, queue_max, in_service_avg, credits));
+            self.row_buffer.push(ProviderRow {
+                queue_avg: levels.queue.close(start, end),
+                queue_max,
+                in_service_avg: levels.in_service.close(start, end),
+                credits_usd,
+                down_s: seconds(levels.down.close(start, end)),
+                brownout_s: seconds(levels.brownout.close(start, end)),
+            });
         }
+        let chaos_active_ns = self
+            .chaos_window
+            .map_or(0, |window| overlap(window, (start, end)));
         sink.row(&BucketRow {
             start_ns: start,
             end_ns: end,
@@ -193,6 +221,7 @@ impl BucketStats {
             breaker_opens: self.breaker_opens,
             breaker_open_ns: self.breaker_open_ns,
             breakers_open_at_end: open_at_end as u32,
+            chaos_active_s: chaos_active_ns as f64 / 1e9,
             providers: &self.row_buffer,
         })?;
         self.start_ns = self.end_ns();

@@ -56,6 +56,8 @@ pub struct Summary {
     pub versions: Versions,
     pub simulated_duration_s: f64,
     pub warmup_s: f64,
+    /// Width of a `timeseries.csv` bucket.
+    pub bucket_s: f64,
     pub requests: Requests,
     /// Succeeded / (succeeded + failed); 0 when nothing ended.
     pub success_rate: f64,
@@ -63,6 +65,9 @@ pub struct Summary {
     /// End-to-end latency of successful requests, from arrival to answer (retries and
     /// backoff included); null when none succeeded.
     pub latency_ms: Option<Latency>,
+    /// End-to-end latency distributions as `[ms, cumulative fraction]` points, from the
+    /// summary histograms, for successful and failed requests (empty when there are none).
+    pub latency_cdf_ms: LatencyCdf,
     pub attempts: Attempts,
     /// Attempts sent per arrived request: the load retries add.
     pub amplification: f64,
@@ -105,6 +110,29 @@ pub struct Latency {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyCdf {
+    pub succeeded: Vec<[f64; 2]>,
+    pub failed: Vec<[f64; 2]>,
+}
+
+/// The cumulative fractions at which the CDF is sampled: every percent, then the tail.
+fn cdf_quantiles() -> impl Iterator<Item = f64> {
+    (0..100)
+        .map(|i| f64::from(i) / 100.0)
+        .chain((1..10).map(|i| 0.99 + f64::from(i) / 1000.0))
+        .chain([0.9995, 0.9999, 1.0])
+}
+
+fn cdf(histogram: &hdrhistogram::Histogram<u64>) -> Vec<[f64; 2]> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    cdf_quantiles()
+        .map(|q| [histogram.value_at_quantile(q) as f64 / 1000.0, q])
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -169,6 +197,10 @@ pub struct ProviderSummary {
     pub completed_ok: u64,
     pub wasted_completions: u64,
     pub queue_max: u32,
+    /// Requests per second the provider's slots can serve: slots over the mean service time
+    /// of its first model at the traffic's mean output length (an estimate, for charts);
+    /// null for unlimited capacity.
+    pub capacity_per_s: Option<f64>,
     pub cost_usd: f64,
     pub credits_remaining_usd: Option<f64>,
     pub first_insufficient_credits_s: Option<f64>,
@@ -271,6 +303,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
         versions: VERSIONS,
         simulated_duration_s: ns_to_secs(result.end_ns),
         warmup_s: ns_to_secs(scenario.warmup_ns),
+        bucket_s: ns_to_secs(scenario.bucket_ns),
         requests: Requests {
             arrived: t.arrived,
             succeeded: t.succeeded,
@@ -281,6 +314,10 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
         success_rate: round(rate, 6),
         health: health(rate),
         latency_ms: latency,
+        latency_cdf_ms: LatencyCdf {
+            succeeded: cdf(&result.latency_ok),
+            failed: cdf(&result.latency_failed),
+        },
         attempts: Attempts {
             sent: t.attempts_sent,
             retries: t.retries,
@@ -367,6 +404,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                 completed_ok: t.completed_ok,
                 wasted_completions: t.wasted,
                 queue_max: t.queue_max,
+                capacity_per_s: capacity_per_s(scenario, p),
                 cost_usd: round(nano_to_usd(t.cost_nusd), 6),
                 credits_remaining_usd: credits.map(|c| round(nano_to_usd(c), 6)),
                 first_insufficient_credits_s: t
@@ -389,6 +427,25 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
     summary.expectations = check_expectations(scenario, &summary);
     summary.passed = summary.expectations.iter().all(|e| e.passed);
     summary
+}
+
+fn capacity_per_s(scenario: &Scenario, provider: &crate::provider::ProviderModel) -> Option<f64> {
+    let slots = f64::from(provider.slots?);
+    let groups = scenario.groups.len().max(1) as f64;
+    let output_mean = scenario
+        .groups
+        .iter()
+        .map(|g| {
+            g.request
+                .output_tokens
+                .mean
+                .min(f64::from(g.request.max_tokens))
+        })
+        .sum::<f64>()
+        / groups;
+    let model = &provider.models[0];
+    let service_s = model.ttft.mean + model.per_token.mean * output_mean;
+    (service_s > 0.0 && service_s.is_finite()).then(|| round(slots / service_s, 3))
 }
 
 /// Compares a summary with what its scenario declared.

@@ -11,9 +11,25 @@ use crate::scenario::Scenario;
 use crate::sim::{self, RunError};
 use crate::timeseries::CsvSink;
 
-/// Runs `scenario` and writes `timeseries.csv` and `summary.json` into `dir` (created if
-/// needed). On any failure nothing that looks complete is left behind.
-pub fn run_to_dir(scenario: &Scenario, dir: &Path) -> Result<Summary, RunError> {
+/// Runs `scenario` and writes `timeseries.csv`, `summary.json` and, with `charts`, the PNG
+/// charts into `dir` (created if needed). On any failure nothing that looks complete is left
+/// behind. Charts are drawn from the files just written, exactly as `aichaos plot` would.
+pub fn run_to_dir(scenario: &Scenario, dir: &Path, charts: bool) -> Result<Summary, RunError> {
+    let summary = run_to_files(scenario, dir)?;
+    if charts {
+        draw_charts(dir)?;
+    }
+    Ok(summary)
+}
+
+/// Draws a saved run's charts into its own directory.
+pub fn draw_charts(dir: &Path) -> Result<(), RunError> {
+    let run = crate::charts::data::load_run(dir).map_err(|e| RunError::Chart(e.to_string()))?;
+    crate::charts::render(std::slice::from_ref(&run), dir).map_err(RunError::Chart)?;
+    Ok(())
+}
+
+fn run_to_files(scenario: &Scenario, dir: &Path) -> Result<Summary, RunError> {
     std::fs::create_dir_all(dir).map_err(RunError::Io)?;
     let names: Vec<&str> = scenario.providers.iter().map(|p| p.name.as_str()).collect();
     let (csv_file, writer) = PendingFile::create(dir, "timeseries.csv").map_err(RunError::Io)?;

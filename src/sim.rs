@@ -198,6 +198,8 @@ pub enum RunError {
     Io(std::io::Error),
     /// A limit from `scenario::limits` was hit.
     Limit(String),
+    /// A chart could not be drawn.
+    Chart(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -205,6 +207,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
             RunError::Limit(why) => f.write_str(why),
+            RunError::Chart(why) => write!(f, "cannot draw the charts: {why}"),
         }
     }
 }
@@ -287,7 +290,11 @@ impl<'a> Sim<'a> {
             latency_failed: latency_histogram(3),
             provider_totals: vec![ProviderTotals::default(); scenario.providers.len()],
             recent_errors: RecentErrors::new(),
-            bucket: BucketStats::new(scenario.bucket_ns, scenario.providers.len()),
+            bucket: BucketStats::new(
+                scenario.bucket_ns,
+                scenario.providers.len(),
+                scenario.chaos.as_ref().map(|c| (c.start_ns, c.end_ns)),
+            ),
             breaker_intervals: vec![(0, 0); breaker_count],
         }
     }
@@ -521,16 +528,19 @@ impl<'a> Sim<'a> {
             Event::OutageStarts { provider, outage } => {
                 let o = self.scenario.providers[provider as usize].outages[outage as usize];
                 self.providers[provider as usize].outage_starts(outage, o.effect);
+                self.conditions_changed(provider);
                 self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
             }
             Event::OutageEnds { provider, outage } => {
-                self.providers[provider as usize].outage_ends(outage)
+                self.providers[provider as usize].outage_ends(outage);
+                self.conditions_changed(provider);
             }
             Event::RandomOutageStarts { provider } => {
                 let r = self.scenario.providers[provider as usize]
                     .random_outages
                     .expect("scheduled only when configured");
                 self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
+                self.conditions_changed(provider);
                 let down = exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
                 self.schedule_background(
                     self.now.saturating_add(down),
@@ -542,6 +552,7 @@ impl<'a> Sim<'a> {
                     .random_outages
                     .expect("scheduled only when configured");
                 self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
+                self.conditions_changed(provider);
                 let up = exponential_ns(&mut self.outage_rngs[provider as usize], r.mtbf_ns);
                 self.schedule_background(
                     self.now.saturating_add(up),
@@ -579,6 +590,16 @@ impl<'a> Sim<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Records the provider's down / brownout state for the time series.
+    fn conditions_changed(&mut self, provider: u16) {
+        let conditions = self.providers[provider as usize].conditions;
+        let down = conditions.down.is_some();
+        let brownout = !down && conditions.is_degraded();
+        let levels = &mut self.bucket.levels[provider as usize];
+        levels.down.set(self.now, u32::from(down));
+        levels.brownout.set(self.now, u32::from(brownout));
     }
 
     #[inline]

@@ -7,9 +7,10 @@
 //! ended in the bucket), `attempts`, `retries`, `fallbacks`, `rate_limited`,
 //! `server_errors`, `timeouts`, `insufficient_credits`, `breaker_rejected`, `breaker_opens`,
 //! `breaker_open_s` (summed over breakers), `breakers_open` (at the bucket's end),
-//! `cost_usd`, then for each provider `<p>_queue_avg`, `<p>_queue_max`,
+//! `cost_usd`, `chaos_active_s`, then for each provider `<p>_queue_avg`, `<p>_queue_max`,
 //! `<p>_in_service_avg` (time averages), `<p>_credits_usd` (at the bucket's end; empty
-//! without credits).
+//! without credits), `<p>_down_s` and `<p>_brownout_s` (seconds of the bucket in a hard
+//! outage or a brownout). The last bucket ends with the run, so it may be shorter.
 
 use std::io::Write;
 
@@ -31,6 +32,16 @@ pub fn csv_field(text: &str) -> String {
         text.to_string()
     }
 }
+
+/// The columns each provider adds, as `<provider>_<suffix>`.
+pub const PROVIDER_COLUMNS: [&str; 6] = [
+    "queue_avg",
+    "queue_max",
+    "in_service_avg",
+    "credits_usd",
+    "down_s",
+    "brownout_s",
+];
 
 pub fn header(provider_names: &[&str]) -> String {
     let mut columns: Vec<String> = ["time_s", "arrivals", "successes", "failures"]
@@ -55,11 +66,12 @@ pub fn header(provider_names: &[&str]) -> String {
             "breaker_open_s",
             "breakers_open",
             "cost_usd",
+            "chaos_active_s",
         ]
         .map(String::from),
     );
     for name in provider_names {
-        for suffix in ["queue_avg", "queue_max", "in_service_avg", "credits_usd"] {
+        for suffix in PROVIDER_COLUMNS {
             columns.push(csv_field(&format!("{name}_{suffix}")));
         }
     }
@@ -138,17 +150,19 @@ impl<W: Write> BucketSink for CsvSink<W> {
             row.breakers_open_at_end,
             fixed(nano_to_usd(t.cost_nusd), 6),
         );
-        for (queue_avg, queue_max, in_service_avg, credits) in row.providers {
+        let _ = write!(line, ",{}", fixed(row.chaos_active_s, 3));
+        for p in row.providers {
             let _ = write!(
                 line,
                 ",{},{},{},",
-                fixed(*queue_avg, 3),
-                queue_max,
-                fixed(*in_service_avg, 3)
+                fixed(p.queue_avg, 3),
+                p.queue_max,
+                fixed(p.in_service_avg, 3)
             );
-            if let Some(c) = credits {
-                let _ = write!(line, "{}", fixed(*c, 6));
+            if let Some(c) = p.credits_usd {
+                let _ = write!(line, "{}", fixed(c, 6));
             }
+            let _ = write!(line, ",{},{}", fixed(p.down_s, 3), fixed(p.brownout_s, 3));
         }
         line.push('\n');
         self.out.write_all(line.as_bytes())

@@ -20,7 +20,7 @@ fn outputs(seed: u64) -> (String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let mut sc = scenario(busy_world());
     sc.seed = seed;
-    let summary = aichaos::run::run_to_dir(&sc, dir.path()).unwrap();
+    let summary = aichaos::run::run_to_dir(&sc, dir.path(), false).unwrap();
     let csv = std::fs::read(dir.path().join("timeseries.csv")).unwrap();
     (deterministic_json(&summary), csv)
 }

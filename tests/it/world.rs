@@ -270,7 +270,7 @@ fn every_request_ends_in_exactly_one_outcome_and_the_series_adds_up() {
         "providers": [{ "name": "p", "capacity": { "slots": 10 }, "errors": { "500": 0.05, "hang": 0.01 },
             "rate_limits": { "rpm": 1000 }, "outages": [{ "start": "5m", "duration": "2m" }] }]
     }));
-    let s = aichaos::run::run_to_dir(&sc, dir.path()).unwrap();
+    let s = aichaos::run::run_to_dir(&sc, dir.path(), false).unwrap();
     assert_eq!(s.requests.arrived, s.requests.succeeded + s.requests.failed);
     assert_eq!(s.requests.unfinished, 0);
     let failed_sum: u64 = s.requests.failed_by_reason.0.iter().map(|(_, n)| n).sum();

@@ -1,0 +1,1115 @@
+//! PNG charts of runs: success rate, latency, load, credits, latency distribution, and an
+//! overview of an experiment's scenarios.
+//!
+//! Charts are drawn only from what a run saved (`summary.json`, `timeseries.csv`, read back
+//! by `data`), so `aichaos plot` on a saved run redraws the run's own charts byte for byte,
+//! and several runs overlay on one set of charts, a colour and a legend entry per run.
+//!
+//! One run's charts shade the windows that explain its curves: hard outages, brownouts, the
+//! chaos layer's window, and (as a strip along the bottom) time with a circuit breaker open.
+//! Long runs are aggregated to at most `MAX_POINTS` points per line, drawn as the bin's
+//! mean with a min-max envelope, so a 1,000-hour run stays readable.
+
+pub mod data;
+pub mod logaxis;
+pub mod style;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use plotters::backend::BitMapBackend;
+use plotters::chart::ChartBuilder;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::drawing::{DrawingArea, IntoDrawingArea};
+use plotters::element::{Circle, PathElement, Polygon, Rectangle, Text};
+use plotters::series::{DashedLineSeries, LineSeries};
+use plotters::style::{Color, FontStyle, IntoFont, RGBColor, WHITE};
+
+use crate::output::slug;
+use data::RunData;
+use logaxis::Log125;
+use style::*;
+
+/// Most points drawn per line; longer series are binned.
+pub const MAX_POINTS: usize = 1200;
+
+pub type ChartResult<T> = Result<T, String>;
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// (x, y) in chart units.
+type Point = (f64, f64);
+/// (x, low, high): a slice of an envelope.
+type Band = (f64, f64, f64);
+
+/// A curve: points (x in the chart's time unit), optionally an envelope.
+struct Curve {
+    label: String,
+    colour: RGBColor,
+    points: Vec<Point>,
+    envelope: Vec<Band>,
+    dashed: bool,
+}
+
+/// Shaded time spans (x0, x1), e.g. outages.
+struct Shade {
+    label: &'static str,
+    colour: RGBColor,
+    spans: Vec<(f64, f64)>,
+    /// Drawn as a strip along the bottom instead of the full height.
+    strip: bool,
+}
+
+/// A stacked area series (drawn beneath the curves).
+struct Stack {
+    label: String,
+    colour: RGBColor,
+    values: Vec<(f64, f64)>,
+}
+
+struct TimeChart {
+    path: PathBuf,
+    title: String,
+    y_desc: String,
+    unit: TimeUnit,
+    x_range: Range<f64>,
+    curves: Vec<Curve>,
+    shades: Vec<Shade>,
+    stacks: Vec<Stack>,
+    /// Horizontal reference lines: (label, y, colour).
+    references: Vec<(String, f64, RGBColor)>,
+    /// Vertical event markers: (label, x, colour).
+    markers: Vec<(String, f64, RGBColor)>,
+    y_formatter: fn(&f64) -> String,
+}
+
+/// Where a run's files go: draws to a hidden temporary name and renames, so an interrupted
+/// draw never leaves a PNG that looks complete.
+fn draw_png(
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> ChartResult<()>,
+) -> ChartResult<()> {
+    register_fonts();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("bad chart path")?;
+    let partial = path.with_file_name(format!(".{name}.partial.png"));
+    {
+        let root = BitMapBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw(&root)?;
+        root.present()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    std::fs::rename(&partial, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn legend_entries(
+    panel: &DrawingArea<BitMapBackend<'_>, Shift>,
+    entries: &[(String, RGBColor, LegendMark)],
+) -> ChartResult<()> {
+    let font = (FONT, LEGEND_SIZE).into_font().color(&BLACK);
+    let mut y = 60;
+    for (label, colour, mark) in entries {
+        match mark {
+            LegendMark::Line => panel
+                .draw(&PathElement::new(
+                    vec![(8, y), (38, y)],
+                    colour.stroke_width(3),
+                ))
+                .map_err(err)?,
+            LegendMark::Dashed => {
+                for x in [8, 20, 32] {
+                    panel
+                        .draw(&PathElement::new(
+                            vec![(x, y), (x + 7, y)],
+                            colour.stroke_width(3),
+                        ))
+                        .map_err(err)?;
+                }
+            }
+            LegendMark::Box(alpha) => panel
+                .draw(&Rectangle::new(
+                    [(8, y - 8), (38, y + 8)],
+                    colour.mix(*alpha).filled(),
+                ))
+                .map_err(err)?,
+        }
+        // Long labels wrap onto a second line rather than run off the image.
+        let (first, rest) = wrap(label, 22);
+        panel
+            .draw(&Text::new(first, (46, y - 9), font.clone()))
+            .map_err(err)?;
+        if let Some(rest) = rest {
+            y += 20;
+            panel
+                .draw(&Text::new(rest, (46, y - 9), font.clone()))
+                .map_err(err)?;
+        }
+        y += 30;
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum LegendMark {
+    Line,
+    Dashed,
+    Box(f64),
+}
+
+fn wrap(label: &str, width: usize) -> (String, Option<String>) {
+    if label.chars().count() <= width {
+        return (label.to_string(), None);
+    }
+    let cut = label
+        .char_indices()
+        .take_while(|(i, _)| *i <= width)
+        .filter(|(_, c)| *c == ' ')
+        .map(|(i, _)| i)
+        .last();
+    match cut {
+        Some(i) => (
+            label[..i].to_string(),
+            Some(label[i + 1..].chars().take(width + 4).collect()),
+        ),
+        None => (
+            label.chars().take(width).collect(),
+            Some(label.chars().skip(width).take(width + 4).collect()),
+        ),
+    }
+}
+
+const SHADE_ALPHA: f64 = 0.16;
+const ENVELOPE_ALPHA: f64 = 0.18;
+const STACK_ALPHA: f64 = 0.45;
+
+impl TimeChart {
+    fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strip_top: f64) -> ChartResult<()>
+    where
+        Y: AsRangedCoord<Value = f64>,
+        Y::CoordDescType: ValueFormatter<f64>,
+    {
+        draw_png(&self.path, |root| {
+            let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+            let mut chart = ChartBuilder::on(&main)
+                .caption(
+                    &self.title,
+                    (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+                )
+                .margin(16)
+                .x_label_area_size(56)
+                .y_label_area_size(84)
+                .build_cartesian_2d(self.x_range.clone(), y_range)
+                .map_err(err)?;
+            let tick_font = (FONT, TICK_SIZE).into_font();
+            let label_font = (FONT, LABEL_SIZE).into_font();
+            chart
+                .configure_mesh()
+                .x_desc(format!("time ({})", self.unit.name))
+                .y_desc(&self.y_desc)
+                .x_label_formatter(&|x| tick(*x))
+                .y_label_formatter(&|y| (self.y_formatter)(y))
+                .label_style(tick_font)
+                .axis_desc_style(label_font)
+                .light_line_style(LIGHT_GRID)
+                .bold_line_style(BOLD_GRID)
+                .draw()
+                .map_err(err)?;
+            for shade in &self.shades {
+                let (low, high) = if shade.strip {
+                    (y_floor, strip_top)
+                } else {
+                    (y_floor, y_top)
+                };
+                let alpha = if shade.strip { 0.55 } else { SHADE_ALPHA };
+                chart
+                    .draw_series(shade.spans.iter().map(|&(x0, x1)| {
+                        Rectangle::new([(x0, low), (x1, high)], shade.colour.mix(alpha).filled())
+                    }))
+                    .map_err(err)?;
+            }
+            let mut base: Vec<(f64, f64)> = self
+                .stacks
+                .first()
+                .map(|s| s.values.iter().map(|&(x, _)| (x, 0.0)).collect())
+                .unwrap_or_default();
+            for stack in &self.stacks {
+                let top: Vec<(f64, f64)> = stack
+                    .values
+                    .iter()
+                    .zip(&base)
+                    .map(|(&(x, v), &(_, b))| (x, b + v))
+                    .collect();
+                let polygon: Vec<(f64, f64)> = top
+                    .iter()
+                    .copied()
+                    .chain(base.iter().rev().map(|&(x, b)| (x, b.max(y_floor))))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        polygon,
+                        stack.colour.mix(STACK_ALPHA).filled(),
+                    )))
+                    .map_err(err)?;
+                base = top;
+            }
+            for (_, y, colour) in &self.references {
+                let (x0, x1) = (self.x_range.start, self.x_range.end);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(x0, *y), (x1, *y)],
+                        10,
+                        6,
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            }
+            for (_, x, colour) in &self.markers {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        vec![(*x, y_floor), (*x, y_top)],
+                        6,
+                        4,
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            }
+            for curve in &self.curves {
+                if !curve.envelope.is_empty() {
+                    let polygon: Vec<(f64, f64)> = curve
+                        .envelope
+                        .iter()
+                        .map(|&(x, _, high)| (x, high))
+                        .chain(
+                            curve
+                                .envelope
+                                .iter()
+                                .rev()
+                                .map(|&(x, low, _)| (x, low.max(y_floor))),
+                        )
+                        .collect();
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(
+                            polygon,
+                            curve.colour.mix(ENVELOPE_ALPHA).filled(),
+                        )))
+                        .map_err(err)?;
+                }
+                for segment in segments(&curve.points) {
+                    if let [point] = segment[..] {
+                        // A lone bucket between gaps: a dot, or it would not show at all.
+                        chart
+                            .draw_series(std::iter::once(Circle::new(
+                                point,
+                                3,
+                                curve.colour.filled(),
+                            )))
+                            .map_err(err)?;
+                    } else if curve.dashed {
+                        chart
+                            .draw_series(DashedLineSeries::new(
+                                segment,
+                                8,
+                                5,
+                                curve.colour.stroke_width(2),
+                            ))
+                            .map_err(err)?;
+                    } else {
+                        chart
+                            .draw_series(LineSeries::new(segment, curve.colour.stroke_width(2)))
+                            .map_err(err)?;
+                    }
+                }
+            }
+            let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
+            for curve in &self.curves {
+                let mark = if curve.dashed {
+                    LegendMark::Dashed
+                } else {
+                    LegendMark::Line
+                };
+                entries.push((curve.label.clone(), curve.colour, mark));
+            }
+            if self.curves.iter().any(|c| !c.envelope.is_empty()) {
+                entries.push((
+                    "min-max per bin".to_string(),
+                    GREY,
+                    LegendMark::Box(ENVELOPE_ALPHA * 2.0),
+                ));
+            }
+            for stack in &self.stacks {
+                entries.push((
+                    stack.label.clone(),
+                    stack.colour,
+                    LegendMark::Box(STACK_ALPHA),
+                ));
+            }
+            for (label, _, colour) in self.references.iter().chain(&self.markers) {
+                if !entries.iter().any(|(l, _, _)| l == label) {
+                    entries.push((label.clone(), *colour, LegendMark::Dashed));
+                }
+            }
+            for shade in self.shades.iter().filter(|s| !s.spans.is_empty()) {
+                entries.push((
+                    shade.label.to_string(),
+                    shade.colour,
+                    LegendMark::Box(if shade.strip { 0.55 } else { SHADE_ALPHA * 2.0 }),
+                ));
+            }
+            legend_entries(&panel, &entries)
+        })
+    }
+}
+
+/// Splits a line at gaps (NaN y), so empty buckets are not bridged.
+fn segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    for &(x, y) in points {
+        if y.is_finite() {
+            current.push((x, y));
+        } else if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The time axis of one run: bucket midpoints in the chart's unit, and bin size.
+struct Axis {
+    unit: TimeUnit,
+    /// Bucket i spans [starts[i], ends[i]) seconds.
+    starts: Vec<f64>,
+    ends: Vec<f64>,
+    bin: usize,
+}
+
+impl Axis {
+    fn of(run: &RunData, unit: TimeUnit) -> Axis {
+        let starts = run.series.values("time_s");
+        let end = run.summary.simulated_duration_s;
+        let ends: Vec<f64> = starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain(std::iter::once(end))
+            .collect();
+        let bin = run.series.len().div_ceil(MAX_POINTS).max(1);
+        Axis {
+            unit,
+            starts,
+            ends,
+            bin,
+        }
+    }
+
+    fn x(&self, seconds: f64) -> f64 {
+        seconds / self.unit.seconds
+    }
+
+    /// Bins of bucket indices.
+    fn bins(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.starts.len())
+            .step_by(self.bin)
+            .map(|i| i..(i + self.bin).min(self.starts.len()))
+    }
+
+    fn midpoint(&self, bin: &Range<usize>) -> f64 {
+        self.x((self.starts[bin.start] + self.ends[bin.end - 1]) / 2.0)
+    }
+
+    /// A per-bucket value as a line (bin mean of present values, NaN where none) with an
+    /// envelope when binned.
+    fn line(
+        &self,
+        values: &[Option<f64>],
+        transform: impl Fn(f64) -> f64,
+    ) -> (Vec<Point>, Vec<Band>) {
+        let mut points = Vec::new();
+        let mut envelope = Vec::new();
+        for bin in self.bins() {
+            let present: Vec<f64> = values[bin.clone()]
+                .iter()
+                .flatten()
+                .map(|v| transform(*v))
+                .collect();
+            let x = self.midpoint(&bin);
+            if present.is_empty() {
+                points.push((x, f64::NAN));
+                continue;
+            }
+            points.push((x, present.iter().sum::<f64>() / present.len() as f64));
+            if self.bin > 1 {
+                let low = present.iter().copied().fold(f64::INFINITY, f64::min);
+                let high = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                envelope.push((x, low, high));
+            }
+        }
+        (points, envelope)
+    }
+
+    /// A ratio of two summed counts per bin (e.g. successes / ended), NaN where empty.
+    fn ratio(&self, numerator: &[f64], denominator: &[f64], scale: f64) -> Vec<(f64, f64)> {
+        self.bins()
+            .map(|bin| {
+                let n: f64 = numerator[bin.clone()].iter().sum();
+                let d: f64 = denominator[bin.clone()].iter().sum();
+                (
+                    self.midpoint(&bin),
+                    if d > 0.0 { scale * n / d } else { f64::NAN },
+                )
+            })
+            .collect()
+    }
+
+    /// A count per bucket as a rate per second, averaged over each bin.
+    fn per_second(&self, counts: &[f64]) -> Vec<(f64, f64)> {
+        self.bins()
+            .map(|bin| {
+                let n: f64 = counts[bin.clone()].iter().sum();
+                let seconds = self.ends[bin.end - 1] - self.starts[bin.start];
+                (
+                    self.midpoint(&bin),
+                    if seconds > 0.0 { n / seconds } else { 0.0 },
+                )
+            })
+            .collect()
+    }
+
+    /// Spans where `active(i)` holds, merged, in the chart's unit.
+    fn spans(&self, active: impl Fn(usize) -> bool) -> Vec<(f64, f64)> {
+        let mut spans: Vec<(f64, f64)> = Vec::new();
+        for i in (0..self.starts.len()).filter(|&i| active(i)) {
+            let (x0, x1) = (self.x(self.starts[i]), self.x(self.ends[i]));
+            match spans.last_mut() {
+                Some(last) if (last.1 - x0).abs() < 1e-12 => last.1 = x1,
+                _ => spans.push((x0, x1)),
+            }
+        }
+        spans
+    }
+}
+
+/// Windows that explain a single run's curves.
+fn shades(run: &RunData, axis: &Axis) -> Vec<Shade> {
+    let providers = run.provider_names();
+    let any = |suffix: &str| {
+        let columns: Vec<Vec<f64>> = providers
+            .iter()
+            .map(|p| run.series.values(&data::provider_column(p, suffix)))
+            .collect();
+        move |i: usize| columns.iter().any(|c| c[i] > 0.0)
+    };
+    let chaos = run.series.values("chaos_active_s");
+    let breaker = run.series.values("breaker_open_s");
+    vec![
+        Shade {
+            label: "provider down",
+            colour: OUTAGE,
+            spans: axis.spans(any("down_s")),
+            strip: false,
+        },
+        Shade {
+            label: "brownout",
+            colour: BROWNOUT,
+            spans: axis.spans(any("brownout_s")),
+            strip: false,
+        },
+        Shade {
+            label: "chaos layer active",
+            colour: CHAOS,
+            spans: axis.spans(|i| chaos[i] > 0.0),
+            strip: false,
+        },
+        Shade {
+            label: "breaker open",
+            colour: BREAKER,
+            spans: axis.spans(|i| breaker[i] > 0.0),
+            strip: true,
+        },
+    ]
+}
+
+fn title(runs: &[RunData], what: &str) -> String {
+    match runs {
+        [run] => format!("{}: {what} (seed {})", run.label(), run.summary.seed),
+        _ => format!("{what}: {} runs compared", runs.len()),
+    }
+}
+
+fn longest_span(runs: &[RunData]) -> f64 {
+    runs.iter()
+        .map(|r| r.summary.simulated_duration_s)
+        .fold(0.0, f64::max)
+        .max(1e-9)
+}
+
+fn percent(y: &f64) -> String {
+    format!("{}%", tick(*y))
+}
+
+fn plain(y: &f64) -> String {
+    tick(*y)
+}
+
+fn dollars(y: &f64) -> String {
+    format!("${}", tick(*y))
+}
+
+fn milliseconds(y: &f64) -> String {
+    ms_tick(*y)
+}
+
+/// The charts of one run or an overlay of several, written into `out`. Returns the files.
+pub fn render(runs: &[RunData], out: &Path) -> ChartResult<Vec<PathBuf>> {
+    assert!(!runs.is_empty(), "render needs at least one run");
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut written = vec![
+        success_rate(runs, out)?,
+        latency(runs, out)?,
+        load(runs, out)?,
+    ];
+    if runs.iter().any(|r| {
+        r.summary
+            .providers
+            .iter()
+            .any(|p| p.credits_remaining_usd.is_some())
+    }) {
+        written.push(credits(runs, out)?);
+    }
+    written.push(latency_cdf(runs, out)?);
+    Ok(written)
+}
+
+fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+    let unit = time_unit(longest_span(runs));
+    let mut chart = TimeChart {
+        path: out.join("success_rate.png"),
+        title: title(runs, "success rate"),
+        y_desc: "requests succeeded (%)".into(),
+        unit,
+        x_range: 0.0..longest_span(runs) / unit.seconds,
+        curves: Vec::new(),
+        shades: Vec::new(),
+        stacks: Vec::new(),
+        references: Vec::new(),
+        markers: Vec::new(),
+        y_formatter: percent,
+    };
+    for (i, run) in runs.iter().enumerate() {
+        let axis = Axis::of(run, unit);
+        let successes = run.series.values("successes");
+        let ended: Vec<f64> = successes
+            .iter()
+            .zip(run.series.values("failures"))
+            .map(|(s, f)| s + f)
+            .collect();
+        let (_, envelope) = axis.line(run.series.column("success_rate"), |v| 100.0 * v);
+        let colour = if runs.len() == 1 {
+            BLUE
+        } else {
+            series_colour(i)
+        };
+        let label = if runs.len() == 1 {
+            "success rate".to_string()
+        } else {
+            run.label().to_string()
+        };
+        chart.curves.push(Curve {
+            label,
+            colour,
+            points: axis.ratio(&successes, &ended, 100.0),
+            envelope,
+            dashed: false,
+        });
+        if let Some(slo) = run.summary.expectation("min_success_rate") {
+            let label = if runs.len() == 1 {
+                format!("expected >= {}%", tick(slo.limit * 100.0))
+            } else {
+                format!("{}: expected", run.label())
+            };
+            chart.references.push((
+                label,
+                slo.limit * 100.0,
+                if runs.len() == 1 { GREEN } else { colour },
+            ));
+        }
+        if runs.len() == 1 {
+            chart.shades = shades(run, &axis);
+        }
+    }
+    chart.draw(0.0..102.0, 0.0, 102.0, 4.0)?;
+    Ok(chart.path)
+}
+
+fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+    let unit = time_unit(longest_span(runs));
+    let mut chart = TimeChart {
+        path: out.join("latency.png"),
+        title: title(runs, "end-to-end latency of successful requests"),
+        y_desc: "latency (log scale)".into(),
+        unit,
+        x_range: 0.0..longest_span(runs) / unit.seconds,
+        curves: Vec::new(),
+        shades: Vec::new(),
+        stacks: Vec::new(),
+        references: Vec::new(),
+        markers: Vec::new(),
+        y_formatter: milliseconds,
+    };
+    let (mut low, mut high) = (f64::INFINITY, 0.0f64);
+    for (i, run) in runs.iter().enumerate() {
+        let axis = Axis::of(run, unit);
+        let wanted: &[(&str, &str, RGBColor, bool)] = if runs.len() == 1 {
+            &[
+                ("latency_p50_ms", "p50", GREEN, false),
+                ("latency_p95_ms", "p95", ORANGE, false),
+                ("latency_p99_ms", "p99", VERMILLION, false),
+            ]
+        } else {
+            &[
+                ("latency_p50_ms", "p50", BLACK, true),
+                ("latency_p99_ms", "p99", BLACK, false),
+            ]
+        };
+        for &(column, name, colour, dashed) in wanted {
+            let (points, envelope) = axis.line(run.series.column(column), |v| v);
+            for &(_, y) in points.iter().filter(|(_, y)| y.is_finite()) {
+                low = low.min(y);
+                high = high.max(y);
+            }
+            for &(_, l, h) in &envelope {
+                low = low.min(l);
+                high = high.max(h);
+            }
+            let (colour, label) = if runs.len() == 1 {
+                (colour, name.to_string())
+            } else {
+                (series_colour(i), format!("{}: {name}", run.label()))
+            };
+            chart.curves.push(Curve {
+                label,
+                colour,
+                points,
+                envelope,
+                dashed,
+            });
+        }
+        if runs.len() == 1 {
+            chart.shades = shades(run, &axis);
+        }
+    }
+    if !low.is_finite() {
+        (low, high) = (1.0, 1000.0);
+    }
+    let (floor, top) = ((low / 1.5).max(0.001), (high * 1.5).max(low * 10.0));
+    let strip_top = floor * (top / floor).powf(0.04);
+    chart.draw(Log125::new(floor, top), floor, top, strip_top)?;
+    Ok(chart.path)
+}
+
+fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+    let unit = time_unit(longest_span(runs));
+    let mut chart = TimeChart {
+        path: out.join("load.png"),
+        title: title(runs, "load: offered requests vs attempts sent"),
+        y_desc: "per second".into(),
+        unit,
+        x_range: 0.0..longest_span(runs) / unit.seconds,
+        curves: Vec::new(),
+        shades: Vec::new(),
+        stacks: Vec::new(),
+        references: Vec::new(),
+        markers: Vec::new(),
+        y_formatter: plain,
+    };
+    let mut high = 0.0f64;
+    for (i, run) in runs.iter().enumerate() {
+        let axis = Axis::of(run, unit);
+        let offered = axis.per_second(&run.series.values("arrivals"));
+        let attempts = axis.per_second(&run.series.values("attempts"));
+        high = offered
+            .iter()
+            .chain(&attempts)
+            .map(|p| p.1)
+            .fold(high, f64::max);
+        if runs.len() == 1 {
+            chart.curves.push(Curve {
+                label: "offered requests".into(),
+                colour: BLACK,
+                points: offered,
+                envelope: vec![],
+                dashed: false,
+            });
+            chart.curves.push(Curve {
+                label: "attempts sent (retries included)".into(),
+                colour: BLUE,
+                points: attempts,
+                envelope: vec![],
+                dashed: false,
+            });
+            let capacity: f64 = run
+                .summary
+                .providers
+                .iter()
+                .filter_map(|p| p.capacity_per_s)
+                .sum();
+            if capacity > 0.0 {
+                chart
+                    .references
+                    .push(("provider capacity (est.)".into(), capacity, BLACK));
+                high = high.max(capacity);
+            }
+            for (column, label, colour) in [
+                ("rate_limited", "429 rate limited", SKY_BLUE),
+                ("timeouts", "timeouts", ORANGE),
+                ("server_errors", "5xx", PURPLE),
+            ] {
+                chart.stacks.push(Stack {
+                    label: label.into(),
+                    colour,
+                    values: axis.per_second(&run.series.values(column)),
+                });
+            }
+            chart.shades = shades(run, &axis);
+        } else {
+            let colour = series_colour(i);
+            chart.curves.push(Curve {
+                label: format!("{}: offered", run.label()),
+                colour,
+                points: offered,
+                envelope: vec![],
+                dashed: true,
+            });
+            chart.curves.push(Curve {
+                label: format!("{}: attempts", run.label()),
+                colour,
+                points: attempts,
+                envelope: vec![],
+                dashed: false,
+            });
+        }
+    }
+    let top = (high * 1.1).max(1.0);
+    chart.draw(0.0..top, 0.0, top, top * 0.04)?;
+    Ok(chart.path)
+}
+
+fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+    let unit = time_unit(longest_span(runs));
+    let mut chart = TimeChart {
+        path: out.join("credits.png"),
+        title: title(runs, "credits remaining and cumulative cost"),
+        y_desc: "US dollars".into(),
+        unit,
+        x_range: 0.0..longest_span(runs) / unit.seconds,
+        curves: Vec::new(),
+        shades: Vec::new(),
+        stacks: Vec::new(),
+        references: Vec::new(),
+        markers: Vec::new(),
+        y_formatter: dollars,
+    };
+    let mut high = 0.0f64;
+    let mut colour_index = 0;
+    for run in runs {
+        let axis = Axis::of(run, unit);
+        let prefix = if runs.len() == 1 {
+            String::new()
+        } else {
+            format!("{}: ", run.label())
+        };
+        for p in run
+            .summary
+            .providers
+            .iter()
+            .filter(|p| p.credits_remaining_usd.is_some())
+        {
+            let (points, envelope) = axis.line(
+                run.series
+                    .column(&data::provider_column(&p.name, "credits_usd")),
+                |v| v,
+            );
+            high = points
+                .iter()
+                .map(|p| p.1)
+                .filter(|y| y.is_finite())
+                .fold(high, f64::max);
+            let colour = series_colour(colour_index);
+            colour_index += 1;
+            chart.curves.push(Curve {
+                label: format!("{prefix}{} credits", p.name),
+                colour,
+                points,
+                envelope,
+                dashed: false,
+            });
+            if let Some(at) = p.first_insufficient_credits_s {
+                chart.markers.push((
+                    format!("{prefix}{}: first 402", p.name),
+                    at / unit.seconds,
+                    colour,
+                ));
+            }
+        }
+        let mut total = 0.0;
+        let cumulative: Vec<(f64, f64)> = axis
+            .bins()
+            .map(|bin| {
+                total += run.series.values("cost_usd")[bin.clone()]
+                    .iter()
+                    .sum::<f64>();
+                (axis.x(axis.ends[bin.end - 1]), total)
+            })
+            .collect();
+        high = high.max(total);
+        chart.curves.push(Curve {
+            label: format!("{prefix}cumulative cost"),
+            colour: BLACK,
+            points: cumulative,
+            envelope: vec![],
+            dashed: true,
+        });
+    }
+    let top = (high * 1.1).max(0.01);
+    chart.draw(0.0..top, 0.0, top, top * 0.04)?;
+    Ok(chart.path)
+}
+
+fn latency_cdf(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+    let path = out.join("latency_cdf.png");
+    let all: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| {
+            r.summary
+                .latency_cdf_ms
+                .succeeded
+                .iter()
+                .chain(&r.summary.latency_cdf_ms.failed)
+                .map(|p| p[0])
+        })
+        .filter(|v| *v > 0.0)
+        .collect();
+    let low = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = all.iter().copied().fold(0.0, f64::max);
+    let (low, high) = if low.is_finite() {
+        (low / 1.5, (high * 1.5).max(low * 10.0))
+    } else {
+        (1.0, 1000.0)
+    };
+    let title = match runs {
+        [run] => format!(
+            "{}: latency distribution by outcome (seed {})",
+            run.label(),
+            run.summary.seed
+        ),
+        _ => format!("latency distribution: {} runs compared", runs.len()),
+    };
+    draw_png(&path, |root| {
+        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(
+                &title,
+                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+            )
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(84)
+            .build_cartesian_2d(Log125::new(low, high), 0.0..100.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("end-to-end latency (log scale)")
+            .y_desc("requests at or below (%)")
+            .x_label_formatter(&|x| ms_tick(*x))
+            .y_label_formatter(&|y| format!("{}%", tick(*y)))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
+            .draw()
+            .map_err(err)?;
+        let mut entries = Vec::new();
+        for (i, run) in runs.iter().enumerate() {
+            let cdf = &run.summary.latency_cdf_ms;
+            for (points, outcome, dashed, single_colour) in [
+                (&cdf.succeeded, "succeeded", false, BLUE),
+                (&cdf.failed, "failed", true, VERMILLION),
+            ] {
+                if points.is_empty() {
+                    continue;
+                }
+                let colour = if runs.len() == 1 {
+                    single_colour
+                } else {
+                    series_colour(i)
+                };
+                let line: Vec<(f64, f64)> = points
+                    .iter()
+                    .map(|p| (p[0].max(low), 100.0 * p[1]))
+                    .collect();
+                if dashed {
+                    chart
+                        .draw_series(DashedLineSeries::new(line, 8, 5, colour.stroke_width(2)))
+                        .map_err(err)?;
+                } else {
+                    chart
+                        .draw_series(LineSeries::new(line, colour.stroke_width(2)))
+                        .map_err(err)?;
+                }
+                let label = if runs.len() == 1 {
+                    outcome.to_string()
+                } else {
+                    format!("{}: {outcome}", run.label())
+                };
+                entries.push((
+                    label,
+                    colour,
+                    if dashed {
+                        LegendMark::Dashed
+                    } else {
+                        LegendMark::Line
+                    },
+                ));
+            }
+        }
+        legend_entries(&panel, &entries)
+    })?;
+    Ok(path)
+}
+
+/// An experiment's overview: success rate and p99 per scenario against their expectations,
+/// with each scenario's verdict.
+pub fn render_overview(runs: &[RunData], path: &Path) -> ChartResult<()> {
+    let n = runs.len();
+    let title =
+        format!("{n} scenarios: success rate and p99 latency (black lines: expected limits)");
+    draw_png(path, |root| {
+        let (top, bottom) = root.split_vertically(HEIGHT / 2 + 20);
+        let names: Vec<String> = runs.iter().map(|r| r.label().to_string()).collect();
+        let label = |x: &f64| {
+            let i = (*x + 0.5).floor();
+            if i >= 0.0 && (i as usize) < n && (x - i).abs() < 1e-9 {
+                names[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        let mut rate = ChartBuilder::on(&top)
+            .caption(
+                &title,
+                (FONT, TITLE_SIZE - 4).into_font().style(FontStyle::Bold),
+            )
+            .margin(14)
+            .x_label_area_size(30)
+            .y_label_area_size(84)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..110.0)
+            .map_err(err)?;
+        rate.configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
+            .x_labels(n.max(2) * 2 + 1)
+            .x_label_formatter(&label)
+            .y_desc("success rate (%)")
+            .y_label_formatter(&|y| format!("{}%", tick(*y)))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .draw()
+            .map_err(err)?;
+        let verdict_font = (FONT, LEGEND_SIZE).into_font().style(FontStyle::Bold);
+        for (i, run) in runs.iter().enumerate() {
+            let x = i as f64;
+            let s = &run.summary;
+            let colour = if s.expectations.is_empty() {
+                BLUE
+            } else if s.passed {
+                GREEN
+            } else {
+                VERMILLION
+            };
+            rate.draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.3, 0.0), (x + 0.3, 100.0 * s.success_rate)],
+                colour.mix(0.75).filled(),
+            )))
+            .map_err(err)?;
+            if let Some(e) = s.expectation("min_success_rate") {
+                rate.draw_series(std::iter::once(PathElement::new(
+                    vec![(x - 0.38, 100.0 * e.limit), (x + 0.38, 100.0 * e.limit)],
+                    BLACK.stroke_width(3),
+                )))
+                .map_err(err)?;
+            }
+            let verdict = if s.expectations.is_empty() {
+                "no expectations"
+            } else if s.passed {
+                "PASSED"
+            } else {
+                "FAILED"
+            };
+            let text = format!("{:.1}% {verdict}", 100.0 * s.success_rate);
+            rate.draw_series(std::iter::once(Text::new(
+                text,
+                (x - 0.28, 108.0),
+                verdict_font.clone().color(&colour),
+            )))
+            .map_err(err)?;
+        }
+        let p99s: Vec<f64> = runs
+            .iter()
+            .map(|r| r.summary.latency_ms.as_ref().map_or(0.0, |l| l.p99))
+            .collect();
+        let limits: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.summary.expectation("max_latency_p99_ms").map(|e| e.limit))
+            .collect();
+        let high = p99s.iter().chain(&limits).copied().fold(1.0, f64::max) * 1.15;
+        let mut p99 = ChartBuilder::on(&bottom)
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(84)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..high)
+            .map_err(err)?;
+        p99.configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
+            .x_labels(n.max(2) * 2 + 1)
+            .x_label_formatter(&label)
+            .y_desc("p99 latency")
+            .y_label_formatter(&|y| ms_tick(*y))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .draw()
+            .map_err(err)?;
+        for (i, run) in runs.iter().enumerate() {
+            let x = i as f64;
+            p99.draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.3, 0.0), (x + 0.3, p99s[i])],
+                BLUE.mix(0.6).filled(),
+            )))
+            .map_err(err)?;
+            if let Some(e) = run.summary.expectation("max_latency_p99_ms") {
+                p99.draw_series(std::iter::once(PathElement::new(
+                    vec![(x - 0.38, e.limit), (x + 0.38, e.limit)],
+                    BLACK.stroke_width(3),
+                )))
+                .map_err(err)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The directory name a run gets inside an overlay or experiment output.
+pub fn run_dir_name(run: &RunData) -> String {
+    slug(run.label())
+}
