@@ -214,11 +214,12 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         total_requests += summary.requests.arrived;
         total_events += summary.events_processed;
     }
-    if several && draw_charts {
-        if let Err(e) = overview(&base, &experiment) {
-            eprintln!("error: {file}: {e}");
-            return EXIT_BAD_INPUT;
-        }
+    if several
+        && draw_charts
+        && let Err(e) = overview(&base, &experiment)
+    {
+        eprintln!("error: {file}: {e}");
+        return EXIT_BAD_INPUT;
     }
     println!(
         "Overall: {}  ({} requests, {} events; simulated {} per scenario; results in {})",

@@ -2,6 +2,7 @@
 //! assert on its outcome (see STYLE: test features, not functions).
 
 mod bad_input;
+mod charts;
 mod determinism;
 mod policy;
 mod support;

@@ -1,0 +1,278 @@
+//! Charts: every run draws them, they are deterministic, `plot` redraws them byte for byte,
+//! overlays show every run, and bad saved results are refused cleanly.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::scenario;
+use serde_json::json;
+
+const CHARTS: [&str; 5] = [
+    "success_rate.png",
+    "latency.png",
+    "load.png",
+    "credits.png",
+    "latency_cdf.png",
+];
+
+fn world(seed: u64, policy: serde_json::Value) -> aichaos::scenario::Scenario {
+    let mut sc = scenario(json!({
+        "duration": "20m",
+        "bucket": "30s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": policy }],
+        "providers": [{ "name": "p", "capacity": { "slots": 8 }, "errors": { "500": 0.02 },
+            "credits": { "balance_usd": 0.5 }, "outages": [{ "start": "5m", "duration": "2m", "behaviour": "hang" }] }],
+        "chaos": { "failure_rate": 0.02, "start": "12m", "end": "14m" },
+        "expect": { "min_success_rate": 0.9 }
+    }));
+    sc.seed = seed;
+    sc
+}
+
+fn run_with_charts(dir: &Path, seed: u64) {
+    let sc = world(
+        seed,
+        json!({ "timeout": { "total": "3s" }, "breaker": { "failure_threshold": 5 } }),
+    );
+    aichaos::run::run_to_dir(&sc, dir, true).unwrap();
+}
+
+/// Decodes a PNG: (width, height, RGB pixels).
+fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    let pixels = buffer[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (info.width, info.height, pixels)
+}
+
+fn luminance_variance(pixels: &[[u8; 3]]) -> f64 {
+    let lum: Vec<f64> = pixels
+        .iter()
+        .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+        .collect();
+    let mean = lum.iter().sum::<f64>() / lum.len() as f64;
+    lum.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / lum.len() as f64
+}
+
+#[test]
+fn every_run_draws_its_charts_and_they_are_not_blank() {
+    let dir = tempfile::tempdir().unwrap();
+    run_with_charts(dir.path(), 1);
+    for chart in CHARTS {
+        let (width, height, pixels) = decode(&dir.path().join(chart));
+        assert_eq!((width, height), (1280, 720), "{chart}");
+        let variance = luminance_variance(&pixels);
+        assert!(
+            variance > 150.0,
+            "{chart} looks blank: luminance variance {variance}"
+        );
+        // Text is drawn: the legend column holds dark glyph pixels.
+        let legend_dark = pixels
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| (*i as u32 % width) > 1040 && p.iter().all(|c| *c < 60))
+            .count();
+        assert!(
+            legend_dark > 100,
+            "{chart}: no legend text ({legend_dark} dark pixels)"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn charts_render_identically_twice() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_with_charts(a.path(), 2);
+    run_with_charts(b.path(), 2);
+    for chart in CHARTS {
+        assert!(
+            std::fs::read(a.path().join(chart)).unwrap()
+                == std::fs::read(b.path().join(chart)).unwrap(),
+            "{chart} differs"
+        );
+    }
+}
+
+fn aichaos(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn plot_of_a_saved_run_equals_the_runs_own_charts() {
+    let (run, redraw) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_with_charts(run.path(), 3);
+    let (code, stderr) = aichaos(&[
+        "plot",
+        run.path().to_str().unwrap(),
+        "--out",
+        redraw.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for chart in CHARTS {
+        assert!(
+            std::fs::read(run.path().join(chart)).unwrap()
+                == std::fs::read(redraw.path().join(chart)).unwrap(),
+            "{chart} differs"
+        );
+    }
+}
+
+/// Pixels of exactly this colour in the legend column.
+fn legend_pixels(path: &Path, rgb: [u8; 3]) -> usize {
+    let (width, _, pixels) = decode(path);
+    pixels
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| (*i as u32 % width) > 1040 && **p == rgb)
+        .count()
+}
+
+#[test]
+fn an_overlay_shows_every_run_in_its_legend() {
+    let (a, b, overlay) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let naive = world(
+        4,
+        json!({ "retry": { "max_attempts": 5, "backoff": { "kind": "constant", "base": "100ms" } } }),
+    );
+    let mut careful = world(
+        4,
+        json!({ "retry": { "max_attempts": 2, "backoff": { "jitter": "full" } }, "breaker": {} }),
+    );
+    careful.name = "careful".into();
+    aichaos::run::run_to_dir(&naive, a.path(), false).unwrap();
+    aichaos::run::run_to_dir(&careful, b.path(), false).unwrap();
+    let (code, stderr) = aichaos(&[
+        "plot",
+        a.path().to_str().unwrap(),
+        b.path().to_str().unwrap(),
+        "--out",
+        overlay.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // Runs take the palette's first colours: blue (0, 114, 178), then vermillion (213, 94, 0).
+    for chart in [
+        "success_rate.png",
+        "latency.png",
+        "load.png",
+        "credits.png",
+        "latency_cdf.png",
+    ] {
+        let path = overlay.path().join(chart);
+        assert!(
+            legend_pixels(&path, [0, 114, 178]) > 20,
+            "{chart}: first run missing from the legend"
+        );
+        assert!(
+            legend_pixels(&path, [213, 94, 0]) > 20,
+            "{chart}: second run missing from the legend"
+        );
+    }
+}
+
+#[track_caller]
+fn refused(args: &[&str], expected: &[&str]) {
+    let (code, stderr) = aichaos(args);
+    assert_eq!(code, 2, "{stderr}");
+    for piece in expected {
+        assert!(stderr.contains(piece), "expected `{piece}` in: {stderr}");
+    }
+}
+
+#[test]
+fn plot_refuses_missing_truncated_and_foreign_results() {
+    let empty = tempfile::tempdir().unwrap();
+    refused(
+        &["plot", empty.path().to_str().unwrap()],
+        &["summary.json", "aichaos run"],
+    );
+
+    let run = tempfile::tempdir().unwrap();
+    run_with_charts(run.path(), 5);
+    let out = tempfile::tempdir().unwrap();
+    let csv = run.path().join("timeseries.csv");
+    let original = std::fs::read_to_string(&csv).unwrap();
+
+    // Truncated mid-line.
+    std::fs::write(&csv, &original[..original.len() - 40]).unwrap();
+    refused(
+        &[
+            "plot",
+            run.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &["timeseries.csv:", "truncated"],
+    );
+    // Whole rows missing.
+    let lines: Vec<&str> = original.lines().collect();
+    std::fs::write(&csv, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
+    refused(
+        &[
+            "plot",
+            run.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &["timeseries.csv:", "rows"],
+    );
+    // A header from another version.
+    std::fs::write(&csv, original.replacen("time_s,", "t,", 1)).unwrap();
+    refused(
+        &[
+            "plot",
+            run.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &["timeseries.csv:1:", "columns"],
+    );
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written on refusal"
+    );
+}
+
+#[test]
+fn an_experiment_draws_an_overview() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("experiment.json");
+    let mut base = crate::support::base();
+    base["duration"] = json!("2m");
+    std::fs::write(&file, json!({ "name": "exp", "base": base, "scenarios": [ { "name": "one" }, { "name": "two", "expect": { "min_success_rate": 0.5 } } ] }).to_string()).unwrap();
+    let out = dir.path().join("out");
+    let (code, stderr) = aichaos(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (width, _, pixels) = decode(&out.join("overview.png"));
+    assert_eq!(width, 1280);
+    assert!(luminance_variance(&pixels) > 150.0);
+    assert!(out.join("one/success_rate.png").is_file() && out.join("two/latency.png").is_file());
+}
