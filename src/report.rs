@@ -509,7 +509,7 @@ pub fn console_line(s: &Summary) -> String {
         "FAILED"
     };
     format!(
-        "{:<24} success {:6.2}%{expected}  avg {:9.1} ms  p99 {:9.1} ms  x{:.2} attempts  ${:.2}  {:<8}  {verdict}",
+        "{:<24} success {:6.2}%{expected:<22}  avg {:9.1} ms  p99 {:9.1} ms  x{:.2} attempts  ${:.2}  {:<8}  {verdict}",
         s.scenario.name,
         s.success_rate * 100.0,
         mean,
