@@ -31,8 +31,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario (or every scenario of an experiment file) and write its results
-    /// (summary.json, timeseries.csv, PNG charts) to output/<name>/.
+    /// Run a scenario (or every scenario of an experiment file) and write its results.
+    ///
+    /// Writes summary.json, timeseries.csv and PNG charts to output/<name>/ (one
+    /// subdirectory per scenario of an experiment, plus overview.png).
     Run {
         /// Scenario or experiment file (JSON).
         scenario: PathBuf,
@@ -53,10 +55,11 @@ enum Command {
         #[arg(long)]
         no_charts: bool,
     },
-    /// Redraw the charts of saved runs without simulating. One directory: its charts again
-    /// (byte-identical to what the run drew). Several: one set of charts overlaying them, a
-    /// colour and legend entry per run. An experiment's directory: every scenario and the
-    /// overview.
+    /// Redraw the charts of saved runs without simulating; overlay several runs.
+    ///
+    /// One directory: its charts again (byte-identical to what the run drew). Several: one
+    /// set of charts overlaying them, a colour and legend entry per run. An experiment's
+    /// directory: every scenario's charts and the overview.
     Plot {
         /// Run directories (holding summary.json and timeseries.csv) or experiment directories.
         #[arg(required = true)]
