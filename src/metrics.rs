@@ -60,6 +60,12 @@ pub struct ProviderTotals {
     pub queue_max: u32,
     pub cost_nusd: u64,
     pub credits_exhausted_at_ns: Option<Nanos>,
+    /// Jobs admitted after the warm-up that started service, how many of them waited in the
+    /// queue first, and their total wait: the queueing-theory view (Erlang C's P(wait > 0)
+    /// and mean wait).
+    pub started: u64,
+    pub waited: u64,
+    pub wait_sum_ns: u128,
 }
 
 /// A level over time (queue length, in service), integrated for exact time averages.

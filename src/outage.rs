@@ -3,6 +3,7 @@
 //! * `down`: every attempt fails, in one of three ways that clients feel differently:
 //!   `refuse` (connection refused at once), `hang` (the connection never completes; only the
 //!   client's connect timeout ends the attempt) or an HTTP status (502/503/529 at once).
+//!   The work in progress when it starts goes down too (see `Sim::abort_work_in_progress`).
 //! * `brownout`: the provider still serves, but an extra fraction of attempts fails with
 //!   `error_status` and service times are multiplied by `latency_multiplier`.
 //!

@@ -79,6 +79,7 @@ pub struct Summary {
     pub recent_errors: Vec<ErrorLine>,
     pub groups: Vec<GroupSummary>,
     pub providers: Vec<ProviderSummary>,
+    pub littles_law: LittlesLawSummary,
     pub expectations: Vec<Expectation>,
     pub passed: bool,
     pub events_processed: u64,
@@ -162,6 +163,8 @@ pub struct BreakerLine {
     pub provider: String,
     pub model: String,
     pub opens: u64,
+    /// When it first opened (time to detect an outage that starts at 0).
+    pub first_open_s: Option<f64>,
     pub time_open_s: f64,
     pub final_state: &'static str,
 }
@@ -201,6 +204,10 @@ pub struct ProviderSummary {
     /// of its first model at the traffic's mean output length (an estimate, for charts);
     /// null for unlimited capacity.
     pub capacity_per_s: Option<f64>,
+    /// Mean wait in the provider's queue of attempts admitted after the warm-up, and the
+    /// fraction of them that waited at all; null when none started service.
+    pub queue_wait_mean_ms: Option<f64>,
+    pub queue_wait_probability: Option<f64>,
     pub cost_usd: f64,
     pub credits_remaining_usd: Option<f64>,
     pub first_insufficient_credits_s: Option<f64>,
@@ -212,6 +219,17 @@ pub struct Expectation {
     pub limit: f64,
     pub actual: f64,
     pub passed: bool,
+}
+
+/// L = λW over the whole run (warm-up included), checked in every run: the time-averaged
+/// number of requests in the system equals the arrival rate times the mean time in the
+/// system. `holds` is exact agreement of the two integrals (see `sim::LittlesLaw`).
+#[derive(Debug, Serialize)]
+pub struct LittlesLawSummary {
+    pub requests_in_system_avg: f64,
+    pub arrival_rate_per_s: f64,
+    pub mean_time_in_system_s: f64,
+    pub holds: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -355,6 +373,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                         provider,
                         model,
                         opens: b.opens,
+                        first_open_s: b.first_open_ns.map(|ns| round(ns_to_secs(ns), 9)),
                         time_open_s: round(ns_to_secs(b.time_open_ns), 3),
                         final_state: b.final_state,
                     }
@@ -405,6 +424,10 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                 wasted_completions: t.wasted,
                 queue_max: t.queue_max,
                 capacity_per_s: capacity_per_s(scenario, p),
+                queue_wait_mean_ms: (t.started > 0)
+                    .then(|| round(t.wait_sum_ns as f64 / t.started as f64 / 1e6, 6)),
+                queue_wait_probability: (t.started > 0)
+                    .then(|| round(t.waited as f64 / t.started as f64, 6)),
                 cost_usd: round(nano_to_usd(t.cost_nusd), 6),
                 credits_remaining_usd: credits.map(|c| round(nano_to_usd(c), 6)),
                 first_insufficient_credits_s: t
@@ -412,6 +435,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                     .map(|ns| round(ns_to_secs(ns), 6)),
             })
             .collect(),
+        littles_law: littles_law(&result.little, result.end_ns),
         expectations: Vec::new(),
         passed: true,
         events_processed: result.events_processed,
@@ -427,6 +451,20 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
     summary.expectations = check_expectations(scenario, &summary);
     summary.passed = summary.expectations.iter().all(|e| e.passed);
     summary
+}
+
+fn littles_law(l: &crate::sim::LittlesLaw, end_ns: u64) -> LittlesLawSummary {
+    let span_s = ns_to_secs(end_ns).max(1e-9);
+    LittlesLawSummary {
+        requests_in_system_avg: round(l.in_system_area_ns as f64 / 1e9 / span_s, 6),
+        arrival_rate_per_s: round(l.arrived as f64 / span_s, 6),
+        mean_time_in_system_s: if l.ended == 0 {
+            0.0
+        } else {
+            round(l.time_in_system_sum_ns as f64 / 1e9 / l.ended as f64, 9)
+        },
+        holds: l.arrived == l.ended && l.in_system_area_ns == l.time_in_system_sum_ns,
+    }
 }
 
 fn capacity_per_s(scenario: &Scenario, provider: &crate::provider::ProviderModel) -> Option<f64> {

@@ -24,8 +24,9 @@ use crate::metrics::{
     BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
     record_latency,
 };
+use crate::outage::DownBehaviour;
 use crate::outcome::Failure;
-use crate::policy::breaker::{Admission, Breaker, Recorded, Transition};
+use crate::policy::breaker::{Admission, Breaker, BreakerState, Epoch, Recorded, Transition};
 use crate::policy::{ChainStep, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
@@ -64,8 +65,10 @@ struct Request {
     group: u16,
     chain_pos: u8,
     phase: Phase,
-    /// Whether the current attempt is a half-open breaker probe.
+    /// Whether the current attempt is a half-open breaker probe, and the breaker state it
+    /// was admitted in.
     probe: bool,
+    breaker_epoch: Epoch,
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -82,6 +85,13 @@ struct Job {
     input_tokens: u32,
     output_tokens: u32,
     reserved_nusd: u64,
+    admitted_ns: Nanos,
+    /// The request's group and whether it counts in the summary (arrived after the
+    /// warm-up): the bill is the request's, whoever still waits for it.
+    group: u16,
+    counted: bool,
+    /// In the slab (not yet freed): lets an outage find the work in progress.
+    live: bool,
 }
 
 /// A slab: slots reused through a free list, so steady state allocates nothing.
@@ -141,6 +151,7 @@ struct BreakerSlot {
     open_interval: (Nanos, Nanos),
     opens: u64,
     open_ns_total: Nanos,
+    first_open_ns: Option<Nanos>,
 }
 
 /// Everything a run produced apart from the time series rows.
@@ -157,12 +168,26 @@ pub struct RunResult {
     /// Requests still alive when the drain limit stopped the run.
     pub unfinished: u64,
     pub end_ns: Nanos,
+    pub little: LittlesLaw,
+}
+
+/// Both sides of Little's law over the whole run (warm-up included), exactly: the integral
+/// of the number of requests in the system, and the sum of their times in the system. With
+/// every request drained the two are equal to the nanosecond; L = λW follows by dividing by
+/// the run's length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LittlesLaw {
+    pub arrived: u64,
+    pub ended: u64,
+    pub in_system_area_ns: u128,
+    pub time_in_system_sum_ns: u128,
 }
 
 pub struct BreakerReport {
     pub group: u16,
     pub target: crate::policy::TargetRef,
     pub opens: u64,
+    pub first_open_ns: Option<Nanos>,
     pub time_open_ns: Nanos,
     pub final_state: &'static str,
 }
@@ -189,6 +214,9 @@ pub struct Sim<'a> {
     recent_errors: RecentErrors,
     bucket: BucketStats,
     breaker_intervals: Vec<(Nanos, Nanos)>,
+    little: LittlesLaw,
+    /// When the number of requests in the system last changed (for `little`).
+    in_system_changed_ns: Nanos,
 }
 
 /// A run that could not complete.
@@ -245,6 +273,7 @@ impl<'a> Sim<'a> {
                                 open_interval: (0, 0),
                                 opens: 0,
                                 open_ns_total: 0,
+                                first_open_ns: None,
                             });
                             (breakers.len() - 1) as u32
                         }
@@ -296,6 +325,8 @@ impl<'a> Sim<'a> {
                 scenario.chaos.as_ref().map(|c| (c.start_ns, c.end_ns)),
             ),
             breaker_intervals: vec![(0, 0); breaker_count],
+            little: LittlesLaw::default(),
+            in_system_changed_ns: 0,
         }
     }
 
@@ -320,6 +351,8 @@ impl<'a> Sim<'a> {
         }
         for (pi, p) in sc.providers.iter().enumerate() {
             let provider = pi as u16;
+            // An account may start below its auto-recharge threshold.
+            self.check_recharge(provider);
             for (oi, o) in p.outages.iter().enumerate() {
                 self.schedule_background(
                     o.start_ns,
@@ -367,9 +400,12 @@ impl<'a> Sim<'a> {
             if time >= self.hard_stop_ns {
                 break;
             }
+            // Done when no arrival can come, no request is alive and the providers have
+            // finished (and billed) the work clients abandoned.
             let arrivals_over = time >= self.arrivals_end_ns || self.arrivals_exhausted();
             if arrivals_over
                 && self.requests.live() == 0
+                && self.jobs.live() == 0
                 && !matches!(event, Event::Arrival { .. } | Event::UserWakes { .. })
             {
                 break;
@@ -423,6 +459,13 @@ impl<'a> Sim<'a> {
         while self.bucket.start_ns < end_ns {
             self.close_bucket(sink, end_ns)?;
         }
+        self.in_system_changes();
+        debug_assert!(
+            self.requests.live() > 0
+                || self.little.in_system_area_ns == self.little.time_in_system_sum_ns,
+            "Little's law must hold exactly once every request has ended: {:?}",
+            self.little
+        );
         let unfinished = self
             .requests
             .items
@@ -442,11 +485,13 @@ impl<'a> Sim<'a> {
                     group: b.group,
                     target: b.target,
                     opens: b.opens,
+                    first_open_ns: b.first_open_ns,
                     time_open_ns: b.open_ns_total - beyond,
-                    final_state: if b.open_interval.1 > end_ns {
-                        "open"
-                    } else {
-                        b.breaker.state().name()
+                    // Half-open is entered lazily by the next call; a breaker whose open
+                    // period ran out before the end is half-open by then.
+                    final_state: match b.breaker.state() {
+                        BreakerState::Open if b.open_interval.1 <= end_ns => "half_open",
+                        state => state.name(),
                     },
                 }
             })
@@ -467,6 +512,7 @@ impl<'a> Sim<'a> {
             events_processed: self.events_processed,
             unfinished,
             end_ns,
+            little: self.little,
         })
     }
 
@@ -521,7 +567,16 @@ impl<'a> Sim<'a> {
                 generation,
             } => {
                 if self.is_current(request, generation, Phase::InFlight) {
-                    self.attempt_failed(request, Failure::Timeout, None);
+                    // The timer was cut short by the request's deadline, or is the
+                    // attempt's own timeout.
+                    let r = &self.requests.items[request as usize];
+                    let deadline = self.scenario.groups[r.group as usize].policy.deadline_ns;
+                    let failure = if self.now >= r.arrived_ns.saturating_add(deadline) {
+                        Failure::DeadlineExceeded
+                    } else {
+                        Failure::Timeout
+                    };
+                    self.attempt_failed(request, failure, None);
                 }
             }
             Event::ServiceDone { job } => self.service_done(job),
@@ -529,6 +584,7 @@ impl<'a> Sim<'a> {
                 let o = self.scenario.providers[provider as usize].outages[outage as usize];
                 self.providers[provider as usize].outage_starts(outage, o.effect);
                 self.conditions_changed(provider);
+                self.abort_work_in_progress(provider);
                 self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
             }
             Event::OutageEnds { provider, outage } => {
@@ -541,6 +597,7 @@ impl<'a> Sim<'a> {
                     .expect("scheduled only when configured");
                 self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
                 self.conditions_changed(provider);
+                self.abort_work_in_progress(provider);
                 let down = exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
                 self.schedule_background(
                     self.now.saturating_add(down),
@@ -631,6 +688,8 @@ impl<'a> Sim<'a> {
             .min(g.request.max_tokens);
         let draws = self.draws.cursor(id);
         let counted = self.now >= self.scenario.warmup_ns;
+        self.in_system_changes();
+        self.little.arrived += 1;
         // Keep the slot's generation running across reuse (see `Request::generation`).
         let generation = self
             .requests
@@ -653,11 +712,20 @@ impl<'a> Sim<'a> {
             chain_pos: 0,
             phase: Phase::Waiting,
             probe: false,
+            breaker_epoch: Epoch::default(),
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
         self.start_attempt(index);
         Ok(())
+    }
+
+    /// Integrates the number of requests in the system up to now; call before it changes.
+    #[inline]
+    fn in_system_changes(&mut self) {
+        let live = self.requests.live() as u128;
+        self.little.in_system_area_ns += live * u128::from(self.now - self.in_system_changed_ns);
+        self.in_system_changed_ns = self.now;
     }
 
     /// Adds to the run totals (if the request counts), the group's and the bucket's.
@@ -687,8 +755,12 @@ impl<'a> Sim<'a> {
         }
         let breaker = self.groups[gi].breakers[r.chain_pos as usize];
         let mut probe = false;
+        let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
-            match self.breakers[breaker as usize].breaker.admit(now) {
+            let slot = &mut self.breakers[breaker as usize].breaker;
+            let admission = slot.admit(now);
+            breaker_epoch = slot.epoch();
+            match admission {
                 Admission::Allowed => {}
                 Admission::Probe => probe = true,
                 Admission::Rejected => {
@@ -706,6 +778,7 @@ impl<'a> Sim<'a> {
         r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
         r.probe = probe;
+        r.breaker_epoch = breaker_epoch;
         if r.attempts > 1 {
             r.draws = DrawCursor::attempt(r.attempts - 1);
         }
@@ -799,6 +872,8 @@ impl<'a> Sim<'a> {
                     self.provider_totals[pi]
                         .credits_exhausted_at_ns
                         .get_or_insert(now);
+                    // Nothing may be in flight to settle and trigger it: check here too.
+                    self.check_recharge(pi as u16);
                 }
                 self.attempt_failed(request, failure, retry_after_ns);
             }
@@ -844,6 +919,10 @@ impl<'a> Sim<'a> {
                     input_tokens: r.input_tokens,
                     output_tokens: r.output_tokens,
                     reserved_nusd,
+                    admitted_ns: now,
+                    group: r.group,
+                    counted: r.counted,
+                    live: true,
                 });
                 let state = &mut self.providers[pi];
                 if state.has_free_slot(provider) {
@@ -861,6 +940,13 @@ impl<'a> Sim<'a> {
 
     fn start_service(&mut self, job: u32) {
         let j = self.jobs.items[job as usize];
+        if j.admitted_ns >= self.scenario.warmup_ns {
+            let totals = &mut self.provider_totals[j.provider as usize];
+            let wait = self.now - j.admitted_ns;
+            totals.started += 1;
+            totals.waited += u64::from(wait > 0);
+            totals.wait_sum_ns += u128::from(wait);
+        }
         let state = &mut self.providers[j.provider as usize];
         state.in_service += 1;
         self.bucket.levels[j.provider as usize]
@@ -875,6 +961,7 @@ impl<'a> Sim<'a> {
     fn service_done(&mut self, job: u32) {
         let now = self.now;
         let j = self.jobs.items[job as usize];
+        self.jobs.items[job as usize].live = false;
         self.jobs.release(job);
         let pi = j.provider as usize;
         let model = &self.scenario.providers[pi].models[j.model as usize];
@@ -889,7 +976,9 @@ impl<'a> Sim<'a> {
         self.check_recharge(j.provider);
         let client_waiting = self.is_current(j.request, j.generation, Phase::InFlight);
         let totals = &mut self.provider_totals[pi];
-        totals.cost_nusd += cost;
+        if j.counted {
+            totals.cost_nusd += cost;
+        }
         if j.kind == ServiceKind::Success {
             totals.completed_ok += 1;
             if !client_waiting {
@@ -897,8 +986,7 @@ impl<'a> Sim<'a> {
             }
         }
         // The bill is the run's cost whoever waited for it.
-        self.totals.cost_nusd += cost;
-        self.bucket.totals.cost_nusd += cost;
+        self.count(j.group, j.counted, |t| t.cost_nusd += cost);
 
         let state = &mut self.providers[pi];
         state.in_service -= 1;
@@ -918,6 +1006,48 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// A hard outage takes the work in progress down with it: queued and in-service attempts
+    /// fail the way new ones do (connection reset, the outage's status) or, when the
+    /// provider hangs, never answer. Nothing of it is billed. Brownouts leave it alone.
+    fn abort_work_in_progress(&mut self, provider: u16) {
+        let pi = provider as usize;
+        let failure = match self.providers[pi].conditions.down {
+            None => return,
+            Some(DownBehaviour::Refuse) => Some(Failure::ConnectionError),
+            Some(DownBehaviour::Status(failure)) => Some(failure),
+            Some(DownBehaviour::Hang) => None,
+        };
+        let mut lost = Vec::new();
+        while let Some(job) = self.providers[pi].queue.pop_front() {
+            let j = self.jobs.items[job as usize];
+            self.jobs.items[job as usize].live = false;
+            self.jobs.release(job);
+            if let Some(account) = &mut self.providers[pi].credits {
+                account.settle(j.reserved_nusd, 0);
+            }
+            lost.push(j);
+        }
+        self.bucket.levels[pi].queue.set(self.now, 0);
+        // What is in service keeps its slot until its scheduled end (the provider is down
+        // and admits nothing meanwhile) but will neither answer nor bill.
+        for job in self
+            .jobs
+            .items
+            .iter_mut()
+            .filter(|j| j.live && j.provider == provider)
+        {
+            job.kind = ServiceKind::Hang;
+            lost.push(*job);
+        }
+        if let Some(failure) = failure {
+            for j in lost {
+                if self.is_current(j.request, j.generation, Phase::InFlight) {
+                    self.attempt_failed(j.request, failure, None);
+                }
+            }
+        }
+    }
+
     fn check_recharge(&mut self, provider: u16) {
         if let Some(account) = &mut self.providers[provider as usize].credits
             && let Some((at, _)) = account.recharge_due(self.now)
@@ -933,13 +1063,17 @@ impl<'a> Sim<'a> {
             return;
         }
         let slot = &mut self.breakers[breaker as usize];
-        match slot.breaker.record(self.now, r.probe, outcome) {
+        match slot
+            .breaker
+            .record(self.now, r.breaker_epoch, r.probe, outcome)
+        {
             Transition::Opened { until_ns } => {
                 // The previous open interval is over: its share of this bucket counts now.
                 let bucket = (self.bucket.start_ns, self.bucket.end_ns());
                 self.bucket.breaker_open_ns += crate::metrics::overlap(slot.open_interval, bucket);
                 slot.open_interval = (self.now, until_ns);
                 slot.opens += 1;
+                slot.first_open_ns.get_or_insert(self.now);
                 slot.open_ns_total += until_ns - self.now;
                 self.bucket.breaker_opens += 1;
             }
@@ -996,6 +1130,10 @@ impl<'a> Sim<'a> {
             model: step.target.model,
         });
 
+        if failure == Failure::DeadlineExceeded {
+            // Out of time: no retry, no fallback.
+            return self.finish_failed(request, failure);
+        }
         let uniform = self.groups[gi].jitter.random::<f64>();
         let next = policy.retry.after_failure(
             failure,
@@ -1070,6 +1208,10 @@ impl<'a> Sim<'a> {
     }
 
     fn end_request(&mut self, request: u32) {
+        self.in_system_changes();
+        self.little.ended += 1;
+        let lifetime = self.now - self.requests.items[request as usize].arrived_ns;
+        self.little.time_in_system_sum_ns += u128::from(lifetime);
         let r = &mut self.requests.items[request as usize];
         r.phase = Phase::Free;
         r.generation = r.generation.wrapping_add(1);

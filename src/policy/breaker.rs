@@ -62,6 +62,12 @@ pub enum Admission {
     Rejected,
 }
 
+/// Identifies the breaker state a call was admitted in. An outcome recorded under another
+/// epoch (a slow answer to a call admitted before the breaker last changed state) is
+/// ignored: it must neither drive the new state nor release one of its probe slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Epoch(u32);
+
 /// What a recorded outcome did to the breaker, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -80,6 +86,7 @@ pub struct Breaker {
     consecutive_failures: u32,
     open_until_ns: Nanos,
     probes_in_flight: u32,
+    epoch: Epoch,
 }
 
 impl Breaker {
@@ -90,7 +97,19 @@ impl Breaker {
             consecutive_failures: 0,
             open_until_ns: 0,
             probes_in_flight: 0,
+            epoch: Epoch(0),
         }
+    }
+
+    /// The epoch calls admitted now belong to.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    fn enter(&mut self, state: BreakerState) {
+        self.state = state;
+        self.epoch = Epoch(self.epoch.0.wrapping_add(1));
+        self.probes_in_flight = 0;
     }
 
     pub fn state(&self) -> BreakerState {
@@ -102,8 +121,7 @@ impl Breaker {
             half_open_probes, ..
         } = self.config;
         if self.state == BreakerState::Open && now >= self.open_until_ns {
-            self.state = BreakerState::HalfOpen;
-            self.probes_in_flight = 0;
+            self.enter(BreakerState::HalfOpen);
         }
         match self.state {
             BreakerState::Closed => Admission::Allowed,
@@ -116,32 +134,31 @@ impl Breaker {
         }
     }
 
-    /// Records the outcome of a call the breaker admitted (`was_probe` as `admit` said).
-    /// `failed` is None for success, Some(counts) for a failure that counts or not.
-    pub fn record(&mut self, now: Nanos, was_probe: bool, outcome: Recorded) -> Transition {
+    /// Records the outcome of a call the breaker admitted in `epoch` (`was_probe` as
+    /// `admit` said).
+    pub fn record(
+        &mut self,
+        now: Nanos,
+        epoch: Epoch,
+        was_probe: bool,
+        outcome: Recorded,
+    ) -> Transition {
         let BreakerConfig::Consecutive {
             failure_threshold,
             open_ns,
             ..
         } = self.config;
+        if epoch != self.epoch {
+            return Transition::None;
+        }
         if was_probe {
             self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
-        }
-        // A late answer to a call admitted in an earlier state must not drive this state:
-        // only probes decide a half-open breaker, and nothing changes an open one.
-        let current_matters = match self.state {
-            BreakerState::Closed => !was_probe,
-            BreakerState::HalfOpen => was_probe,
-            BreakerState::Open => false,
-        };
-        if !current_matters {
-            return Transition::None;
         }
         match outcome {
             Recorded::Success => {
                 self.consecutive_failures = 0;
                 if self.state == BreakerState::HalfOpen {
-                    self.state = BreakerState::Closed;
+                    self.enter(BreakerState::Closed);
                     return Transition::Closed;
                 }
                 Transition::None
@@ -152,7 +169,7 @@ impl Breaker {
                 if self.state == BreakerState::HalfOpen
                     || self.consecutive_failures >= failure_threshold
                 {
-                    self.state = BreakerState::Open;
+                    self.enter(BreakerState::Open);
                     self.open_until_ns = now.saturating_add(open_ns);
                     self.consecutive_failures = 0;
                     return Transition::Opened {
@@ -177,51 +194,83 @@ mod tests {
     use super::*;
     use crate::outcome::Failure;
 
-    fn seed_breaker(threshold: u32) -> Breaker {
+    fn breaker(threshold: u32, probes: u32) -> Breaker {
         Breaker::new(BreakerConfig::Consecutive {
             failure_threshold: threshold,
             open_ns: 30,
-            half_open_probes: 1,
+            half_open_probes: probes,
             counts: FailureSet::of(&[Failure::Timeout]),
         })
     }
 
+    /// Admits a call now and records its outcome at once.
+    fn call(b: &mut Breaker, now: Nanos, outcome: Recorded) -> Transition {
+        let admission = b.admit(now);
+        assert_ne!(admission, Admission::Rejected);
+        b.record(now, b.epoch(), admission == Admission::Probe, outcome)
+    }
+
     #[test]
     fn opens_after_n_failures_and_closes_after_a_good_probe() {
-        let mut b = seed_breaker(5);
+        let mut b = breaker(5, 1);
         for i in 0..4 {
-            assert_eq!(b.admit(i), Admission::Allowed);
-            assert_eq!(b.record(i, false, Recorded::Failure), Transition::None);
+            assert_eq!(call(&mut b, i, Recorded::Failure), Transition::None);
         }
-        assert_eq!(b.admit(4), Admission::Allowed);
         assert_eq!(
-            b.record(4, false, Recorded::Failure),
+            call(&mut b, 4, Recorded::Failure),
             Transition::Opened { until_ns: 34 }
         );
         assert_eq!(b.admit(20), Admission::Rejected);
         assert_eq!(b.admit(34), Admission::Probe);
+        let probe_epoch = b.epoch();
         assert_eq!(b.admit(35), Admission::Rejected, "one probe at a time");
-        assert_eq!(b.record(36, true, Recorded::Success), Transition::Closed);
+        assert_eq!(
+            b.record(36, probe_epoch, true, Recorded::Success),
+            Transition::Closed
+        );
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
     fn failed_probe_reopens_and_neutral_outcomes_do_not_count() {
-        let mut b = seed_breaker(2);
-        b.admit(0);
-        b.record(0, false, Recorded::Failure);
-        b.admit(1);
-        b.record(1, false, Recorded::Neutral);
+        let mut b = breaker(2, 1);
+        call(&mut b, 0, Recorded::Failure);
+        call(&mut b, 1, Recorded::Neutral);
         assert_eq!(b.state(), BreakerState::Closed);
-        b.admit(2);
         assert!(matches!(
-            b.record(2, false, Recorded::Failure),
+            call(&mut b, 2, Recorded::Failure),
             Transition::Opened { .. }
         ));
-        assert_eq!(b.admit(40), Admission::Probe);
         assert_eq!(
-            b.record(41, true, Recorded::Failure),
-            Transition::Opened { until_ns: 71 }
+            call(&mut b, 40, Recorded::Failure),
+            Transition::Opened { until_ns: 70 }
         );
+    }
+
+    #[test]
+    fn late_answers_from_an_earlier_state_are_ignored() {
+        let mut b = breaker(1, 2);
+        call(&mut b, 0, Recorded::Failure); // open until 30
+        assert_eq!(b.admit(30), Admission::Probe);
+        let first_half_open = b.epoch();
+        assert_eq!(b.admit(30), Admission::Probe);
+        b.record(31, first_half_open, true, Recorded::Failure); // reopen until 61
+        assert_eq!(b.admit(61), Admission::Probe);
+        assert_eq!(b.admit(61), Admission::Probe);
+        // The second probe of the first half-open period answers late: it changes nothing.
+        assert_eq!(
+            b.record(62, first_half_open, true, Recorded::Neutral),
+            Transition::None
+        );
+        assert_eq!(
+            b.admit(62),
+            Admission::Rejected,
+            "still two probes out, not three"
+        );
+        assert_eq!(
+            b.record(63, first_half_open, true, Recorded::Failure),
+            Transition::None
+        );
+        assert_eq!(b.state(), BreakerState::HalfOpen);
     }
 }

@@ -6,4 +6,5 @@ mod charts;
 mod determinism;
 mod policy;
 mod support;
+mod validation;
 mod world;

@@ -161,3 +161,24 @@ fn policies_face_the_same_world_request_by_request() {
     assert_eq!(twice.attempts.retries, count(&once, "http_500"));
     assert!(count(&once, "http_500") > 100);
 }
+
+#[test]
+fn an_attempt_cut_by_the_deadline_ends_the_request_whatever_the_retries() {
+    for attempts in [1, 3] {
+        let s = run(json!({
+            "duration": "5m",
+            "traffic": [{ "name": "app", "policy": { "deadline": "3s", "timeout": { "total": "30s" }, "retry": { "max_attempts": attempts },
+                "breaker": { "failure_threshold": 1 } } }],
+            "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": "10s", "per_token": "0s" }] }]
+        }));
+        assert_eq!(
+            count(&s, "deadline_exceeded"),
+            s.requests.arrived,
+            "max_attempts {attempts}"
+        );
+        assert_eq!(
+            s.breaker.opens, 0,
+            "a client-side deadline says nothing about the provider's health"
+        );
+    }
+}

@@ -340,3 +340,76 @@ fn top_ups_and_auto_recharge_restore_service() {
         (spent * 1e9).round()
     );
 }
+
+#[test]
+fn an_account_starting_below_its_recharge_threshold_recharges() {
+    let s = run(json!({
+        "duration": "2m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" } }],
+        "providers": [{ "name": "p", "credits": { "balance_usd": 0.0001, "auto_recharge": { "below_usd": 1, "amount_usd": 20, "delay": "10s" } } }]
+    }));
+    assert!(
+        s.requests.succeeded > 80,
+        "succeeded {}",
+        s.requests.succeeded
+    );
+    assert!(count(&s, "insufficient_credits") > 0 && count(&s, "insufficient_credits") < 20);
+}
+
+#[test]
+fn warm_up_traffic_is_not_billed_to_the_summary() {
+    // Every call costs exactly 100 x $1/M + 50 x $2/M = $0.0002.
+    let s = run(json!({ "duration": "10m", "warmup": "9m" }));
+    assert!(
+        (s.cost_usd - 0.0002 * s.requests.succeeded as f64).abs() < 1e-9,
+        "{} for {}",
+        s.cost_usd,
+        s.requests.succeeded
+    );
+    assert!((s.cost_per_success_usd.unwrap() - 0.0002).abs() < 1e-12);
+}
+
+#[test]
+fn abandoned_work_finishes_and_is_billed_after_the_last_request() {
+    // 20 s of service, clients give up after 5 s: every answer is produced for nobody.
+    let s = run(json!({
+        "duration": "10s",
+        "traffic": [{ "name": "app", "policy": { "timeout": { "total": "5s" }, "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": "20s", "per_token": "0s" }] }]
+    }));
+    let p = &s.providers[0];
+    assert_eq!(p.completed_ok, p.attempts_accepted);
+    assert_eq!(p.wasted_completions, p.completed_ok);
+    assert!((s.cost_usd - 0.0002 * p.completed_ok as f64).abs() < 1e-9);
+    assert!(s.simulated_duration_s >= 20.0);
+}
+
+#[test]
+fn a_hard_outage_fails_the_work_in_progress() {
+    // Calls take 10 s; the provider goes down at 60 s: the ~20 calls then in service fail at
+    // once with a connection reset (as do the ~20 arriving later), and none of them is billed.
+    let s = run(json!({
+        "duration": "70s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" }, "policy": { "timeout": { "total": "30s" }, "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 40 },
+            "models": [{ "name": "m", "ttft": "10s", "per_token": "0s" }],
+            "outages": [{ "start": "60s", "duration": "1h", "behaviour": "refuse" }] }]
+    }));
+    assert_eq!(
+        s.requests.succeeded, s.providers[0].completed_ok,
+        "no answer after the outage began"
+    );
+    assert_eq!(s.providers[0].wasted_completions, 0);
+    assert_eq!(
+        count(&s, "timeout"),
+        0,
+        "nobody waits for an answer that will never come"
+    );
+    assert_eq!(count(&s, "connection_error"), s.requests.failed);
+    let in_service_at_60s = s.providers[0].attempts_accepted - s.requests.succeeded;
+    assert!(
+        in_service_at_60s > 10,
+        "{in_service_at_60s} calls were cut off"
+    );
+    assert!((s.cost_usd - 0.0002 * s.requests.succeeded as f64).abs() < 1e-9);
+}
