@@ -81,3 +81,34 @@ fn shipped_seed_experiment_matches_its_golden_summary() {
     ];
     assert_eq!(lines, golden);
 }
+
+/// Every shipped model loads, and every one of its runs conserves requests and satisfies
+/// Little's law exactly (the soak model shortened to one hour).
+#[test]
+fn shipped_models_conserve_requests_and_satisfy_littles_law() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for file in files {
+        let experiment = aichaos::scenario::load_file(file.to_str().unwrap()).unwrap();
+        for mut sc in experiment.scenarios {
+            if let Some(d) = sc.duration_ns {
+                sc.duration_ns = Some(d.min(aichaos::time::NS_PER_H));
+            }
+            let s = aichaos::run::run_summary(&sc).unwrap();
+            assert_eq!(
+                s.requests.arrived,
+                s.requests.succeeded + s.requests.failed,
+                "{}",
+                sc.name
+            );
+            assert!(s.littles_law.holds, "{}: {:?}", sc.name, s.littles_law);
+            assert!(s.credits_remaining_usd.is_none_or(|c| c >= 0.0));
+        }
+    }
+}
