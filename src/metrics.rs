@@ -66,6 +66,16 @@ pub struct ProviderTotals {
     pub started: u64,
     pub waited: u64,
     pub wait_sum_ns: u128,
+    /// Fault windows (outages and brownouts, merged where they overlap), how many a breaker
+    /// detected (opened during) and how long that took from the window's start; and the
+    /// time from a window's end to the provider's next successful answer.
+    pub fault_windows: u64,
+    pub detections: u64,
+    pub detection_sum_ns: u128,
+    pub detection_max_ns: Nanos,
+    pub recoveries: u64,
+    pub recovery_sum_ns: u128,
+    pub recovery_max_ns: Nanos,
 }
 
 /// A level over time (queue length, in service), integrated for exact time averages.

@@ -153,6 +153,10 @@ pub struct Attempts {
 #[derive(Debug, Serialize)]
 pub struct BreakerSummary {
     pub opens: u64,
+    pub closes: u64,
+    /// Openings outside any fault window of the breaker's provider (outage, brownout, chaos,
+    /// or one attempt timeout after one): the breaker tripped on noise.
+    pub false_opens: u64,
     pub time_open_s: f64,
     pub breakers: Vec<BreakerLine>,
 }
@@ -162,7 +166,10 @@ pub struct BreakerLine {
     pub group: String,
     pub provider: String,
     pub model: String,
+    /// The client instance of a fleet (0 for a breaker shared by the group).
+    pub instance: u32,
     pub opens: u64,
+    pub closes: u64,
     /// When it first opened (time to detect an outage that starts at 0).
     pub first_open_s: Option<f64>,
     pub time_open_s: f64,
@@ -208,9 +215,39 @@ pub struct ProviderSummary {
     /// fraction of them that waited at all; null when none started service.
     pub queue_wait_mean_ms: Option<f64>,
     pub queue_wait_probability: Option<f64>,
+    pub faults: FaultSummary,
     pub cost_usd: f64,
     pub credits_remaining_usd: Option<f64>,
     pub first_insufficient_credits_s: Option<f64>,
+}
+
+/// A provider's fault windows (outages and brownouts) as the clients lived them.
+#[derive(Debug, Serialize)]
+pub struct FaultSummary {
+    pub windows: u64,
+    /// Windows during which a breaker on this provider opened, and how long after the
+    /// window's start the first opening came (time to detect).
+    pub detected: u64,
+    pub time_to_detect_mean_s: Option<f64>,
+    pub time_to_detect_max_s: Option<f64>,
+    /// From a window's end to the provider's next successful answer (time to recover).
+    pub recovered: u64,
+    pub time_to_recover_mean_s: Option<f64>,
+    pub time_to_recover_max_s: Option<f64>,
+}
+
+fn faults(t: &crate::metrics::ProviderTotals) -> FaultSummary {
+    let mean = |sum: u128, n: u64| (n > 0).then(|| round(sum as f64 / n as f64 / 1e9, 6));
+    let max = |ns: u64, n: u64| (n > 0).then(|| round(ns_to_secs(ns), 6));
+    FaultSummary {
+        windows: t.fault_windows,
+        detected: t.detections,
+        time_to_detect_mean_s: mean(t.detection_sum_ns, t.detections),
+        time_to_detect_max_s: max(t.detection_max_ns, t.detections),
+        recovered: t.recoveries,
+        time_to_recover_mean_s: mean(t.recovery_sum_ns, t.recoveries),
+        time_to_recover_max_s: max(t.recovery_max_ns, t.recoveries),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -359,6 +396,8 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
         cost_per_success_usd: (t.succeeded > 0).then(|| round(cost_usd / t.succeeded as f64, 9)),
         breaker: BreakerSummary {
             opens: result.breakers.iter().map(|b| b.opens).sum(),
+            closes: result.breakers.iter().map(|b| b.closes).sum(),
+            false_opens: result.false_opens,
             time_open_s: round(
                 ns_to_secs(result.breakers.iter().map(|b| b.time_open_ns).sum()),
                 3,
@@ -372,7 +411,9 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                         group: scenario.groups[b.group as usize].name.clone(),
                         provider,
                         model,
+                        instance: b.instance,
                         opens: b.opens,
+                        closes: b.closes,
                         first_open_s: b.first_open_ns.map(|ns| round(ns_to_secs(ns), 9)),
                         time_open_s: round(ns_to_secs(b.time_open_ns), 3),
                         final_state: b.final_state,
@@ -428,6 +469,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                     .then(|| round(t.wait_sum_ns as f64 / t.started as f64 / 1e6, 6)),
                 queue_wait_probability: (t.started > 0)
                     .then(|| round(t.waited as f64 / t.started as f64, 6)),
+                faults: faults(t),
                 cost_usd: round(nano_to_usd(t.cost_nusd), 6),
                 credits_remaining_usd: credits.map(|c| round(nano_to_usd(c), 6)),
                 first_insufficient_credits_s: t

@@ -26,7 +26,7 @@ use crate::metrics::{
 };
 use crate::outage::DownBehaviour;
 use crate::outcome::Failure;
-use crate::policy::breaker::{Admission, Breaker, BreakerState, Epoch, Recorded, Transition};
+use crate::policy::breaker::{self, Admission, Breaker, BreakerState, Epoch, Recorded, Transition};
 use crate::policy::{ChainStep, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
@@ -65,10 +65,11 @@ struct Request {
     group: u16,
     chain_pos: u8,
     phase: Phase,
-    /// Whether the current attempt is a half-open breaker probe, and the breaker state it
-    /// was admitted in.
-    probe: bool,
+    /// The breaker the current attempt passed (NONE without one) and the state it was
+    /// admitted in; when the attempt started (a call's duration, for slow-call rules).
+    breaker: u32,
     breaker_epoch: Epoch,
+    attempt_started_ns: Nanos,
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -138,8 +139,10 @@ struct GroupState {
     arrived: u64,
     /// The lane holding this group's attempt timeouts (all of one duration).
     timeout_lane: Lane,
-    /// Breaker index for each step of the chain (NONE without a breaker).
+    /// For each step of the chain, the index of its first breaker (NONE without one); a
+    /// fleet of N instances has N consecutive breakers, instance = request id mod N.
     breakers: Vec<u32>,
+    breaker_instances: u32,
     totals: Totals,
 }
 
@@ -152,6 +155,8 @@ struct BreakerSlot {
     opens: u64,
     open_ns_total: Nanos,
     first_open_ns: Option<Nanos>,
+    closes: u64,
+    instance: u32,
 }
 
 /// Everything a run produced apart from the time series rows.
@@ -164,6 +169,8 @@ pub struct RunResult {
     pub credits_remaining_nusd: Vec<Option<u64>>,
     pub breakers: Vec<BreakerReport>,
     pub recent_errors: Vec<ErrorRecord>,
+    /// Breaker openings outside any fault window of their provider.
+    pub false_opens: u64,
     pub events_processed: u64,
     /// Requests still alive when the drain limit stopped the run.
     pub unfinished: u64,
@@ -186,6 +193,8 @@ pub struct LittlesLaw {
 pub struct BreakerReport {
     pub group: u16,
     pub target: crate::policy::TargetRef,
+    pub instance: u32,
+    pub closes: u64,
     pub opens: u64,
     pub first_open_ns: Option<Nanos>,
     pub time_open_ns: Nanos,
@@ -217,6 +226,20 @@ pub struct Sim<'a> {
     little: LittlesLaw,
     /// When the number of requests in the system last changed (for `little`).
     in_system_changed_ns: Nanos,
+    /// Per provider: the fault window in progress or just ended, for detection and recovery.
+    faults: Vec<FaultWindow>,
+    false_opens: u64,
+}
+
+/// A provider's current fault window (outage or brownout), as the breakers and clients see it.
+#[derive(Debug, Clone, Copy, Default)]
+struct FaultWindow {
+    degraded_since_ns: Option<Nanos>,
+    /// A breaker opened since the window began.
+    detected: bool,
+    last_fault_end_ns: Option<Nanos>,
+    /// The window ended and no answer from the provider has come since.
+    recovering_since_ns: Option<Nanos>,
 }
 
 /// A run that could not complete.
@@ -266,16 +289,21 @@ impl<'a> Sim<'a> {
                         (None, _) => NONE,
                         (Some(_), Some(e)) => chain_breakers[e],
                         (Some(config), None) => {
-                            breakers.push(BreakerSlot {
-                                breaker: Breaker::new(config.clone()),
-                                group: gi as u16,
-                                target: step.target,
-                                open_interval: (0, 0),
-                                opens: 0,
-                                open_ns_total: 0,
-                                first_open_ns: None,
-                            });
-                            (breakers.len() - 1) as u32
+                            let first = breakers.len() as u32;
+                            for instance in 0..config.instances {
+                                breakers.push(BreakerSlot {
+                                    breaker: Breaker::new(config.clone()),
+                                    group: gi as u16,
+                                    target: step.target,
+                                    open_interval: (0, 0),
+                                    opens: 0,
+                                    open_ns_total: 0,
+                                    first_open_ns: None,
+                                    closes: 0,
+                                    instance,
+                                });
+                            }
+                            first
                         }
                     };
                     chain_breakers.push(index);
@@ -289,6 +317,7 @@ impl<'a> Sim<'a> {
                     arrived: 0,
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
                     breakers: chain_breakers,
+                    breaker_instances: g.policy.breaker.as_ref().map_or(1, |b| b.instances),
                     totals: Totals::default(),
                 }
             })
@@ -327,6 +356,8 @@ impl<'a> Sim<'a> {
             breaker_intervals: vec![(0, 0); breaker_count],
             little: LittlesLaw::default(),
             in_system_changed_ns: 0,
+            faults: vec![FaultWindow::default(); scenario.providers.len()],
+            false_opens: 0,
         }
     }
 
@@ -485,6 +516,8 @@ impl<'a> Sim<'a> {
                     group: b.group,
                     target: b.target,
                     opens: b.opens,
+                    instance: b.instance,
+                    closes: b.closes,
                     first_open_ns: b.first_open_ns,
                     time_open_ns: b.open_ns_total - beyond,
                     // Half-open is entered lazily by the next call; a breaker whose open
@@ -509,6 +542,7 @@ impl<'a> Sim<'a> {
                 .collect(),
             breakers,
             recent_errors: self.recent_errors.in_order().copied().collect(),
+            false_opens: self.false_opens,
             events_processed: self.events_processed,
             unfinished,
             end_ns,
@@ -649,9 +683,28 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// Records the provider's down / brownout state for the time series.
+    /// Records the provider's down / brownout state for the time series and the fault
+    /// window figures.
     fn conditions_changed(&mut self, provider: u16) {
         let conditions = self.providers[provider as usize].conditions;
+        let faults = &mut self.faults[provider as usize];
+        match (conditions.is_degraded(), faults.degraded_since_ns) {
+            (true, None) => {
+                *faults = FaultWindow {
+                    degraded_since_ns: Some(self.now),
+                    ..*faults
+                };
+                faults.detected = false;
+                faults.recovering_since_ns = None;
+                self.provider_totals[provider as usize].fault_windows += 1;
+            }
+            (false, Some(_)) => {
+                faults.degraded_since_ns = None;
+                faults.last_fault_end_ns = Some(self.now);
+                faults.recovering_since_ns = Some(self.now);
+            }
+            _ => {}
+        }
         let down = conditions.down.is_some();
         let brownout = !down && conditions.is_degraded();
         let levels = &mut self.bucket.levels[provider as usize];
@@ -711,8 +764,9 @@ impl<'a> Sim<'a> {
             group,
             chain_pos: 0,
             phase: Phase::Waiting,
-            probe: false,
+            breaker: NONE,
             breaker_epoch: Epoch::default(),
+            attempt_started_ns: self.now,
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
@@ -753,16 +807,19 @@ impl<'a> Sim<'a> {
             self.finish_failed(request, Failure::DeadlineExceeded);
             return;
         }
-        let breaker = self.groups[gi].breakers[r.chain_pos as usize];
-        let mut probe = false;
+        let first_breaker = self.groups[gi].breakers[r.chain_pos as usize];
+        let breaker = if first_breaker == NONE {
+            NONE
+        } else {
+            first_breaker + (r.id % u64::from(self.groups[gi].breaker_instances)) as u32
+        };
         let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
             let slot = &mut self.breakers[breaker as usize].breaker;
             let admission = slot.admit(now);
             breaker_epoch = slot.epoch();
             match admission {
-                Admission::Allowed => {}
-                Admission::Probe => probe = true,
+                Admission::Allowed | Admission::Probe => {}
                 Admission::Rejected => {
                     let r = &mut self.requests.items[request as usize];
                     r.attempts_on_target += 1;
@@ -777,8 +834,9 @@ impl<'a> Sim<'a> {
         r.attempts += 1;
         r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
-        r.probe = probe;
+        r.breaker = breaker;
         r.breaker_epoch = breaker_epoch;
+        r.attempt_started_ns = now;
         if r.attempts > 1 {
             r.draws = DrawCursor::attempt(r.attempts - 1);
         }
@@ -1056,34 +1114,85 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn record_breaker(&mut self, request: u32, outcome: Recorded) {
+    fn record_breaker(&mut self, request: u32, recorded: Recorded, retry_after_ns: Option<Nanos>) {
         let r = self.requests.items[request as usize];
-        let breaker = self.groups[r.group as usize].breakers[r.chain_pos as usize];
-        if breaker == NONE {
+        if r.breaker == NONE {
             return;
         }
-        let slot = &mut self.breakers[breaker as usize];
-        match slot
-            .breaker
-            .record(self.now, r.breaker_epoch, r.probe, outcome)
-        {
+        let outcome = breaker::Outcome {
+            recorded,
+            duration_ns: self.now - r.attempt_started_ns,
+            retry_after_ns,
+        };
+        let slot = &mut self.breakers[r.breaker as usize];
+        match slot.breaker.record(self.now, r.breaker_epoch, outcome) {
             Transition::Opened { until_ns } => {
-                // The previous open interval is over: its share of this bucket counts now.
+                // The previous open interval is over (or is being extended): its share of
+                // this bucket counts now.
                 let bucket = (self.bucket.start_ns, self.bucket.end_ns());
-                self.bucket.breaker_open_ns += crate::metrics::overlap(slot.open_interval, bucket);
+                let previous = (slot.open_interval.0, slot.open_interval.1.min(self.now));
+                self.bucket.breaker_open_ns += crate::metrics::overlap(previous, bucket);
+                slot.open_ns_total -= slot
+                    .open_interval
+                    .1
+                    .saturating_sub(self.now.max(slot.open_interval.0));
                 slot.open_interval = (self.now, until_ns);
                 slot.opens += 1;
                 slot.first_open_ns.get_or_insert(self.now);
                 slot.open_ns_total += until_ns - self.now;
                 self.bucket.breaker_opens += 1;
+                let (provider, group) = (slot.target.provider, slot.group);
+                self.classify_open(provider, group);
             }
-            Transition::Closed | Transition::None => {}
+            Transition::Closed => slot.closes += 1,
+            Transition::None => {}
+        }
+    }
+
+    /// A breaker opened: a detection if its provider is in a fault window (an outage, a
+    /// brownout, the chaos layer, or within one attempt timeout after one ended), else a
+    /// false open.
+    fn classify_open(&mut self, provider: u16, group: u16) {
+        let now = self.now;
+        let pi = provider as usize;
+        let grace = self.scenario.groups[group as usize]
+            .policy
+            .attempt_timeout_ns;
+        let chaos = self
+            .scenario
+            .chaos
+            .as_ref()
+            .is_some_and(|c| c.applies(now, group as usize, pi));
+        let faults = &mut self.faults[pi];
+        let degraded = self.providers[pi].conditions.is_degraded();
+        if let (true, Some(since)) = (degraded, faults.degraded_since_ns)
+            && !faults.detected
+        {
+            faults.detected = true;
+            let totals = &mut self.provider_totals[pi];
+            totals.detections += 1;
+            totals.detection_sum_ns += u128::from(now - since);
+            totals.detection_max_ns = totals.detection_max_ns.max(now - since);
+        }
+        let recently = faults
+            .last_fault_end_ns
+            .is_some_and(|end| now <= end.saturating_add(grace));
+        if !(degraded || chaos || recently) {
+            self.false_opens += 1;
         }
     }
 
     fn attempt_succeeded(&mut self, request: u32) {
-        self.record_breaker(request, Recorded::Success);
+        self.record_breaker(request, Recorded::Success, None);
         let r = self.requests.items[request as usize];
+        let pi = self.current_step(request).target.provider as usize;
+        if let Some(since) = self.faults[pi].recovering_since_ns.take() {
+            // The first answer after a fault window: the time to recover.
+            let totals = &mut self.provider_totals[pi];
+            totals.recoveries += 1;
+            totals.recovery_sum_ns += u128::from(self.now - since);
+            totals.recovery_max_ns = totals.recovery_max_ns.max(self.now - since);
+        }
         let latency = self.now - r.arrived_ns;
         let from_fallback = r.chain_pos > 0;
         self.count(r.group, r.counted, |t| {
@@ -1109,14 +1218,13 @@ impl<'a> Sim<'a> {
                 .breaker
                 .as_ref()
                 .is_some_and(|b| b.counts().contains(failure));
-            self.record_breaker(
-                request,
-                if counts {
-                    Recorded::Failure
-                } else {
-                    Recorded::Neutral
-                },
-            );
+            let recorded = if counts {
+                Recorded::Failure
+            } else {
+                Recorded::Neutral
+            };
+            let retry_after = retry_after_ns.filter(|_| failure == Failure::RateLimited);
+            self.record_breaker(request, recorded, retry_after);
         }
         self.count(r.group, r.counted, |t| {
             t.attempt_failures[failure.index()] += 1

@@ -1,38 +1,94 @@
-//! Circuit breakers: closed, open, half-open.
+//! Circuit breakers: closed, open, half-open, in the three families clients use.
 //!
-//! The seed's breaker (`kind: "consecutive"`): it opens after `failure_threshold` failures
-//! counted since the last success (no window, no decay, exactly as the seed's
-//! `AICircuitBreaker`), stays open for `open_duration`, then admits `half_open_probes`
-//! probes (the seed admits one; its known defect of admitting unlimited calls in half-open is
-//! not copied). A successful probe closes it and resets the count; a failed probe reopens it.
+//! * `consecutive`: the seed's `AICircuitBreaker`. Opens after `failure_threshold` failures
+//!   counted since the last success (no window, no decay); half-open admits
+//!   `half_open_probes` probes (the seed admits one; its defect of admitting unlimited calls
+//!   in half-open is not copied); one failed probe reopens it, successful probes close it.
+//! * `count_window`: resilience4j's COUNT_BASED sliding window: the outcomes of the last
+//!   `window_size` calls; once `minimum_calls` are recorded it opens when the failure rate or
+//!   the slow-call rate (calls longer than `slow_call_duration`) reaches its threshold.
+//!   Half-open admits `half_open_probes` calls and judges them by the same thresholds once
+//!   all have answered. Defaults are resilience4j's (window 100, minimum 100, 50 %, slow
+//!   100 % at 60 s, 60 s open, 10 probes).
+//! * `time_window`: resilience4j's TIME_BASED window and Polly v8's breaker: one-second
+//!   aggregates over `window` (Polly's sampling duration), `minimum_calls` (Polly's minimum
+//!   throughput) and a failure ratio. Defaults are Polly v8's (30 s, 100, 10 %, 5 s open,
+//!   one probe).
+//!
+//! Common to all: the wait in open can grow by `open_multiplier` at each reopening without a
+//! close in between, up to `max_open_duration` (resilience4j's exponential interval
+//! function); `max_half_open_wait` (resilience4j's maxWaitDurationInHalfOpenState) reopens a
+//! half-open breaker whose probes take too long (0: wait for every probe); a 429's
+//! Retry-After can hold the breaker open until it expires (`hold_open_for_retry_after`).
 //!
 //! Transitions out of open are lazy, as in the seed and in resilience4j's default
 //! (`automaticTransitionFromOpenToHalfOpenEnabled = false`): the first call after the open
-//! period becomes the probe. Which outcomes count as failures is the policy's
-//! `count_as_failure`; everything else (429 by default) is neutral: it neither counts nor
-//! resets, and only releases a probe slot.
-//!
-//! The breaker family of resilience4j and Polly (sliding windows, failure-rate and slow-call
-//! thresholds) slots in as more `BreakerConfig` variants behind the same three calls.
+//! period becomes a probe. Which outcomes are failures is `count_as_failure`; the others
+//! (429 by default) are neutral: recorded nowhere, they only release a probe slot. Every call
+//! carries the epoch (state) it was admitted in; an answer from an earlier epoch is ignored.
+
+use std::collections::VecDeque;
 
 use crate::outcome::FailureSet;
-use crate::time::Nanos;
+use crate::time::{NS_PER_S, Nanos};
 
-#[derive(Debug, Clone)]
-pub enum BreakerConfig {
+/// When a closed breaker opens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TripRule {
     Consecutive {
-        failure_threshold: u32,
-        open_ns: Nanos,
-        half_open_probes: u32,
-        counts: FailureSet,
+        failures: u32,
+    },
+    CountWindow {
+        size: u32,
+        minimum_calls: u32,
+        failure_rate: f64,
+        slow_rate: f64,
+    },
+    /// One-second aggregates over `seconds`.
+    TimeWindow {
+        seconds: u32,
+        minimum_calls: u32,
+        failure_rate: f64,
+        slow_rate: f64,
     },
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    pub trip: TripRule,
+    pub open_ns: Nanos,
+    pub open_multiplier: f64,
+    pub max_open_ns: Nanos,
+    pub half_open_probes: u32,
+    /// 0: wait for every probe.
+    pub max_half_open_wait_ns: Nanos,
+    pub counts: FailureSet,
+    /// Calls longer than this are slow (windowed rules); `Nanos::MAX` disables.
+    pub slow_call_ns: Nanos,
+    pub hold_open_for_retry_after: bool,
+    /// Breakers per target: 1 shared by the group, or one per client instance of a fleet.
+    pub instances: u32,
+}
+
 impl BreakerConfig {
-    pub fn counts(&self) -> FailureSet {
-        match self {
-            BreakerConfig::Consecutive { counts, .. } => *counts,
+    /// The seed's breaker: `failures` consecutive failures, `open_ns` open, one probe.
+    pub fn seed(failures: u32, open_ns: Nanos, counts: FailureSet) -> Self {
+        BreakerConfig {
+            trip: TripRule::Consecutive { failures },
+            open_ns,
+            open_multiplier: 1.0,
+            max_open_ns: open_ns,
+            half_open_probes: 1,
+            max_half_open_wait_ns: 0,
+            counts,
+            slow_call_ns: Nanos::MAX,
+            hold_open_for_retry_after: false,
+            instances: 1,
         }
+    }
+
+    pub fn counts(&self) -> FailureSet {
+        self.counts
     }
 }
 
@@ -72,114 +128,11 @@ pub struct Epoch(u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     None,
-    /// Opened (or reopened) until the given instant.
+    /// Opened (or reopened, or held open longer) until the given instant.
     Opened {
         until_ns: Nanos,
     },
     Closed,
-}
-
-#[derive(Debug, Clone)]
-pub struct Breaker {
-    config: BreakerConfig,
-    state: BreakerState,
-    consecutive_failures: u32,
-    open_until_ns: Nanos,
-    probes_in_flight: u32,
-    epoch: Epoch,
-}
-
-impl Breaker {
-    pub fn new(config: BreakerConfig) -> Self {
-        Breaker {
-            config,
-            state: BreakerState::Closed,
-            consecutive_failures: 0,
-            open_until_ns: 0,
-            probes_in_flight: 0,
-            epoch: Epoch(0),
-        }
-    }
-
-    /// The epoch calls admitted now belong to.
-    pub fn epoch(&self) -> Epoch {
-        self.epoch
-    }
-
-    fn enter(&mut self, state: BreakerState) {
-        self.state = state;
-        self.epoch = Epoch(self.epoch.0.wrapping_add(1));
-        self.probes_in_flight = 0;
-    }
-
-    pub fn state(&self) -> BreakerState {
-        self.state
-    }
-
-    pub fn admit(&mut self, now: Nanos) -> Admission {
-        let BreakerConfig::Consecutive {
-            half_open_probes, ..
-        } = self.config;
-        if self.state == BreakerState::Open && now >= self.open_until_ns {
-            self.enter(BreakerState::HalfOpen);
-        }
-        match self.state {
-            BreakerState::Closed => Admission::Allowed,
-            BreakerState::Open => Admission::Rejected,
-            BreakerState::HalfOpen if self.probes_in_flight < half_open_probes => {
-                self.probes_in_flight += 1;
-                Admission::Probe
-            }
-            BreakerState::HalfOpen => Admission::Rejected,
-        }
-    }
-
-    /// Records the outcome of a call the breaker admitted in `epoch` (`was_probe` as
-    /// `admit` said).
-    pub fn record(
-        &mut self,
-        now: Nanos,
-        epoch: Epoch,
-        was_probe: bool,
-        outcome: Recorded,
-    ) -> Transition {
-        let BreakerConfig::Consecutive {
-            failure_threshold,
-            open_ns,
-            ..
-        } = self.config;
-        if epoch != self.epoch {
-            return Transition::None;
-        }
-        if was_probe {
-            self.probes_in_flight = self.probes_in_flight.saturating_sub(1);
-        }
-        match outcome {
-            Recorded::Success => {
-                self.consecutive_failures = 0;
-                if self.state == BreakerState::HalfOpen {
-                    self.enter(BreakerState::Closed);
-                    return Transition::Closed;
-                }
-                Transition::None
-            }
-            Recorded::Neutral => Transition::None,
-            Recorded::Failure => {
-                self.consecutive_failures += 1;
-                if self.state == BreakerState::HalfOpen
-                    || self.consecutive_failures >= failure_threshold
-                {
-                    self.enter(BreakerState::Open);
-                    self.open_until_ns = now.saturating_add(open_ns);
-                    self.consecutive_failures = 0;
-                    return Transition::Opened {
-                        until_ns: self.open_until_ns,
-                    };
-                }
-                Transition::None
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,30 +142,335 @@ pub enum Recorded {
     Neutral,
 }
 
+/// An answered call as the breaker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub recorded: Recorded,
+    pub duration_ns: Nanos,
+    /// A 429's Retry-After, for `hold_open_for_retry_after`.
+    pub retry_after_ns: Option<Nanos>,
+}
+
+/// Calls and failures in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    calls: u32,
+    failures: u32,
+    slow: u32,
+}
+
+impl Tally {
+    fn add(&mut self, failed: bool, slow: bool, sign: i32) {
+        let step = |n: &mut u32, yes: bool| {
+            if yes {
+                *n = n.wrapping_add_signed(sign);
+            }
+        };
+        step(&mut self.calls, true);
+        step(&mut self.failures, failed);
+        step(&mut self.slow, slow);
+    }
+
+    /// Whether the rates reach the thresholds, once enough calls are in.
+    fn trips(&self, minimum_calls: u32, failure_rate: f64, slow_rate: f64) -> bool {
+        self.calls >= minimum_calls.max(1)
+            && (f64::from(self.failures) >= failure_rate * f64::from(self.calls)
+                || f64::from(self.slow) >= slow_rate * f64::from(self.calls))
+    }
+}
+
+/// The closed state's memory of recent calls.
+#[derive(Debug, Clone)]
+enum Window {
+    Consecutive {
+        failures: u32,
+    },
+    /// The last `size` calls as (failed, slow), and their tally.
+    Count {
+        calls: VecDeque<(bool, bool)>,
+        tally: Tally,
+    },
+    /// One tally per second, the newest at `second`.
+    Time {
+        buckets: Vec<Tally>,
+        second: u64,
+        tally: Tally,
+    },
+}
+
+impl Window {
+    fn new(rule: &TripRule) -> Window {
+        match rule {
+            TripRule::Consecutive { .. } => Window::Consecutive { failures: 0 },
+            TripRule::CountWindow { size, .. } => Window::Count {
+                calls: VecDeque::with_capacity(*size as usize),
+                tally: Tally::default(),
+            },
+            TripRule::TimeWindow { seconds, .. } => Window::Time {
+                buckets: vec![Tally::default(); *seconds as usize],
+                second: 0,
+                tally: Tally::default(),
+            },
+        }
+    }
+
+    /// Records a call and says whether the rule now trips.
+    fn record(&mut self, rule: &TripRule, now: Nanos, failed: bool, slow: bool) -> bool {
+        match (self, rule) {
+            (
+                Window::Consecutive { failures },
+                TripRule::Consecutive {
+                    failures: threshold,
+                },
+            ) => {
+                *failures = if failed { *failures + 1 } else { 0 };
+                *failures >= *threshold
+            }
+            (
+                Window::Count { calls, tally },
+                TripRule::CountWindow {
+                    size,
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                },
+            ) => {
+                if calls.len() == *size as usize
+                    && let Some((f, s)) = calls.pop_front()
+                {
+                    tally.add(f, s, -1);
+                }
+                calls.push_back((failed, slow));
+                tally.add(failed, slow, 1);
+                tally.trips(*minimum_calls, *failure_rate, *slow_rate)
+            }
+            (
+                Window::Time {
+                    buckets,
+                    second,
+                    tally,
+                },
+                TripRule::TimeWindow {
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                    ..
+                },
+            ) => {
+                let now_second = now / NS_PER_S;
+                let len = buckets.len() as u64;
+                // Evict the seconds that left the window since the last call.
+                let stale = now_second.saturating_sub(*second).min(len);
+                for k in 1..=stale {
+                    let bucket = &mut buckets[((*second + k) % len) as usize];
+                    tally.calls -= bucket.calls;
+                    tally.failures -= bucket.failures;
+                    tally.slow -= bucket.slow;
+                    *bucket = Tally::default();
+                }
+                *second = (*second).max(now_second);
+                buckets[(*second % len) as usize].add(failed, slow, 1);
+                tally.add(failed, slow, 1);
+                tally.trips(*minimum_calls, *failure_rate, *slow_rate)
+            }
+            _ => unreachable!("the window is built from its rule"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    config: BreakerConfig,
+    state: BreakerState,
+    window: Window,
+    open_until_ns: Nanos,
+    /// Openings since the last close: the exponent of the growing wait.
+    opens_in_a_row: u32,
+    half_open_since_ns: Nanos,
+    probes_admitted: u32,
+    probes: Tally,
+    epoch: Epoch,
+}
+
+impl Breaker {
+    pub fn new(config: BreakerConfig) -> Self {
+        Breaker {
+            window: Window::new(&config.trip),
+            config,
+            state: BreakerState::Closed,
+            open_until_ns: 0,
+            opens_in_a_row: 0,
+            half_open_since_ns: 0,
+            probes_admitted: 0,
+            probes: Tally::default(),
+            epoch: Epoch(0),
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+
+    /// The epoch calls admitted now belong to.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    fn enter(&mut self, state: BreakerState, now: Nanos) {
+        self.state = state;
+        self.epoch = Epoch(self.epoch.0.wrapping_add(1));
+        self.probes_admitted = 0;
+        self.probes = Tally::default();
+        self.half_open_since_ns = now;
+        if state == BreakerState::Closed {
+            self.window = Window::new(&self.config.trip);
+            self.opens_in_a_row = 0;
+        }
+    }
+
+    fn open(&mut self, now: Nanos) -> Transition {
+        let c = &self.config;
+        let wait = (c.open_ns as f64
+            * c.open_multiplier.powi(self.opens_in_a_row.min(1024) as i32))
+        .min(c.max_open_ns as f64);
+        self.opens_in_a_row += 1;
+        self.enter(BreakerState::Open, now);
+        self.open_until_ns = now.saturating_add(wait as Nanos);
+        Transition::Opened {
+            until_ns: self.open_until_ns,
+        }
+    }
+
+    pub fn admit(&mut self, now: Nanos) -> Admission {
+        if self.state == BreakerState::Open && now >= self.open_until_ns {
+            self.enter(BreakerState::HalfOpen, now);
+        }
+        let max_wait = self.config.max_half_open_wait_ns;
+        if self.state == BreakerState::HalfOpen
+            && max_wait > 0
+            && now >= self.half_open_since_ns.saturating_add(max_wait)
+        {
+            // Probes took too long: back to open (resilience4j), counted as a reopening.
+            self.open(now);
+            return Admission::Rejected;
+        }
+        match self.state {
+            BreakerState::Closed => Admission::Allowed,
+            BreakerState::Open => Admission::Rejected,
+            BreakerState::HalfOpen if self.probes_admitted < self.config.half_open_probes => {
+                self.probes_admitted += 1;
+                Admission::Probe
+            }
+            BreakerState::HalfOpen => Admission::Rejected,
+        }
+    }
+
+    /// When an open breaker lets calls through again (for reports).
+    pub fn open_until_ns(&self) -> Nanos {
+        self.open_until_ns
+    }
+
+    /// Records the answer to a call admitted in `epoch`.
+    pub fn record(&mut self, now: Nanos, epoch: Epoch, outcome: Outcome) -> Transition {
+        if let (true, Some(retry_after)) = (
+            self.config.hold_open_for_retry_after,
+            outcome.retry_after_ns,
+        ) {
+            // The provider said when to come back: stay away until then, whatever the state.
+            let until = now.saturating_add(retry_after);
+            if self.state != BreakerState::Open || until > self.open_until_ns {
+                self.enter(BreakerState::Open, now);
+                self.open_until_ns = until;
+                return Transition::Opened { until_ns: until };
+            }
+            return Transition::None;
+        }
+        if epoch != self.epoch {
+            return Transition::None;
+        }
+        if outcome.recorded == Recorded::Neutral {
+            // A neutral answer says nothing about health: give its probe slot back.
+            if self.state == BreakerState::HalfOpen {
+                self.probes_admitted = self.probes_admitted.saturating_sub(1);
+            }
+            return Transition::None;
+        }
+        let failed = outcome.recorded == Recorded::Failure;
+        let slow = outcome.duration_ns > self.config.slow_call_ns;
+        match self.state {
+            BreakerState::Open => Transition::None,
+            BreakerState::Closed => {
+                if self.window.record(&self.config.trip, now, failed, slow) {
+                    self.open(now)
+                } else {
+                    Transition::None
+                }
+            }
+            BreakerState::HalfOpen => {
+                self.probes.add(failed, slow, 1);
+                let probes = self.config.half_open_probes;
+                match &self.config.trip {
+                    // The seed: any failed probe reopens; all probes good closes.
+                    TripRule::Consecutive { .. } if failed => self.open(now),
+                    TripRule::Consecutive { .. } if self.probes.calls >= probes => {
+                        self.enter(BreakerState::Closed, now);
+                        Transition::Closed
+                    }
+                    TripRule::Consecutive { .. } => Transition::None,
+                    // Windowed: judge the probes together once all have answered.
+                    TripRule::CountWindow {
+                        failure_rate,
+                        slow_rate,
+                        ..
+                    }
+                    | TripRule::TimeWindow {
+                        failure_rate,
+                        slow_rate,
+                        ..
+                    } => {
+                        if self.probes.calls < probes {
+                            Transition::None
+                        } else if self.probes.trips(probes, *failure_rate, *slow_rate) {
+                            self.open(now)
+                        } else {
+                            self.enter(BreakerState::Closed, now);
+                            Transition::Closed
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::outcome::Failure;
 
-    fn breaker(threshold: u32, probes: u32) -> Breaker {
-        Breaker::new(BreakerConfig::Consecutive {
-            failure_threshold: threshold,
-            open_ns: 30,
-            half_open_probes: probes,
-            counts: FailureSet::of(&[Failure::Timeout]),
-        })
+    fn seed(threshold: u32, probes: u32) -> Breaker {
+        let mut config = BreakerConfig::seed(threshold, 30, FailureSet::of(&[Failure::Timeout]));
+        config.half_open_probes = probes;
+        Breaker::new(config)
+    }
+
+    fn outcome(recorded: Recorded) -> Outcome {
+        Outcome {
+            recorded,
+            duration_ns: 1,
+            retry_after_ns: None,
+        }
     }
 
     /// Admits a call now and records its outcome at once.
-    fn call(b: &mut Breaker, now: Nanos, outcome: Recorded) -> Transition {
-        let admission = b.admit(now);
-        assert_ne!(admission, Admission::Rejected);
-        b.record(now, b.epoch(), admission == Admission::Probe, outcome)
+    fn call(b: &mut Breaker, now: Nanos, recorded: Recorded) -> Transition {
+        assert_ne!(b.admit(now), Admission::Rejected);
+        b.record(now, b.epoch(), outcome(recorded))
     }
 
     #[test]
-    fn opens_after_n_failures_and_closes_after_a_good_probe() {
-        let mut b = breaker(5, 1);
+    fn seed_breaker_opens_after_n_failures_and_closes_after_a_good_probe() {
+        let mut b = seed(5, 1);
         for i in 0..4 {
             assert_eq!(call(&mut b, i, Recorded::Failure), Transition::None);
         }
@@ -225,41 +483,42 @@ mod tests {
         let probe_epoch = b.epoch();
         assert_eq!(b.admit(35), Admission::Rejected, "one probe at a time");
         assert_eq!(
-            b.record(36, probe_epoch, true, Recorded::Success),
+            b.record(36, probe_epoch, outcome(Recorded::Success)),
             Transition::Closed
         );
         assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
-    fn failed_probe_reopens_and_neutral_outcomes_do_not_count() {
-        let mut b = breaker(2, 1);
+    fn a_success_resets_the_count_and_neutral_outcomes_do_nothing() {
+        let mut b = seed(2, 1);
         call(&mut b, 0, Recorded::Failure);
         call(&mut b, 1, Recorded::Neutral);
-        assert_eq!(b.state(), BreakerState::Closed);
+        call(&mut b, 2, Recorded::Success);
+        assert_eq!(call(&mut b, 3, Recorded::Failure), Transition::None);
         assert!(matches!(
-            call(&mut b, 2, Recorded::Failure),
+            call(&mut b, 4, Recorded::Failure),
             Transition::Opened { .. }
         ));
         assert_eq!(
             call(&mut b, 40, Recorded::Failure),
-            Transition::Opened { until_ns: 70 }
+            Transition::Opened { until_ns: 70 },
+            "a failed probe reopens"
         );
     }
 
     #[test]
     fn late_answers_from_an_earlier_state_are_ignored() {
-        let mut b = breaker(1, 2);
+        let mut b = seed(1, 2);
         call(&mut b, 0, Recorded::Failure); // open until 30
         assert_eq!(b.admit(30), Admission::Probe);
         let first_half_open = b.epoch();
         assert_eq!(b.admit(30), Admission::Probe);
-        b.record(31, first_half_open, true, Recorded::Failure); // reopen until 61
+        b.record(31, first_half_open, outcome(Recorded::Failure)); // reopen until 61
         assert_eq!(b.admit(61), Admission::Probe);
         assert_eq!(b.admit(61), Admission::Probe);
-        // The second probe of the first half-open period answers late: it changes nothing.
         assert_eq!(
-            b.record(62, first_half_open, true, Recorded::Neutral),
+            b.record(62, first_half_open, outcome(Recorded::Neutral)),
             Transition::None
         );
         assert_eq!(
@@ -267,10 +526,220 @@ mod tests {
             Admission::Rejected,
             "still two probes out, not three"
         );
+        // A neutral answer to a current probe frees its slot.
+        b.record(62, b.epoch(), outcome(Recorded::Neutral));
+        assert_eq!(b.admit(62), Admission::Probe);
         assert_eq!(
-            b.record(63, first_half_open, true, Recorded::Failure),
+            b.record(63, first_half_open, outcome(Recorded::Failure)),
             Transition::None
         );
         assert_eq!(b.state(), BreakerState::HalfOpen);
+    }
+
+    fn count_window(size: u32, minimum_calls: u32, rate: f64) -> Breaker {
+        let mut config = BreakerConfig::seed(1, 60, FailureSet::of(&[Failure::Timeout]));
+        config.trip = TripRule::CountWindow {
+            size,
+            minimum_calls,
+            failure_rate: rate,
+            slow_rate: 1.0,
+        };
+        config.half_open_probes = 4;
+        Breaker::new(config)
+    }
+
+    #[test]
+    fn count_window_waits_for_minimum_calls_then_trips_on_the_rate() {
+        let mut b = count_window(10, 10, 0.5);
+        for i in 0..4 {
+            call(&mut b, i, Recorded::Failure);
+        }
+        for i in 4..9 {
+            assert_eq!(
+                call(&mut b, i, Recorded::Success),
+                Transition::None,
+                "fewer than 10 calls"
+            );
+        }
+        // 10 calls, 5 failures: 50 % trips.
+        assert!(matches!(
+            call(&mut b, 9, Recorded::Failure),
+            Transition::Opened { .. }
+        ));
+    }
+
+    #[test]
+    fn count_window_forgets_calls_that_slid_out() {
+        let mut b = count_window(4, 4, 0.75);
+        for (i, r) in [
+            Recorded::Failure,
+            Recorded::Failure,
+            Recorded::Success,
+            Recorded::Success,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            call(&mut b, i as Nanos, r);
+        }
+        // Window now [F S S F] then [S S F F]: 2 of 4, below 75 %.
+        assert_eq!(call(&mut b, 4, Recorded::Failure), Transition::None);
+        assert_eq!(call(&mut b, 5, Recorded::Failure), Transition::None);
+        assert!(
+            matches!(
+                call(&mut b, 6, Recorded::Failure),
+                Transition::Opened { .. }
+            ),
+            "[S F F F]"
+        );
+    }
+
+    #[test]
+    fn windowed_half_open_judges_all_probes_together() {
+        let mut b = count_window(4, 4, 0.5);
+        for i in 0..4 {
+            call(&mut b, i, Recorded::Failure);
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        let t = b.open_until_ns();
+        let epoch = {
+            for _ in 0..4 {
+                assert_eq!(b.admit(t), Admission::Probe);
+            }
+            b.epoch()
+        };
+        assert_eq!(b.admit(t), Admission::Rejected, "only 4 probes");
+        b.record(t, epoch, outcome(Recorded::Failure));
+        b.record(t, epoch, outcome(Recorded::Success));
+        b.record(t, epoch, outcome(Recorded::Success));
+        assert_eq!(b.state(), BreakerState::HalfOpen, "waits for the fourth");
+        assert_eq!(
+            b.record(t, epoch, outcome(Recorded::Success)),
+            Transition::Closed,
+            "1 of 4 is below 50 %"
+        );
+    }
+
+    #[test]
+    fn time_window_evicts_old_seconds() {
+        let mut config = BreakerConfig::seed(1, 5 * NS_PER_S, FailureSet::of(&[Failure::Timeout]));
+        config.trip = TripRule::TimeWindow {
+            seconds: 10,
+            minimum_calls: 3,
+            failure_rate: 0.5,
+            slow_rate: 1.0,
+        };
+        let mut b = Breaker::new(config);
+        call(&mut b, 0, Recorded::Failure);
+        call(&mut b, NS_PER_S, Recorded::Success);
+        // 12 s later the first failure has left the window: 1 failure of 3 calls.
+        call(&mut b, 12 * NS_PER_S, Recorded::Success);
+        assert_eq!(
+            call(&mut b, 12 * NS_PER_S, Recorded::Failure),
+            Transition::None
+        );
+        assert!(
+            matches!(
+                call(&mut b, 13 * NS_PER_S, Recorded::Failure),
+                Transition::Opened { .. }
+            ),
+            "2 of 3 within 10 s"
+        );
+    }
+
+    #[test]
+    fn slow_calls_trip_a_windowed_breaker() {
+        let mut config = BreakerConfig::seed(1, 60, FailureSet::of(&[Failure::Timeout]));
+        config.trip = TripRule::CountWindow {
+            size: 4,
+            minimum_calls: 4,
+            failure_rate: 1.0,
+            slow_rate: 0.5,
+        };
+        config.slow_call_ns = 100;
+        let mut b = Breaker::new(config);
+        let slow = Outcome {
+            recorded: Recorded::Success,
+            duration_ns: 500,
+            retry_after_ns: None,
+        };
+        for i in 0..3 {
+            b.admit(i);
+            b.record(
+                i,
+                b.epoch(),
+                if i == 0 {
+                    slow
+                } else {
+                    outcome(Recorded::Success)
+                },
+            );
+        }
+        b.admit(3);
+        assert!(
+            matches!(b.record(3, b.epoch(), slow), Transition::Opened { .. }),
+            "2 slow of 4"
+        );
+    }
+
+    #[test]
+    fn the_wait_in_open_grows_to_its_cap_and_resets_on_close() {
+        let mut config = BreakerConfig::seed(1, 10, FailureSet::of(&[Failure::Timeout]));
+        config.open_multiplier = 2.0;
+        config.max_open_ns = 30;
+        let mut b = Breaker::new(config);
+        assert_eq!(
+            call(&mut b, 0, Recorded::Failure),
+            Transition::Opened { until_ns: 10 }
+        );
+        assert_eq!(
+            call(&mut b, 10, Recorded::Failure),
+            Transition::Opened { until_ns: 30 }
+        );
+        assert_eq!(
+            call(&mut b, 30, Recorded::Failure),
+            Transition::Opened { until_ns: 60 },
+            "capped at 30"
+        );
+        assert_eq!(call(&mut b, 60, Recorded::Success), Transition::Closed);
+        assert_eq!(
+            call(&mut b, 61, Recorded::Failure),
+            Transition::Opened { until_ns: 71 }
+        );
+    }
+
+    #[test]
+    fn max_half_open_wait_reopens_a_stuck_half_open_breaker() {
+        let mut config = BreakerConfig::seed(1, 10, FailureSet::of(&[Failure::Timeout]));
+        config.max_half_open_wait_ns = 5;
+        let mut b = Breaker::new(config);
+        call(&mut b, 0, Recorded::Failure);
+        assert_eq!(b.admit(10), Admission::Probe);
+        assert_eq!(b.admit(12), Admission::Rejected);
+        assert_eq!(
+            b.admit(15),
+            Admission::Rejected,
+            "probe overdue: open again"
+        );
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn retry_after_holds_the_breaker_open() {
+        let mut config = BreakerConfig::seed(100, 10, FailureSet::of(&[Failure::Timeout]));
+        config.hold_open_for_retry_after = true;
+        let mut b = Breaker::new(config);
+        b.admit(0);
+        let limited = Outcome {
+            recorded: Recorded::Neutral,
+            duration_ns: 1,
+            retry_after_ns: Some(40),
+        };
+        assert_eq!(
+            b.record(5, b.epoch(), limited),
+            Transition::Opened { until_ns: 45 }
+        );
+        assert_eq!(b.admit(44), Admission::Rejected);
+        assert_eq!(b.admit(45), Admission::Probe);
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{FieldError, nearest_name};
 use crate::outage::{DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::backoff::{Backoff, BackoffKind, Jitter};
-use crate::policy::breaker::BreakerConfig;
+use crate::policy::breaker::{BreakerConfig, TripRule};
 use crate::policy::{
     AboveMax, ChainStep, ClientPolicy, RetryAfterPolicy, RetryPolicy, TargetRef,
     default_breaker_counts, default_retry_on, never_retryable,
@@ -1109,36 +1109,7 @@ fn policy(
             .unwrap_or(AboveMax::Cap),
     };
 
-    let breaker = raw.breaker.as_ref().map(|br| {
-        let kp = p("breaker");
-        let kind = br.kind.as_deref().unwrap_or("consecutive");
-        c.choice(&join(&kp, "kind"), kind, &[("consecutive", ())]);
-        let counts = match &br.count_as_failure {
-            Some(names) => c.failure_set(&join(&kp, "count_as_failure"), names),
-            None => default_breaker_counts(),
-        };
-        BreakerConfig::Consecutive {
-            // The seed's proxy: 5 failures, 30 s open.
-            failure_threshold: c.int_in(
-                &join(&kp, "failure_threshold"),
-                br.failure_threshold.unwrap_or(5),
-                1,
-                1_000_000,
-            ),
-            open_ns: c.positive_duration_or(
-                &join(&kp, "open_duration"),
-                &br.open_duration,
-                30 * NS_PER_S,
-            ),
-            half_open_probes: c.int_in(
-                &join(&kp, "half_open_probes"),
-                br.half_open_probes.unwrap_or(1),
-                1,
-                1_000_000,
-            ),
-            counts,
-        }
-    });
+    let breaker = raw.breaker.as_ref().map(|br| breaker(c, br, &p("breaker")));
 
     let mut chain = vec![ChainStep {
         target: primary,
@@ -1172,6 +1143,235 @@ fn policy(
         },
         breaker,
         chain,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum BreakerKind {
+    Consecutive,
+    CountWindow,
+    TimeWindow,
+}
+
+/// A breaker's settings, with each family's defaults: the seed's for `consecutive`,
+/// resilience4j's for `count_window`, Polly v8's for `time_window`.
+fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
+    let field = |name: &str| join(kp, name);
+    let kind = c
+        .choice(
+            &field("kind"),
+            br.kind.as_deref().unwrap_or("consecutive"),
+            &[
+                ("consecutive", BreakerKind::Consecutive),
+                ("count_window", BreakerKind::CountWindow),
+                ("time_window", BreakerKind::TimeWindow),
+            ],
+        )
+        .unwrap_or(BreakerKind::Consecutive);
+    let only_for = |c: &mut Checker, name: &str, set: bool, kinds: &[BreakerKind], which: &str| {
+        if set && !kinds.contains(&kind) {
+            c.fail(&field(name), format!("applies only to `kind: {which}`"));
+        }
+    };
+    use BreakerKind::*;
+    only_for(
+        c,
+        "failure_threshold",
+        br.failure_threshold.is_some(),
+        &[Consecutive],
+        "\"consecutive\"",
+    );
+    only_for(
+        c,
+        "window_size",
+        br.window_size.is_some(),
+        &[CountWindow],
+        "\"count_window\"",
+    );
+    only_for(
+        c,
+        "window",
+        br.window.is_some(),
+        &[TimeWindow],
+        "\"time_window\"",
+    );
+    let windowed = &[CountWindow, TimeWindow];
+    for (name, set) in [
+        ("minimum_calls", br.minimum_calls.is_some()),
+        (
+            "failure_rate_threshold",
+            br.failure_rate_threshold.is_some(),
+        ),
+        (
+            "slow_call_rate_threshold",
+            br.slow_call_rate_threshold.is_some(),
+        ),
+        ("slow_call_duration", br.slow_call_duration.is_some()),
+    ] {
+        only_for(
+            c,
+            name,
+            set,
+            windowed,
+            "\"count_window\" or \"time_window\"",
+        );
+    }
+    let rate = |c: &mut Checker, name: &str, value: Option<f64>, default: f64| {
+        let x = value.unwrap_or(default);
+        if !(x > 0.0 && x <= 1.0) {
+            c.fail(
+                &field(name),
+                format!("{x} is out of range; a rate threshold lies in (0, 1]"),
+            );
+            return default;
+        }
+        x
+    };
+    // Defaults per family: (open, probes, minimum calls, failure rate).
+    let (open_default, probes_default, minimum_default, rate_default) = match kind {
+        Consecutive => (30 * NS_PER_S, 1, 0, 1.0),
+        CountWindow => (60 * NS_PER_S, 10, 100, 0.5),
+        TimeWindow => (5 * NS_PER_S, 1, 100, 0.1),
+    };
+    let trip = match kind {
+        Consecutive => TripRule::Consecutive {
+            // The seed's proxy: 5 failures.
+            failures: c.int_in(
+                &field("failure_threshold"),
+                br.failure_threshold.unwrap_or(5),
+                1,
+                1_000_000,
+            ),
+        },
+        CountWindow => {
+            let size = c.int_in(
+                &field("window_size"),
+                br.window_size.unwrap_or(100),
+                1,
+                limits::MAX_BREAKER_WINDOW,
+            );
+            let minimum_calls = br.minimum_calls.unwrap_or(minimum_default.min(size));
+            if minimum_calls > size {
+                c.fail(
+                    &field("minimum_calls"),
+                    format!("{minimum_calls} calls can never be recorded in a window of {size}; at most `window_size`"),
+                );
+            }
+            TripRule::CountWindow {
+                size,
+                minimum_calls,
+                failure_rate: rate(
+                    c,
+                    "failure_rate_threshold",
+                    br.failure_rate_threshold,
+                    rate_default,
+                ),
+                slow_rate: rate(
+                    c,
+                    "slow_call_rate_threshold",
+                    br.slow_call_rate_threshold,
+                    1.0,
+                ),
+            }
+        }
+        TimeWindow => {
+            let window_ns = c.positive_duration_or(&field("window"), &br.window, 30 * NS_PER_S);
+            if !window_ns.is_multiple_of(NS_PER_S)
+                || window_ns / NS_PER_S > u64::from(limits::MAX_BREAKER_WINDOW)
+            {
+                c.fail(
+                    &field("window"),
+                    format!("the window is made of one-second buckets: a whole number of seconds up to {}", limits::MAX_BREAKER_WINDOW),
+                );
+            }
+            TripRule::TimeWindow {
+                seconds: (window_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW))
+                    as u32,
+                minimum_calls: c.int_in(
+                    &field("minimum_calls"),
+                    br.minimum_calls.unwrap_or(minimum_default),
+                    1,
+                    u32::MAX,
+                ),
+                failure_rate: rate(
+                    c,
+                    "failure_rate_threshold",
+                    br.failure_rate_threshold,
+                    rate_default,
+                ),
+                slow_rate: rate(
+                    c,
+                    "slow_call_rate_threshold",
+                    br.slow_call_rate_threshold,
+                    1.0,
+                ),
+            }
+        }
+    };
+    let open_ns = c.positive_duration_or(&field("open_duration"), &br.open_duration, open_default);
+    let max_open_ns = c.duration_or(&field("max_open_duration"), &br.max_open_duration, open_ns);
+    if max_open_ns < open_ns {
+        c.fail(
+            &field("max_open_duration"),
+            "must be at least `open_duration`",
+        );
+    }
+    let instances = match br.scope.as_deref().unwrap_or("shared") {
+        "shared" => {
+            if br.instances.is_some() {
+                c.fail(
+                    &field("instances"),
+                    "applies only to `scope: \"per_instance\"`",
+                );
+            }
+            1
+        }
+        "per_instance" => c.int_in(
+            &field("instances"),
+            br.instances.unwrap_or(1),
+            1,
+            limits::MAX_BREAKER_INSTANCES,
+        ),
+        other => {
+            c.fail(
+                &field("scope"),
+                format!("unknown value `{other}`; expected shared or per_instance"),
+            );
+            1
+        }
+    };
+    BreakerConfig {
+        trip,
+        open_ns,
+        open_multiplier: c.number(
+            &field("open_multiplier"),
+            br.open_multiplier.unwrap_or(1.0),
+            1.0,
+            1e3,
+        ),
+        max_open_ns,
+        half_open_probes: c.int_in(
+            &field("half_open_probes"),
+            br.half_open_probes.unwrap_or(probes_default),
+            1,
+            1_000_000,
+        ),
+        max_half_open_wait_ns: c.duration_or(
+            &field("max_half_open_wait"),
+            &br.max_half_open_wait,
+            0,
+        ),
+        counts: match &br.count_as_failure {
+            Some(names) => c.failure_set(&field("count_as_failure"), names),
+            None => default_breaker_counts(),
+        },
+        slow_call_ns: c.duration_or(
+            &field("slow_call_duration"),
+            &br.slow_call_duration,
+            60 * NS_PER_S,
+        ),
+        hold_open_for_retry_after: br.hold_open_for_retry_after.unwrap_or(false),
+        instances,
     }
 }
 

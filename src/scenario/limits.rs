@@ -30,3 +30,7 @@ pub const BYTES_PER_LIVE_REQUEST: f64 = 100.0;
 pub const MAX_LIVE_REQUESTS_BOUND: f64 = 160e6;
 /// Refuse runs expected to exceed this many requests (about an hour at 3M requests/s).
 pub const MAX_EXPECTED_REQUESTS: f64 = 1e10;
+/// Calls in a count window, seconds in a time window (memory per breaker).
+pub const MAX_BREAKER_WINDOW: u32 = 100_000;
+/// Client instances of a fleet with a breaker each.
+pub const MAX_BREAKER_INSTANCES: u32 = 10_000;

@@ -203,9 +203,33 @@ pub struct Breaker {
     #[serde(default)]
     pub open_duration: Option<String>,
     #[serde(default)]
+    pub open_multiplier: Option<f64>,
+    #[serde(default)]
+    pub max_open_duration: Option<String>,
+    #[serde(default)]
     pub half_open_probes: Option<u32>,
     #[serde(default)]
+    pub max_half_open_wait: Option<String>,
+    #[serde(default)]
+    pub window_size: Option<u32>,
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub minimum_calls: Option<u32>,
+    #[serde(default)]
+    pub failure_rate_threshold: Option<f64>,
+    #[serde(default)]
+    pub slow_call_rate_threshold: Option<f64>,
+    #[serde(default)]
+    pub slow_call_duration: Option<String>,
+    #[serde(default)]
     pub count_as_failure: Option<Vec<String>>,
+    #[serde(default)]
+    pub hold_open_for_retry_after: Option<bool>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub instances: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

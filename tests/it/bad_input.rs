@@ -175,3 +175,34 @@ fn failed_expectations_exit_1_and_say_which() {
         "a completed run writes its results even when it fails its expectations"
     );
 }
+
+#[test]
+fn contradictory_breaker_settings_are_refused() {
+    let breaker = |b: serde_json::Value| {
+        with(json!({ "traffic": [{ "name": "app", "policy": { "breaker": b } }] }))
+    };
+    rejected(
+        &breaker(json!({ "kind": "count_window", "window_size": 10, "minimum_calls": 20 })),
+        &["breaker.minimum_calls", "window of 10"],
+    );
+    rejected(
+        &breaker(json!({ "kind": "time_window", "failure_rate_threshold": 0.0 })),
+        &["breaker.failure_rate_threshold", "(0, 1]"],
+    );
+    rejected(
+        &breaker(json!({ "kind": "time_window", "failure_threshold": 3 })),
+        &["breaker.failure_threshold", "consecutive"],
+    );
+    rejected(
+        &breaker(json!({ "kind": "time_window", "window": "2500ms" })),
+        &["breaker.window", "whole number of seconds"],
+    );
+    rejected(
+        &breaker(json!({ "kind": "sliding" })),
+        &["breaker.kind", "count_window"],
+    );
+    rejected(
+        &breaker(json!({ "open_duration": "10s", "max_open_duration": "5s" })),
+        &["breaker.max_open_duration"],
+    );
+}

@@ -182,3 +182,112 @@ fn an_attempt_cut_by_the_deadline_ends_the_request_whatever_the_retries() {
         );
     }
 }
+
+#[test]
+fn breakers_detect_outages_and_report_false_opens_and_recovery() {
+    // 10 requests/s; a hard outage from 5 min to 6 min; 1 % background 500s.
+    let with = |breaker: serde_json::Value| {
+        run(json!({
+            "duration": "15m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": { "retry": { "max_attempts": 1 }, "breaker": breaker } }],
+            "providers": [{ "name": "p", "errors": { "500": 0.01 }, "outages": [{ "start": "5m", "duration": "1m", "behaviour": "refuse" }] }]
+        }))
+    };
+    let seed = with(json!({ "failure_threshold": 5, "open_duration": "10s" }));
+    let faults = &seed.providers[0].faults;
+    assert_eq!(
+        (faults.windows, faults.detected, faults.recovered),
+        (1, 1, 1)
+    );
+    // Five failures at 10/s: about half a second.
+    assert!(faults.time_to_detect_mean_s.unwrap() < 2.0, "{faults:?}");
+    // Recovery waits for the breaker's next probe, at most 10 s after the outage ends.
+    assert!(faults.time_to_recover_mean_s.unwrap() <= 10.8, "{faults:?}");
+    assert_eq!(
+        seed.breaker.false_opens, 0,
+        "five 1 % errors in a row are (almost) impossible"
+    );
+    assert!(seed.breaker.closes >= 1);
+
+    // A hair-trigger breaker trips on background noise: false opens.
+    let twitchy = with(json!({ "failure_threshold": 1, "open_duration": "1s" }));
+    assert!(
+        twitchy.breaker.false_opens > 20,
+        "{} false opens",
+        twitchy.breaker.false_opens
+    );
+    assert!(twitchy.breaker.opens > twitchy.breaker.false_opens);
+
+    // resilience4j's count window and Polly's time window detect it too.
+    for breaker in [
+        json!({ "kind": "count_window", "window_size": 20, "minimum_calls": 10, "failure_rate_threshold": 0.5, "open_duration": "10s", "half_open_probes": 3 }),
+        json!({ "kind": "time_window", "window": "10s", "minimum_calls": 20, "failure_rate_threshold": 0.3, "open_duration": "10s" }),
+    ] {
+        let s = with(breaker.clone());
+        let faults = &s.providers[0].faults;
+        assert_eq!(faults.detected, 1, "{breaker}: {faults:?}");
+        assert!(
+            faults.time_to_detect_mean_s.unwrap() < 5.0,
+            "{breaker}: {faults:?}"
+        );
+        assert_eq!(s.breaker.false_opens, 0, "{breaker}");
+        assert!(
+            s.attempts.breaker_rejected > 300,
+            "{breaker}: the breaker shields the outage"
+        );
+    }
+}
+
+#[test]
+fn a_fleet_of_breakers_samples_locally() {
+    // 20 requests/s spread over a fleet of 10 client instances; a hard outage at 5 min.
+    // One shared breaker sees every failure; each instance's own breaker sees a tenth of
+    // them, so it needs ten times longer to collect its 3 (Brooker's local sampling).
+    let fleet = |scope: serde_json::Value| {
+        run(json!({
+            "duration": "10m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "20/s" },
+                "policy": { "retry": { "max_attempts": 1 }, "breaker": scope } }],
+            "providers": [{ "name": "p", "outages": [{ "start": "5m", "duration": "1m", "behaviour": "refuse" }] }]
+        }))
+    };
+    let shared = fleet(json!({ "failure_threshold": 3, "open_duration": "30s" }));
+    let local = fleet(
+        json!({ "failure_threshold": 3, "open_duration": "30s", "scope": "per_instance", "instances": 10 }),
+    );
+    assert_eq!(shared.breaker.breakers.len(), 1);
+    assert_eq!(local.breaker.breakers.len(), 10);
+    assert!(
+        local.breaker.breakers.iter().all(|b| b.opens >= 1),
+        "every instance learns of the outage on its own"
+    );
+    let detect =
+        |s: &aichaos::report::Summary| s.providers[0].faults.time_to_detect_mean_s.unwrap();
+    assert!(
+        detect(&shared) < detect(&local),
+        "shared {} s, local {} s",
+        detect(&shared),
+        detect(&local)
+    );
+    // Until each instance has seen its own failures, its calls still go to the dead provider.
+    assert!(local.attempts.sent > shared.attempts.sent);
+}
+
+#[test]
+fn retry_after_can_hold_a_breaker_open() {
+    let s = run(json!({
+        "duration": "5m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "5/s" },
+            "policy": { "retry": { "max_attempts": 1 }, "breaker": { "hold_open_for_retry_after": true } } }],
+        "providers": [{ "name": "p", "rate_limits": { "rpm": 60 } }]
+    }));
+    // Every 429 opens the breaker until the bucket refills: calls in between are rejected
+    // locally instead of hammering the API.
+    assert!(s.breaker.opens > 100);
+    assert!(
+        s.attempts.breaker_rejected > s.attempts.rate_limited,
+        "{} rejected, {} 429s",
+        s.attempts.breaker_rejected,
+        s.attempts.rate_limited
+    );
+}
