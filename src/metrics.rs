@@ -44,6 +44,12 @@ pub struct Totals {
     pub attempt_failures: [u64; Failure::COUNT],
     /// Successful requests answered by a fallback target, not the primary.
     pub served_by_fallback: u64,
+    /// Retries the retry budget refused.
+    pub retries_denied: u64,
+    /// Credit pre-checks that found the account short (the seed's low-credit alert).
+    pub low_credit_alerts: u64,
+    /// Targets put in LiteLLM cooldown.
+    pub cooldowns: u64,
     pub latency_sum_ns: u128,
     pub cost_nusd: u64,
 }
@@ -60,6 +66,7 @@ pub struct ProviderTotals {
     pub queue_max: u32,
     pub cost_nusd: u64,
     pub credits_exhausted_at_ns: Option<Nanos>,
+    pub first_low_credit_alert_ns: Option<Nanos>,
     /// Jobs admitted after the warm-up that started service, how many of them waited in the
     /// queue first, and their total wait: the queueing-theory view (Erlang C's P(wait > 0)
     /// and mean wait).

@@ -33,10 +33,14 @@ pub enum Failure {
     BreakerOpen,
     /// The request's overall deadline left no time for another attempt.
     DeadlineExceeded,
+    /// Rejected locally by adaptive throttling; nothing was sent.
+    Throttled,
+    /// Every remaining target of the chain is cooling down after failures; nothing was sent.
+    CooledDown,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 13] = [
+    pub const ALL: [Failure; 15] = [
         Failure::Timeout,
         Failure::ConnectTimeout,
         Failure::ConnectionError,
@@ -50,6 +54,8 @@ impl Failure {
         Failure::RequestTooLarge,
         Failure::BreakerOpen,
         Failure::DeadlineExceeded,
+        Failure::Throttled,
+        Failure::CooledDown,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -73,6 +79,8 @@ impl Failure {
             Failure::RequestTooLarge => "request_too_large",
             Failure::BreakerOpen => "breaker_open",
             Failure::DeadlineExceeded => "deadline_exceeded",
+            Failure::Throttled => "throttled",
+            Failure::CooledDown => "cooled_down",
         }
     }
 
@@ -99,6 +107,14 @@ impl Failure {
         )
     }
 
+    /// Failures decided by the client itself: no attempt reached the wire.
+    pub fn is_local(self) -> bool {
+        matches!(
+            self,
+            Failure::BreakerOpen | Failure::Throttled | Failure::CooledDown
+        )
+    }
+
     pub fn is_timeout(self) -> bool {
         matches!(self, Failure::Timeout | Failure::ConnectTimeout)
     }
@@ -119,6 +135,8 @@ impl Failure {
             Failure::RequestTooLarge => "request larger than the TPM limit (429)",
             Failure::BreakerOpen => "Circuit breaker is OPEN",
             Failure::DeadlineExceeded => "request deadline exceeded",
+            Failure::Throttled => "throttled locally (adaptive throttling)",
+            Failure::CooledDown => "no target available: all cooling down",
         }
     }
 }

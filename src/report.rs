@@ -147,6 +147,14 @@ pub struct Attempts {
     pub breaker_rejected: u64,
     pub fallbacks: u64,
     pub served_by_fallback: u64,
+    /// Retries a retry budget refused.
+    pub retries_denied_by_budget: u64,
+    /// Attempts adaptive throttling rejected before sending.
+    pub throttled: u64,
+    /// Targets put in cooldown (LiteLLM).
+    pub cooldowns: u64,
+    /// Credit pre-checks that found the account short.
+    pub low_credit_alerts: u64,
     pub failed_by_outcome: Counts,
 }
 
@@ -219,6 +227,7 @@ pub struct ProviderSummary {
     pub cost_usd: f64,
     pub credits_remaining_usd: Option<f64>,
     pub first_insufficient_credits_s: Option<f64>,
+    pub first_low_credit_alert_s: Option<f64>,
 }
 
 /// A provider's fault windows (outages and brownouts) as the clients lived them.
@@ -383,6 +392,10 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             breaker_rejected: af[Failure::BreakerOpen.index()],
             fallbacks: t.fallbacks,
             served_by_fallback: t.served_by_fallback,
+            retries_denied_by_budget: t.retries_denied,
+            throttled: af[Failure::Throttled.index()],
+            cooldowns: t.cooldowns,
+            low_credit_alerts: t.low_credit_alerts,
             failed_by_outcome: by_failure(af),
         },
         amplification: if t.arrived == 0 {
@@ -474,6 +487,9 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                 credits_remaining_usd: credits.map(|c| round(nano_to_usd(c), 6)),
                 first_insufficient_credits_s: t
                     .credits_exhausted_at_ns
+                    .map(|ns| round(ns_to_secs(ns), 6)),
+                first_low_credit_alert_s: t
+                    .first_low_credit_alert_ns
                     .map(|ns| round(ns_to_secs(ns), 6)),
             })
             .collect(),

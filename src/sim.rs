@@ -27,6 +27,8 @@ use crate::metrics::{
 use crate::outage::DownBehaviour;
 use crate::outcome::Failure;
 use crate::policy::breaker::{self, Admission, Breaker, BreakerState, Epoch, Recorded, Transition};
+use crate::policy::budget::{AdaptiveThrottle, RetryBudget, accepted};
+use crate::policy::cooldown::Cooldown;
 use crate::policy::{ChainStep, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
@@ -70,6 +72,10 @@ struct Request {
     breaker: u32,
     breaker_epoch: Epoch,
     attempt_started_ns: Nanos,
+    /// The attempt out is a retry (not the first on its target), and what the retry budget
+    /// charged for it (AWS quota refunds it on success).
+    is_retry: bool,
+    retry_cost: u16,
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -144,6 +150,13 @@ struct GroupState {
     breakers: Vec<u32>,
     breaker_instances: u32,
     totals: Totals,
+    /// Requests of the group alive now, and retry attempts in flight (Envoy's budget).
+    live: u64,
+    retries_in_flight: u64,
+    budget: Option<RetryBudget>,
+    throttle: Option<AdaptiveThrottle>,
+    /// LiteLLM cooldown per step of the chain.
+    cooldowns: Vec<Cooldown>,
 }
 
 struct BreakerSlot {
@@ -319,6 +332,14 @@ impl<'a> Sim<'a> {
                     breakers: chain_breakers,
                     breaker_instances: g.policy.breaker.as_ref().map_or(1, |b| b.instances),
                     totals: Totals::default(),
+                    live: 0,
+                    retries_in_flight: 0,
+                    budget: g.policy.retry_budget.clone().map(RetryBudget::new),
+                    throttle: g
+                        .policy
+                        .adaptive_throttling
+                        .map(|(k, window_s)| AdaptiveThrottle::new(k, window_s)),
+                    cooldowns: vec![Cooldown::default(); g.policy.chain.len()],
                 }
             })
             .collect();
@@ -767,9 +788,16 @@ impl<'a> Sim<'a> {
             breaker: NONE,
             breaker_epoch: Epoch::default(),
             attempt_started_ns: self.now,
+            is_retry: false,
+            retry_cost: 0,
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
+        let g = &mut self.groups[group as usize];
+        g.live += 1;
+        if let Some(budget) = &mut g.budget {
+            budget.on_request(self.now);
+        }
         self.start_attempt(index);
         Ok(())
     }
@@ -807,6 +835,18 @@ impl<'a> Sim<'a> {
             self.finish_failed(request, Failure::DeadlineExceeded);
             return;
         }
+        if !self.route_around_unavailable_targets(request) {
+            return;
+        }
+        let r = self.requests.items[request as usize];
+        // Adaptive throttling rejects before anything else is consulted.
+        if let Some(throttle) = &mut self.groups[gi].throttle {
+            let p = throttle.reject_probability(now);
+            throttle.on_request(now);
+            if p > 0.0 && self.groups[gi].jitter.random::<f64>() < p {
+                return self.rejected_locally(request, Failure::Throttled);
+            }
+        }
         let first_breaker = self.groups[gi].breakers[r.chain_pos as usize];
         let breaker = if first_breaker == NONE {
             NONE
@@ -820,13 +860,7 @@ impl<'a> Sim<'a> {
             breaker_epoch = slot.epoch();
             match admission {
                 Admission::Allowed | Admission::Probe => {}
-                Admission::Rejected => {
-                    let r = &mut self.requests.items[request as usize];
-                    r.attempts_on_target += 1;
-                    r.phase = Phase::InFlight;
-                    self.attempt_failed(request, Failure::BreakerOpen, None);
-                    return;
-                }
+                Admission::Rejected => return self.rejected_locally(request, Failure::BreakerOpen),
             }
         }
         let r = &mut self.requests.items[request as usize];
@@ -837,6 +871,10 @@ impl<'a> Sim<'a> {
         r.breaker = breaker;
         r.breaker_epoch = breaker_epoch;
         r.attempt_started_ns = now;
+        r.is_retry = r.attempts_on_target > 1;
+        if r.is_retry {
+            self.groups[gi].retries_in_flight += 1;
+        }
         if r.attempts > 1 {
             r.draws = DrawCursor::attempt(r.attempts - 1);
         }
@@ -910,6 +948,102 @@ impl<'a> Sim<'a> {
             }
         }
         self.reach_provider(request);
+    }
+
+    /// The client itself stopped the attempt (open breaker, throttling): nothing is sent,
+    /// but it counts against the target's attempts so a retry loop stays bounded.
+    fn rejected_locally(&mut self, request: u32, failure: Failure) {
+        let r = &mut self.requests.items[request as usize];
+        r.attempts_on_target += 1;
+        r.phase = Phase::InFlight;
+        self.attempt_failed(request, failure, None);
+    }
+
+    /// Moves the request past chain steps it must not call now: targets cooling down
+    /// (LiteLLM) and, with the credit pre-check, accounts too short for the call. Returns
+    /// false when the request ended because no target was left.
+    fn route_around_unavailable_targets(&mut self, request: u32) -> bool {
+        let now = self.now;
+        loop {
+            let r = self.requests.items[request as usize];
+            let gi = r.group as usize;
+            let policy = &self.scenario.groups[gi].policy;
+            let pos = r.chain_pos as usize;
+            let has_next = pos + 1 < policy.chain.len();
+            let cooling = policy.cooldown.is_some() && self.groups[gi].cooldowns[pos].is_cool(now);
+            let short = policy
+                .credit_check
+                .is_some_and(|check| self.credits_short(request, check));
+            let skip = cooling
+                || (short && policy.credit_check.is_some_and(|c| c.route_to_next) && has_next);
+            if !skip {
+                return true;
+            }
+            if !has_next {
+                self.finish_failed(request, Failure::CooledDown);
+                return false;
+            }
+            let r = &mut self.requests.items[request as usize];
+            r.chain_pos += 1;
+            r.attempts_on_target = 0;
+            r.previous_sleep_ns = 0;
+            let (group, counted) = (r.group, r.counted);
+            self.count(group, counted, |t| t.fallbacks += 1);
+        }
+    }
+
+    /// The seed's pre-check: is the account of the request's current target short of the
+    /// call's estimated cost (or below the alert threshold)? Raises a low-credit alert if so.
+    fn credits_short(&mut self, request: u32, check: crate::policy::CreditCheck) -> bool {
+        let r = self.requests.items[request as usize];
+        let step = self.current_step(request);
+        let pi = step.target.provider as usize;
+        let Some(account) = &self.providers[pi].credits else {
+            return false;
+        };
+        let model = &self.scenario.providers[pi].models[step.target.model as usize];
+        let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
+        let estimate = model.cost_nusd(r.input_tokens, max_tokens) as f64 * check.margin;
+        let balance = account.balance_nusd();
+        let short = (balance as f64) < estimate || balance < check.alert_below_nusd;
+        if short {
+            self.count(r.group, r.counted, |t| t.low_credit_alerts += 1);
+            self.provider_totals[pi]
+                .first_low_credit_alert_ns
+                .get_or_insert(self.now);
+        }
+        short
+    }
+
+    /// A sent attempt has its answer (or timed out): retry-budget, throttling, cooldown and
+    /// retries-in-flight bookkeeping.
+    fn attempt_ended(&mut self, request: u32, failure: Option<Failure>) {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let g = &mut self.groups[gi];
+        if r.is_retry {
+            g.retries_in_flight -= 1;
+        }
+        if let Some(budget) = &mut g.budget {
+            budget.on_attempt(failure.is_none(), f64::from(r.retry_cost));
+        }
+        if accepted(failure)
+            && let Some(throttle) = &mut g.throttle
+        {
+            throttle.on_accept(now);
+        }
+        if let (Some(failure), Some(config)) = (failure, &self.scenario.groups[gi].policy.cooldown)
+        {
+            let cooled = g.cooldowns[r.chain_pos as usize].on_failure(
+                config,
+                now,
+                failure == Failure::RateLimited,
+            );
+            if cooled {
+                self.count(r.group, r.counted, |t| t.cooldowns += 1);
+            }
+        }
     }
 
     fn reach_provider(&mut self, request: u32) {
@@ -1184,6 +1318,7 @@ impl<'a> Sim<'a> {
 
     fn attempt_succeeded(&mut self, request: u32) {
         self.record_breaker(request, Recorded::Success, None);
+        self.attempt_ended(request, None);
         let r = self.requests.items[request as usize];
         let pi = self.current_step(request).target.provider as usize;
         if let Some(since) = self.faults[pi].recovering_since_ns.take() {
@@ -1213,7 +1348,7 @@ impl<'a> Sim<'a> {
         let step = self.current_step(request);
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
-        if failure != Failure::BreakerOpen {
+        if !failure.is_local() {
             let counts = policy
                 .breaker
                 .as_ref()
@@ -1225,6 +1360,7 @@ impl<'a> Sim<'a> {
             };
             let retry_after = retry_after_ns.filter(|_| failure == Failure::RateLimited);
             self.record_breaker(request, recorded, retry_after);
+            self.attempt_ended(request, Some(failure));
         }
         self.count(r.group, r.counted, |t| {
             t.attempt_failures[failure.index()] += 1
@@ -1252,6 +1388,24 @@ impl<'a> Sim<'a> {
             uniform,
         );
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
+        // The retry budget has the last word on a retry; denied, the request moves on as if
+        // its retries were exhausted.
+        let next = match next {
+            NextStep::Retry { .. } if self.groups[gi].budget.is_some() => {
+                let g = &self.groups[gi];
+                let (live, in_flight) = (g.live, g.retries_in_flight);
+                let budget = self.groups[gi].budget.as_mut().expect("matched above");
+                if budget.try_retry(now, failure, live, in_flight) {
+                    let cost = budget.retry_cost(failure) as u16;
+                    self.requests.items[request as usize].retry_cost = cost;
+                    next
+                } else {
+                    self.count(r.group, r.counted, |t| t.retries_denied += 1);
+                    NextStep::NextTarget
+                }
+            }
+            _ => next,
+        };
         match next {
             NextStep::Retry { delay_ns } => {
                 let at = now.saturating_add(delay_ns);
@@ -1285,6 +1439,7 @@ impl<'a> Sim<'a> {
                         req.chain_pos = pos as u8;
                         req.attempts_on_target = 0;
                         req.previous_sleep_ns = 0;
+                        req.retry_cost = 0;
                         req.phase = Phase::Waiting;
                         let generation = req.generation;
                         self.count(r.group, r.counted, |t| t.fallbacks += 1);
@@ -1325,6 +1480,7 @@ impl<'a> Sim<'a> {
         r.generation = r.generation.wrapping_add(1);
         let (group, user, id) = (r.group, r.user, r.id);
         self.requests.release(request);
+        self.groups[group as usize].live -= 1;
         if user != NONE
             && let ArrivalModel::ClosedLoop { think, .. } =
                 &self.scenario.groups[group as usize].arrivals

@@ -9,11 +9,15 @@
 
 pub mod backoff;
 pub mod breaker;
+pub mod budget;
+pub mod cooldown;
 
 use crate::outcome::{Failure, FailureSet};
 use crate::time::Nanos;
 use backoff::Backoff;
 use breaker::BreakerConfig;
+use budget::RetryBudgetConfig;
+use cooldown::CooldownConfig;
 
 /// A `(provider, model)` pair, as indices into the scenario's providers and their models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +65,23 @@ pub struct ClientPolicy {
     pub breaker: Option<BreakerConfig>,
     /// The primary target first, then the fallbacks in order.
     pub chain: Vec<ChainStep>,
+    pub retry_budget: Option<RetryBudgetConfig>,
+    /// Google SRE adaptive throttling: (K, window in seconds).
+    pub adaptive_throttling: Option<(f64, u32)>,
+    pub cooldown: Option<CooldownConfig>,
+    pub credit_check: Option<CreditCheck>,
+}
+
+/// The seed's credit pre-check: before a call, estimate its cost and compare it with the
+/// account's remaining credits; short credits raise a low-credit alert and, with
+/// `route_to_next`, send the call down the fallback chain (to the cheaper model) instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CreditCheck {
+    /// The estimate is the call's worst-case cost (input plus max_tokens of output) times this.
+    pub margin: f64,
+    /// Also alert when the balance falls below this, whatever the call costs.
+    pub alert_below_nusd: u64,
+    pub route_to_next: bool,
 }
 
 /// What the client does after a failed attempt.

@@ -143,6 +143,71 @@ pub struct Policy {
     pub breaker: Option<Breaker>,
     #[serde(default)]
     pub fallback: Vec<Target>,
+    #[serde(default)]
+    pub retry_budget: Option<RetryBudget>,
+    #[serde(default)]
+    pub adaptive_throttling: Option<AdaptiveThrottling>,
+    #[serde(default)]
+    pub cooldown: Option<Cooldown>,
+    #[serde(default)]
+    pub credit_check: Option<CreditCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudget {
+    pub kind: String,
+    #[serde(default)]
+    pub percent: Option<f64>,
+    #[serde(default)]
+    pub min_per_s: Option<f64>,
+    #[serde(default)]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub min_concurrency: Option<u32>,
+    #[serde(default)]
+    pub max_tokens: Option<f64>,
+    #[serde(default)]
+    pub token_ratio: Option<f64>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default)]
+    pub retry_cost: Option<u32>,
+    #[serde(default)]
+    pub timeout_cost: Option<u32>,
+    #[serde(default)]
+    pub no_retry_refund: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveThrottling {
+    #[serde(default)]
+    pub k: Option<f64>,
+    #[serde(default)]
+    pub window: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cooldown {
+    #[serde(default)]
+    pub allowed_fails: Option<u32>,
+    #[serde(default)]
+    pub cooldown: Option<String>,
+    #[serde(default)]
+    pub cool_on_429: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditCheck {
+    #[serde(default)]
+    pub margin: Option<f64>,
+    #[serde(default)]
+    pub alert_below_usd: Option<f64>,
+    #[serde(default)]
+    pub route_to_next: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

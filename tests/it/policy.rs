@@ -291,3 +291,133 @@ fn retry_after_can_hold_a_breaker_open() {
         s.attempts.rate_limited
     );
 }
+
+/// 10 requests/s against a provider answering 503 to everything, 5 attempts each.
+fn hopeless(policy: serde_json::Value) -> aichaos::report::Summary {
+    let mut base = json!({ "retry": { "max_attempts": 5, "backoff": { "kind": "constant", "base": "100ms" } } });
+    aichaos::scenario::merge_patch(&mut base, &policy);
+    run(json!({
+        "duration": "5m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": base }],
+        "providers": [{ "name": "p", "errors": { "503": 1.0 }, "error_latency": "10ms" }]
+    }))
+}
+
+#[test]
+fn retry_budgets_cap_amplification() {
+    let unbounded = hopeless(json!({}));
+    assert!((unbounded.amplification - 5.0).abs() < 1e-9);
+    // Finagle: 20 % of requests, no floor: at most 1.2 attempts per request.
+    let percent = hopeless(
+        json!({ "retry_budget": { "kind": "percent", "percent": 20, "min_per_s": 0, "ttl": "10s" } }),
+    );
+    assert!(
+        percent.amplification <= 1.2 + 1e-3 && percent.amplification > 1.15,
+        "{}",
+        percent.amplification
+    );
+    assert!(percent.attempts.retries_denied_by_budget > 1000);
+    // gRPC throttling: every attempt fails, tokens fall below half at once: no retries.
+    let grpc = hopeless(
+        json!({ "retry_budget": { "kind": "grpc", "max_tokens": 10, "token_ratio": 0.1 } }),
+    );
+    assert!(grpc.attempts.retries <= 5, "{}", grpc.attempts.retries);
+    // AWS quota: 500 tokens at 5 a retry, never refunded: exactly 100 retries.
+    let aws = hopeless(json!({ "retry_budget": { "kind": "aws" } }));
+    assert_eq!(aws.attempts.retries, 100);
+    // Envoy: retries in flight bounded by max(3, 20 % of active requests).
+    let envoy = hopeless(
+        json!({ "retry_budget": { "kind": "concurrency", "percent": 20, "min_concurrency": 3 } }),
+    );
+    assert!(
+        envoy.amplification < unbounded.amplification
+            && envoy.attempts.retries_denied_by_budget > 0
+    );
+}
+
+#[test]
+fn adaptive_throttling_rejects_locally_when_the_backend_refuses() {
+    let with = |throttling: bool| {
+        let mut policy = json!({ "retry": { "max_attempts": 1 } });
+        if throttling {
+            policy["adaptive_throttling"] = json!({ "k": 2, "window": "2m" });
+        }
+        run(json!({
+            "duration": "10m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": policy }],
+            "providers": [{ "name": "p", "rate_limits": { "rpm": 120 } }]
+        }))
+    };
+    let (plain, throttled) = (with(false), with(true));
+    // The backend accepts 2/s of the 10/s offered: the client learns to send about K x 2/s.
+    assert_eq!(plain.attempts.throttled, 0);
+    assert!(
+        throttled.attempts.throttled > 2000,
+        "{}",
+        throttled.attempts.throttled
+    );
+    let sent_per_s = throttled.attempts.sent as f64 / 600.0;
+    assert!(sent_per_s < 6.0 && sent_per_s > 3.0, "sent {sent_per_s}/s");
+    // It succeeds as often: the backend's capacity, not the client's eagerness, decides.
+    let diff = (throttled.requests.succeeded as f64 - plain.requests.succeeded as f64).abs();
+    assert!(
+        diff < 0.05 * plain.requests.succeeded as f64,
+        "{} vs {}",
+        throttled.requests.succeeded,
+        plain.requests.succeeded
+    );
+}
+
+#[test]
+fn cooldown_takes_a_failing_target_out_of_rotation() {
+    let with = |cooldown: Option<serde_json::Value>| {
+        let mut policy = json!({ "retry": { "max_attempts": 1 }, "fallback": [{ "provider": "backup", "model": "b" }] });
+        if let Some(c) = cooldown {
+            policy["cooldown"] = c;
+        }
+        run(json!({
+            "duration": "5m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": policy }],
+            "providers": [
+                { "name": "p", "errors": { "500": 1.0 }, "error_latency": "10ms" },
+                { "name": "backup", "models": [{ "name": "b", "input_usd_per_mtok": 1, "output_usd_per_mtok": 1, "ttft": "100ms", "per_token": "0s" }] }
+            ]
+        }))
+    };
+    let plain = with(None);
+    let cooled = with(Some(json!({ "allowed_fails": 3, "cooldown": "5s" })));
+    assert_eq!(plain.requests.failed, 0);
+    assert_eq!(cooled.requests.failed, 0);
+    assert_eq!(plain.providers[0].attempts_received, plain.requests.arrived);
+    // 4 failures per 5-second cooldown instead of 50: a tenth of the calls reach p.
+    assert!(
+        cooled.providers[0].attempts_received * 8 < cooled.requests.arrived,
+        "{}",
+        cooled.providers[0].attempts_received
+    );
+    assert!(cooled.attempts.cooldowns > 40);
+}
+
+#[test]
+fn the_seed_credit_check_alerts_and_routes_to_the_cheaper_model() {
+    let s = run(json!({
+        "duration": "5m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" },
+            "policy": { "credit_check": { "margin": 1.0 }, "fallback": [{ "provider": "cheap", "model": "mini" }] } }],
+        "providers": [
+            { "name": "p", "credits": { "balance_usd": 0.01 } },
+            { "name": "cheap", "models": [{ "name": "mini", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.1, "ttft": "100ms", "per_token": "0s" }] }
+        ]
+    }));
+    assert_eq!(s.requests.failed, 0);
+    // The check reads the balance, not what calls in flight have reserved: a call racing
+    // the last ones can still meet a 402 (as the seed's check would), but only a handful.
+    assert!(
+        s.attempts.insufficient_credits <= 3,
+        "{} 402s",
+        s.attempts.insufficient_credits
+    );
+    assert!(s.attempts.low_credit_alerts > 500);
+    assert!(s.providers[0].first_low_credit_alert_s.unwrap() < 30.0);
+    assert!(s.attempts.served_by_fallback > 500);
+}
