@@ -79,6 +79,9 @@ pub struct Summary {
     pub recent_errors: Vec<ErrorLine>,
     pub groups: Vec<GroupSummary>,
     pub providers: Vec<ProviderSummary>,
+    /// Who answered: per (provider, model) that answered or was billed, the successful
+    /// answers, their share, and the cost (what fraction came from the weaker model).
+    pub targets: Vec<TargetSummary>,
     pub littles_law: LittlesLawSummary,
     pub expectations: Vec<Expectation>,
     pub passed: bool,
@@ -257,6 +260,15 @@ fn faults(t: &crate::metrics::ProviderTotals) -> FaultSummary {
         time_to_recover_mean_s: mean(t.recovery_sum_ns, t.recoveries),
         time_to_recover_max_s: max(t.recovery_max_ns, t.recoveries),
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetSummary {
+    pub provider: String,
+    pub model: String,
+    pub answers: u64,
+    pub share: f64,
+    pub cost_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -491,6 +503,29 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                 first_low_credit_alert_s: t
                     .first_low_credit_alert_ns
                     .map(|ns| round(ns_to_secs(ns), 6)),
+            })
+            .collect(),
+        targets: scenario
+            .providers
+            .iter()
+            .zip(&result.target_answers)
+            .flat_map(|(p, models)| {
+                p.models
+                    .iter()
+                    .zip(models)
+                    .map(move |(m, counts)| (p, m, *counts))
+            })
+            .filter(|(_, _, (answers, cost))| *answers > 0 || *cost > 0)
+            .map(|(p, m, (answers, cost))| TargetSummary {
+                provider: p.name.clone(),
+                model: m.name.clone(),
+                answers,
+                share: if t.succeeded == 0 {
+                    0.0
+                } else {
+                    round(answers as f64 / t.succeeded as f64, 6)
+                },
+                cost_usd: round(nano_to_usd(cost), 6),
             })
             .collect(),
         littles_law: littles_law(&result.little, result.end_ns),

@@ -184,6 +184,8 @@ pub struct RunResult {
     pub recent_errors: Vec<ErrorRecord>,
     /// Breaker openings outside any fault window of their provider.
     pub false_opens: u64,
+    /// Per provider, per model: answers delivered and cost (counted requests).
+    pub target_answers: Vec<Vec<(u64, u64)>>,
     pub events_processed: u64,
     /// Requests still alive when the drain limit stopped the run.
     pub unfinished: u64,
@@ -242,6 +244,12 @@ pub struct Sim<'a> {
     /// Per provider: the fault window in progress or just ended, for detection and recovery.
     faults: Vec<FaultWindow>,
     false_opens: u64,
+    /// Per (provider, model), flattened by `target_index`: answers delivered to counted
+    /// requests, and what counted calls to it cost.
+    target_answers: Vec<u64>,
+    target_cost_nusd: Vec<u64>,
+    /// The first flattened index of each provider's models.
+    target_offsets: Vec<usize>,
 }
 
 /// A provider's current fault window (outage or brownout), as the breakers and clients see it.
@@ -345,6 +353,16 @@ impl<'a> Sim<'a> {
             .collect();
         let arrivals_end_ns = scenario.duration_ns.unwrap_or(Nanos::MAX);
         let breaker_count = breakers.len();
+        let target_offsets: Vec<usize> = scenario
+            .providers
+            .iter()
+            .scan(0, |next, p| {
+                let first = *next;
+                *next += p.models.len();
+                Some(first)
+            })
+            .collect();
+        let targets = scenario.providers.iter().map(|p| p.models.len()).sum();
         Sim {
             scenario,
             now: 0,
@@ -379,6 +397,9 @@ impl<'a> Sim<'a> {
             in_system_changed_ns: 0,
             faults: vec![FaultWindow::default(); scenario.providers.len()],
             false_opens: 0,
+            target_answers: vec![0; targets],
+            target_cost_nusd: vec![0; targets],
+            target_offsets,
         }
     }
 
@@ -564,6 +585,17 @@ impl<'a> Sim<'a> {
             breakers,
             recent_errors: self.recent_errors.in_order().copied().collect(),
             false_opens: self.false_opens,
+            target_answers: self
+                .scenario
+                .providers
+                .iter()
+                .zip(&self.target_offsets)
+                .map(|(p, &first)| {
+                    (first..first + p.models.len())
+                        .map(|i| (self.target_answers[i], self.target_cost_nusd[i]))
+                        .collect()
+                })
+                .collect(),
             events_processed: self.events_processed,
             unfinished,
             end_ns,
@@ -1170,6 +1202,7 @@ impl<'a> Sim<'a> {
         let totals = &mut self.provider_totals[pi];
         if j.counted {
             totals.cost_nusd += cost;
+            self.target_cost_nusd[self.target_offsets[pi] + j.model as usize] += cost;
         }
         if j.kind == ServiceKind::Success {
             totals.completed_ok += 1;
@@ -1321,6 +1354,10 @@ impl<'a> Sim<'a> {
         self.attempt_ended(request, None);
         let r = self.requests.items[request as usize];
         let pi = self.current_step(request).target.provider as usize;
+        if r.counted {
+            let step = self.current_step(request);
+            self.target_answers[self.target_offsets[pi] + step.target.model as usize] += 1;
+        }
         if let Some(since) = self.faults[pi].recovering_since_ns.take() {
             // The first answer after a fault window: the time to recover.
             let totals = &mut self.provider_totals[pi];

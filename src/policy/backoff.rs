@@ -5,9 +5,15 @@
 //!   linear (Polly's `DelayBackoffType.Linear`), `base` for constant; `n` is the number of
 //!   retries already taken, so the first retry waits `base`;
 //! * `full`: `U(0, expo(n))`; `equal`: `expo(n)/2 + U(0, expo(n)/2)`;
-//! * `decorrelated`: `min(cap, U(base, 3 * previous_sleep))`, starting from `base`.
+//! * `decorrelated`: `min(cap, U(base, 3 * previous_sleep))`, starting from `base`;
+//! * `proportional`: `expo(n) * (1 - ratio * U)` (openai-python and anthropic-python:
+//!   ratio 0.25);
+//! * `randomized`: `expo(n) * (1 + ratio * (2U - 1))` (resilience4j's randomization factor,
+//!   Polly's constant backoff with jitter: ±25 %);
+//! * `additive`: `expo(n) + U(0, max)` (LiteLLM's router: up to 0.75 s).
 //!
-//! Every result is capped, including jittered ones (a property test holds it to that).
+//! Every result is capped, including jittered ones (a test holds it to that), except the
+//! additive jitter, which LiteLLM adds on top of the capped delay.
 
 use crate::time::Nanos;
 
@@ -18,12 +24,15 @@ pub enum BackoffKind {
     Exponential,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
     None,
     Full,
     Equal,
     Decorrelated,
+    Proportional { ratio: f64 },
+    Randomized { ratio: f64 },
+    Additive { max_ns: Nanos },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +73,12 @@ impl Backoff {
                 };
                 let upper = (3.0 * previous).max(base);
                 base + (upper - base) * uniform
+            }
+            Jitter::Proportional { ratio } => nominal * (1.0 - ratio * uniform),
+            Jitter::Randomized { ratio } => nominal * (1.0 + ratio * (2.0 * uniform - 1.0)),
+            // Added after the cap, as LiteLLM does: the cap bounds the exponential part.
+            Jitter::Additive { max_ns } => {
+                return self.nominal_ns(retries_taken) + (max_ns as f64 * uniform) as Nanos;
             }
         };
         (delay.min(self.cap_ns as f64)) as Nanos
@@ -112,6 +127,8 @@ mod tests {
             Jitter::Full,
             Jitter::Equal,
             Jitter::Decorrelated,
+            Jitter::Proportional { ratio: 0.25 },
+            Jitter::Randomized { ratio: 0.5 },
         ] {
             let b = expo(jitter);
             let mut previous = 0;
@@ -123,6 +140,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn sdk_jitters() {
+        let mut b = expo(Jitter::Proportional { ratio: 0.25 });
+        b.base_ns = NS_PER_S / 2;
+        b.cap_ns = 8 * NS_PER_S;
+        // openai-python: the first retry waits 0.375 to 0.5 s, the second 0.75 to 1 s.
+        assert_eq!(b.delay_ns(0, 0, 0.0), NS_PER_S / 2);
+        assert_eq!(b.delay_ns(0, 0, 1.0), 375 * NS_PER_S / 1000);
+        assert_eq!(b.delay_ns(1, 0, 1.0), 750 * NS_PER_S / 1000);
+        assert_eq!(b.delay_ns(10, 0, 0.0), 8 * NS_PER_S, "capped at 8 s");
+        let r = Backoff {
+            jitter: Jitter::Randomized { ratio: 0.25 },
+            kind: BackoffKind::Constant,
+            ..expo(Jitter::None)
+        };
+        assert_eq!(r.delay_ns(3, 0, 0.0), 750 * NS_PER_S / 1000);
+        assert_eq!(r.delay_ns(3, 0, 1.0), 1250 * NS_PER_S / 1000);
+        let a = Backoff {
+            jitter: Jitter::Additive {
+                max_ns: 750 * NS_PER_S / 1000,
+            },
+            ..b
+        };
+        assert_eq!(
+            a.delay_ns(10, 0, 1.0),
+            8750 * NS_PER_S / 1000,
+            "LiteLLM adds its jitter past the cap"
+        );
     }
 
     #[test]

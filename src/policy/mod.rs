@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod budget;
 pub mod cooldown;
+pub mod presets;
 
 use crate::outcome::{Failure, FailureSet};
 use crate::time::Nanos;
@@ -39,6 +40,8 @@ pub enum AboveMax {
     Cap,
     /// Do not retry this target at all (openai-python 3.x above 120 s).
     GiveUp,
+    /// Ignore the header and use the backoff (openai-python 1.x and LiteLLM above 60 s).
+    UseBackoff,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,10 +120,12 @@ impl RetryPolicy {
             Some(ra) if self.retry_after.honour => {
                 if ra <= self.retry_after.max_ns {
                     ra
-                } else if self.retry_after.above_max == AboveMax::Cap {
-                    self.retry_after.max_ns
                 } else {
-                    return NextStep::NextTarget;
+                    match self.retry_after.above_max {
+                        AboveMax::Cap => self.retry_after.max_ns,
+                        AboveMax::UseBackoff => 0,
+                        AboveMax::GiveUp => return NextStep::NextTarget,
+                    }
                 }
             }
             _ => 0,
@@ -134,7 +139,9 @@ impl RetryPolicy {
 
 /// Failures retried unless the scenario says otherwise: timeouts, connection errors, 429
 /// and 5xx (openai-python's rule, minus 409 and 408 which the world here never produces).
-/// Insufficient credits and other 4xx are never retried on the same account.
+/// Insufficient credits and other 4xx are not: retrying them only wastes attempts. A policy
+/// may still list them, to model clients that do (openai-python retries a 429
+/// `insufficient_quota` like any 429); a deadline is never retried.
 pub fn default_retry_on() -> FailureSet {
     FailureSet::of(&[
         Failure::Timeout,
@@ -160,16 +167,6 @@ pub fn default_breaker_counts() -> FailureSet {
         Failure::Http502,
         Failure::Http503,
         Failure::Http529,
-    ])
-}
-
-/// Outcomes that can never be retried on the same account, whatever `retry_on` says.
-pub fn never_retryable() -> FailureSet {
-    FailureSet::of(&[
-        Failure::InsufficientCredits,
-        Failure::ContextLengthExceeded,
-        Failure::RequestTooLarge,
-        Failure::DeadlineExceeded,
     ])
 }
 

@@ -21,7 +21,7 @@ use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
     AboveMax, ChainStep, ClientPolicy, CreditCheck, RetryAfterPolicy, RetryPolicy, TargetRef,
-    default_breaker_counts, default_retry_on, never_retryable,
+    default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
 use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
@@ -1034,15 +1034,7 @@ fn policy(
         limits::MAX_ATTEMPTS_PER_TARGET,
     );
     let retry_on = match retry.and_then(|r| r.retry_on.as_ref()) {
-        Some(names) => {
-            let set = c.failure_set(&join(&rp, "retry_on"), names);
-            for f in never_retryable().names() {
-                if set.contains(Failure::from_name(f).expect("own name")) {
-                    c.fail(&join(&rp, "retry_on"), format!("`{f}` can never succeed on retry against the same account; it moves down the fallback chain instead"));
-                }
-            }
-            set
-        }
+        Some(names) => c.failure_set(&join(&rp, "retry_on"), names),
         None => default_retry_on(),
     };
     let b = retry.and_then(|r| r.backoff.as_ref());
@@ -1059,19 +1051,76 @@ fn policy(
             ],
         )
         .unwrap_or(BackoffKind::Exponential);
-    let jitter = b.and_then(|b| b.jitter.as_deref()).unwrap_or("none");
-    let jitter = c
-        .choice(
-            &join(&bp, "jitter"),
-            jitter,
-            &[
-                ("none", Jitter::None),
-                ("full", Jitter::Full),
-                ("equal", Jitter::Equal),
-                ("decorrelated", Jitter::Decorrelated),
-            ],
+    let jitter_name = b.and_then(|b| b.jitter.as_deref()).unwrap_or("none");
+    let ratio = |c: &mut Checker, default: f64| {
+        c.number(
+            &join(&bp, "jitter_ratio"),
+            b.and_then(|b| b.jitter_ratio).unwrap_or(default),
+            0.0,
+            1.0,
         )
-        .unwrap_or(Jitter::None);
+    };
+    let jitter = match jitter_name {
+        "none" => Jitter::None,
+        "full" => Jitter::Full,
+        "equal" => Jitter::Equal,
+        "decorrelated" => Jitter::Decorrelated,
+        // openai-python's 0.25; resilience4j's randomization factor 0.5.
+        "proportional" => Jitter::Proportional {
+            ratio: ratio(c, 0.25),
+        },
+        "randomized" => Jitter::Randomized {
+            ratio: ratio(c, 0.5),
+        },
+        // LiteLLM's 0.75 s.
+        "additive" => Jitter::Additive {
+            max_ns: c.duration_or(
+                &join(&bp, "jitter_max"),
+                &b.and_then(|b| b.jitter_max.clone()),
+                750 * NS_PER_MS,
+            ),
+        },
+        other => {
+            let kinds = [
+                "none",
+                "full",
+                "equal",
+                "decorrelated",
+                "proportional",
+                "randomized",
+                "additive",
+            ];
+            let hint = nearest_name(other, &kinds)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            c.fail(
+                &join(&bp, "jitter"),
+                format!(
+                    "unknown value `{other}`{hint}; expected one of: {}",
+                    kinds.join(", ")
+                ),
+            );
+            Jitter::None
+        }
+    };
+    if b.and_then(|b| b.jitter_ratio).is_some()
+        && !matches!(
+            jitter,
+            Jitter::Proportional { .. } | Jitter::Randomized { .. }
+        )
+    {
+        c.fail(
+            &join(&bp, "jitter_ratio"),
+            "applies only to `jitter: \"proportional\"` or `\"randomized\"`",
+        );
+    }
+    if b.and_then(|b| b.jitter_max.as_ref()).is_some() && !matches!(jitter, Jitter::Additive { .. })
+    {
+        c.fail(
+            &join(&bp, "jitter_max"),
+            "applies only to `jitter: \"additive\"`",
+        );
+    }
     let backoff = Backoff {
         kind,
         base_ns: c.duration_or(
@@ -1106,7 +1155,11 @@ fn policy(
             .choice(
                 &join(&rap, "above_max"),
                 above_max,
-                &[("cap", AboveMax::Cap), ("give_up", AboveMax::GiveUp)],
+                &[
+                    ("cap", AboveMax::Cap),
+                    ("give_up", AboveMax::GiveUp),
+                    ("backoff", AboveMax::UseBackoff),
+                ],
             )
             .unwrap_or(AboveMax::Cap),
     };

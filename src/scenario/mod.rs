@@ -115,6 +115,10 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
                 .clone()
                 .unwrap_or(Value::Object(Default::default()));
             merge_patch(&mut merged, patch);
+            if let Err(p) = expand_presets(&mut merged, &prefix) {
+                problems.push(p);
+                continue;
+            }
             match from_value::<raw::Scenario>(merged, &prefix) {
                 Ok(raw) => match build::scenario(&raw, &prefix) {
                     Ok(s) => scenarios.push(s),
@@ -137,7 +141,15 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
             scenarios,
         })
     } else {
-        let raw: raw::Scenario = from_text(text).map_err(|p| fail(vec![p]))?;
+        let mut expanded = value.clone();
+        expand_presets(&mut expanded, "").map_err(|p| fail(vec![p]))?;
+        // Without presets, read the text itself so type errors carry line and column.
+        let raw: raw::Scenario = if expanded == value {
+            from_text(text)
+        } else {
+            from_value(expanded, "")
+        }
+        .map_err(|p| fail(vec![p]))?;
         let scenario = build::scenario(&raw, "").map_err(fail)?;
         Ok(Experiment {
             name: scenario.name.clone(),
@@ -145,6 +157,42 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
             scenarios: vec![scenario],
         })
     }
+}
+
+/// Replaces every `traffic[i].policy` naming a `preset` by the preset with the policy's
+/// other fields merged over it (see `policy::presets`).
+fn expand_presets(scenario: &mut Value, prefix: &str) -> Result<(), FieldError> {
+    let Some(Value::Array(groups)) = scenario.get_mut("traffic") else {
+        return Ok(());
+    };
+    for (i, group) in groups.iter_mut().enumerate() {
+        let Some(policy) = group.get_mut("policy").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(name) = policy.remove("preset") else {
+            continue;
+        };
+        let path = clean_path(&format!("traffic[{i}].policy.preset"), prefix);
+        let Value::String(name) = name else {
+            return Err(problem(&path, "a preset is named by a string"));
+        };
+        let Some(mut expanded) = crate::policy::presets::preset(&name) else {
+            let names = &crate::policy::presets::NAMES;
+            let hint = nearest_name(&name, names)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            return Err(problem(
+                &path,
+                format!(
+                    "unknown preset `{name}`{hint}; presets: {}",
+                    names.join(", ")
+                ),
+            ));
+        };
+        merge_patch(&mut expanded, &Value::Object(std::mem::take(policy)));
+        group["policy"] = expanded;
+    }
+    Ok(())
 }
 
 fn problem(path: &str, reason: impl Into<String>) -> FieldError {

@@ -245,6 +245,10 @@ pub struct Backoff {
     pub cap: Option<String>,
     #[serde(default)]
     pub jitter: Option<String>,
+    #[serde(default)]
+    pub jitter_ratio: Option<f64>,
+    #[serde(default)]
+    pub jitter_max: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -134,11 +134,17 @@ fn every_problem_is_reported_at_once() {
 }
 
 #[test]
-fn insufficient_credits_cannot_be_declared_retryable() {
-    let text = with(
-        json!({ "traffic": [{ "name": "app", "policy": { "retry": { "retry_on": ["timeout", "insufficient_credits"] } } }] }),
+fn unknown_presets_list_the_valid_ones() {
+    let text =
+        with(json!({ "traffic": [{ "name": "app", "policy": { "preset": "openai-pyton" } }] }));
+    rejected(
+        &text,
+        &[
+            "traffic[0].policy.preset",
+            "did you mean `openai-python`?",
+            "litellm-router",
+        ],
     );
-    rejected(&text, &["retry_on", "insufficient_credits"]);
 }
 
 #[test]

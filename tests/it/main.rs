@@ -5,6 +5,7 @@ mod bad_input;
 mod charts;
 mod determinism;
 mod policy;
+mod presets;
 mod support;
 mod validation;
 mod world;

@@ -129,6 +129,16 @@ fn fallback_follows_the_chain_after_retries_are_exhausted() {
     assert_eq!(s.attempts.sent, 3 * s.requests.arrived);
     assert_eq!(s.attempts.fallbacks, s.requests.arrived);
     assert_eq!(s.providers[1].completed_ok, s.requests.arrived);
+    // Who answered: all of it the cheap model; the primary only billed nothing.
+    assert_eq!(s.targets.len(), 1);
+    assert_eq!(
+        (
+            s.targets[0].model.as_str(),
+            s.targets[0].answers,
+            s.targets[0].share
+        ),
+        ("cheap", s.requests.arrived, 1.0)
+    );
 }
 
 #[test]
