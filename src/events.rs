@@ -49,6 +49,11 @@ pub enum Event {
         request: u32,
         generation: u32,
     },
+    /// Time to send a hedged copy of the attempt `generation`, if it is still out.
+    HedgeDue {
+        request: u32,
+        generation: u32,
+    },
     /// A provider finishes (or abandons) a job, freeing its slot.
     ServiceDone {
         job: u32,

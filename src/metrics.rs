@@ -50,6 +50,9 @@ pub struct Totals {
     pub low_credit_alerts: u64,
     /// Targets put in LiteLLM cooldown.
     pub cooldowns: u64,
+    /// Hedged attempts sent, and requests a hedge (not the first attempt) answered.
+    pub hedges: u64,
+    pub hedges_won: u64,
     pub latency_sum_ns: u128,
     pub cost_nusd: u64,
 }

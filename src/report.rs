@@ -158,6 +158,9 @@ pub struct Attempts {
     pub cooldowns: u64,
     /// Credit pre-checks that found the account short.
     pub low_credit_alerts: u64,
+    /// Hedged copies sent, and requests a hedge (not the first attempt) answered.
+    pub hedges_sent: u64,
+    pub hedges_won: u64,
     pub failed_by_outcome: Counts,
 }
 
@@ -408,6 +411,8 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             throttled: af[Failure::Throttled.index()],
             cooldowns: t.cooldowns,
             low_credit_alerts: t.low_credit_alerts,
+            hedges_sent: t.hedges,
+            hedges_won: t.hedges_won,
             failed_by_outcome: by_failure(af),
         },
         amplification: if t.arrived == 0 {

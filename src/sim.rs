@@ -76,6 +76,11 @@ struct Request {
     /// charged for it (AWS quota refunds it on success).
     is_retry: bool,
     retry_cost: u16,
+    /// Attempts out at once (more than one while hedging), the generation of the oldest,
+    /// and hedges sent for it.
+    outstanding: u8,
+    hedges: u8,
+    first_live_generation: u32,
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -636,7 +641,7 @@ impl<'a> Sim<'a> {
                 request,
                 generation,
             } => {
-                if self.is_current(request, generation, Phase::InFlight) {
+                if self.is_outstanding(request, generation) {
                     self.reach_provider(request);
                 }
             }
@@ -645,7 +650,7 @@ impl<'a> Sim<'a> {
                 generation,
                 failure,
             } => {
-                if self.is_current(request, generation, Phase::InFlight) {
+                if self.is_outstanding(request, generation) {
                     self.attempt_failed(request, failure, None);
                 }
             }
@@ -653,7 +658,7 @@ impl<'a> Sim<'a> {
                 request,
                 generation,
             } => {
-                if self.is_current(request, generation, Phase::InFlight) {
+                if self.is_outstanding(request, generation) {
                     // The timer was cut short by the request's deadline, or is the
                     // attempt's own timeout.
                     let r = &self.requests.items[request as usize];
@@ -667,6 +672,15 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::ServiceDone { job } => self.service_done(job),
+            Event::HedgeDue {
+                request,
+                generation,
+            } => {
+                // Only while the attempt that armed it is still the latest one out.
+                if self.is_current(request, generation, Phase::InFlight) {
+                    self.send_hedge(request);
+                }
+            }
             Event::OutageStarts { provider, outage } => {
                 let o = self.scenario.providers[provider as usize].outages[outage as usize];
                 self.providers[provider as usize].outage_starts(outage, o.effect);
@@ -771,6 +785,16 @@ impl<'a> Sim<'a> {
         r.generation == generation && r.phase == phase
     }
 
+    /// Is an answer or timer of attempt `generation` still awaited? Any attempt out counts:
+    /// the latest one or, while hedging, an earlier one racing it.
+    #[inline]
+    fn is_outstanding(&self, request: u32, generation: u32) -> bool {
+        let r = &self.requests.items[request as usize];
+        r.phase == Phase::InFlight
+            && r.first_live_generation <= generation
+            && generation <= r.generation
+    }
+
     fn arrive(&mut self, group: u16, user: u32) -> Result<(), RunError> {
         if self.requests.live() >= limits::MAX_LIVE_REQUESTS {
             // Checked here, at the only place requests are born.
@@ -822,6 +846,9 @@ impl<'a> Sim<'a> {
             attempt_started_ns: self.now,
             is_retry: false,
             retry_cost: 0,
+            outstanding: 0,
+            hedges: 0,
+            first_live_generation: generation,
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
@@ -859,7 +886,6 @@ impl<'a> Sim<'a> {
 
     fn start_attempt(&mut self, request: u32) {
         let now = self.now;
-        let step = self.current_step(request);
         let r = self.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
@@ -895,24 +921,58 @@ impl<'a> Sim<'a> {
                 Admission::Rejected => return self.rejected_locally(request, Failure::BreakerOpen),
             }
         }
+        self.send_attempt(request, breaker, breaker_epoch, false);
+    }
+
+    /// Sends an attempt: a first try, a retry, a fallback's try or (with `hedge`) a hedged
+    /// copy of the attempt already out. Arms its timeout (and the next hedge), passes the
+    /// chaos layer and reaches the provider.
+    fn send_attempt(&mut self, request: u32, breaker: u32, breaker_epoch: Epoch, hedge: bool) {
+        let now = self.now;
+        let step = self.current_step(request);
+        let gi = self.requests.items[request as usize].group as usize;
+        let policy = &self.scenario.groups[gi].policy;
         let r = &mut self.requests.items[request as usize];
         r.generation = r.generation.wrapping_add(1);
         r.attempts += 1;
-        r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
         r.breaker = breaker;
         r.breaker_epoch = breaker_epoch;
         r.attempt_started_ns = now;
-        r.is_retry = r.attempts_on_target > 1;
-        if r.is_retry {
-            self.groups[gi].retries_in_flight += 1;
+        if hedge {
+            // A copy racing the attempt already out: not a retry, no retry consumed.
+            r.outstanding += 1;
+        } else {
+            r.attempts_on_target += 1;
+            r.outstanding = 1;
+            r.first_live_generation = r.generation;
+            r.hedges = 0;
+            r.is_retry = r.attempts_on_target > 1;
+            if r.is_retry {
+                self.groups[gi].retries_in_flight += 1;
+            }
         }
         if r.attempts > 1 {
             r.draws = DrawCursor::attempt(r.attempts - 1);
         }
-        let (generation, counted, id, cursor) = (r.generation, r.counted, r.id, r.draws);
+        let (generation, counted, id, cursor, hedges) =
+            (r.generation, r.counted, r.id, r.draws, r.hedges);
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
-        self.count(gi as u16, counted, |t| t.attempts_sent += 1);
+        self.count(gi as u16, counted, |t| {
+            t.attempts_sent += 1;
+            t.hedges += u64::from(hedge);
+        });
+        if let Some(h) = policy.hedging
+            && hedges < h.max_hedged_attempts
+        {
+            self.queue.schedule(
+                now.saturating_add(h.delay_ns),
+                Event::HedgeDue {
+                    request,
+                    generation,
+                },
+            );
+        }
 
         // The attempt's timer: the group's fixed timeout in its FIFO lane, unless the
         // request's deadline cuts it shorter.
@@ -991,6 +1051,31 @@ impl<'a> Sim<'a> {
         self.attempt_failed(request, failure, None);
     }
 
+    /// Sends a hedged copy of the attempt out (Polly, gRPC hedging): to the same target, past
+    /// the breaker like any call; the first success wins and the others are abandoned.
+    fn send_hedge(&mut self, request: u32) {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        if now
+            >= r.arrived_ns
+                .saturating_add(self.scenario.groups[gi].policy.deadline_ns)
+        {
+            return;
+        }
+        let breaker = r.breaker;
+        let mut epoch = Epoch::default();
+        if breaker != NONE {
+            let slot = &mut self.breakers[breaker as usize].breaker;
+            if slot.admit(now) == Admission::Rejected {
+                return;
+            }
+            epoch = slot.epoch();
+        }
+        self.requests.items[request as usize].hedges += 1;
+        self.send_attempt(request, breaker, epoch, true);
+    }
+
     /// Moves the request past chain steps it must not call now: targets cooling down
     /// (LiteLLM) and, with the credit pre-check, accounts too short for the call. Returns
     /// false when the request ended because no target was left.
@@ -1054,7 +1139,8 @@ impl<'a> Sim<'a> {
         let r = self.requests.items[request as usize];
         let gi = r.group as usize;
         let g = &mut self.groups[gi];
-        if r.is_retry {
+        // A retry leaves flight with its request's last attempt out (or its success).
+        if r.is_retry && (failure.is_none() || r.outstanding <= 1) {
             g.retries_in_flight -= 1;
         }
         if let Some(budget) = &mut g.budget {
@@ -1198,7 +1284,7 @@ impl<'a> Sim<'a> {
             account.settle(j.reserved_nusd, cost);
         }
         self.check_recharge(j.provider);
-        let client_waiting = self.is_current(j.request, j.generation, Phase::InFlight);
+        let client_waiting = self.is_outstanding(j.request, j.generation);
         let totals = &mut self.provider_totals[pi];
         if j.counted {
             totals.cost_nusd += cost;
@@ -1224,7 +1310,7 @@ impl<'a> Sim<'a> {
 
         if client_waiting {
             match j.kind {
-                ServiceKind::Success => self.attempt_succeeded(j.request),
+                ServiceKind::Success => self.attempt_succeeded(j.request, j.generation),
                 ServiceKind::Error(failure) => self.attempt_failed(j.request, failure, None),
                 ServiceKind::Hang => {}
             }
@@ -1266,7 +1352,7 @@ impl<'a> Sim<'a> {
         }
         if let Some(failure) = failure {
             for j in lost {
-                if self.is_current(j.request, j.generation, Phase::InFlight) {
+                if self.is_outstanding(j.request, j.generation) {
                     self.attempt_failed(j.request, failure, None);
                 }
             }
@@ -1349,7 +1435,11 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn attempt_succeeded(&mut self, request: u32) {
+    fn attempt_succeeded(&mut self, request: u32, generation: u32) {
+        let r = self.requests.items[request as usize];
+        if generation != r.first_live_generation {
+            self.count(r.group, r.counted, |t| t.hedges_won += 1);
+        }
         self.record_breaker(request, Recorded::Success, None);
         self.attempt_ended(request, None);
         let r = self.requests.items[request as usize];
@@ -1410,6 +1500,11 @@ impl<'a> Sim<'a> {
             provider: step.target.provider,
             model: step.target.model,
         });
+        if !failure.is_local() && r.outstanding > 1 {
+            // A hedged attempt failed while another is still out: wait for that one.
+            self.requests.items[request as usize].outstanding -= 1;
+            return;
+        }
 
         if failure == Failure::DeadlineExceeded {
             // Out of time: no retry, no fallback.

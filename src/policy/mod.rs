@@ -73,6 +73,16 @@ pub struct ClientPolicy {
     pub adaptive_throttling: Option<(f64, u32)>,
     pub cooldown: Option<CooldownConfig>,
     pub credit_check: Option<CreditCheck>,
+    pub hedging: Option<Hedging>,
+}
+
+/// Hedged requests (Polly's hedging strategy, gRPC hedging): while an attempt is out, send
+/// another copy every `delay`, up to `max_hedged_attempts` copies; the first success wins.
+/// The losers are abandoned by the client but still occupy and bill the provider.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hedging {
+    pub delay_ns: Nanos,
+    pub max_hedged_attempts: u8,
 }
 
 /// The seed's credit pre-check: before a call, estimate its cost and compare it with the

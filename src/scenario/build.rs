@@ -20,8 +20,8 @@ use crate::policy::breaker::{BreakerConfig, TripRule};
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
-    AboveMax, ChainStep, ClientPolicy, CreditCheck, RetryAfterPolicy, RetryPolicy, TargetRef,
-    default_breaker_counts, default_retry_on,
+    AboveMax, ChainStep, ClientPolicy, CreditCheck, Hedging, RetryAfterPolicy, RetryPolicy,
+    TargetRef, default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
 use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
@@ -1228,7 +1228,21 @@ fn policy(
             route_to_next: cc.route_to_next.unwrap_or(true),
         }
     });
+    let hedging = raw.hedging.as_ref().map(|h| {
+        let hp = p("hedging");
+        // Polly v8's defaults: one hedge after 2 s.
+        Hedging {
+            delay_ns: c.duration_or(&join(&hp, "delay"), &h.delay, 2 * NS_PER_S),
+            max_hedged_attempts: c.int_in(
+                &join(&hp, "max_hedged_attempts"),
+                h.max_hedged_attempts.unwrap_or(1),
+                1,
+                10,
+            ) as u8,
+        }
+    });
     ClientPolicy {
+        hedging,
         retry_budget,
         adaptive_throttling,
         cooldown,

@@ -151,6 +151,17 @@ pub struct Policy {
     pub cooldown: Option<Cooldown>,
     #[serde(default)]
     pub credit_check: Option<CreditCheck>,
+    #[serde(default)]
+    pub hedging: Option<Hedging>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hedging {
+    #[serde(default)]
+    pub delay: Option<String>,
+    #[serde(default)]
+    pub max_hedged_attempts: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -431,3 +431,46 @@ fn the_seed_credit_check_alerts_and_routes_to_the_cheaper_model() {
     assert!(s.providers[0].first_low_credit_alert_s.unwrap() < 30.0);
     assert!(s.attempts.served_by_fallback > 500);
 }
+
+#[test]
+fn hedging_cuts_the_tail_and_never_answers_twice() {
+    // Time to first token with a heavy tail: median 300 ms, p99 5 s; no capacity limit.
+    let with = |hedging: Option<serde_json::Value>| {
+        let mut policy = json!({ "retry": { "max_attempts": 1 } });
+        if let Some(h) = hedging {
+            policy["hedging"] = h;
+        }
+        run(json!({
+            "duration": "10m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" }, "policy": policy }],
+            "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": { "dist": "lognormal", "median": "300ms", "p99": "5s" }, "per_token": "0s" }] }]
+        }))
+    };
+    let plain = with(None);
+    let hedged = with(Some(json!({ "delay": "1s", "max_hedged_attempts": 1 })));
+    // Every request ends once, whichever copy answers.
+    assert_eq!(
+        hedged.requests.arrived,
+        hedged.requests.succeeded + hedged.requests.failed
+    );
+    assert_eq!(hedged.requests.succeeded, hedged.requests.arrived);
+    assert!(hedged.attempts.hedges_sent > 0 && hedged.attempts.hedges_won > 0);
+    assert!(hedged.attempts.hedges_won <= hedged.attempts.hedges_sent);
+    assert_eq!(
+        hedged.attempts.sent,
+        hedged.requests.arrived + hedged.attempts.hedges_sent
+    );
+    // Roughly the share of calls slower than 1 s get a hedge: a few more attempts...
+    assert!(hedged.amplification < 1.25, "{}", hedged.amplification);
+    // ...for a much shorter tail.
+    let (p99_plain, p99_hedged) = (
+        plain.latency_ms.unwrap().p99,
+        hedged.latency_ms.unwrap().p99,
+    );
+    assert!(
+        p99_hedged < 0.6 * p99_plain,
+        "p99 {p99_plain} ms without hedging, {p99_hedged} ms with"
+    );
+    // The losers still ran, and were billed.
+    assert!(hedged.providers[0].wasted_completions > 0);
+}
