@@ -49,6 +49,11 @@ pub enum Event {
         request: u32,
         generation: u32,
     },
+    /// A request waiting in the bulkhead's queue has waited as long as it may.
+    BulkheadWaitOver {
+        request: u32,
+        generation: u32,
+    },
     /// Time to send a hedged copy of the attempt `generation`, if it is still out.
     HedgeDue {
         request: u32,

@@ -37,10 +37,14 @@ pub enum Failure {
     Throttled,
     /// Every remaining target of the chain is cooling down after failures; nothing was sent.
     CooledDown,
+    /// The client's own RPM/TPM limiter had no room within its maximum wait.
+    ClientRateLimited,
+    /// The client's bulkhead was full (or its queue wait ran out).
+    BulkheadFull,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 15] = [
+    pub const ALL: [Failure; 17] = [
         Failure::Timeout,
         Failure::ConnectTimeout,
         Failure::ConnectionError,
@@ -56,6 +60,8 @@ impl Failure {
         Failure::DeadlineExceeded,
         Failure::Throttled,
         Failure::CooledDown,
+        Failure::ClientRateLimited,
+        Failure::BulkheadFull,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -81,6 +87,8 @@ impl Failure {
             Failure::DeadlineExceeded => "deadline_exceeded",
             Failure::Throttled => "throttled",
             Failure::CooledDown => "cooled_down",
+            Failure::ClientRateLimited => "client_rate_limited",
+            Failure::BulkheadFull => "bulkhead_full",
         }
     }
 
@@ -111,7 +119,11 @@ impl Failure {
     pub fn is_local(self) -> bool {
         matches!(
             self,
-            Failure::BreakerOpen | Failure::Throttled | Failure::CooledDown
+            Failure::BreakerOpen
+                | Failure::Throttled
+                | Failure::CooledDown
+                | Failure::ClientRateLimited
+                | Failure::BulkheadFull
         )
     }
 
@@ -137,6 +149,8 @@ impl Failure {
             Failure::DeadlineExceeded => "request deadline exceeded",
             Failure::Throttled => "throttled locally (adaptive throttling)",
             Failure::CooledDown => "no target available: all cooling down",
+            Failure::ClientRateLimited => "client-side rate limiter: no room in time",
+            Failure::BulkheadFull => "bulkhead full",
         }
     }
 }

@@ -27,10 +27,13 @@ use crate::metrics::{
 use crate::outage::DownBehaviour;
 use crate::outcome::Failure;
 use crate::policy::breaker::{self, Admission, Breaker, BreakerState, Epoch, Recorded, Transition};
+use std::collections::VecDeque;
+
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget, accepted};
 use crate::policy::cooldown::Cooldown;
 use crate::policy::{ChainStep, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
+use crate::ratelimit::TokenBucket;
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
 use crate::scenario::{Scenario, limits};
 use crate::time::{Nanos, secs_to_ns};
@@ -162,6 +165,13 @@ struct GroupState {
     throttle: Option<AdaptiveThrottle>,
     /// LiteLLM cooldown per step of the chain.
     cooldowns: Vec<Cooldown>,
+    /// The client-side RPM / TPM limiter's buckets.
+    limiter_rpm: Option<TokenBucket>,
+    limiter_tpm: Option<TokenBucket>,
+    /// Attempts of the group out now, and requests waiting for the bulkhead (with the
+    /// generation they wait in).
+    in_flight: u32,
+    bulkhead_queue: VecDeque<(u32, u32)>,
 }
 
 struct BreakerSlot {
@@ -353,6 +363,18 @@ impl<'a> Sim<'a> {
                         .adaptive_throttling
                         .map(|(k, window_s)| AdaptiveThrottle::new(k, window_s)),
                     cooldowns: vec![Cooldown::default(); g.policy.chain.len()],
+                    limiter_rpm: g
+                        .policy
+                        .rate_limiter
+                        .and_then(|l| l.rpm)
+                        .map(TokenBucket::per_minute),
+                    limiter_tpm: g
+                        .policy
+                        .rate_limiter
+                        .and_then(|l| l.tpm)
+                        .map(TokenBucket::per_minute),
+                    in_flight: 0,
+                    bulkhead_queue: VecDeque::new(),
                 }
             })
             .collect();
@@ -672,6 +694,20 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::ServiceDone { job } => self.service_done(job),
+            Event::BulkheadWaitOver {
+                request,
+                generation,
+            } => {
+                let group = self.requests.items[request as usize].group as usize;
+                let queue = &mut self.groups[group].bulkhead_queue;
+                if let Some(at) = queue
+                    .iter()
+                    .position(|&entry| entry == (request, generation))
+                {
+                    queue.remove(at);
+                    self.rejected_locally(request, Failure::BulkheadFull);
+                }
+            }
             Event::HedgeDue {
                 request,
                 generation,
@@ -896,8 +932,11 @@ impl<'a> Sim<'a> {
         if !self.route_around_unavailable_targets(request) {
             return;
         }
+        if !self.client_gates_open(request) {
+            return;
+        }
         let r = self.requests.items[request as usize];
-        // Adaptive throttling rejects before anything else is consulted.
+        // Adaptive throttling rejects before the breaker is consulted.
         if let Some(throttle) = &mut self.groups[gi].throttle {
             let p = throttle.reject_probability(now);
             throttle.on_request(now);
@@ -932,6 +971,7 @@ impl<'a> Sim<'a> {
         let step = self.current_step(request);
         let gi = self.requests.items[request as usize].group as usize;
         let policy = &self.scenario.groups[gi].policy;
+        self.groups[gi].in_flight += 1;
         let r = &mut self.requests.items[request as usize];
         r.generation = r.generation.wrapping_add(1);
         r.attempts += 1;
@@ -1051,6 +1091,87 @@ impl<'a> Sim<'a> {
         self.attempt_failed(request, failure, None);
     }
 
+    /// The client's own gates before sending: the RPM / TPM limiter and the bulkhead. Either
+    /// may make the request wait (true: go on now; false: it waits or has failed).
+    fn client_gates_open(&mut self, request: u32) -> bool {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let policy = &self.scenario.groups[gi].policy;
+        let tokens =
+            f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
+        if let Some(limiter) = policy.rate_limiter {
+            let g = &mut self.groups[gi];
+            let wait_rpm = g.limiter_rpm.as_mut().map_or(Ok(()), |b| b.check(now, 1.0));
+            let wait_tpm = g
+                .limiter_tpm
+                .as_mut()
+                .map_or(Ok(()), |b| b.check(now, tokens));
+            let wait = wait_rpm.err().unwrap_or(0).max(wait_tpm.err().unwrap_or(0));
+            if wait > limiter.max_wait_ns {
+                self.rejected_locally(request, Failure::ClientRateLimited);
+                return false;
+            }
+            if wait > 0 {
+                let generation = r.generation;
+                self.queue.schedule(
+                    now + wait,
+                    Event::AttemptStart {
+                        request,
+                        generation,
+                    },
+                );
+                return false;
+            }
+        }
+        if let Some(bulkhead) = policy.bulkhead {
+            let g = &mut self.groups[gi];
+            if g.in_flight >= bulkhead.max_in_flight {
+                if g.bulkhead_queue.len() >= bulkhead.max_queue as usize
+                    || bulkhead.max_wait_ns == 0
+                {
+                    self.rejected_locally(request, Failure::BulkheadFull);
+                    return false;
+                }
+                let generation = r.generation;
+                g.bulkhead_queue.push_back((request, generation));
+                let over = Event::BulkheadWaitOver {
+                    request,
+                    generation,
+                };
+                self.queue
+                    .schedule(now.saturating_add(bulkhead.max_wait_ns), over);
+                return false;
+            }
+        }
+        // Both passed: take the limiter's tokens now that the attempt goes out.
+        let g = &mut self.groups[gi];
+        if let Some(b) = &mut g.limiter_rpm {
+            b.take(1.0);
+        }
+        if let Some(b) = &mut g.limiter_tpm {
+            b.take(tokens);
+        }
+        true
+    }
+
+    /// Slots of the group's bulkhead freed: the first request still waiting goes.
+    fn release_bulkhead_slots(&mut self, group: usize, slots: u32) {
+        self.groups[group].in_flight -= slots;
+        while let Some((request, generation)) = self.groups[group].bulkhead_queue.pop_front() {
+            if self.is_current(request, generation, Phase::Waiting) {
+                self.queue.schedule(
+                    self.now,
+                    Event::AttemptStart {
+                        request,
+                        generation,
+                    },
+                );
+                break;
+            }
+        }
+    }
+
     /// Sends a hedged copy of the attempt out (Polly, gRPC hedging): to the same target, past
     /// the breaker like any call; the first success wins and the others are abandoned.
     fn send_hedge(&mut self, request: u32) {
@@ -1151,6 +1272,14 @@ impl<'a> Sim<'a> {
         {
             throttle.on_accept(now);
         }
+        // With hedging, a success also ends the copies still out.
+        let ended = if failure.is_none() {
+            u32::from(r.outstanding.max(1))
+        } else {
+            1
+        };
+        self.release_bulkhead_slots(gi, ended);
+        let g = &mut self.groups[gi];
         if let (Some(failure), Some(config)) = (failure, &self.scenario.groups[gi].policy.cooldown)
         {
             let cooled = g.cooldowns[r.chain_pos as usize].on_failure(

@@ -74,6 +74,27 @@ pub struct ClientPolicy {
     pub cooldown: Option<CooldownConfig>,
     pub credit_check: Option<CreditCheck>,
     pub hedging: Option<Hedging>,
+    pub rate_limiter: Option<ClientRateLimiter>,
+    pub bulkhead: Option<Bulkhead>,
+}
+
+/// A client-side limiter of requests and tokens per minute, as LiteLLM keeps per deployment:
+/// an attempt that does not fit waits for room up to `max_wait_ns`, else fails locally. An
+/// attempt counts input plus max_tokens against the TPM bucket, as the providers do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientRateLimiter {
+    pub rpm: Option<f64>,
+    pub tpm: Option<f64>,
+    pub max_wait_ns: Nanos,
+}
+
+/// A bulkhead: at most `max_in_flight` attempts of the group out at once; more wait in a FIFO
+/// of at most `max_queue` for at most `max_wait_ns`, else fail locally.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bulkhead {
+    pub max_in_flight: u32,
+    pub max_queue: u32,
+    pub max_wait_ns: Nanos,
 }
 
 /// Hedged requests (Polly's hedging strategy, gRPC hedging): while an attempt is out, send

@@ -20,8 +20,8 @@ use crate::policy::breaker::{BreakerConfig, TripRule};
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
-    AboveMax, ChainStep, ClientPolicy, CreditCheck, Hedging, RetryAfterPolicy, RetryPolicy,
-    TargetRef, default_breaker_counts, default_retry_on,
+    AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, CreditCheck, Hedging,
+    RetryAfterPolicy, RetryPolicy, TargetRef, default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
 use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
@@ -1241,7 +1241,48 @@ fn policy(
             ) as u8,
         }
     });
+    let rate_limiter = raw.rate_limiter.as_ref().map(|l| {
+        let lp = p("rate_limiter");
+        let per_minute = |c: &mut Checker, field: &str, value: Option<f64>| {
+            value.map(|v| {
+                let v = c.number(&join(&lp, field), v, 0.0, 1e12);
+                if v == 0.0 {
+                    c.fail(&join(&lp, field), "must be > 0 (leave it out for no limit)");
+                }
+                v.max(1e-9)
+            })
+        };
+        let limiter = ClientRateLimiter {
+            rpm: per_minute(c, "rpm", l.rpm),
+            tpm: per_minute(c, "tpm", l.tpm),
+            max_wait_ns: c.duration_or(&join(&lp, "max_wait"), &l.max_wait, 0),
+        };
+        if limiter.rpm.is_none() && limiter.tpm.is_none() {
+            c.fail(&lp, "needs `rpm`, `tpm` or both");
+        }
+        limiter
+    });
+    let bulkhead = raw.bulkhead.as_ref().map(|b| {
+        let bp = p("bulkhead");
+        Bulkhead {
+            max_in_flight: c.int_in(
+                &join(&bp, "max_in_flight"),
+                b.max_in_flight,
+                1,
+                limits::MAX_SLOTS,
+            ),
+            max_queue: c.int_in(
+                &join(&bp, "max_queue"),
+                b.max_queue.unwrap_or(0),
+                0,
+                limits::MAX_QUEUE_LIMIT,
+            ),
+            max_wait_ns: c.duration_or(&join(&bp, "max_wait"), &b.max_wait, 0),
+        }
+    });
     ClientPolicy {
+        rate_limiter,
+        bulkhead,
         hedging,
         retry_budget,
         adaptive_throttling,

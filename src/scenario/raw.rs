@@ -153,6 +153,31 @@ pub struct Policy {
     pub credit_check: Option<CreditCheck>,
     #[serde(default)]
     pub hedging: Option<Hedging>,
+    #[serde(default)]
+    pub rate_limiter: Option<ClientRateLimiter>,
+    #[serde(default)]
+    pub bulkhead: Option<Bulkhead>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRateLimiter {
+    #[serde(default)]
+    pub rpm: Option<f64>,
+    #[serde(default)]
+    pub tpm: Option<f64>,
+    #[serde(default)]
+    pub max_wait: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bulkhead {
+    pub max_in_flight: u32,
+    #[serde(default)]
+    pub max_queue: Option<u32>,
+    #[serde(default)]
+    pub max_wait: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -474,3 +474,53 @@ fn hedging_cuts_the_tail_and_never_answers_twice() {
     // The losers still ran, and were billed.
     assert!(hedged.providers[0].wasted_completions > 0);
 }
+
+#[test]
+fn the_client_rate_limiter_keeps_the_provider_under_its_limit() {
+    let with = |limiter: serde_json::Value| {
+        run(json!({
+            "duration": "10m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "5/s" },
+                "policy": { "retry": { "max_attempts": 1 }, "rate_limiter": limiter } }],
+            "providers": [{ "name": "p", "rate_limits": { "rpm": 120 } }]
+        }))
+    };
+    // The client keeps itself to 100 RPM against the provider's 120: no 429 ever.
+    let strict = with(json!({ "rpm": 100 }));
+    assert_eq!(strict.attempts.rate_limited, 0);
+    assert!(
+        strict.providers[0].attempts_received <= 100 + 1000,
+        "{}",
+        strict.providers[0].attempts_received
+    );
+    assert!(super::support::count(&strict, "client_rate_limited") > 1500);
+    // Allowed to wait up to a minute, nobody is turned away: requests queue for room.
+    let patient = with(json!({ "rpm": 100, "max_wait": "60s" }));
+    assert!(
+        super::support::count(&patient, "client_rate_limited")
+            < super::support::count(&strict, "client_rate_limited")
+    );
+    assert!(
+        patient.latency_ms.unwrap().p99 > 1000.0,
+        "waiting shows in latency"
+    );
+}
+
+#[test]
+fn the_bulkhead_caps_attempts_in_flight() {
+    // 0.7 s calls at 10/s want 7 in flight; the bulkhead allows 2 and a queue of 3 for 1 s.
+    let s = run(json!({
+        "duration": "5m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" },
+            "policy": { "retry": { "max_attempts": 1 }, "bulkhead": { "max_in_flight": 2, "max_queue": 3, "max_wait": "1s" } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 100 } }]
+    }));
+    // Two slots serve at most 2 / 0.7 s = 2.86 calls a second.
+    assert!(
+        s.requests.succeeded as f64 <= 2.0 / 0.7 * 300.0 + 2.0,
+        "{}",
+        s.requests.succeeded
+    );
+    assert!(super::support::count(&s, "bulkhead_full") > s.requests.arrived / 2);
+    assert_eq!(s.requests.arrived, s.requests.succeeded + s.requests.failed);
+}
