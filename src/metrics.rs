@@ -53,6 +53,8 @@ pub struct Totals {
     /// Hedged attempts sent, and requests a hedge (not the first attempt) answered.
     pub hedges: u64,
     pub hedges_won: u64,
+    /// Retries taken by each outer retry layer (innermost first).
+    pub layer_retries: [u64; crate::policy::MAX_OUTER_RETRY_LAYERS],
     pub latency_sum_ns: u128,
     pub cost_nusd: u64,
 }

@@ -161,7 +161,59 @@ pub struct Attempts {
     /// Hedged copies sent, and requests a hedge (not the first attempt) answered.
     pub hedges_sent: u64,
     pub hedges_won: u64,
+    /// Retry layers from the outermost in: how often each was called and how many calls it
+    /// made of what it wraps. The innermost line is the client's own `retry`, whose calls
+    /// are the attempts; each line's amplification is its calls out per call in.
+    pub retry_layers: Vec<LayerLine>,
     pub failed_by_outcome: Counts,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerLine {
+    pub layer: String,
+    pub calls_in: u64,
+    pub calls_out: u64,
+    pub amplification: f64,
+}
+
+/// Calls through the retry layers, outermost first. Calls into the outermost layer are the
+/// requests' calls of each target (arrivals plus moves down the fallback chain).
+fn retry_layers(scenario: &Scenario, t: &Totals) -> Vec<LayerLine> {
+    let mut layers: Vec<(String, u64)> = Vec::new();
+    let outer = scenario
+        .groups
+        .iter()
+        .map(|g| g.policy.outer_retries.len())
+        .max()
+        .unwrap_or(0);
+    for k in (0..outer).rev() {
+        let name = scenario
+            .groups
+            .iter()
+            .find_map(|g| g.policy.outer_retries.get(k).map(|l| l.name.clone()))
+            .unwrap_or_default();
+        layers.push((name, t.layer_retries[k]));
+    }
+    layers.push(("retry".to_string(), t.retries));
+    let mut calls_in = t.arrived + t.fallbacks;
+    layers
+        .into_iter()
+        .map(|(layer, retries)| {
+            let calls_out = calls_in + retries;
+            let line = LayerLine {
+                layer,
+                calls_in,
+                calls_out,
+                amplification: if calls_in == 0 {
+                    0.0
+                } else {
+                    round(calls_out as f64 / calls_in as f64, 6)
+                },
+            };
+            calls_in = calls_out;
+            line
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -413,6 +465,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             low_credit_alerts: t.low_credit_alerts,
             hedges_sent: t.hedges,
             hedges_won: t.hedges_won,
+            retry_layers: retry_layers(scenario, t),
             failed_by_outcome: by_failure(af),
         },
         amplification: if t.arrived == 0 {

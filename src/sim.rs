@@ -31,7 +31,7 @@ use std::collections::VecDeque;
 
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget, accepted};
 use crate::policy::cooldown::Cooldown;
-use crate::policy::{ChainStep, NextStep};
+use crate::policy::{ChainStep, MAX_OUTER_RETRY_LAYERS, NextStep};
 use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
 use crate::ratelimit::TokenBucket;
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
@@ -84,6 +84,8 @@ struct Request {
     outstanding: u8,
     hedges: u8,
     first_live_generation: u32,
+    /// Retries taken by each outer retry layer in its current call.
+    layer_retries: [u8; MAX_OUTER_RETRY_LAYERS],
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -885,6 +887,7 @@ impl<'a> Sim<'a> {
             outstanding: 0,
             hedges: 0,
             first_live_generation: generation,
+            layer_retries: [0; MAX_OUTER_RETRY_LAYERS],
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
@@ -1251,6 +1254,57 @@ impl<'a> Sim<'a> {
                 .get_or_insert(self.now);
         }
         short
+    }
+
+    /// The layers inside gave up on the target: the innermost outer retry layer that may
+    /// still retry calls them again, from scratch, after its own backoff. True if one did.
+    fn retry_outer_layer(
+        &mut self,
+        request: u32,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+        deadline_at: Nanos,
+    ) -> bool {
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let layers = &self.scenario.groups[gi].policy.outer_retries;
+        for (k, layer) in layers.iter().enumerate() {
+            let calls = u32::from(r.layer_retries[k]) + 1;
+            let step = ChainStep {
+                target: self.current_step(request).target,
+                attempts: layer.max_attempts,
+            };
+            let uniform = self.groups[gi].jitter.random::<f64>();
+            let NextStep::Retry { delay_ns } =
+                layer
+                    .policy
+                    .after_failure(failure, retry_after_ns, step, calls, 0, uniform)
+            else {
+                continue;
+            };
+            let at = self.now.saturating_add(delay_ns);
+            if at >= deadline_at {
+                return false;
+            }
+            let req = &mut self.requests.items[request as usize];
+            req.layer_retries[k] += 1;
+            // The layers inside start over, as a fresh call to them would.
+            req.layer_retries[..k].fill(0);
+            req.attempts_on_target = 0;
+            req.previous_sleep_ns = 0;
+            req.phase = Phase::Waiting;
+            let generation = req.generation;
+            self.count(r.group, r.counted, |t| t.layer_retries[k] += 1);
+            self.queue.schedule(
+                at,
+                Event::AttemptStart {
+                    request,
+                    generation,
+                },
+            );
+            return true;
+        }
+        false
     }
 
     /// A sent attempt has its answer (or timed out): retry-budget, throttling, cooldown and
@@ -1667,6 +1721,11 @@ impl<'a> Sim<'a> {
             }
             _ => next,
         };
+        if next == NextStep::NextTarget
+            && self.retry_outer_layer(request, failure, retry_after_ns, deadline_at)
+        {
+            return;
+        }
         match next {
             NextStep::Retry { delay_ns } => {
                 let at = now.saturating_add(delay_ns);
@@ -1701,6 +1760,7 @@ impl<'a> Sim<'a> {
                         req.attempts_on_target = 0;
                         req.previous_sleep_ns = 0;
                         req.retry_cost = 0;
+                        req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
                         req.phase = Phase::Waiting;
                         let generation = req.generation;
                         self.count(r.group, r.counted, |t| t.fallbacks += 1);

@@ -65,6 +65,9 @@ pub struct ClientPolicy {
     /// Overall budget of a logical request, from its arrival; `Nanos::MAX` when unset.
     pub deadline_ns: Nanos,
     pub retry: RetryPolicy,
+    /// Retry loops wrapped around `retry`, innermost first (an SDK's retries inside an app's
+    /// loop inside a job runner's): when the layers inside give up, a layer calls them again.
+    pub outer_retries: Vec<RetryLayer>,
     pub breaker: Option<BreakerConfig>,
     /// The primary target first, then the fallbacks in order.
     pub chain: Vec<ChainStep>,
@@ -95,6 +98,16 @@ pub struct Bulkhead {
     pub max_in_flight: u32,
     pub max_queue: u32,
     pub max_wait_ns: Nanos,
+}
+
+pub const MAX_OUTER_RETRY_LAYERS: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    pub name: String,
+    /// Calls this layer makes of what it wraps, the first included.
+    pub max_attempts: u32,
+    pub policy: RetryPolicy,
 }
 
 /// Hedged requests (Polly's hedging strategy, gRPC hedging): while an attempt is out, send

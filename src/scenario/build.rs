@@ -21,7 +21,8 @@ use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
     AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, CreditCheck, Hedging,
-    RetryAfterPolicy, RetryPolicy, TargetRef, default_breaker_counts, default_retry_on,
+    MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
+    default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
 use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
@@ -1025,8 +1026,272 @@ fn policy(
         None => Nanos::MAX,
     };
 
-    let retry = raw.retry.as_ref();
-    let rp = p("retry");
+    let (max_attempts, retry) = retry_layer(c, raw.retry.as_ref(), &p("retry"));
+    let outer_retries: Vec<RetryLayer> = raw
+        .outer_retries
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let lp = format!("{}[{i}]", p("outer_retries"));
+            let (max_attempts, policy) = retry_layer(c, Some(&layer.retry), &lp);
+            let name = layer
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("outer {}", i + 1));
+            RetryLayer {
+                name,
+                max_attempts,
+                policy,
+            }
+        })
+        .collect();
+    if outer_retries.len() > MAX_OUTER_RETRY_LAYERS {
+        c.fail(
+            &p("outer_retries"),
+            format!("at most {MAX_OUTER_RETRY_LAYERS} layers"),
+        );
+    }
+    let breaker = raw.breaker.as_ref().map(|br| breaker(c, br, &p("breaker")));
+
+    let mut chain = vec![ChainStep {
+        target: primary,
+        attempts: max_attempts,
+    }];
+    for (i, f) in raw.fallback.iter().enumerate() {
+        let fp = format!("{}[{i}]", p("fallback"));
+        let target = resolve_target(c, providers, f.provider.as_deref(), &f.model, &fp);
+        let attempts = c.int_in(
+            &join(&fp, "attempts"),
+            f.attempts.unwrap_or(1),
+            1,
+            limits::MAX_ATTEMPTS_PER_TARGET,
+        );
+        chain.push(ChainStep { target, attempts });
+    }
+    if chain.len() > limits::MAX_CHAIN_LENGTH {
+        c.fail(
+            &p("fallback"),
+            format!("at most {} fallback targets", limits::MAX_CHAIN_LENGTH - 1),
+        );
+    }
+    let retry_budget = raw
+        .retry_budget
+        .as_ref()
+        .map(|b| retry_budget(c, b, &p("retry_budget")));
+    let adaptive_throttling = raw.adaptive_throttling.as_ref().map(|t| {
+        let tp = p("adaptive_throttling");
+        // The SRE book's K = 2 over about two minutes.
+        let k = c.number(&join(&tp, "k"), t.k.unwrap_or(2.0), 1.0, 100.0);
+        let window_ns = c.positive_duration_or(&join(&tp, "window"), &t.window, 120 * NS_PER_S);
+        (
+            k,
+            (window_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW)) as u32,
+        )
+    });
+    let cooldown = raw.cooldown.as_ref().map(|cd| {
+        let cp = p("cooldown");
+        // LiteLLM's defaults: 3 allowed fails a minute, 5 s cooldown.
+        CooldownConfig {
+            allowed_fails: c.int_in(
+                &join(&cp, "allowed_fails"),
+                cd.allowed_fails.unwrap_or(3),
+                0,
+                1_000_000,
+            ),
+            cooldown_ns: c.positive_duration_or(&join(&cp, "cooldown"), &cd.cooldown, 5 * NS_PER_S),
+            cool_on_429: cd.cool_on_429.unwrap_or(false),
+        }
+    });
+    let credit_check = raw.credit_check.as_ref().map(|cc| {
+        let cp = p("credit_check");
+        CreditCheck {
+            margin: c.number(&join(&cp, "margin"), cc.margin.unwrap_or(1.0), 0.0, 1e6),
+            alert_below_nusd: usd_to_nano(c.number(
+                &join(&cp, "alert_below_usd"),
+                cc.alert_below_usd.unwrap_or(0.0),
+                0.0,
+                1e9,
+            )),
+            route_to_next: cc.route_to_next.unwrap_or(true),
+        }
+    });
+    let hedging = raw.hedging.as_ref().map(|h| {
+        let hp = p("hedging");
+        // Polly v8's defaults: one hedge after 2 s.
+        Hedging {
+            delay_ns: c.duration_or(&join(&hp, "delay"), &h.delay, 2 * NS_PER_S),
+            max_hedged_attempts: c.int_in(
+                &join(&hp, "max_hedged_attempts"),
+                h.max_hedged_attempts.unwrap_or(1),
+                1,
+                10,
+            ) as u8,
+        }
+    });
+    let rate_limiter = raw.rate_limiter.as_ref().map(|l| {
+        let lp = p("rate_limiter");
+        let per_minute = |c: &mut Checker, field: &str, value: Option<f64>| {
+            value.map(|v| {
+                let v = c.number(&join(&lp, field), v, 0.0, 1e12);
+                if v == 0.0 {
+                    c.fail(&join(&lp, field), "must be > 0 (leave it out for no limit)");
+                }
+                v.max(1e-9)
+            })
+        };
+        let limiter = ClientRateLimiter {
+            rpm: per_minute(c, "rpm", l.rpm),
+            tpm: per_minute(c, "tpm", l.tpm),
+            max_wait_ns: c.duration_or(&join(&lp, "max_wait"), &l.max_wait, 0),
+        };
+        if limiter.rpm.is_none() && limiter.tpm.is_none() {
+            c.fail(&lp, "needs `rpm`, `tpm` or both");
+        }
+        limiter
+    });
+    let bulkhead = raw.bulkhead.as_ref().map(|b| {
+        let bp = p("bulkhead");
+        Bulkhead {
+            max_in_flight: c.int_in(
+                &join(&bp, "max_in_flight"),
+                b.max_in_flight,
+                1,
+                limits::MAX_SLOTS,
+            ),
+            max_queue: c.int_in(
+                &join(&bp, "max_queue"),
+                b.max_queue.unwrap_or(0),
+                0,
+                limits::MAX_QUEUE_LIMIT,
+            ),
+            max_wait_ns: c.duration_or(&join(&bp, "max_wait"), &b.max_wait, 0),
+        }
+    });
+    ClientPolicy {
+        rate_limiter,
+        bulkhead,
+        hedging,
+        retry_budget,
+        adaptive_throttling,
+        cooldown,
+        credit_check,
+        connect_timeout_ns,
+        attempt_timeout_ns,
+        deadline_ns,
+        retry,
+        outer_retries,
+        breaker,
+        chain,
+    }
+}
+
+/// A retry budget, with each kind's defaults: Finagle's, Envoy's, gRFC A6's example, AWS's.
+fn retry_budget(c: &mut Checker, b: &raw::RetryBudget, path: &str) -> RetryBudgetConfig {
+    let field = |name: &str| join(path, name);
+    let kinds = ["percent", "concurrency", "grpc", "aws"];
+    let applies: &[&str] = match b.kind.as_str() {
+        "percent" => &["percent", "min_per_s", "ttl"],
+        "concurrency" => &["percent", "min_concurrency"],
+        "grpc" => &["max_tokens", "token_ratio"],
+        "aws" => &["capacity", "retry_cost", "timeout_cost", "no_retry_refund"],
+        other => {
+            let hint = nearest_name(other, &kinds)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            c.fail(
+                &field("kind"),
+                format!(
+                    "unknown value `{other}`{hint}; expected one of: {}",
+                    kinds.join(", ")
+                ),
+            );
+            return RetryBudgetConfig::Concurrency {
+                percent: 20.0,
+                min_concurrency: 3,
+            };
+        }
+    };
+    for (name, set) in [
+        ("percent", b.percent.is_some()),
+        ("min_per_s", b.min_per_s.is_some()),
+        ("ttl", b.ttl.is_some()),
+        ("min_concurrency", b.min_concurrency.is_some()),
+        ("max_tokens", b.max_tokens.is_some()),
+        ("token_ratio", b.token_ratio.is_some()),
+        ("capacity", b.capacity.is_some()),
+        ("retry_cost", b.retry_cost.is_some()),
+        ("timeout_cost", b.timeout_cost.is_some()),
+        ("no_retry_refund", b.no_retry_refund.is_some()),
+    ] {
+        if set && !applies.contains(&name) {
+            c.fail(
+                &field(name),
+                format!(
+                    "does not apply to `kind: \"{}\"` (its fields: {})",
+                    b.kind,
+                    applies.join(", ")
+                ),
+            );
+        }
+    }
+    match b.kind.as_str() {
+        "percent" => {
+            let ttl_ns = c.positive_duration_or(&field("ttl"), &b.ttl, 10 * NS_PER_S);
+            RetryBudgetConfig::Percent {
+                percent: c.number(&field("percent"), b.percent.unwrap_or(20.0), 0.0, 1000.0),
+                min_per_s: c.number(&field("min_per_s"), b.min_per_s.unwrap_or(10.0), 0.0, 1e6),
+                ttl_s: (ttl_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW)) as u32,
+            }
+        }
+        "concurrency" => RetryBudgetConfig::Concurrency {
+            percent: c.number(&field("percent"), b.percent.unwrap_or(20.0), 0.0, 1000.0),
+            min_concurrency: c.int_in(
+                &field("min_concurrency"),
+                b.min_concurrency.unwrap_or(3),
+                0,
+                u32::MAX,
+            ),
+        },
+        "grpc" => {
+            let max_tokens = c.number(
+                &field("max_tokens"),
+                b.max_tokens.unwrap_or(10.0),
+                1.0,
+                1000.0,
+            );
+            RetryBudgetConfig::Grpc {
+                max_tokens,
+                token_ratio: c.number(
+                    &field("token_ratio"),
+                    b.token_ratio.unwrap_or(0.1),
+                    0.001,
+                    max_tokens,
+                ),
+            }
+        }
+        _ => RetryBudgetConfig::Aws {
+            capacity: c.int_in(&field("capacity"), b.capacity.unwrap_or(500), 1, u32::MAX),
+            retry_cost: c.int_in(&field("retry_cost"), b.retry_cost.unwrap_or(5), 0, 10_000),
+            timeout_cost: c.int_in(
+                &field("timeout_cost"),
+                b.timeout_cost.unwrap_or(10),
+                0,
+                10_000,
+            ),
+            no_retry_refund: c.int_in(
+                &field("no_retry_refund"),
+                b.no_retry_refund.unwrap_or(1),
+                0,
+                10_000,
+            ),
+        },
+    }
+}
+
+/// A retry layer: attempts, retryable outcomes, backoff, Retry-After (the client's own
+/// `retry`, or an outer layer wrapping it).
+fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32, RetryPolicy) {
+    let rp = path.to_string();
     let max_attempts = c.int_in(
         &join(&rp, "max_attempts"),
         retry.and_then(|r| r.max_attempts).unwrap_or(3),
@@ -1164,244 +1429,14 @@ fn policy(
             .unwrap_or(AboveMax::Cap),
     };
 
-    let breaker = raw.breaker.as_ref().map(|br| breaker(c, br, &p("breaker")));
-
-    let mut chain = vec![ChainStep {
-        target: primary,
-        attempts: max_attempts,
-    }];
-    for (i, f) in raw.fallback.iter().enumerate() {
-        let fp = format!("{}[{i}]", p("fallback"));
-        let target = resolve_target(c, providers, f.provider.as_deref(), &f.model, &fp);
-        let attempts = c.int_in(
-            &join(&fp, "attempts"),
-            f.attempts.unwrap_or(1),
-            1,
-            limits::MAX_ATTEMPTS_PER_TARGET,
-        );
-        chain.push(ChainStep { target, attempts });
-    }
-    if chain.len() > limits::MAX_CHAIN_LENGTH {
-        c.fail(
-            &p("fallback"),
-            format!("at most {} fallback targets", limits::MAX_CHAIN_LENGTH - 1),
-        );
-    }
-    let retry_budget = raw
-        .retry_budget
-        .as_ref()
-        .map(|b| retry_budget(c, b, &p("retry_budget")));
-    let adaptive_throttling = raw.adaptive_throttling.as_ref().map(|t| {
-        let tp = p("adaptive_throttling");
-        // The SRE book's K = 2 over about two minutes.
-        let k = c.number(&join(&tp, "k"), t.k.unwrap_or(2.0), 1.0, 100.0);
-        let window_ns = c.positive_duration_or(&join(&tp, "window"), &t.window, 120 * NS_PER_S);
-        (
-            k,
-            (window_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW)) as u32,
-        )
-    });
-    let cooldown = raw.cooldown.as_ref().map(|cd| {
-        let cp = p("cooldown");
-        // LiteLLM's defaults: 3 allowed fails a minute, 5 s cooldown.
-        CooldownConfig {
-            allowed_fails: c.int_in(
-                &join(&cp, "allowed_fails"),
-                cd.allowed_fails.unwrap_or(3),
-                0,
-                1_000_000,
-            ),
-            cooldown_ns: c.positive_duration_or(&join(&cp, "cooldown"), &cd.cooldown, 5 * NS_PER_S),
-            cool_on_429: cd.cool_on_429.unwrap_or(false),
-        }
-    });
-    let credit_check = raw.credit_check.as_ref().map(|cc| {
-        let cp = p("credit_check");
-        CreditCheck {
-            margin: c.number(&join(&cp, "margin"), cc.margin.unwrap_or(1.0), 0.0, 1e6),
-            alert_below_nusd: usd_to_nano(c.number(
-                &join(&cp, "alert_below_usd"),
-                cc.alert_below_usd.unwrap_or(0.0),
-                0.0,
-                1e9,
-            )),
-            route_to_next: cc.route_to_next.unwrap_or(true),
-        }
-    });
-    let hedging = raw.hedging.as_ref().map(|h| {
-        let hp = p("hedging");
-        // Polly v8's defaults: one hedge after 2 s.
-        Hedging {
-            delay_ns: c.duration_or(&join(&hp, "delay"), &h.delay, 2 * NS_PER_S),
-            max_hedged_attempts: c.int_in(
-                &join(&hp, "max_hedged_attempts"),
-                h.max_hedged_attempts.unwrap_or(1),
-                1,
-                10,
-            ) as u8,
-        }
-    });
-    let rate_limiter = raw.rate_limiter.as_ref().map(|l| {
-        let lp = p("rate_limiter");
-        let per_minute = |c: &mut Checker, field: &str, value: Option<f64>| {
-            value.map(|v| {
-                let v = c.number(&join(&lp, field), v, 0.0, 1e12);
-                if v == 0.0 {
-                    c.fail(&join(&lp, field), "must be > 0 (leave it out for no limit)");
-                }
-                v.max(1e-9)
-            })
-        };
-        let limiter = ClientRateLimiter {
-            rpm: per_minute(c, "rpm", l.rpm),
-            tpm: per_minute(c, "tpm", l.tpm),
-            max_wait_ns: c.duration_or(&join(&lp, "max_wait"), &l.max_wait, 0),
-        };
-        if limiter.rpm.is_none() && limiter.tpm.is_none() {
-            c.fail(&lp, "needs `rpm`, `tpm` or both");
-        }
-        limiter
-    });
-    let bulkhead = raw.bulkhead.as_ref().map(|b| {
-        let bp = p("bulkhead");
-        Bulkhead {
-            max_in_flight: c.int_in(
-                &join(&bp, "max_in_flight"),
-                b.max_in_flight,
-                1,
-                limits::MAX_SLOTS,
-            ),
-            max_queue: c.int_in(
-                &join(&bp, "max_queue"),
-                b.max_queue.unwrap_or(0),
-                0,
-                limits::MAX_QUEUE_LIMIT,
-            ),
-            max_wait_ns: c.duration_or(&join(&bp, "max_wait"), &b.max_wait, 0),
-        }
-    });
-    ClientPolicy {
-        rate_limiter,
-        bulkhead,
-        hedging,
-        retry_budget,
-        adaptive_throttling,
-        cooldown,
-        credit_check,
-        connect_timeout_ns,
-        attempt_timeout_ns,
-        deadline_ns,
-        retry: RetryPolicy {
+    (
+        max_attempts,
+        RetryPolicy {
             retry_on,
             backoff,
             retry_after,
         },
-        breaker,
-        chain,
-    }
-}
-
-/// A retry budget, with each kind's defaults: Finagle's, Envoy's, gRFC A6's example, AWS's.
-fn retry_budget(c: &mut Checker, b: &raw::RetryBudget, path: &str) -> RetryBudgetConfig {
-    let field = |name: &str| join(path, name);
-    let kinds = ["percent", "concurrency", "grpc", "aws"];
-    let applies: &[&str] = match b.kind.as_str() {
-        "percent" => &["percent", "min_per_s", "ttl"],
-        "concurrency" => &["percent", "min_concurrency"],
-        "grpc" => &["max_tokens", "token_ratio"],
-        "aws" => &["capacity", "retry_cost", "timeout_cost", "no_retry_refund"],
-        other => {
-            let hint = nearest_name(other, &kinds)
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            c.fail(
-                &field("kind"),
-                format!(
-                    "unknown value `{other}`{hint}; expected one of: {}",
-                    kinds.join(", ")
-                ),
-            );
-            return RetryBudgetConfig::Concurrency {
-                percent: 20.0,
-                min_concurrency: 3,
-            };
-        }
-    };
-    for (name, set) in [
-        ("percent", b.percent.is_some()),
-        ("min_per_s", b.min_per_s.is_some()),
-        ("ttl", b.ttl.is_some()),
-        ("min_concurrency", b.min_concurrency.is_some()),
-        ("max_tokens", b.max_tokens.is_some()),
-        ("token_ratio", b.token_ratio.is_some()),
-        ("capacity", b.capacity.is_some()),
-        ("retry_cost", b.retry_cost.is_some()),
-        ("timeout_cost", b.timeout_cost.is_some()),
-        ("no_retry_refund", b.no_retry_refund.is_some()),
-    ] {
-        if set && !applies.contains(&name) {
-            c.fail(
-                &field(name),
-                format!(
-                    "does not apply to `kind: \"{}\"` (its fields: {})",
-                    b.kind,
-                    applies.join(", ")
-                ),
-            );
-        }
-    }
-    match b.kind.as_str() {
-        "percent" => {
-            let ttl_ns = c.positive_duration_or(&field("ttl"), &b.ttl, 10 * NS_PER_S);
-            RetryBudgetConfig::Percent {
-                percent: c.number(&field("percent"), b.percent.unwrap_or(20.0), 0.0, 1000.0),
-                min_per_s: c.number(&field("min_per_s"), b.min_per_s.unwrap_or(10.0), 0.0, 1e6),
-                ttl_s: (ttl_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW)) as u32,
-            }
-        }
-        "concurrency" => RetryBudgetConfig::Concurrency {
-            percent: c.number(&field("percent"), b.percent.unwrap_or(20.0), 0.0, 1000.0),
-            min_concurrency: c.int_in(
-                &field("min_concurrency"),
-                b.min_concurrency.unwrap_or(3),
-                0,
-                u32::MAX,
-            ),
-        },
-        "grpc" => {
-            let max_tokens = c.number(
-                &field("max_tokens"),
-                b.max_tokens.unwrap_or(10.0),
-                1.0,
-                1000.0,
-            );
-            RetryBudgetConfig::Grpc {
-                max_tokens,
-                token_ratio: c.number(
-                    &field("token_ratio"),
-                    b.token_ratio.unwrap_or(0.1),
-                    0.001,
-                    max_tokens,
-                ),
-            }
-        }
-        _ => RetryBudgetConfig::Aws {
-            capacity: c.int_in(&field("capacity"), b.capacity.unwrap_or(500), 1, u32::MAX),
-            retry_cost: c.int_in(&field("retry_cost"), b.retry_cost.unwrap_or(5), 0, 10_000),
-            timeout_cost: c.int_in(
-                &field("timeout_cost"),
-                b.timeout_cost.unwrap_or(10),
-                0,
-                10_000,
-            ),
-            no_retry_refund: c.int_in(
-                &field("no_retry_refund"),
-                b.no_retry_refund.unwrap_or(1),
-                0,
-                10_000,
-            ),
-        },
-    }
+    )
 }
 
 #[derive(Clone, Copy, PartialEq)]

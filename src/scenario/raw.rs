@@ -157,6 +157,18 @@ pub struct Policy {
     pub rate_limiter: Option<ClientRateLimiter>,
     #[serde(default)]
     pub bulkhead: Option<Bulkhead>,
+    #[serde(default)]
+    pub outer_retries: Vec<OuterRetry>,
+}
+
+/// A retry loop wrapped around the client's own `retry` (innermost first). serde's
+/// `flatten` cannot be combined with `deny_unknown_fields`, so the retry fields are nested.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OuterRetry {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub retry: Retry,
 }
 
 #[derive(Debug, Deserialize)]

@@ -524,3 +524,24 @@ fn the_bulkhead_caps_attempts_in_flight() {
     assert!(super::support::count(&s, "bulkhead_full") > s.requests.arrived / 2);
     assert_eq!(s.requests.arrived, s.requests.succeeded + s.requests.failed);
 }
+
+#[test]
+fn layered_retries_multiply() {
+    // openai-python's 3 attempts inside an application loop of 3, against a dead provider:
+    // 9 attempts a request, and each layer shows its factor of 3.
+    let s = run(json!({
+        "duration": "2m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
+            "policy": { "preset": "openai-python", "outer_retries": [{ "name": "app loop", "retry": { "max_attempts": 3, "backoff": { "kind": "constant", "base": "1s" } } }] } }],
+        "providers": [{ "name": "p", "errors": { "503": 1.0 }, "error_latency": "10ms" }]
+    }));
+    assert!((s.amplification - 9.0).abs() < 1e-9, "{}", s.amplification);
+    let layers: Vec<(&str, f64)> = s
+        .attempts
+        .retry_layers
+        .iter()
+        .map(|l| (l.layer.as_str(), l.amplification))
+        .collect();
+    assert_eq!(layers, vec![("app loop", 3.0), ("retry", 3.0)]);
+    assert_eq!(s.attempts.retry_layers[1].calls_out, s.attempts.sent);
+}
