@@ -321,6 +321,8 @@ fn faults(t: &crate::metrics::ProviderTotals) -> FaultSummary {
 pub struct TargetSummary {
     pub provider: String,
     pub model: String,
+    /// Times requests moved down their fallback chain to this target.
+    pub fallbacks_in: u64,
     pub answers: u64,
     pub share: f64,
     pub cost_usd: f64,
@@ -573,8 +575,11 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
                     .zip(models)
                     .map(move |(m, counts)| (p, m, *counts))
             })
-            .filter(|(_, _, (answers, cost))| *answers > 0 || *cost > 0)
-            .map(|(p, m, (answers, cost))| TargetSummary {
+            .filter(|(_, _, (answers, cost, fallbacks))| {
+                *answers > 0 || *cost > 0 || *fallbacks > 0
+            })
+            .map(|(p, m, (answers, cost, fallbacks))| TargetSummary {
+                fallbacks_in: fallbacks,
                 provider: p.name.clone(),
                 model: m.name.clone(),
                 answers,

@@ -201,8 +201,9 @@ pub struct RunResult {
     pub recent_errors: Vec<ErrorRecord>,
     /// Breaker openings outside any fault window of their provider.
     pub false_opens: u64,
-    /// Per provider, per model: answers delivered and cost (counted requests).
-    pub target_answers: Vec<Vec<(u64, u64)>>,
+    /// Per provider, per model: answers delivered, cost and fallbacks into it (counted
+    /// requests).
+    pub target_answers: Vec<Vec<(u64, u64, u64)>>,
     pub events_processed: u64,
     /// Requests still alive when the drain limit stopped the run.
     pub unfinished: u64,
@@ -265,6 +266,7 @@ pub struct Sim<'a> {
     /// requests, and what counted calls to it cost.
     target_answers: Vec<u64>,
     target_cost_nusd: Vec<u64>,
+    target_fallbacks: Vec<u64>,
     /// The first flattened index of each provider's models.
     target_offsets: Vec<usize>,
 }
@@ -428,6 +430,7 @@ impl<'a> Sim<'a> {
             false_opens: 0,
             target_answers: vec![0; targets],
             target_cost_nusd: vec![0; targets],
+            target_fallbacks: vec![0; targets],
             target_offsets,
         }
     }
@@ -621,7 +624,13 @@ impl<'a> Sim<'a> {
                 .zip(&self.target_offsets)
                 .map(|(p, &first)| {
                     (first..first + p.models.len())
-                        .map(|i| (self.target_answers[i], self.target_cost_nusd[i]))
+                        .map(|i| {
+                            (
+                                self.target_answers[i],
+                                self.target_cost_nusd[i],
+                                self.target_fallbacks[i],
+                            )
+                        })
                         .collect()
                 })
                 .collect(),
@@ -1228,8 +1237,18 @@ impl<'a> Sim<'a> {
             r.chain_pos += 1;
             r.attempts_on_target = 0;
             r.previous_sleep_ns = 0;
-            let (group, counted) = (r.group, r.counted);
-            self.count(group, counted, |t| t.fallbacks += 1);
+            self.fell_back(request);
+        }
+    }
+
+    /// Counts a move down the fallback chain, to the request's (new) current target.
+    fn fell_back(&mut self, request: u32) {
+        let r = self.requests.items[request as usize];
+        self.count(r.group, r.counted, |t| t.fallbacks += 1);
+        if r.counted {
+            let target = self.current_step(request).target;
+            self.target_fallbacks
+                [self.target_offsets[target.provider as usize] + target.model as usize] += 1;
         }
     }
 
@@ -1763,7 +1782,7 @@ impl<'a> Sim<'a> {
                         req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
                         req.phase = Phase::Waiting;
                         let generation = req.generation;
-                        self.count(r.group, r.counted, |t| t.fallbacks += 1);
+                        self.fell_back(request);
                         // As the seed's service: the fallback is tried at once.
                         self.queue.schedule(
                             now,
