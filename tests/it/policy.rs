@@ -139,6 +139,7 @@ fn fallback_follows_the_chain_after_retries_are_exhausted() {
         ),
         ("cheap", s.requests.arrived, 1.0)
     );
+    assert_eq!(s.targets[0].fallbacks_in, s.requests.arrived);
 }
 
 #[test]
