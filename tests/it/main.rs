@@ -6,6 +6,7 @@ mod charts;
 mod determinism;
 mod policy;
 mod presets;
+mod properties;
 mod support;
 mod validation;
 mod world;
