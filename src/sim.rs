@@ -1353,13 +1353,15 @@ impl<'a> Sim<'a> {
         };
         self.release_bulkhead_slots(gi, ended);
         let g = &mut self.groups[gi];
-        if let (Some(failure), Some(config)) = (failure, &self.scenario.groups[gi].policy.cooldown)
-        {
-            let cooled = g.cooldowns[r.chain_pos as usize].on_failure(
-                config,
-                now,
-                failure == Failure::RateLimited,
-            );
+        if let Some(config) = &self.scenario.groups[gi].policy.cooldown {
+            let cooldown = &mut g.cooldowns[r.chain_pos as usize];
+            let cooled = match failure {
+                None => {
+                    cooldown.on_success(now);
+                    false
+                }
+                Some(failure) => cooldown.on_failure(config, now, failure == Failure::RateLimited),
+            };
             if cooled {
                 self.count(r.group, r.counted, |t| t.cooldowns += 1);
             }
@@ -1874,7 +1876,18 @@ pub fn live_requests_bound(scenario: &Scenario) -> f64 {
             ArrivalModel::ClosedLoop { users, .. } => f64::from(*users),
             ArrivalModel::Poisson(profile) => {
                 let p = &g.policy;
-                let longest_wait_ns = p.retry.backoff.cap_ns.max(p.retry.retry_after.max_ns);
+                // The longest Retry-After the world can send: a per-minute bucket refills
+                // within a minute; the chaos layer's is configured.
+                let world_retry_after_ns = scenario
+                    .providers
+                    .iter()
+                    .filter(|pr| pr.rpm.is_some() || pr.tpm.is_some())
+                    .map(|_| crate::time::NS_PER_MIN)
+                    .chain(scenario.chaos.as_ref().map(|c| c.retry_after_ns))
+                    .max()
+                    .unwrap_or(0);
+                let retry_after_ns = p.retry.retry_after.max_ns.min(world_retry_after_ns);
+                let longest_wait_ns = p.retry.backoff.cap_ns.max(retry_after_ns);
                 let attempts: u64 = p.chain.iter().map(|s| u64::from(s.attempts)).sum();
                 let chain_ns =
                     attempts.saturating_mul(p.attempt_timeout_ns.saturating_add(longest_wait_ns));

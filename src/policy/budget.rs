@@ -46,14 +46,14 @@ pub enum RetryBudgetConfig {
 
 /// Per-second counts over a sliding window of whole seconds.
 #[derive(Debug, Clone)]
-struct SecondWindow {
+pub(crate) struct SecondWindow {
     buckets: Vec<(f64, f64)>,
     second: u64,
     sum: (f64, f64),
 }
 
 impl SecondWindow {
-    fn new(seconds: u32) -> Self {
+    pub(crate) fn new(seconds: u32) -> Self {
         SecondWindow {
             buckets: vec![(0.0, 0.0); seconds.max(1) as usize],
             second: 0,
@@ -74,7 +74,7 @@ impl SecondWindow {
         self.second = self.second.max(now_second);
     }
 
-    fn add(&mut self, now: Nanos, first: f64, second: f64) {
+    pub(crate) fn add(&mut self, now: Nanos, first: f64, second: f64) {
         self.advance(now);
         let len = self.buckets.len() as u64;
         let b = &mut self.buckets[(self.second % len) as usize];
@@ -84,7 +84,7 @@ impl SecondWindow {
         self.sum.1 += second;
     }
 
-    fn sums(&mut self, now: Nanos) -> (f64, f64) {
+    pub(crate) fn sums(&mut self, now: Nanos) -> (f64, f64) {
         self.advance(now);
         self.sum
     }

@@ -1,25 +1,41 @@
-//! LiteLLM's deployment cooldown: a target that failed more than `allowed_fails` times within
-//! a minute is taken out of rotation for `cooldown` (LiteLLM's defaults: 3 fails, 5 s); with
-//! `cool_on_429` a single 429 cools it at once (LiteLLM does so when the model group has other
-//! deployments to send to). While cooled down the request moves down the fallback chain
-//! without sending anything.
+//! LiteLLM's deployment cooldown: a target that failed too much within the last minute is
+//! taken out of rotation for `cooldown` (LiteLLM's default: 5 s), and the request moves down
+//! the fallback chain without sending anything. Two rules decide "too much":
+//!
+//! * `allowed_fails`: more than this many failures within a minute (when set explicitly);
+//! * `failure_rate`: LiteLLM's rule when `allowed_fails` is left at its default: more than
+//!   `failure_rate` of the calls of the last minute failed, once `min_requests` were made
+//!   (0.5 and 5).
+//!
+//! With `cool_on_429` a single 429 cools the target at once: LiteLLM does so when the model
+//! group has other deployments to send to, never for a group of one.
 
-use std::collections::VecDeque;
-
-use crate::time::{NS_PER_MIN, Nanos};
+use super::budget::SecondWindow;
+use crate::time::Nanos;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CooldownConfig {
-    pub allowed_fails: u32,
+    pub allowed_fails: Option<u32>,
+    /// (failure rate, minimum calls) over the last minute.
+    pub failure_rate: Option<(f64, u32)>,
     pub cooldown_ns: Nanos,
     pub cool_on_429: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Cooldown {
-    /// Failure times within the last minute (at most `allowed_fails + 1` kept).
-    failures: VecDeque<Nanos>,
+    /// (calls, failures) per second over the last minute.
+    window: SecondWindow,
     until_ns: Nanos,
+}
+
+impl Default for Cooldown {
+    fn default() -> Self {
+        Cooldown {
+            window: SecondWindow::new(60),
+            until_ns: 0,
+        }
+    }
 }
 
 impl Cooldown {
@@ -27,24 +43,23 @@ impl Cooldown {
         now < self.until_ns
     }
 
+    pub fn on_success(&mut self, now: Nanos) {
+        self.window.add(now, 1.0, 0.0);
+    }
+
     /// Records a failure; true when it starts a cooldown.
     pub fn on_failure(&mut self, config: &CooldownConfig, now: Nanos, rate_limited: bool) -> bool {
-        if rate_limited && config.cool_on_429 {
+        self.window.add(now, 1.0, 1.0);
+        let (calls, failures) = self.window.sums(now);
+        let too_many = config
+            .allowed_fails
+            .is_some_and(|allowed| failures > f64::from(allowed));
+        let too_often = config
+            .failure_rate
+            .is_some_and(|(rate, minimum)| calls >= f64::from(minimum) && failures > rate * calls);
+        if (rate_limited && config.cool_on_429) || too_many || too_often {
             self.until_ns = now.saturating_add(config.cooldown_ns);
-            self.failures.clear();
-            return true;
-        }
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.saturating_sub(*t) >= NS_PER_MIN)
-        {
-            self.failures.pop_front();
-        }
-        self.failures.push_back(now);
-        if self.failures.len() > config.allowed_fails as usize {
-            self.until_ns = now.saturating_add(config.cooldown_ns);
-            self.failures.clear();
+            self.window = SecondWindow::new(60);
             return true;
         }
         false
@@ -56,8 +71,9 @@ mod tests {
     use super::*;
     use crate::time::NS_PER_S;
 
-    const LITELLM: CooldownConfig = CooldownConfig {
-        allowed_fails: 3,
+    const ALLOWED: CooldownConfig = CooldownConfig {
+        allowed_fails: Some(3),
+        failure_rate: None,
         cooldown_ns: 5 * NS_PER_S,
         cool_on_429: false,
     };
@@ -66,9 +82,9 @@ mod tests {
     fn more_than_allowed_fails_in_a_minute_cools_down() {
         let mut c = Cooldown::default();
         for t in 0..3 {
-            assert!(!c.on_failure(&LITELLM, t * NS_PER_S, false));
+            assert!(!c.on_failure(&ALLOWED, t * NS_PER_S, false));
         }
-        assert!(c.on_failure(&LITELLM, 3 * NS_PER_S, false));
+        assert!(c.on_failure(&ALLOWED, 3 * NS_PER_S, false));
         assert!(c.is_cool(7 * NS_PER_S) && !c.is_cool(8 * NS_PER_S));
     }
 
@@ -76,16 +92,42 @@ mod tests {
     fn old_failures_expire_and_429_can_cool_at_once() {
         let mut c = Cooldown::default();
         for t in [0, 20, 40] {
-            c.on_failure(&LITELLM, t * NS_PER_S, false);
+            c.on_failure(&ALLOWED, t * NS_PER_S, false);
         }
         assert!(
-            !c.on_failure(&LITELLM, 61 * NS_PER_S, false),
+            !c.on_failure(&ALLOWED, 61 * NS_PER_S, false),
             "the failure at 0 s expired"
         );
         let eager = CooldownConfig {
             cool_on_429: true,
-            ..LITELLM
+            ..ALLOWED
         };
         assert!(Cooldown::default().on_failure(&eager, 0, true));
+    }
+
+    #[test]
+    fn litellm_default_rule_is_a_failure_rate() {
+        let rate = CooldownConfig {
+            allowed_fails: None,
+            failure_rate: Some((0.5, 5)),
+            cooldown_ns: 5 * NS_PER_S,
+            cool_on_429: false,
+        };
+        let mut c = Cooldown::default();
+        for t in 0..10 {
+            c.on_success(t * NS_PER_S);
+        }
+        for t in 10..15 {
+            assert!(
+                !c.on_failure(&rate, t * NS_PER_S, false),
+                "5 of 15 is below half"
+            );
+        }
+        let mut failing = Cooldown::default();
+        assert!(!failing.on_failure(&rate, 0, false), "fewer than 5 calls");
+        for t in 1..4 {
+            failing.on_failure(&rate, t, false);
+        }
+        assert!(failing.on_failure(&rate, 4, false), "5 of 5 failed");
     }
 }

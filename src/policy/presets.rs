@@ -169,9 +169,10 @@ pub fn preset(name: &str) -> Option<Value> {
                 "backoff": { "kind": "exponential", "base": "500ms", "multiplier": 2, "cap": "8s", "jitter": "additive", "jitter_max": "750ms" },
                 "retry_after": { "honour": true, "max": "60s", "above_max": "backoff" }
             },
-            // allowed_fails 3 a minute, cooldown_time 5 s; a 429 cools a deployment at once
-            // in a group with several deployments.
-            "cooldown": { "allowed_fails": 3, "cooldown": "5s", "cool_on_429": true }
+            // allowed_fails left at its default: cooldown when more than half of at least 5
+            // calls in the minute failed; cooldown_time 5 s. A 429 cools a deployment at once
+            // only in a group with several deployments: set `cool_on_429` for one.
+            "cooldown": { "failure_rate": 0.5, "min_requests": 5, "cooldown": "5s", "cool_on_429": false }
         }),
         "seed-service" => json!({
             // aiohttp.ClientTimeout(total=30) and the post's 10 s connect advice.

@@ -1090,14 +1090,26 @@ fn policy(
     });
     let cooldown = raw.cooldown.as_ref().map(|cd| {
         let cp = p("cooldown");
-        // LiteLLM's defaults: 3 allowed fails a minute, 5 s cooldown.
+        // LiteLLM's defaults: no explicit allowed_fails, so its failure-rate rule (more than
+        // half of at least 5 calls in the minute), 5 s cooldown.
+        let allowed_fails = cd
+            .allowed_fails
+            .map(|n| c.int_in(&join(&cp, "allowed_fails"), n, 0, 1_000_000));
+        let failure_rate = match (cd.failure_rate, cd.min_requests, allowed_fails) {
+            (None, None, Some(_)) => None,
+            (rate, minimum, _) => Some((
+                c.probability(&join(&cp, "failure_rate"), rate.unwrap_or(0.5)),
+                c.int_in(
+                    &join(&cp, "min_requests"),
+                    minimum.unwrap_or(5),
+                    1,
+                    1_000_000,
+                ),
+            )),
+        };
         CooldownConfig {
-            allowed_fails: c.int_in(
-                &join(&cp, "allowed_fails"),
-                cd.allowed_fails.unwrap_or(3),
-                0,
-                1_000_000,
-            ),
+            allowed_fails,
+            failure_rate,
             cooldown_ns: c.positive_duration_or(&join(&cp, "cooldown"), &cd.cooldown, 5 * NS_PER_S),
             cool_on_429: cd.cool_on_429.unwrap_or(false),
         }

@@ -242,6 +242,10 @@ pub struct Cooldown {
     #[serde(default)]
     pub allowed_fails: Option<u32>,
     #[serde(default)]
+    pub failure_rate: Option<f64>,
+    #[serde(default)]
+    pub min_requests: Option<u32>,
+    #[serde(default)]
     pub cooldown: Option<String>,
     #[serde(default)]
     pub cool_on_429: Option<bool>,

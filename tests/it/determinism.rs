@@ -102,6 +102,11 @@ fn shipped_models_conserve_requests_and_satisfy_littles_law() {
             }
             let s = aichaos::run::run_summary(&sc).unwrap();
             assert_eq!(
+                s.requests.unfinished, 0,
+                "{}: the drain limit must let every request end",
+                sc.name
+            );
+            assert_eq!(
                 s.requests.arrived,
                 s.requests.succeeded + s.requests.failed,
                 "{}",
