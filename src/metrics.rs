@@ -152,6 +152,7 @@ pub struct BucketRow<'a> {
     pub totals: &'a Totals,
     pub latency: &'a Histogram<u64>,
     pub breaker_opens: u64,
+    pub breaker_closes: u64,
     pub breaker_open_ns: Nanos,
     pub breakers_open_at_end: u32,
     /// Seconds of the bucket during which the chaos layer was active.
@@ -179,6 +180,7 @@ pub struct BucketStats {
     pub totals: Totals,
     pub latency: Histogram<u64>,
     pub breaker_opens: u64,
+    pub breaker_closes: u64,
     pub breaker_open_ns: Nanos,
     pub levels: Vec<ProviderLevels>,
     /// The chaos layer's active window, if it has one.
@@ -194,6 +196,7 @@ impl BucketStats {
             totals: Totals::default(),
             latency: latency_histogram(2),
             breaker_opens: 0,
+            breaker_closes: 0,
             breaker_open_ns: 0,
             levels: vec![ProviderLevels::default(); providers],
             chaos_window,
@@ -247,6 +250,7 @@ impl BucketStats {
             totals: &self.totals,
             latency: &self.latency,
             breaker_opens: self.breaker_opens,
+            breaker_closes: self.breaker_closes,
             breaker_open_ns: self.breaker_open_ns,
             breakers_open_at_end: open_at_end as u32,
             chaos_active_s: chaos_active_ns as f64 / 1e9,
@@ -256,6 +260,7 @@ impl BucketStats {
         self.totals = Totals::default();
         self.latency.reset();
         self.breaker_opens = 0;
+        self.breaker_closes = 0;
         self.breaker_open_ns = 0;
         Ok(())
     }

@@ -1601,7 +1601,10 @@ impl<'a> Sim<'a> {
                 let (provider, group) = (slot.target.provider, slot.group);
                 self.classify_open(provider, group);
             }
-            Transition::Closed => slot.closes += 1,
+            Transition::Closed => {
+                slot.closes += 1;
+                self.bucket.breaker_closes += 1;
+            }
             Transition::None => {}
         }
     }

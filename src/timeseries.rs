@@ -8,7 +8,8 @@
 //! `server_errors`, `timeouts`, `insufficient_credits`, `breaker_rejected`, `breaker_opens`,
 //! `breaker_open_s` (summed over breakers), `breakers_open` (at the bucket's end),
 //! `cost_usd`, `chaos_active_s`, `retries_denied` (by a retry budget), `throttled`
-//! (adaptive throttling), `low_credit_alerts`, then for each provider `<p>_queue_avg`, `<p>_queue_max`,
+//! (adaptive throttling), `low_credit_alerts`, `breaker_closes`, `hedges_sent`,
+//! `hedges_won`, then for each provider `<p>_queue_avg`, `<p>_queue_max`,
 //! `<p>_in_service_avg` (time averages), `<p>_credits_usd` (at the bucket's end; empty
 //! without credits), `<p>_down_s` and `<p>_brownout_s` (seconds of the bucket in a hard
 //! outage or a brownout). The last bucket ends with the run, so it may be shorter.
@@ -71,6 +72,9 @@ pub fn header(provider_names: &[&str]) -> String {
             "retries_denied",
             "throttled",
             "low_credit_alerts",
+            "breaker_closes",
+            "hedges_sent",
+            "hedges_won",
         ]
         .map(String::from),
     );
@@ -156,11 +160,14 @@ impl<W: Write> BucketSink for CsvSink<W> {
         );
         let _ = write!(
             line,
-            ",{},{},{},{}",
+            ",{},{},{},{},{},{},{}",
             fixed(row.chaos_active_s, 3),
             t.retries_denied,
             af[Failure::Throttled.index()],
-            t.low_credit_alerts
+            t.low_credit_alerts,
+            row.breaker_closes,
+            t.hedges,
+            t.hedges_won
         );
         for p in row.providers {
             let _ = write!(

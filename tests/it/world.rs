@@ -295,6 +295,8 @@ fn every_request_ends_in_exactly_one_outcome_and_the_series_adds_up() {
     assert_eq!(sum("attempts"), s.attempts.sent);
     assert_eq!(sum("retries"), s.attempts.retries);
     assert_eq!(sum("breaker_opens"), s.breaker.opens);
+    assert_eq!(sum("breaker_closes"), s.breaker.closes);
+    assert!(s.breaker.closes > 0);
     let open_s: f64 = rows
         .iter()
         .map(|r| r[column("breaker_open_s")].parse::<f64>().unwrap())
