@@ -56,6 +56,7 @@ pub struct ProviderView {
     pub capacity_per_s: Option<f64>,
     pub credits_remaining_usd: Option<f64>,
     pub first_insufficient_credits_s: Option<f64>,
+    pub first_low_credit_alert_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

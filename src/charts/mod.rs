@@ -852,6 +852,10 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 envelope,
                 dashed: false,
             });
+            if let Some(at) = p.first_low_credit_alert_s {
+                let label = format!("{prefix}{}: first low-credit alert", p.name);
+                chart.markers.push((label, at / unit.seconds, ORANGE));
+            }
             if let Some(at) = p.first_insufficient_credits_s {
                 chart.markers.push((
                     format!("{prefix}{}: first 402", p.name),
