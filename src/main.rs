@@ -10,6 +10,7 @@ use aichaos::charts::{self, data::load_run};
 use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, InputError};
 use aichaos::output::slug;
 use aichaos::report::{console_line, failed_expectations};
+use aichaos::scenario::overrides::Override;
 use aichaos::scenario::{self, Experiment};
 use aichaos::time::{format_duration, parse_duration};
 
@@ -54,6 +55,10 @@ enum Command {
         /// Skip the PNG charts (summary.json and timeseries.csv only).
         #[arg(long)]
         no_charts: bool,
+        /// Override a field: PATH=VALUE, e.g. traffic[0].policy.retry.max_attempts=5 or
+        /// providers[openai].capacity.slots=40 (repeatable; recorded in the summary).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Redraw the charts of saved runs without simulating; overlay several runs.
     ///
@@ -74,6 +79,9 @@ enum Command {
         /// Scenario or experiment files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Override a field before checking: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -87,6 +95,7 @@ fn main() -> ExitCode {
             out,
             only,
             no_charts,
+            set,
         } => run(
             &scenario,
             RunOptions {
@@ -95,9 +104,10 @@ fn main() -> ExitCode {
                 out,
                 only,
                 charts: !no_charts,
+                set,
             },
         ),
-        Command::Validate { files } => validate(&files),
+        Command::Validate { files, set } => validate(&files, &set),
         Command::Plot { dirs, out } => plot(&dirs, out),
     };
     ExitCode::from(code as u8)
@@ -108,14 +118,19 @@ fn bad_input(error: &InputError) -> i32 {
     EXIT_BAD_INPUT
 }
 
-fn load(path: &std::path::Path) -> Result<Experiment, InputError> {
-    scenario::load_file(&path.to_string_lossy())
+fn load(path: &std::path::Path, set: &[String]) -> Result<Experiment, InputError> {
+    let file = path.to_string_lossy();
+    let overrides = set
+        .iter()
+        .map(|text| Override::parse(text).map_err(|e| InputError::single(&file, "--set", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    scenario::load_file_with(&file, &overrides)
 }
 
-fn validate(files: &[PathBuf]) -> i32 {
+fn validate(files: &[PathBuf], set: &[String]) -> i32 {
     let mut code = 0;
     for file in files {
-        match load(file) {
+        match load(file, set) {
             Ok(experiment) => {
                 let names: Vec<&str> = experiment
                     .scenarios
@@ -141,6 +156,7 @@ struct RunOptions {
     out: Option<PathBuf>,
     only: Option<String>,
     charts: bool,
+    set: Vec<String>,
 }
 
 fn run(path: &std::path::Path, options: RunOptions) -> i32 {
@@ -150,9 +166,10 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         out,
         only,
         charts: draw_charts,
+        set,
     } = options;
     let file = path.to_string_lossy().to_string();
-    let mut experiment = match load(path) {
+    let mut experiment = match load(path, &set) {
         Ok(e) => e,
         Err(e) => return bad_input(&e),
     };

@@ -53,6 +53,8 @@ pub struct Summary {
     pub format: &'static str,
     pub scenario: ScenarioInfo,
     pub seed: u64,
+    /// `--set` overrides applied to the scenario file.
+    pub overrides: Vec<String>,
     pub versions: Versions,
     pub simulated_duration_s: f64,
     pub warmup_s: f64,
@@ -433,6 +435,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             description: scenario.description.clone(),
         },
         seed: scenario.seed,
+        overrides: scenario.overrides.clone(),
         versions: VERSIONS,
         simulated_duration_s: ns_to_secs(result.end_ns),
         warmup_s: ns_to_secs(scenario.warmup_ns),

@@ -524,6 +524,7 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         providers,
         chaos,
         expect,
+        overrides: Vec::new(),
     };
     if c.problems.is_empty()
         && let Some(reason) = crate::sim::refuse_if_too_large(&scenario)

@@ -11,6 +11,7 @@
 
 mod build;
 pub mod limits;
+pub mod overrides;
 mod raw;
 
 use serde_json::Value;
@@ -37,6 +38,8 @@ pub struct Scenario {
     pub providers: Vec<crate::provider::ProviderModel>,
     pub chaos: Option<ChaosModel>,
     pub expect: Expectations,
+    /// `--set` overrides applied to the file, as written (recorded in the summary).
+    pub overrides: Vec<String>,
 }
 
 /// What a scenario promises; `run` exits 1 when one fails.
@@ -73,13 +76,42 @@ impl Scenario {
 
 /// Reads and validates a scenario or experiment file.
 pub fn load_file(path: &str) -> Result<Experiment, InputError> {
+    load_file_with(path, &[])
+}
+
+/// Reads a file, applies `--set` overrides to every scenario in it, and validates.
+pub fn load_file_with(
+    path: &str,
+    overrides: &[overrides::Override],
+) -> Result<Experiment, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
-    parse(path, &text)
+    parse_with(path, &text, overrides)
 }
 
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
+    parse_with(file, text, &[])
+}
+
+/// Applies overrides to a scenario's JSON (after the experiment's merge, before presets).
+fn apply_overrides(
+    scenario: &mut Value,
+    overrides: &[overrides::Override],
+) -> Result<(), FieldError> {
+    for o in overrides {
+        o.apply(scenario)
+            .map_err(|e| problem(&format!("--set {}", o.path), e))?;
+    }
+    Ok(())
+}
+
+/// Parses and validates scenario text with `--set` overrides applied to each scenario.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    overrides: &[overrides::Override],
+) -> Result<Experiment, InputError> {
     let value: Value = serde_json::from_str(text).map_err(|e| InputError {
         file: file.to_string(),
         problems: vec![FieldError {
@@ -115,13 +147,20 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
                 .clone()
                 .unwrap_or(Value::Object(Default::default()));
             merge_patch(&mut merged, patch);
+            if let Err(p) = apply_overrides(&mut merged, overrides) {
+                problems.push(p);
+                continue;
+            }
             if let Err(p) = expand_presets(&mut merged, &prefix) {
                 problems.push(p);
                 continue;
             }
             match from_value::<raw::Scenario>(merged, &prefix) {
                 Ok(raw) => match build::scenario(&raw, &prefix) {
-                    Ok(s) => scenarios.push(s),
+                    Ok(mut s) => {
+                        s.overrides = overrides.iter().map(describe).collect();
+                        scenarios.push(s)
+                    }
                     Err(mut ps) => problems.append(&mut ps),
                 },
                 Err(p) => problems.push(p),
@@ -142,6 +181,7 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
         })
     } else {
         let mut expanded = value.clone();
+        apply_overrides(&mut expanded, overrides).map_err(|p| fail(vec![p]))?;
         expand_presets(&mut expanded, "").map_err(|p| fail(vec![p]))?;
         // Without presets, read the text itself so type errors carry line and column.
         let raw: raw::Scenario = if expanded == value {
@@ -150,7 +190,8 @@ pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
             from_value(expanded, "")
         }
         .map_err(|p| fail(vec![p]))?;
-        let scenario = build::scenario(&raw, "").map_err(fail)?;
+        let mut scenario = build::scenario(&raw, "").map_err(fail)?;
+        scenario.overrides = overrides.iter().map(describe).collect();
         Ok(Experiment {
             name: scenario.name.clone(),
             description: scenario.description.clone(),
@@ -193,6 +234,10 @@ fn expand_presets(scenario: &mut Value, prefix: &str) -> Result<(), FieldError> 
         group["policy"] = expanded;
     }
     Ok(())
+}
+
+fn describe(o: &overrides::Override) -> String {
+    format!("{}={}", o.path, o.value)
 }
 
 fn problem(path: &str, reason: impl Into<String>) -> FieldError {

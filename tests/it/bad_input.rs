@@ -212,3 +212,53 @@ fn contradictory_breaker_settings_are_refused() {
         &["breaker.max_open_duration"],
     );
 }
+
+#[test]
+fn set_overrides_fields_and_reports_bad_ones_like_the_file_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, with(json!({ "duration": "1m" }))).unwrap();
+    let out = dir.path().join("out");
+    let run = |sets: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aichaos"));
+        cmd.arg("run")
+            .arg(&file)
+            .arg("--no-charts")
+            .arg("--out")
+            .arg(&out);
+        for s in sets {
+            cmd.arg("--set").arg(s);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = run(&[
+        "traffic[app].policy.retry.max_attempts=1",
+        "providers[0].errors={\"500\": 1.0}",
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["requests"]["succeeded"], 0,
+        "every call fails once, no retry"
+    );
+    assert_eq!(
+        summary["overrides"][0],
+        "traffic[app].policy.retry.max_attempts=1"
+    );
+    let bad = run(&["traffic[app].policy.retry.max_atempts=1"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("traffic[0].policy.retry.max_atempts")
+            && stderr.contains("did you mean `max_attempts`?"),
+        "{stderr}"
+    );
+    let nowhere = run(&["traffic[web].policy.retry.max_attempts=1"]);
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no element named `web`"));
+}
