@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod charts;
+pub mod compare;
 pub mod credits;
 pub mod dist;
 pub mod error;

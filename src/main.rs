@@ -74,6 +74,38 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare policies on the same simulated world, with confidence intervals.
+    ///
+    /// The scenario as written is the baseline; each --variant changes it. Every variant
+    /// runs on the same replications (common random numbers): each metric is reported as a
+    /// mean with its 95 % interval, and as the paired difference to the baseline. Writes
+    /// compare.json, compare.csv and overlay charts of the first replication.
+    Compare {
+        /// Scenario file (an experiment file needs --scenario).
+        scenario: PathBuf,
+        /// The scenario of an experiment file to compare on.
+        #[arg(long = "scenario", value_name = "NAME")]
+        only: Option<String>,
+        /// NAME=OVERRIDES.json (a JSON merge patch over the scenario) or
+        /// NAME:PATH=VALUE;PATH=VALUE (inline overrides). Repeatable.
+        #[arg(long = "variant", value_name = "SPEC", required = true)]
+        variants: Vec<String>,
+        /// Replications (seeds derived from the scenario's seed).
+        #[arg(long, default_value_t = 5)]
+        replications: u32,
+        /// Simulations run at once (default: the machine's cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override a field of every variant, baseline included: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: output/compare-<scenario>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print compare.json instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check scenario files and report every problem with its field path.
     Validate {
         /// Scenario or experiment files.
@@ -109,6 +141,27 @@ fn main() -> ExitCode {
         ),
         Command::Validate { files, set } => validate(&files, &set),
         Command::Plot { dirs, out } => plot(&dirs, out),
+        Command::Compare {
+            scenario,
+            only,
+            variants,
+            replications,
+            threads,
+            set,
+            out,
+            json,
+        } => compare(
+            &scenario,
+            CompareOptions {
+                only,
+                variants,
+                replications,
+                threads,
+                set,
+                out,
+                json,
+            },
+        ),
     };
     ExitCode::from(code as u8)
 }
@@ -351,4 +404,134 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
         }
         Err(e) => fail(e),
     }
+}
+
+struct CompareOptions {
+    only: Option<String>,
+    variants: Vec<String>,
+    replications: u32,
+    threads: Option<usize>,
+    set: Vec<String>,
+    out: Option<PathBuf>,
+    json: bool,
+}
+
+fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
+    use aichaos::compare::{self, Variant, VariantSpec};
+    let file = path.to_string_lossy().to_string();
+    let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
+    if options.replications == 0 || options.replications > 10_000 {
+        return fail("--replications", "between 1 and 10000".into());
+    }
+    let parse_sets = |sets: &[String]| {
+        sets.iter()
+            .map(|t| Override::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let base_sets = match parse_sets(&options.set) {
+        Ok(s) => s,
+        Err(e) => return fail("--set", e),
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let load = |patch: &serde_json::Value, sets: &[Override]| {
+        scenario::load_file_patched(&file, options.only.as_deref(), patch, sets)
+    };
+    let baseline = match load(&empty, &base_sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    let mut variants = vec![Variant {
+        name: "baseline".into(),
+        spec: "the scenario as written".into(),
+        scenario: baseline,
+    }];
+    for text in &options.variants {
+        let (name, spec) = match compare::parse_variant(text) {
+            Ok(v) => v,
+            Err(e) => return fail("--variant", e),
+        };
+        if variants.iter().any(|v| v.name == name) {
+            return fail("--variant", format!("the name `{name}` is used twice"));
+        }
+        let (patch, mut sets, spec_text) = match spec {
+            VariantSpec::File(f) => match compare::read_patch(&f) {
+                Ok(p) => (p, Vec::new(), f),
+                Err(e) => return fail("--variant", e),
+            },
+            VariantSpec::Sets(s) => match parse_sets(&s) {
+                Ok(o) => (empty.clone(), o, s.join(";")),
+                Err(e) => return fail("--variant", e),
+            },
+        };
+        let mut all = base_sets.clone();
+        all.append(&mut sets);
+        match load(&patch, &all) {
+            Ok(scenario) => variants.push(Variant {
+                name,
+                spec: spec_text,
+                scenario,
+            }),
+            Err(e) => return bad_input(&e),
+        }
+    }
+    let threads = options
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let comparison = match compare::compare(
+        &variants,
+        options.replications,
+        threads,
+        aichaos::run::run_summary,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let out = options.out.unwrap_or_else(|| {
+        PathBuf::from("output").join(format!("compare-{}", slug(&comparison.scenario)))
+    });
+    if let Err(e) = write_comparison(&out, &variants, &comparison) {
+        eprintln!("error: {}: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&comparison).expect("serializes")
+        );
+    } else {
+        print!("{}", compare::table(&comparison));
+        println!("results and overlay charts in {}", out.display());
+    }
+    0
+}
+
+/// compare.json, compare.csv, and the first replication of each variant with overlay charts.
+fn write_comparison(
+    out: &std::path::Path,
+    variants: &[aichaos::compare::Variant],
+    comparison: &aichaos::compare::Comparison,
+) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let mut runs = Vec::new();
+    for v in variants {
+        let mut scenario = v.scenario.clone();
+        scenario.seed = comparison.seeds[0];
+        // Legends and run directories name the variant.
+        scenario.name = v.name.clone();
+        let dir = out.join("runs").join(slug(&v.name));
+        aichaos::run::run_to_dir(&scenario, &dir, false).map_err(|e| e.to_string())?;
+        runs.push(load_run(&dir).map_err(|e| e.to_string())?);
+    }
+    charts::render(&runs, out)?;
+    let json = serde_json::to_string_pretty(comparison).expect("serializes") + "\n";
+    aichaos::output::write_atomic(
+        out,
+        "compare.csv",
+        aichaos::compare::csv(comparison).as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    aichaos::output::write_atomic(out, "compare.json", json.as_bytes()).map_err(|e| e.to_string())
 }

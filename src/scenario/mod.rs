@@ -89,6 +89,63 @@ pub fn load_file_with(
     parse_with(path, &text, overrides)
 }
 
+/// Reads a single-scenario file with a merge patch (a compare variant) and overrides. For an
+/// experiment, `only` picks the scenario (the experiment's merge comes first).
+pub fn load_file_patched(
+    path: &str,
+    only: Option<&str>,
+    patch: &Value,
+    overrides: &[overrides::Override],
+) -> Result<Scenario, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
+    let mut doc: Value = serde_json::from_str(&text).map_err(|e| {
+        InputError::single(
+            path,
+            "",
+            format!("invalid JSON: {}", strip_position(&e.to_string())),
+        )
+    })?;
+    if let Some(Value::Array(scenarios)) = doc.get("scenarios").cloned() {
+        let names: Vec<String> = scenarios
+            .iter()
+            .filter_map(|s| s.get("name")?.as_str().map(String::from))
+            .collect();
+        let Some(name) = only else {
+            return Err(InputError::single(
+                path,
+                "scenarios",
+                format!(
+                    "the file holds several scenarios; pick one with --scenario ({})",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let Some(patch_of_it) = scenarios
+            .iter()
+            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+        else {
+            return Err(InputError::single(
+                path,
+                "--scenario",
+                format!(
+                    "no scenario named `{name}`; scenarios: {}",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let mut merged = doc
+            .get("base")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
+        merge_patch(&mut merged, patch_of_it);
+        doc = merged;
+    }
+    merge_patch(&mut doc, patch);
+    let mut experiment = parse_with(path, &doc.to_string(), overrides)?;
+    Ok(experiment.scenarios.remove(0))
+}
+
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
     parse_with(file, text, &[])

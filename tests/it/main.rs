@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod charts;
+mod compare;
 mod determinism;
 mod policy;
 mod presets;
