@@ -79,9 +79,11 @@ struct Request {
     /// charged for it (AWS quota refunds it on success).
     is_retry: bool,
     retry_cost: u16,
-    /// Attempts out at once (more than one while hedging), the generation of the oldest,
-    /// and hedges sent for it.
-    outstanding: u8,
+    /// The copies of the current attempt still out, as bits from `first_live_generation`
+    /// (one bit without hedging), and the hedges sent for it.
+    copies: u16,
+    /// Holds a bulkhead slot handed over while it waited (used by its next send).
+    bulkhead_slot: bool,
     hedges: u8,
     first_live_generation: u32,
     /// Retries taken by each outer retry layer in its current call.
@@ -262,6 +264,8 @@ pub struct Sim<'a> {
     /// Per provider: the fault window in progress or just ended, for detection and recovery.
     faults: Vec<FaultWindow>,
     false_opens: u64,
+    /// The copy an answer being handled belongs to, when it is not the latest (hedging).
+    answering: Option<u32>,
     /// Per (provider, model), flattened by `target_index`: answers delivered to counted
     /// requests, and what counted calls to it cost.
     target_answers: Vec<u64>,
@@ -428,6 +432,7 @@ impl<'a> Sim<'a> {
             in_system_changed_ns: 0,
             faults: vec![FaultWindow::default(); scenario.providers.len()],
             false_opens: 0,
+            answering: None,
             target_answers: vec![0; targets],
             target_cost_nusd: vec![0; targets],
             target_fallbacks: vec![0; targets],
@@ -684,7 +689,7 @@ impl<'a> Sim<'a> {
                 failure,
             } => {
                 if self.is_outstanding(request, generation) {
-                    self.attempt_failed(request, failure, None);
+                    self.copy_failed(request, generation, failure, None);
                 }
             }
             Event::AttemptTimeout {
@@ -701,7 +706,7 @@ impl<'a> Sim<'a> {
                     } else {
                         Failure::Timeout
                     };
-                    self.attempt_failed(request, failure, None);
+                    self.copy_failed(request, generation, failure, None);
                 }
             }
             Event::ServiceDone { job } => self.service_done(job),
@@ -716,7 +721,13 @@ impl<'a> Sim<'a> {
                     .position(|&entry| entry == (request, generation))
                 {
                     queue.remove(at);
-                    self.rejected_locally(request, Failure::BulkheadFull);
+                    let r = &self.requests.items[request as usize];
+                    let deadline = self.scenario.groups[group].policy.deadline_ns;
+                    if self.now >= r.arrived_ns.saturating_add(deadline) {
+                        self.finish_failed(request, Failure::DeadlineExceeded);
+                    } else {
+                        self.rejected_locally(request, Failure::BulkheadFull);
+                    }
                 }
             }
             Event::HedgeDue {
@@ -840,6 +851,7 @@ impl<'a> Sim<'a> {
         r.phase == Phase::InFlight
             && r.first_live_generation <= generation
             && generation <= r.generation
+            && r.copies & copy_bit(r.first_live_generation, generation) != 0
     }
 
     fn arrive(&mut self, group: u16, user: u32) -> Result<(), RunError> {
@@ -893,7 +905,8 @@ impl<'a> Sim<'a> {
             attempt_started_ns: self.now,
             is_retry: false,
             retry_cost: 0,
-            outstanding: 0,
+            copies: 0,
+            bulkhead_slot: false,
             hedges: 0,
             first_live_generation: generation,
             layer_retries: [0; MAX_OUTER_RETRY_LAYERS],
@@ -966,11 +979,21 @@ impl<'a> Sim<'a> {
         if breaker != NONE {
             let slot = &mut self.breakers[breaker as usize].breaker;
             let admission = slot.admit(now);
+            let reopened = slot.take_reopened();
             breaker_epoch = slot.epoch();
             match admission {
                 Admission::Allowed | Admission::Probe => {}
-                Admission::Rejected => return self.rejected_locally(request, Failure::BreakerOpen),
+                Admission::Rejected => {
+                    if let Some(until_ns) = reopened {
+                        self.breaker_opened(breaker, until_ns);
+                    }
+                    return self.rejected_locally(request, Failure::BreakerOpen);
+                }
             }
+        }
+        if self.scenario.groups[gi].policy.rate_limiter.is_some() {
+            // Only now that it goes out does the attempt spend the limiter's tokens.
+            self.take_limiter_tokens(request);
         }
         self.send_attempt(request, breaker, breaker_epoch, false);
     }
@@ -983,7 +1006,13 @@ impl<'a> Sim<'a> {
         let step = self.current_step(request);
         let gi = self.requests.items[request as usize].group as usize;
         let policy = &self.scenario.groups[gi].policy;
-        self.groups[gi].in_flight += 1;
+        let r = &mut self.requests.items[request as usize];
+        if r.bulkhead_slot {
+            // The slot handed over while it waited now counts as this attempt's.
+            r.bulkhead_slot = false;
+        } else {
+            self.groups[gi].in_flight += 1;
+        }
         let r = &mut self.requests.items[request as usize];
         r.generation = r.generation.wrapping_add(1);
         r.attempts += 1;
@@ -993,10 +1022,10 @@ impl<'a> Sim<'a> {
         r.attempt_started_ns = now;
         if hedge {
             // A copy racing the attempt already out: not a retry, no retry consumed.
-            r.outstanding += 1;
+            r.copies |= copy_bit(r.first_live_generation, r.generation);
         } else {
             r.attempts_on_target += 1;
-            r.outstanding = 1;
+            r.copies = 1;
             r.first_live_generation = r.generation;
             r.hedges = 0;
             r.is_retry = r.attempts_on_target > 1;
@@ -1097,6 +1126,7 @@ impl<'a> Sim<'a> {
     /// The client itself stopped the attempt (open breaker, throttling): nothing is sent,
     /// but it counts against the target's attempts so a retry loop stays bounded.
     fn rejected_locally(&mut self, request: u32, failure: Failure) {
+        self.return_bulkhead_slot(request);
         let r = &mut self.requests.items[request as usize];
         r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
@@ -1104,27 +1134,25 @@ impl<'a> Sim<'a> {
     }
 
     /// The client's own gates before sending: the RPM / TPM limiter and the bulkhead. Either
-    /// may make the request wait (true: go on now; false: it waits or has failed).
+    /// may make the request wait (true: go on now; false: it waits or has ended). A wait
+    /// that would end past the request's deadline is not taken.
     fn client_gates_open(&mut self, request: u32) -> bool {
         let now = self.now;
         let r = self.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
-        let tokens =
-            f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
+        let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
         if let Some(limiter) = policy.rate_limiter {
-            let g = &mut self.groups[gi];
-            let wait_rpm = g.limiter_rpm.as_mut().map_or(Ok(()), |b| b.check(now, 1.0));
-            let wait_tpm = g
-                .limiter_tpm
-                .as_mut()
-                .map_or(Ok(()), |b| b.check(now, tokens));
-            let wait = wait_rpm.err().unwrap_or(0).max(wait_tpm.err().unwrap_or(0));
+            let wait = self.limiter_wait(request);
             if wait > limiter.max_wait_ns {
                 self.rejected_locally(request, Failure::ClientRateLimited);
                 return false;
             }
             if wait > 0 {
+                if now.saturating_add(wait) >= deadline_at {
+                    self.finish_failed(request, Failure::DeadlineExceeded);
+                    return false;
+                }
                 let generation = r.generation;
                 self.queue.schedule(
                     now + wait,
@@ -1136,7 +1164,9 @@ impl<'a> Sim<'a> {
                 return false;
             }
         }
-        if let Some(bulkhead) = policy.bulkhead {
+        if let Some(bulkhead) = policy.bulkhead
+            && !r.bulkhead_slot
+        {
             let g = &mut self.groups[gi];
             if g.in_flight >= bulkhead.max_in_flight {
                 if g.bulkhead_queue.len() >= bulkhead.max_queue as usize
@@ -1151,12 +1181,40 @@ impl<'a> Sim<'a> {
                     request,
                     generation,
                 };
-                self.queue
-                    .schedule(now.saturating_add(bulkhead.max_wait_ns), over);
+                self.queue.schedule(
+                    now.saturating_add(bulkhead.max_wait_ns).min(deadline_at),
+                    over,
+                );
                 return false;
             }
         }
-        // Both passed: take the limiter's tokens now that the attempt goes out.
+        true
+    }
+
+    /// How long the client's limiter makes this request's next attempt wait (0: room now).
+    fn limiter_wait(&mut self, request: u32) -> Nanos {
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let tokens =
+            f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
+        let g = &mut self.groups[gi];
+        let wait_rpm = g
+            .limiter_rpm
+            .as_mut()
+            .map_or(Ok(()), |b| b.check(self.now, 1.0));
+        let wait_tpm = g
+            .limiter_tpm
+            .as_mut()
+            .map_or(Ok(()), |b| b.check(self.now, tokens));
+        wait_rpm.err().unwrap_or(0).max(wait_tpm.err().unwrap_or(0))
+    }
+
+    /// Takes the limiter's tokens for an attempt going out now (room was checked).
+    fn take_limiter_tokens(&mut self, request: u32) {
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let tokens =
+            f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
         let g = &mut self.groups[gi];
         if let Some(b) = &mut g.limiter_rpm {
             b.take(1.0);
@@ -1164,14 +1222,22 @@ impl<'a> Sim<'a> {
         if let Some(b) = &mut g.limiter_tpm {
             b.take(tokens);
         }
-        true
     }
 
-    /// Slots of the group's bulkhead freed: the first request still waiting goes.
+    /// Slots of the group's bulkhead freed: they go to the requests waiting, first come
+    /// first served, each holding its slot (`bulkhead_slot`) until it sends or gives it back.
     fn release_bulkhead_slots(&mut self, group: usize, slots: u32) {
         self.groups[group].in_flight -= slots;
-        while let Some((request, generation)) = self.groups[group].bulkhead_queue.pop_front() {
+        let Some(bulkhead) = self.scenario.groups[group].policy.bulkhead else {
+            return;
+        };
+        while self.groups[group].in_flight < bulkhead.max_in_flight {
+            let Some((request, generation)) = self.groups[group].bulkhead_queue.pop_front() else {
+                break;
+            };
             if self.is_current(request, generation, Phase::Waiting) {
+                self.groups[group].in_flight += 1;
+                self.requests.items[request as usize].bulkhead_slot = true;
                 self.queue.schedule(
                     self.now,
                     Event::AttemptStart {
@@ -1179,34 +1245,70 @@ impl<'a> Sim<'a> {
                         generation,
                     },
                 );
-                break;
             }
         }
     }
 
-    /// Sends a hedged copy of the attempt out (Polly, gRPC hedging): to the same target, past
-    /// the breaker like any call; the first success wins and the others are abandoned.
+    /// A request holding a bulkhead slot it will not use gives it back.
+    fn return_bulkhead_slot(&mut self, request: u32) {
+        let r = &mut self.requests.items[request as usize];
+        if r.bulkhead_slot {
+            r.bulkhead_slot = false;
+            let group = r.group as usize;
+            self.release_bulkhead_slots(group, 1);
+        }
+    }
+
+    /// Sends a hedged copy of the attempt out (Polly, gRPC hedging) to the same target, if
+    /// every gate lets it: the breaker must be closed (a hedge never takes a half-open
+    /// probe), the target must not be cooling down, and the bulkhead, the limiter, the gRPC
+    /// throttle and adaptive throttling must have room now (a hedge never waits). The first
+    /// success wins; the others are abandoned.
     fn send_hedge(&mut self, request: u32) {
         let now = self.now;
         let r = self.requests.items[request as usize];
         let gi = r.group as usize;
-        if now
-            >= r.arrived_ns
-                .saturating_add(self.scenario.groups[gi].policy.deadline_ns)
+        let policy = &self.scenario.groups[gi].policy;
+        let step = self.current_step(request);
+        let cooling = policy.cooldown.is_some()
+            && self.groups[gi].cooldowns[r.chain_pos as usize].is_cool(now);
+        let bulkhead_full = policy
+            .bulkhead
+            .is_some_and(|b| self.groups[gi].in_flight >= b.max_in_flight);
+        let breaker_closed = r.breaker == NONE
+            || self.breakers[r.breaker as usize].breaker.state() == BreakerState::Closed;
+        if now >= r.arrived_ns.saturating_add(policy.deadline_ns)
+            || cooling
+            || bulkhead_full
+            || !breaker_closed
+            || step.target != self.scenario.groups[gi].policy.chain[r.chain_pos as usize].target
         {
             return;
         }
-        let breaker = r.breaker;
-        let mut epoch = Epoch::default();
-        if breaker != NONE {
-            let slot = &mut self.breakers[breaker as usize].breaker;
-            if slot.admit(now) == Admission::Rejected {
+        if policy.rate_limiter.is_some() && self.limiter_wait(request) > 0 {
+            return;
+        }
+        if let Some(budget) = &mut self.groups[gi].budget
+            && !budget.allows_hedge()
+        {
+            return;
+        }
+        if let Some(throttle) = &mut self.groups[gi].throttle {
+            let p = throttle.reject_probability(now);
+            throttle.on_request(now);
+            if p > 0.0 && self.groups[gi].jitter.random::<f64>() < p {
                 return;
             }
+        }
+        let mut epoch = Epoch::default();
+        if r.breaker != NONE {
+            let slot = &mut self.breakers[r.breaker as usize].breaker;
+            slot.admit(now);
             epoch = slot.epoch();
         }
+        self.take_limiter_tokens(request);
         self.requests.items[request as usize].hedges += 1;
-        self.send_attempt(request, breaker, epoch, true);
+        self.send_attempt(request, r.breaker, epoch, true);
     }
 
     /// Moves the request past chain steps it must not call now: targets cooling down
@@ -1237,6 +1339,8 @@ impl<'a> Sim<'a> {
             r.chain_pos += 1;
             r.attempts_on_target = 0;
             r.previous_sleep_ns = 0;
+            r.retry_cost = 0;
+            r.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
             self.fell_back(request);
         }
     }
@@ -1311,6 +1415,7 @@ impl<'a> Sim<'a> {
             req.layer_retries[..k].fill(0);
             req.attempts_on_target = 0;
             req.previous_sleep_ns = 0;
+            req.retry_cost = 0;
             req.phase = Phase::Waiting;
             let generation = req.generation;
             self.count(r.group, r.counted, |t| t.layer_retries[k] += 1);
@@ -1334,7 +1439,7 @@ impl<'a> Sim<'a> {
         let gi = r.group as usize;
         let g = &mut self.groups[gi];
         // A retry leaves flight with its request's last attempt out (or its success).
-        if r.is_retry && (failure.is_none() || r.outstanding <= 1) {
+        if r.is_retry && (failure.is_none() || r.copies.count_ones() <= 1) {
             g.retries_in_flight -= 1;
         }
         if let Some(budget) = &mut g.budget {
@@ -1347,7 +1452,7 @@ impl<'a> Sim<'a> {
         }
         // With hedging, a success also ends the copies still out.
         let ended = if failure.is_none() {
-            u32::from(r.outstanding.max(1))
+            r.copies.count_ones().max(1)
         } else {
             1
         };
@@ -1515,7 +1620,9 @@ impl<'a> Sim<'a> {
         if client_waiting {
             match j.kind {
                 ServiceKind::Success => self.attempt_succeeded(j.request, j.generation),
-                ServiceKind::Error(failure) => self.attempt_failed(j.request, failure, None),
+                ServiceKind::Error(failure) => {
+                    self.copy_failed(j.request, j.generation, failure, None)
+                }
                 ServiceKind::Hang => {}
             }
         }
@@ -1557,7 +1664,7 @@ impl<'a> Sim<'a> {
         if let Some(failure) = failure {
             for j in lost {
                 if self.is_outstanding(j.request, j.generation) {
-                    self.attempt_failed(j.request, failure, None);
+                    self.copy_failed(j.request, j.generation, failure, None);
                 }
             }
         }
@@ -1583,30 +1690,34 @@ impl<'a> Sim<'a> {
         };
         let slot = &mut self.breakers[r.breaker as usize];
         match slot.breaker.record(self.now, r.breaker_epoch, outcome) {
-            Transition::Opened { until_ns } => {
-                // The previous open interval is over (or is being extended): its share of
-                // this bucket counts now.
-                let bucket = (self.bucket.start_ns, self.bucket.end_ns());
-                let previous = (slot.open_interval.0, slot.open_interval.1.min(self.now));
-                self.bucket.breaker_open_ns += crate::metrics::overlap(previous, bucket);
-                slot.open_ns_total -= slot
-                    .open_interval
-                    .1
-                    .saturating_sub(self.now.max(slot.open_interval.0));
-                slot.open_interval = (self.now, until_ns);
-                slot.opens += 1;
-                slot.first_open_ns.get_or_insert(self.now);
-                slot.open_ns_total += until_ns - self.now;
-                self.bucket.breaker_opens += 1;
-                let (provider, group) = (slot.target.provider, slot.group);
-                self.classify_open(provider, group);
-            }
+            Transition::Opened { until_ns } => self.breaker_opened(r.breaker, until_ns),
             Transition::Closed => {
                 slot.closes += 1;
                 self.bucket.breaker_closes += 1;
             }
             Transition::None => {}
         }
+    }
+
+    /// Book-keeping of a breaker opening (or reopening, or being held open longer).
+    fn breaker_opened(&mut self, breaker: u32, until_ns: Nanos) {
+        let slot = &mut self.breakers[breaker as usize];
+        // The previous open interval is over (or is being extended): its share of this
+        // bucket counts now.
+        let bucket = (self.bucket.start_ns, self.bucket.end_ns());
+        let previous = (slot.open_interval.0, slot.open_interval.1.min(self.now));
+        self.bucket.breaker_open_ns += crate::metrics::overlap(previous, bucket);
+        slot.open_ns_total -= slot
+            .open_interval
+            .1
+            .saturating_sub(self.now.max(slot.open_interval.0));
+        slot.open_interval = (self.now, until_ns);
+        slot.opens += 1;
+        slot.first_open_ns.get_or_insert(self.now);
+        slot.open_ns_total += until_ns - self.now;
+        self.bucket.breaker_opens += 1;
+        let (provider, group) = (slot.target.provider, slot.group);
+        self.classify_open(provider, group);
     }
 
     /// A breaker opened: a detection if its provider is in a fault window (an outage, a
@@ -1676,6 +1787,19 @@ impl<'a> Sim<'a> {
         self.end_request(request);
     }
 
+    /// The failure of copy `generation` of the request's attempt (its own timer, its answer).
+    fn copy_failed(
+        &mut self,
+        request: u32,
+        generation: u32,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+    ) {
+        self.answering = Some(generation);
+        self.attempt_failed(request, failure, retry_after_ns);
+        self.answering = None;
+    }
+
     fn attempt_failed(&mut self, request: u32, failure: Failure, retry_after_ns: Option<Nanos>) {
         let now = self.now;
         let r = self.requests.items[request as usize];
@@ -1707,9 +1831,12 @@ impl<'a> Sim<'a> {
             provider: step.target.provider,
             model: step.target.model,
         });
-        if !failure.is_local() && r.outstanding > 1 {
-            // A hedged attempt failed while another is still out: wait for that one.
-            self.requests.items[request as usize].outstanding -= 1;
+        if !failure.is_local() && r.copies.count_ones() > 1 {
+            // A hedged copy failed while another is still out: wait for that one, and ignore
+            // anything more from this copy (its timer, a late answer).
+            let generation = self.answering.unwrap_or(r.generation);
+            self.requests.items[request as usize].copies &=
+                !copy_bit(r.first_live_generation, generation);
             return;
         }
 
@@ -1816,6 +1943,7 @@ impl<'a> Sim<'a> {
     }
 
     fn end_request(&mut self, request: u32) {
+        self.return_bulkhead_slot(request);
         self.in_system_changes();
         self.little.ended += 1;
         let lifetime = self.now - self.requests.items[request as usize].arrived_ns;
@@ -1837,6 +1965,13 @@ impl<'a> Sim<'a> {
             );
         }
     }
+}
+
+/// The bit of copy `generation` of an attempt whose first copy is `first`.
+#[inline]
+fn copy_bit(first: u32, generation: u32) -> u16 {
+    1u16.checked_shl(generation.wrapping_sub(first))
+        .unwrap_or(0)
 }
 
 /// An exponential duration with the given mean, for outage renewal processes.

@@ -290,6 +290,8 @@ pub struct Breaker {
     probes_admitted: u32,
     probes: Tally,
     epoch: Epoch,
+    /// Set when `admit` reopened an overdue half-open breaker, until the caller takes it.
+    reopened_until_ns: Option<Nanos>,
 }
 
 impl Breaker {
@@ -304,6 +306,7 @@ impl Breaker {
             probes_admitted: 0,
             probes: Tally::default(),
             epoch: Epoch(0),
+            reopened_until_ns: None,
         }
     }
 
@@ -351,7 +354,9 @@ impl Breaker {
             && now >= self.half_open_since_ns.saturating_add(max_wait)
         {
             // Probes took too long: back to open (resilience4j), counted as a reopening.
-            self.open(now);
+            if let Transition::Opened { until_ns } = self.open(now) {
+                self.reopened_until_ns = Some(until_ns);
+            }
             return Admission::Rejected;
         }
         match self.state {
@@ -363,6 +368,11 @@ impl Breaker {
             }
             BreakerState::HalfOpen => Admission::Rejected,
         }
+    }
+
+    /// Whether the last `admit` reopened the breaker (overdue probes), and until when.
+    pub fn take_reopened(&mut self) -> Option<Nanos> {
+        self.reopened_until_ns.take()
     }
 
     /// When an open breaker lets calls through again (for reports).

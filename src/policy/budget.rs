@@ -166,6 +166,15 @@ impl RetryBudget {
         }
     }
 
+    /// May a hedge go out? gRPC throttling stops hedges as it stops retries; the other
+    /// budgets count retries only.
+    pub fn allows_hedge(&self) -> bool {
+        match self.config {
+            RetryBudgetConfig::Grpc { max_tokens, .. } => self.tokens > max_tokens / 2.0,
+            _ => true,
+        }
+    }
+
     /// The quota an AWS retry after `failure` costs (0 for other budgets).
     pub fn retry_cost(&self, after: Failure) -> f64 {
         match self.config {

@@ -1615,7 +1615,18 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         }
     };
     let open_ns = c.positive_duration_or(&field("open_duration"), &br.open_duration, open_default);
-    let max_open_ns = c.duration_or(&field("max_open_duration"), &br.max_open_duration, open_ns);
+    // A growing wait without a stated maximum grows without one (resilience4j's default).
+    let growing = br.open_multiplier.is_some_and(|m| m > 1.0);
+    let max_open_default = if growing {
+        limits::MAX_DURATION_NS
+    } else {
+        open_ns
+    };
+    let max_open_ns = c.duration_or(
+        &field("max_open_duration"),
+        &br.max_open_duration,
+        max_open_default,
+    );
     if max_open_ns < open_ns {
         c.fail(
             &field("max_open_duration"),

@@ -546,3 +546,97 @@ fn layered_retries_multiply() {
     assert_eq!(layers, vec![("app loop", 3.0), ("retry", 3.0)]);
     assert_eq!(s.attempts.retry_layers[1].calls_out, s.attempts.sent);
 }
+
+/// Regressions from a review of the policy machinery combined.
+#[test]
+fn hedges_respect_the_gates_and_each_copy_fails_once() {
+    // A hedge with half-open probes to spare must not take one (the breaker would never
+    // close: only one copy's answer is recorded).
+    let probes = run(json!({
+        "duration": "10m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" },
+            "policy": { "timeout": { "total": "10s" }, "retry": { "max_attempts": 1 }, "hedging": { "delay": "100ms" },
+                "breaker": { "failure_threshold": 1, "open_duration": "2s", "half_open_probes": 2 } } }],
+        "providers": [{ "name": "p", "errors": { "500": 0.2 }, "models": [{ "name": "m", "ttft": "500ms", "per_token": "0s" }] }]
+    }));
+    assert!(
+        probes.breaker.closes > 10,
+        "the breaker keeps closing: {}",
+        probes.breaker.closes
+    );
+    // A copy that failed cannot fail again through its own timer while the other runs: the
+    // hedge, still out, answers in time.
+    let timer = run(json!({
+        "duration": "60s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
+            "policy": { "timeout": { "total": "10s" }, "retry": { "max_attempts": 1 }, "hedging": { "delay": "1s" } } }],
+        "providers": [{ "name": "p", "errors": { "500": 0.5 }, "error_latency": "5s", "models": [{ "name": "m", "ttft": "9500ms", "per_token": "0s" }] }]
+    }));
+    assert_eq!(count(&timer, "timeout"), 0);
+    assert!(timer.attempts.hedges_won > 0);
+    // The bulkhead counts hedges: never more than 2 out.
+    let bulkhead = run(json!({
+        "duration": "2m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" },
+            "policy": { "retry": { "max_attempts": 1 }, "hedging": { "delay": "200ms", "max_hedged_attempts": 3 },
+                "bulkhead": { "max_in_flight": 2, "max_queue": 100, "max_wait": "20s" } } }],
+        "providers": [{ "name": "p", "capacity": { "slots": 100 }, "models": [{ "name": "m", "ttft": "1s", "per_token": "0s" }] }]
+    }));
+    assert_eq!(
+        count(&bulkhead, "bulkhead_full"),
+        0,
+        "waiters get every freed slot"
+    );
+    // Two slots of 1 s calls: at most two answers a second over the whole run.
+    let most = 2.0 * bulkhead.simulated_duration_s + 2.0;
+    assert!(
+        bulkhead.providers[0].attempts_accepted as f64 <= most,
+        "{} calls",
+        bulkhead.providers[0].attempts_accepted
+    );
+}
+
+#[test]
+fn a_half_open_breaker_reopened_by_its_wait_limit_is_counted() {
+    let s = run(json!({
+        "duration": "90s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" },
+            "policy": { "timeout": { "total": "5s" }, "retry": { "max_attempts": 1 },
+                "breaker": { "failure_threshold": 2, "open_duration": "2s", "max_half_open_wait": "1s" } } }],
+        "providers": [{ "name": "p", "outages": [{ "start": "10s", "duration": "60s", "behaviour": "hang" }] }]
+    }));
+    // Each 5 s probe outlives the 1 s half-open limit: the breaker reopens every 3 s or so.
+    assert!(s.breaker.opens > 10, "{} opens", s.breaker.opens);
+    assert!(
+        s.breaker.time_open_s > 20.0,
+        "{} s open",
+        s.breaker.time_open_s
+    );
+}
+
+#[test]
+fn client_side_waits_respect_the_deadline_and_spend_tokens_only_when_sending() {
+    let s = run(json!({
+        "duration": "60s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
+            "policy": { "deadline": "2s", "retry": { "max_attempts": 1 }, "rate_limiter": { "rpm": 6, "max_wait": "20s" } } }],
+        "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": "100ms", "per_token": "0s" }] }]
+    }));
+    assert!(count(&s, "deadline_exceeded") > 0);
+    assert!(
+        s.latency_ms.unwrap().max < 2000.0,
+        "nothing waits past its deadline"
+    );
+    // An open breaker rejects before the limiter's tokens are spent.
+    let t = run(json!({
+        "duration": "60s",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "2/s" },
+            "policy": { "retry": { "max_attempts": 1 }, "breaker": { "failure_threshold": 1, "open_duration": "40s" }, "rate_limiter": { "rpm": 30 } } }],
+        "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "5s", "behaviour": "refuse" }] }]
+    }));
+    assert_eq!(
+        count(&t, "client_rate_limited"),
+        0,
+        "rejected calls spent no tokens"
+    );
+}
