@@ -14,6 +14,22 @@ use aichaos::scenario::overrides::Override;
 use aichaos::scenario::{self, Experiment};
 use aichaos::time::{format_duration, parse_duration};
 
+/// Prints to stdout, ignoring a closed pipe (`aichaos run ... | head` must not panic); the
+/// results are files, the console is a courtesy.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "aichaos",
@@ -190,7 +206,7 @@ fn validate(files: &[PathBuf], set: &[String]) -> i32 {
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect();
-                println!(
+                outln!(
                     "ok: {}: {} scenario(s): {}",
                     file.display(),
                     names.len(),
@@ -260,7 +276,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
     }
     let base = out.unwrap_or_else(|| PathBuf::from("output").join(slug(&experiment.name)));
     let several = experiment.scenarios.len() > 1;
-    println!(
+    outln!(
         "{}: {} scenario(s)",
         experiment.name,
         experiment.scenarios.len()
@@ -281,7 +297,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
                 return EXIT_BAD_INPUT;
             }
         };
-        println!("{}", console_line(&summary));
+        outln!("{}", console_line(&summary));
         all_passed &= summary.passed;
         failures.extend(failed_expectations(&summary));
         total_requests += summary.requests.arrived;
@@ -294,7 +310,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         eprintln!("error: {file}: {e}");
         return EXIT_BAD_INPUT;
     }
-    println!(
+    outln!(
         "Overall: {}  ({} requests, {} events; simulated {} per scenario; results in {})",
         if all_passed {
             "ALL PASSED"
@@ -373,7 +389,7 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
             if let Err(e) = charts::render_overview(&runs, &out.join("overview.png")) {
                 return fail(e);
             }
-            println!(
+            outln!(
                 "charts of {} scenarios and the overview in {}",
                 runs.len(),
                 out.display()
@@ -398,7 +414,7 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
     match charts::render(&runs, &out) {
         Ok(files) => {
             for f in files {
-                println!("{}", f.display());
+                outln!("{}", f.display());
             }
             0
         }
@@ -497,13 +513,13 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
         return EXIT_BAD_INPUT;
     }
     if options.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&comparison).expect("serializes")
         );
     } else {
-        print!("{}", compare::table(&comparison));
-        println!("results and overlay charts in {}", out.display());
+        out!("{}", compare::table(&comparison));
+        outln!("results and overlay charts in {}", out.display());
     }
     0
 }
