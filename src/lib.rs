@@ -20,6 +20,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod time;
 pub mod timeseries;
 pub mod traffic;

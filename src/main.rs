@@ -122,6 +122,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sweep scenario fields over a grid and rank the points by an objective.
+    ///
+    /// Every point runs on the same replications (common random numbers). Writes
+    /// sweep.csv, sweep.json and best.json (the best point as a ready-to-run scenario).
+    Sweep {
+        /// Scenario file (an experiment file needs --scenario).
+        scenario: PathBuf,
+        /// The scenario of an experiment file to sweep.
+        #[arg(long = "scenario", value_name = "NAME")]
+        only: Option<String>,
+        /// PATH=VALUES: a list (3,5,8,13) or a range with a count (10s..120s:6, 1..9:5,
+        /// 100ms..10s:5:log). Repeatable: the grid is every combination.
+        #[arg(long = "param", value_name = "PATH=VALUES", required = true)]
+        params: Vec<String>,
+        /// max:METRIC or min:METRIC (metrics: success_rate, latency_mean_ms,
+        /// latency_p99_ms, amplification, cost_usd, breaker_opens, wasted_completions, retries).
+        #[arg(long, default_value = "max:success_rate")]
+        objective: String,
+        /// METRIC<=LIMIT or METRIC>=LIMIT on the mean (repeatable).
+        #[arg(long = "constraint", value_name = "BOUND")]
+        constraints: Vec<String>,
+        /// Replications per point.
+        #[arg(long, default_value_t = 3)]
+        replications: u32,
+        /// Simulations run at once (default: the machine's cores); results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override a field of every point: PATH=VALUE (repeatable).
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: output/sweep-<scenario>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print sweep.json instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check scenario files and report every problem with its field path.
     Validate {
         /// Scenario or experiment files.
@@ -157,6 +194,31 @@ fn main() -> ExitCode {
         ),
         Command::Validate { files, set } => validate(&files, &set),
         Command::Plot { dirs, out } => plot(&dirs, out),
+        Command::Sweep {
+            scenario,
+            only,
+            params,
+            objective,
+            constraints,
+            replications,
+            threads,
+            set,
+            out,
+            json,
+        } => sweep(
+            &scenario,
+            SweepOptions {
+                only,
+                params,
+                objective,
+                constraints,
+                replications,
+                threads,
+                set,
+                out,
+                json,
+            },
+        ),
         Command::Compare {
             scenario,
             only,
@@ -550,4 +612,243 @@ fn write_comparison(
     )
     .map_err(|e| e.to_string())?;
     aichaos::output::write_atomic(out, "compare.json", json.as_bytes()).map_err(|e| e.to_string())
+}
+
+struct SweepOptions {
+    only: Option<String>,
+    params: Vec<String>,
+    objective: String,
+    constraints: Vec<String>,
+    replications: u32,
+    threads: Option<usize>,
+    set: Vec<String>,
+    out: Option<PathBuf>,
+    json: bool,
+}
+
+fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
+    use aichaos::compare::{self, METRICS, Variant};
+    use aichaos::sweep::{self, MAX_POINTS};
+    let file = path.to_string_lossy().to_string();
+    let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
+    let params = match o
+        .params
+        .iter()
+        .map(|p| sweep::parse_param(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p,
+        Err(e) => return fail("--param", e),
+    };
+    let objective = match sweep::parse_objective(&o.objective) {
+        Ok(x) => x,
+        Err(e) => return fail("--objective", e),
+    };
+    let constraints = match o
+        .constraints
+        .iter()
+        .map(|c| sweep::parse_constraint(c))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(c) => c,
+        Err(e) => return fail("--constraint", e),
+    };
+    if o.replications == 0 || o.replications > 10_000 {
+        return fail("--replications", "between 1 and 10000".into());
+    }
+    let base_sets = match o
+        .set
+        .iter()
+        .map(|t| Override::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(s) => s,
+        Err(e) => return fail("--set", e),
+    };
+    let points = sweep::grid(&params);
+    if points.len() > MAX_POINTS {
+        return fail(
+            "--param",
+            format!(
+                "{} points x {} replications is too large a grid (limit {MAX_POINTS} points)",
+                points.len(),
+                o.replications
+            ),
+        );
+    }
+    let empty = serde_json::Value::Object(Default::default());
+    let point_sets = |point: &[serde_json::Value]| -> Vec<Override> {
+        let mut sets = base_sets.clone();
+        sets.extend(params.iter().zip(point).map(|(p, v)| Override {
+            path: p.path.clone(),
+            value: v.clone(),
+        }));
+        sets
+    };
+    let mut variants = Vec::with_capacity(points.len());
+    for (i, point) in points.iter().enumerate() {
+        match scenario::load_file_patched(&file, o.only.as_deref(), &empty, &point_sets(point)) {
+            Ok(scenario) => variants.push(Variant {
+                name: format!("point {}", i + 1),
+                spec: String::new(),
+                scenario,
+            }),
+            Err(e) => return bad_input(&e),
+        }
+    }
+    // Estimate before running: refuse sweeps that would take hours.
+    let requests: f64 = variants
+        .iter()
+        .map(|v| aichaos::sim::expected_requests(&v.scenario))
+        .sum::<f64>()
+        * f64::from(o.replications);
+    if requests > aichaos::scenario::limits::MAX_EXPECTED_REQUESTS {
+        return fail(
+            "--param",
+            format!(
+                "the sweep would simulate about {requests:.2e} requests, {:.1} hours at a few million a second; narrow the grid",
+                requests / 3e6 / 3600.0
+            ),
+        );
+    }
+    let threads = o
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let comparison = match compare::compare(
+        &variants,
+        o.replications,
+        threads,
+        aichaos::run::run_summary,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let ranked = sweep::rank(&params, &points, &comparison, objective, &constraints);
+    let out = o.out.unwrap_or_else(|| {
+        PathBuf::from("output").join(format!("sweep-{}", slug(&variants[0].scenario.name)))
+    });
+    let report = serde_json::json!({
+        "format": "aichaos.sweep/1",
+        "scenario": variants[0].scenario.name,
+        "objective": o.objective,
+        "constraints": o.constraints,
+        "replications": o.replications,
+        "seeds": comparison.seeds,
+        "points": ranked,
+    });
+    let mut csv = params
+        .iter()
+        .map(|p| aichaos::timeseries::csv_field(&p.path))
+        .collect::<Vec<_>>()
+        .join(",");
+    csv.push_str(",rank,feasible");
+    for m in &METRICS {
+        csv.push_str(&format!(",{0},{0}_ci95_half_width", m.name));
+    }
+    csv.push('\n');
+    for p in &ranked {
+        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), String::from);
+        let values: Vec<String> = p
+            .settings
+            .iter()
+            .map(|(_, v)| aichaos::timeseries::csv_field(&text(v)))
+            .collect();
+        csv.push_str(&format!("{},{},{}", values.join(","), p.rank, p.feasible));
+        for (_, mean, half) in &p.metrics {
+            csv.push_str(&format!(
+                ",{mean:.6},{}",
+                half.map_or(String::new(), |h| format!("{h:.6}"))
+            ));
+        }
+        csv.push('\n');
+    }
+    let best_sets = point_sets(
+        &ranked[0]
+            .settings
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>(),
+    );
+    let best = scenario::scenario_document(&file, o.only.as_deref(), &empty).and_then(|mut doc| {
+        for s in &best_sets {
+            s.apply(&mut doc)
+                .map_err(|e| InputError::single(&file, &s.path, e))?;
+        }
+        Ok(doc)
+    });
+    let written = std::fs::create_dir_all(&out)
+        .and_then(|_| aichaos::output::write_atomic(&out, "sweep.csv", csv.as_bytes()))
+        .and_then(|_| {
+            aichaos::output::write_atomic(
+                &out,
+                "sweep.json",
+                (serde_json::to_string_pretty(&report).expect("serializes") + "\n").as_bytes(),
+            )
+        });
+    if let Err(e) = written {
+        eprintln!("error: {}: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
+    match best {
+        Ok(doc) => {
+            let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
+            if let Err(e) = aichaos::output::write_atomic(&out, "best.json", text.as_bytes()) {
+                eprintln!("error: {}: {e}", out.display());
+                return EXIT_BAD_INPUT;
+            }
+        }
+        Err(e) => return bad_input(&e),
+    }
+    if o.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+        return 0;
+    }
+    outln!(
+        "{} points x {} replications, ranked by {} ({} feasible); ± is a 95 % interval",
+        ranked.len(),
+        o.replications,
+        o.objective,
+        ranked.iter().filter(|p| p.feasible).count()
+    );
+    let shown = [
+        "success_rate",
+        "latency_p99_ms",
+        "amplification",
+        "cost_usd",
+    ];
+    for p in ranked.iter().take(10) {
+        let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cells: Vec<String> = shown
+            .iter()
+            .map(|name| {
+                let (_, mean, half) = p
+                    .metrics
+                    .iter()
+                    .find(|(m, _, _)| m == name)
+                    .expect("a metric");
+                format!(
+                    "{name} {mean:.4}{}",
+                    half.map_or(String::new(), |h| format!(" ± {h:.4}"))
+                )
+            })
+            .collect();
+        outln!(
+            "{:>3}{} {}\n     {}",
+            p.rank,
+            if p.feasible { " " } else { "x" },
+            settings.join("  "),
+            cells.join("  ")
+        );
+    }
+    outln!(
+        "best configuration written to {}",
+        out.join("best.json").display()
+    );
+    0
 }

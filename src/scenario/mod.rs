@@ -97,6 +97,19 @@ pub fn load_file_patched(
     patch: &Value,
     overrides: &[overrides::Override],
 ) -> Result<Scenario, InputError> {
+    let doc = scenario_document(path, only, patch)?;
+    let mut experiment = parse_with(path, &doc.to_string(), overrides)?;
+    Ok(experiment.scenarios.remove(0))
+}
+
+/// The JSON of one scenario of a file (an experiment's `only` merged over its base) with a
+/// merge patch applied: what `load_file_patched` checks, and what `sweep` writes out as its
+/// best configuration (with the winning overrides applied).
+pub fn scenario_document(
+    path: &str,
+    only: Option<&str>,
+    patch: &Value,
+) -> Result<Value, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
     let mut doc: Value = serde_json::from_str(&text).map_err(|e| {
@@ -142,8 +155,7 @@ pub fn load_file_patched(
         doc = merged;
     }
     merge_patch(&mut doc, patch);
-    let mut experiment = parse_with(path, &doc.to_string(), overrides)?;
-    Ok(experiment.scenarios.remove(0))
+    Ok(doc)
 }
 
 /// Parses and validates scenario text; `file` names it in errors.

@@ -9,5 +9,6 @@ mod policy;
 mod presets;
 mod properties;
 mod support;
+mod sweep;
 mod validation;
 mod world;

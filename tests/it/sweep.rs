@@ -1,0 +1,125 @@
+//! `aichaos sweep`: a grid ranked by an objective under constraints, the best point written
+//! out as a scenario that runs.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn sweep(dir: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
+    let mut doc = crate::support::base();
+    aichaos::scenario::merge_patch(
+        &mut doc,
+        &json!({ "duration": "5m", "providers": [{ "name": "p", "errors": { "500": 0.2 } }] }),
+    );
+    let file = dir.join("scenario.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .arg("sweep")
+        .arg(&file)
+        .args(["--replications", "3", "--json", "--out"])
+        .arg(dir.join("out"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (
+        output.status.code().unwrap(),
+        json,
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[test]
+fn the_grid_is_ranked_and_the_best_point_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, stderr) = sweep(
+        dir.path(),
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1..4:4",
+            "--constraint",
+            "amplification<=1.22",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let points = report["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    // With 20 % errors, more attempts succeed more, but only 1 and 2 attempts keep the
+    // amplification under 1.22 (1 + 0.2 + 0.04 for 3): the best feasible point is 2 attempts.
+    assert_eq!(points[0]["settings"][0][1], 2);
+    assert_eq!(points[0]["feasible"], true);
+    assert_eq!(points[2]["feasible"], false);
+    assert_eq!(points[3]["feasible"], false);
+    let best = dir.path().join("out/best.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .args(["validate"])
+        .arg(&best)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("out/sweep.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 5
+    );
+}
+
+#[test]
+fn sweeps_do_not_depend_on_threads() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let params = [
+        "--param",
+        "traffic[app].policy.retry.backoff.jitter=none,full",
+        "--param",
+        "traffic[app].policy.retry.max_attempts=2,3",
+    ];
+    let (_, one, _) = sweep(a.path(), &[&params[..], &["--threads", "1"]].concat());
+    let (_, two, _) = sweep(b.path(), &[&params[..], &["--threads", "2"]].concat());
+    assert_eq!(one, two);
+}
+
+#[test]
+fn bad_sweeps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |extra: &[&str], expected: &str| {
+        let (code, _, stderr) = sweep(dir.path(), extra);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in {stderr}"
+        );
+    };
+    refused(
+        &["--param", "traffic[app].policy.retry.max_attemps=1,2"],
+        "did you mean `max_attempts`?",
+    );
+    refused(
+        &["--param", "traffic[app].policy.retry.max_attempts=5..1:3"],
+        "inverted",
+    );
+    refused(
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1,2",
+            "--objective",
+            "max:sucess",
+        ],
+        "unknown metric",
+    );
+    refused(
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1..100:100",
+            "--param",
+            "duration=1m..100m:200",
+        ],
+        "too large a grid",
+    );
+}
