@@ -146,6 +146,10 @@ enum Command {
         /// Replications per point.
         #[arg(long, default_value_t = 3)]
         replications: u32,
+        /// How points are chosen: grid (every combination), random:N, or lhs:N (Latin
+        /// hypercube over the ranges; lists are drawn by index).
+        #[arg(long, default_value = "grid")]
+        sample: String,
         /// Simulations run at once (default: the machine's cores); results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -201,6 +205,7 @@ fn main() -> ExitCode {
             objective,
             constraints,
             replications,
+            sample,
             threads,
             set,
             out,
@@ -213,6 +218,7 @@ fn main() -> ExitCode {
                 objective,
                 constraints,
                 replications,
+                sample,
                 threads,
                 set,
                 out,
@@ -620,6 +626,7 @@ struct SweepOptions {
     objective: String,
     constraints: Vec<String>,
     replications: u32,
+    sample: String,
     threads: Option<usize>,
     set: Vec<String>,
     out: Option<PathBuf>,
@@ -665,7 +672,16 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         Ok(s) => s,
         Err(e) => return fail("--set", e),
     };
-    let points = sweep::grid(&params);
+    let sampling = match sweep::parse_sampling(&o.sample) {
+        Ok(x) => x,
+        Err(e) => return fail("--sample", e),
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let seed = match scenario::load_file_patched(&file, o.only.as_deref(), &empty, &base_sets) {
+        Ok(s) => s.seed,
+        Err(e) => return bad_input(&e),
+    };
+    let points = sweep::points(&params, sampling, seed);
     if points.len() > MAX_POINTS {
         return fail(
             "--param",
@@ -676,7 +692,6 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             ),
         );
     }
-    let empty = serde_json::Value::Object(Default::default());
     let point_sets = |point: &[serde_json::Value]| -> Vec<Override> {
         let mut sets = base_sets.clone();
         sets.extend(params.iter().zip(point).map(|(p, v)| Override {

@@ -19,7 +19,34 @@ pub const MAX_POINTS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
     pub path: String,
+    /// The grid's values.
     pub values: Vec<Value>,
+    /// For a range, what random and Latin-hypercube sampling draw from.
+    pub range: Option<Range>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub from: f64,
+    pub to: f64,
+    pub log: bool,
+    unit: Unit,
+}
+
+impl Range {
+    /// The value at fraction `f` in [0, 1] of the range.
+    pub fn at(&self, f: f64) -> Value {
+        let x = if self.log {
+            self.from * (self.to / self.from).powf(f)
+        } else {
+            self.from + (self.to - self.from) * f
+        };
+        match self.unit {
+            Unit::Duration => Value::String(format_duration(x.round() as u64)),
+            Unit::Integer => Value::from(x.round() as i64),
+            Unit::Number => Value::from(x),
+        }
+    }
 }
 
 /// Parses `PATH=VALUES`.
@@ -35,13 +62,17 @@ pub fn parse_param(text: &str) -> Result<Param, String> {
             "`{text}`: a path and at least one value are needed"
         ));
     }
-    let values = match values.split_once("..") {
-        Some((from, rest)) => range(text, from.trim(), rest)?,
-        None => values.split(',').map(|v| scalar(v.trim())).collect(),
+    let (values, range) = match values.split_once("..") {
+        Some((from, rest)) => {
+            let (values, range) = range(text, from.trim(), rest)?;
+            (values, Some(range))
+        }
+        None => (values.split(',').map(|v| scalar(v.trim())).collect(), None),
     };
     Ok(Param {
         path: path.to_string(),
         values,
+        range,
     })
 }
 
@@ -50,7 +81,7 @@ fn scalar(text: &str) -> Value {
 }
 
 /// `FROM..TO:COUNT[:log]`, over numbers or durations.
-fn range(text: &str, from: &str, rest: &str) -> Result<Vec<Value>, String> {
+fn range(text: &str, from: &str, rest: &str) -> Result<(Vec<Value>, Range), String> {
     let parts: Vec<&str> = rest.split(':').map(str::trim).collect();
     let (to, count, log) = match parts.as_slice() {
         [to, count] => (*to, *count, false),
@@ -100,25 +131,20 @@ fn range(text: &str, from: &str, rest: &str) -> Result<Vec<Value>, String> {
     if log && a <= 0.0 {
         return Err(format!("`{text}`: a log range needs a start above zero"));
     }
+    let range = Range {
+        from: a,
+        to: b,
+        log,
+        unit,
+    };
     let mut values: Vec<Value> = (0..count)
-        .map(|i| {
-            let f = i as f64 / (count - 1) as f64;
-            let x = if log {
-                a * (b / a).powf(f)
-            } else {
-                a + (b - a) * f
-            };
-            match unit {
-                Unit::Duration => Value::String(format_duration(x.round() as u64)),
-                Unit::Integer => Value::from(x.round() as i64),
-                Unit::Number => Value::from(x),
-            }
-        })
+        .map(|i| range.at(i as f64 / (count - 1) as f64))
         .collect();
     values.dedup();
-    Ok(values)
+    Ok((values, range))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Unit {
     Duration,
     Integer,
@@ -187,6 +213,78 @@ pub fn parse_constraint(text: &str) -> Result<Constraint, String> {
         at_most,
         limit,
     })
+}
+
+/// How points are chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sampling {
+    Grid,
+    Random(usize),
+    LatinHypercube(usize),
+}
+
+pub fn parse_sampling(text: &str) -> Result<Sampling, String> {
+    let count = |n: &str| {
+        n.parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("`{text}`: `{n}` is not a number of points"))
+    };
+    match text.split_once(':') {
+        None if text == "grid" => Ok(Sampling::Grid),
+        Some(("random", n)) => Ok(Sampling::Random(count(n)?)),
+        Some(("lhs", n)) => Ok(Sampling::LatinHypercube(count(n)?)),
+        _ => Err(format!("`{text}`: write grid, random:N or lhs:N")),
+    }
+}
+
+/// The points to run. Random and Latin-hypercube points draw ranges continuously (log-
+/// uniformly for log ranges) and lists by index, from the `sweep/sample` stream of `seed`.
+pub fn points(params: &[Param], sampling: Sampling, seed: u64) -> Vec<Vec<Value>> {
+    use rand::RngExt;
+    let mut rng = crate::rng::named_stream(seed, "sweep/sample");
+    let pick = |param: &Param, f: f64| match &param.range {
+        Some(range) => range.at(f),
+        None => param.values
+            [((f * param.values.len() as f64) as usize).min(param.values.len() - 1)]
+        .clone(),
+    };
+    match sampling {
+        Sampling::Grid => grid(params),
+        Sampling::Random(n) => (0..n)
+            .map(|_| {
+                params
+                    .iter()
+                    .map(|p| pick(p, rng.random::<f64>()))
+                    .collect()
+            })
+            .collect(),
+        Sampling::LatinHypercube(n) => {
+            // One draw per stratum of [0, 1) for each parameter, strata shuffled per parameter.
+            let columns: Vec<Vec<f64>> = params
+                .iter()
+                .map(|_| {
+                    let mut strata: Vec<usize> = (0..n).collect();
+                    for i in (1..n).rev() {
+                        strata.swap(i, rng.random_range(0..=i));
+                    }
+                    strata
+                        .into_iter()
+                        .map(|k| (k as f64 + rng.random::<f64>()) / n as f64)
+                        .collect()
+                })
+                .collect();
+            (0..n)
+                .map(|i| {
+                    params
+                        .iter()
+                        .zip(&columns)
+                        .map(|(p, c)| pick(p, c[i]))
+                        .collect()
+                })
+                .collect()
+        }
+    }
 }
 
 /// Every combination of the parameters' values, first parameter slowest.
@@ -299,6 +397,37 @@ mod tests {
         assert!(parse_param("a=9..1:3").unwrap_err().contains("inverted"));
         assert!(parse_param("a=1..9:1").is_err());
         assert!(parse_param("nothing").is_err());
+    }
+
+    #[test]
+    fn latin_hypercube_covers_every_stratum() {
+        let params = vec![
+            parse_param("a=0..100:2").unwrap(),
+            parse_param("b=1ms..1s:2:log").unwrap(),
+        ];
+        let points = points(&params, Sampling::LatinHypercube(10), 7);
+        assert_eq!(points.len(), 10);
+        let mut strata: Vec<i64> = points
+            .iter()
+            .map(|p| (p[0].as_i64().unwrap() / 10).min(9))
+            .collect();
+        strata.sort();
+        strata.dedup();
+        assert!(
+            strata.len() >= 9,
+            "one value per tenth of the range: {strata:?}"
+        );
+        assert_eq!(
+            points,
+            super::points(&params, Sampling::LatinHypercube(10), 7),
+            "deterministic"
+        );
+        assert_eq!(super::points(&params, Sampling::Random(5), 1).len(), 5);
+        assert_eq!(
+            parse_sampling("lhs:20").unwrap(),
+            Sampling::LatinHypercube(20)
+        );
+        assert!(parse_sampling("sobol:3").is_err());
     }
 
     #[test]
