@@ -817,6 +817,11 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         }
         Err(e) => return bad_input(&e),
     }
+    let metric = aichaos::compare::METRICS[objective.metric].name;
+    if let Err(e) = charts::render_sweep(&ranked, metric, &out) {
+        eprintln!("error: {}: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
     if o.json {
         outln!(
             "{}",

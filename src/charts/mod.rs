@@ -1117,3 +1117,401 @@ pub fn render_overview(runs: &[RunData], path: &Path) -> ChartResult<()> {
 pub fn run_dir_name(run: &RunData) -> String {
     slug(run.label())
 }
+
+/// A parameter value on a chart axis: numbers and durations by value (seconds for
+/// durations), anything else by its position among the values seen.
+fn axis_values(values: &[serde_json::Value]) -> (Vec<f64>, Option<Vec<String>>) {
+    let numeric: Option<Vec<f64>> = values
+        .iter()
+        .map(|v| match v {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => crate::time::parse_duration(s)
+                .ok()
+                .map(crate::time::ns_to_secs),
+            _ => None,
+        })
+        .collect();
+    match numeric {
+        Some(xs) => (xs, None),
+        None => {
+            let mut labels: Vec<String> = Vec::new();
+            let xs = values
+                .iter()
+                .map(|v| {
+                    let text = v.as_str().map_or_else(|| v.to_string(), String::from);
+                    match labels.iter().position(|l| *l == text) {
+                        Some(i) => i as f64,
+                        None => {
+                            labels.push(text);
+                            (labels.len() - 1) as f64
+                        }
+                    }
+                })
+                .collect();
+            (xs, Some(labels))
+        }
+    }
+}
+
+fn metric_of(point: &crate::sweep::RankedPoint, name: &str) -> (f64, Option<f64>) {
+    point
+        .metrics
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map_or((f64::NAN, None), |(_, mean, half)| (*mean, *half))
+}
+
+/// A sweep's charts: the objective against one parameter with its 95 % band, or a heatmap
+/// over two; and the Pareto front of success rate against cost (colour: p99 latency).
+pub fn render_sweep(
+    points: &[crate::sweep::RankedPoint],
+    objective_metric: &str,
+    out: &Path,
+) -> ChartResult<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let dims = points.first().map_or(0, |p| p.settings.len());
+    if dims == 1 {
+        written.push(sweep_line(points, objective_metric, out)?);
+    } else if dims == 2 {
+        written.push(sweep_heatmap(points, objective_metric, out)?);
+    }
+    written.push(sweep_pareto(points, out)?);
+    Ok(written)
+}
+
+fn sweep_line(
+    points: &[crate::sweep::RankedPoint],
+    metric: &str,
+    out: &Path,
+) -> ChartResult<PathBuf> {
+    let path = out.join("sweep_line.png");
+    let name = points[0].settings[0].0.clone();
+    let (xs, labels) = axis_values(
+        &points
+            .iter()
+            .map(|p| p.settings[0].1.clone())
+            .collect::<Vec<_>>(),
+    );
+    let mut rows: Vec<(f64, f64, f64)> = points
+        .iter()
+        .zip(&xs)
+        .map(|(p, x)| {
+            let (mean, half) = metric_of(p, metric);
+            (*x, mean, half.unwrap_or(0.0))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (x0, x1) = (rows[0].0, rows[rows.len() - 1].0);
+    let (low, high) = rows
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
+            (l.min(r.1 - r.2), h.max(r.1 + r.2))
+        });
+    let pad = ((high - low) * 0.1).max(1e-9);
+    draw_png(&path, |root| {
+        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let span = (x1 - x0).max(1e-9);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(
+                format!("sweep: {metric} against {name}"),
+                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+            )
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(90)
+            .build_cartesian_2d(
+                (x0 - span * 0.05)..(x1 + span * 0.05),
+                (low - pad)..(high + pad),
+            )
+            .map_err(err)?;
+        let label = |x: &f64| match &labels {
+            Some(l) => l
+                .get(x.round() as usize)
+                .filter(|_| (x - x.round()).abs() < 1e-9)
+                .cloned()
+                .unwrap_or_default(),
+            None => tick(*x),
+        };
+        chart
+            .configure_mesh()
+            .x_desc(if points[0].settings[0].1.is_string() && labels.is_none() {
+                format!("{name} (s)")
+            } else {
+                name.clone()
+            })
+            .y_desc(metric)
+            .x_label_formatter(&label)
+            .y_label_formatter(&|y| tick(*y))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
+            .draw()
+            .map_err(err)?;
+        let band: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| (r.0, r.1 + r.2))
+            .chain(rows.iter().rev().map(|r| (r.0, r.1 - r.2)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                BLUE.mix(ENVELOPE_ALPHA).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                rows.iter().map(|r| (r.0, r.1)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                rows.iter()
+                    .map(|r| Circle::new((r.0, r.1), 4, BLUE.filled())),
+            )
+            .map_err(err)?;
+        legend_entries(
+            &panel,
+            &[
+                (metric.to_string(), BLUE, LegendMark::Line),
+                (
+                    "95 % interval".into(),
+                    BLUE,
+                    LegendMark::Box(ENVELOPE_ALPHA * 2.0),
+                ),
+            ],
+        )
+    })?;
+    Ok(path)
+}
+
+/// From blue (low) to yellow (high), readable with colour-vision deficiencies (cividis-like).
+fn ramp(f: f64) -> RGBColor {
+    let f = f.clamp(0.0, 1.0);
+    let lerp = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    RGBColor(lerp(0.0, 253.0), lerp(32.0, 231.0), lerp(81.0, 37.0))
+}
+
+fn sweep_heatmap(
+    points: &[crate::sweep::RankedPoint],
+    metric: &str,
+    out: &Path,
+) -> ChartResult<PathBuf> {
+    let path = out.join("sweep_heatmap.png");
+    let (name_x, name_y) = (
+        points[0].settings[0].0.clone(),
+        points[0].settings[1].0.clone(),
+    );
+    // Cells by position among the distinct values, so any spacing reads as a grid.
+    // Distinct values in their natural order (numbers and durations by value).
+    let distinct = |k: usize| {
+        let values: Vec<serde_json::Value> =
+            points.iter().map(|p| p.settings[k].1.clone()).collect();
+        let (keys, _) = axis_values(&values);
+        let mut pairs: Vec<(f64, String)> = Vec::new();
+        for (key, v) in keys.iter().zip(&values) {
+            let text = v.as_str().map_or_else(|| v.to_string(), String::from);
+            if !pairs.iter().any(|(_, t)| *t == text) {
+                pairs.push((*key, text));
+            }
+        }
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pairs.into_iter().map(|(_, t)| t).collect::<Vec<String>>()
+    };
+    let (labels_x, labels_y) = (distinct(0), distinct(1));
+    let position = |labels: &[String], v: &serde_json::Value| {
+        let text = v.as_str().map_or_else(|| v.to_string(), String::from);
+        labels.iter().position(|l| *l == text).unwrap_or(0) as f64
+    };
+    let cells: Vec<(f64, f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                position(&labels_x, &p.settings[0].1),
+                position(&labels_y, &p.settings[1].1),
+                metric_of(p, metric).0,
+            )
+        })
+        .collect();
+    let (low, high) = cells
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), c| {
+            (l.min(c.2), h.max(c.2))
+        });
+    let scale = |v: f64| {
+        if high > low {
+            (v - low) / (high - low)
+        } else {
+            0.5
+        }
+    };
+    draw_png(&path, |root| {
+        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(
+                format!("sweep: {metric}"),
+                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+            )
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(120)
+            .build_cartesian_2d(
+                -0.5..(labels_x.len() as f64 - 0.5),
+                -0.5..(labels_y.len() as f64 - 0.5),
+            )
+            .map_err(err)?;
+        let pick = |labels: &[String], v: f64| {
+            if (v - v.round()).abs() < 1e-9 {
+                labels.get(v.round() as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(labels_x.len() * 2 + 1)
+            .y_labels(labels_y.len() * 2 + 1)
+            .x_desc(&name_x)
+            .y_desc(&name_y)
+            .x_label_formatter(&|v| pick(&labels_x, *v))
+            .y_label_formatter(&|v| pick(&labels_y, *v))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(cells.iter().map(|&(x, y, v)| {
+                Rectangle::new(
+                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
+                    ramp(scale(v)).filled(),
+                )
+            }))
+            .map_err(err)?;
+        let font = (FONT, LEGEND_SIZE).into_font();
+        chart
+            .draw_series(cells.iter().map(|&(x, y, v)| {
+                let colour = if scale(v) > 0.6 { BLACK } else { WHITE };
+                Text::new(tick(v), (x - 0.2, y + 0.05), font.clone().color(&colour))
+            }))
+            .map_err(err)?;
+        legend_entries(
+            &panel,
+            &[
+                (
+                    format!("high: {}", tick(high)),
+                    ramp(1.0),
+                    LegendMark::Box(1.0),
+                ),
+                (
+                    format!("low: {}", tick(low)),
+                    ramp(0.0),
+                    LegendMark::Box(1.0),
+                ),
+            ],
+        )
+    })?;
+    Ok(path)
+}
+
+fn sweep_pareto(points: &[crate::sweep::RankedPoint], out: &Path) -> ChartResult<PathBuf> {
+    let path = out.join("sweep_pareto.png");
+    let rows: Vec<(f64, f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                metric_of(p, "cost_usd").0,
+                100.0 * metric_of(p, "success_rate").0,
+                metric_of(p, "latency_p99_ms").0,
+            )
+        })
+        .collect();
+    // On the front: no other point at least as cheap and as successful, and better in one.
+    let front: Vec<(f64, f64)> = {
+        let mut f: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|a| {
+                !rows
+                    .iter()
+                    .any(|b| b.0 <= a.0 && b.1 >= a.1 && (b.0 < a.0 || b.1 > a.1))
+            })
+            .map(|a| (a.0, a.1))
+            .collect();
+        f.sort_by(|a, b| a.0.total_cmp(&b.0));
+        f
+    };
+    let bounds = |k: usize| {
+        rows.iter()
+            .map(|r| [r.0, r.1, r.2][k])
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
+            })
+    };
+    let ((c0, c1), (s0, s1), (p0, p1)) = (bounds(0), bounds(1), bounds(2));
+    let pad = |a: f64, b: f64| ((b - a) * 0.08).max(1e-6);
+    draw_png(&path, |root| {
+        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(
+                "sweep: success rate against cost (colour: p99 latency)",
+                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+            )
+            .margin(16)
+            .x_label_area_size(56)
+            .y_label_area_size(84)
+            .build_cartesian_2d(
+                (c0 - pad(c0, c1))..(c1 + pad(c0, c1)),
+                (s0 - pad(s0, s1))..(s1 + pad(s0, s1)),
+            )
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("cost (US dollars)")
+            .y_desc("requests succeeded (%)")
+            .x_label_formatter(&|x| dollars(x))
+            .y_label_formatter(&|y| percent(y))
+            .label_style((FONT, TICK_SIZE).into_font())
+            .axis_desc_style((FONT, LABEL_SIZE).into_font())
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(BOLD_GRID)
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                front.iter().copied(),
+                VERMILLION.stroke_width(2),
+            ))
+            .map_err(err)?;
+        let shade = |p: f64| if p1 > p0 { (p - p0) / (p1 - p0) } else { 0.5 };
+        chart
+            .draw_series(
+                rows.iter()
+                    .map(|r| Circle::new((r.0, r.1), 6, ramp(shade(r.2)).filled())),
+            )
+            .map_err(err)?;
+        chart
+            .draw_series(
+                rows.iter()
+                    .map(|r| Circle::new((r.0, r.1), 6, BLACK.stroke_width(1))),
+            )
+            .map_err(err)?;
+        legend_entries(
+            &panel,
+            &[
+                ("Pareto front".into(), VERMILLION, LegendMark::Line),
+                (
+                    format!("p99 {}", ms_tick(p0)),
+                    ramp(0.0),
+                    LegendMark::Box(1.0),
+                ),
+                (
+                    format!("p99 {}", ms_tick(p1)),
+                    ramp(1.0),
+                    LegendMark::Box(1.0),
+                ),
+            ],
+        )
+    })?;
+    Ok(path)
+}

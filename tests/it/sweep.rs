@@ -69,6 +69,15 @@ fn the_grid_is_ranked_and_the_best_point_runs() {
             .count()
             == 5
     );
+    for chart in ["sweep_line.png", "sweep_pareto.png"] {
+        assert!(
+            std::fs::metadata(dir.path().join("out").join(chart))
+                .unwrap()
+                .len()
+                > 10_000,
+            "{chart}"
+        );
+    }
 }
 
 #[test]
@@ -83,6 +92,14 @@ fn sweeps_do_not_depend_on_threads() {
     let (_, one, _) = sweep(a.path(), &[&params[..], &["--threads", "1"]].concat());
     let (_, two, _) = sweep(b.path(), &[&params[..], &["--threads", "2"]].concat());
     assert_eq!(one, two);
+    assert!(
+        a.path().join("out/sweep_heatmap.png").is_file(),
+        "two parameters draw a heatmap"
+    );
+    assert_eq!(
+        std::fs::read(a.path().join("out/sweep_heatmap.png")).unwrap(),
+        std::fs::read(b.path().join("out/sweep_heatmap.png")).unwrap()
+    );
 }
 
 #[test]
