@@ -165,11 +165,13 @@ pub fn welch_half_width(a: &[f64], b: &[f64]) -> Option<f64> {
 }
 
 /// Runs every variant on every replication (`threads` at once) and compares.
+/// `done` is called after every simulation (for a progress bar); it never affects results.
 pub fn compare(
     variants: &[Variant],
     replications: u32,
     threads: usize,
     run: impl Fn(&Scenario) -> Result<Summary, RunError> + Sync,
+    done: &(dyn Fn() + Sync),
 ) -> Result<Comparison, RunError> {
     let base = &variants[0].scenario;
     let seeds: Vec<u64> = (0..replications)
@@ -191,6 +193,7 @@ pub fn compare(
                     scenario.seed = seeds[r];
                     let outcome = run(&scenario);
                     results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
+                    done();
                 }
             });
         }

@@ -566,6 +566,7 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
         options.replications,
         threads,
         aichaos::run::run_summary,
+        &progress(variants.len() as u64 * u64::from(options.replications)),
     ) {
         Ok(c) => c,
         Err(e) => {
@@ -734,6 +735,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         o.replications,
         threads,
         aichaos::run::run_summary,
+        &progress(variants.len() as u64 * u64::from(o.replications)),
     ) {
         Ok(c) => c,
         Err(e) => {
@@ -871,4 +873,28 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         out.join("best.json").display()
     );
     0
+}
+
+/// A progress bar over `total` simulations on stderr, with an ETA; silent (and free) when
+/// stderr is not a terminal, so it never reaches a file or a pipe.
+fn progress(total: u64) -> impl Fn() + Sync {
+    use std::io::IsTerminal;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} simulations, {elapsed} elapsed, ETA {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    });
+    move || {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            if bar.position() >= total {
+                bar.finish_and_clear();
+            }
+        }
+    }
 }

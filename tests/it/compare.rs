@@ -59,6 +59,10 @@ fn variants_share_the_world_and_paired_differences_are_narrow() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.is_empty(),
+        "no progress bar when stderr is not a terminal: {stderr}"
+    );
     // A variant equal to the baseline differs by exactly nothing, replication by replication.
     let same = metric(&c, "same", "success_rate");
     assert_eq!(same["vs_baseline"]["mean"], 0.0);
