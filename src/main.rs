@@ -558,21 +558,9 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
             Err(e) => return bad_input(&e),
         }
     }
-    let threads = options
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let comparison = match compare::compare(
-        &variants,
-        options.replications,
-        threads,
-        aichaos::run::run_summary,
-        &progress(variants.len() as u64 * u64::from(options.replications)),
-    ) {
+    let comparison = match run_variants(&file, &variants, options.replications, options.threads) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {file}: {e}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let out = options.out.unwrap_or_else(|| {
         PathBuf::from("output").join(format!("compare-{}", slug(&comparison.scenario)))
@@ -635,7 +623,7 @@ struct SweepOptions {
 }
 
 fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
-    use aichaos::compare::{self, METRICS, Variant};
+    use aichaos::compare::{METRICS, Variant};
     use aichaos::sweep::{self, MAX_POINTS};
     let file = path.to_string_lossy().to_string();
     let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
@@ -727,21 +715,9 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             ),
         );
     }
-    let threads = o
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let comparison = match compare::compare(
-        &variants,
-        o.replications,
-        threads,
-        aichaos::run::run_summary,
-        &progress(variants.len() as u64 * u64::from(o.replications)),
-    ) {
+    let comparison = match run_variants(&file, &variants, o.replications, o.threads) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {file}: {e}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(code) => return code,
     };
     let ranked = sweep::rank(&params, &points, &comparison, objective, &constraints);
     let out = o.out.unwrap_or_else(|| {
@@ -897,4 +873,28 @@ fn progress(total: u64) -> impl Fn() + Sync {
             }
         }
     }
+}
+
+/// Runs variants on shared replications over the machine's cores (or `threads`), with a
+/// progress bar; the exit code on failure.
+fn run_variants(
+    file: &str,
+    variants: &[aichaos::compare::Variant],
+    replications: u32,
+    threads: Option<usize>,
+) -> Result<aichaos::compare::Comparison, i32> {
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let total = variants.len() as u64 * u64::from(replications);
+    aichaos::compare::compare(
+        variants,
+        replications,
+        threads,
+        aichaos::run::run_summary,
+        &progress(total),
+    )
+    .map_err(|e| {
+        eprintln!("error: {file}: {e}");
+        EXIT_BAD_INPUT
+    })
 }
