@@ -15,7 +15,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -87,16 +87,16 @@ pub struct Variant {
     pub scenario: Scenario,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Interval {
     pub mean: f64,
     /// Half-width of the 95 % interval; null with a single replication.
     pub half_width: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MetricResult {
-    pub metric: &'static str,
+    pub metric: String,
     pub values: Vec<f64>,
     pub estimate: Interval,
     /// Paired difference to the baseline (absent for the baseline itself).
@@ -105,16 +105,16 @@ pub struct MetricResult {
     pub unpaired_half_width: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VariantResult {
     pub name: String,
     pub spec: String,
     pub metrics: Vec<MetricResult>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Comparison {
-    pub format: &'static str,
+    pub format: String,
     pub scenario: String,
     pub base_seed: u64,
     pub replications: u32,
@@ -220,7 +220,7 @@ pub fn compare(
                     let base = values(0, metric);
                     let paired: Vec<f64> = mine.iter().zip(&base).map(|(a, b)| a - b).collect();
                     MetricResult {
-                        metric: metric.name,
+                        metric: metric.name.to_string(),
                         estimate: interval(&mine),
                         vs_baseline: (v > 0).then(|| interval(&paired)),
                         unpaired_half_width: if v > 0 {
@@ -235,7 +235,7 @@ pub fn compare(
         })
         .collect();
     Ok(Comparison {
-        format: COMPARE_FORMAT,
+        format: COMPARE_FORMAT.to_string(),
         scenario: base.name.clone(),
         base_seed: base.seed,
         replications,

@@ -150,6 +150,10 @@ enum Command {
         /// hypercube over the ranges; lists are drawn by index).
         #[arg(long, default_value = "grid")]
         sample: String,
+        /// Run only the I-th of N deterministic slices of the points (I/N, 1-based) and
+        /// write its part; `aichaos merge` combines the parts into the sweep's files.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
         /// Simulations run at once (default: the machine's cores); results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
@@ -159,6 +163,18 @@ enum Command {
         /// Output directory (default: output/sweep-<scenario>/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print sweep.json instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
+    Merge {
+        /// The sweep-part-I-of-N.json files, one per shard.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
         /// Print sweep.json instead of the table.
         #[arg(long)]
         json: bool,
@@ -198,6 +214,7 @@ fn main() -> ExitCode {
         ),
         Command::Validate { files, set } => validate(&files, &set),
         Command::Plot { dirs, out } => plot(&dirs, out),
+        Command::Merge { parts, out, json } => merge(&parts, &out, json),
         Command::Sweep {
             scenario,
             only,
@@ -206,6 +223,7 @@ fn main() -> ExitCode {
             constraints,
             replications,
             sample,
+            shard,
             threads,
             set,
             out,
@@ -219,6 +237,7 @@ fn main() -> ExitCode {
                 constraints,
                 replications,
                 sample,
+                shard,
                 threads,
                 set,
                 out,
@@ -616,6 +635,7 @@ struct SweepOptions {
     constraints: Vec<String>,
     replications: u32,
     sample: String,
+    shard: Option<String>,
     threads: Option<usize>,
     set: Vec<String>,
     out: Option<PathBuf>,
@@ -623,7 +643,7 @@ struct SweepOptions {
 }
 
 fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
-    use aichaos::compare::{METRICS, Variant};
+    use aichaos::compare::Variant;
     use aichaos::sweep::{self, MAX_POINTS};
     let file = path.to_string_lossy().to_string();
     let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
@@ -636,19 +656,18 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         Ok(p) => p,
         Err(e) => return fail("--param", e),
     };
-    let objective = match sweep::parse_objective(&o.objective) {
-        Ok(x) => x,
-        Err(e) => return fail("--objective", e),
-    };
-    let constraints = match o
+    // Checked now, so a typo is refused before anything runs (finish_sweep uses them).
+    if let Err(e) = sweep::parse_objective(&o.objective) {
+        return fail("--objective", e);
+    }
+    if let Some(Err(e)) = o
         .constraints
         .iter()
         .map(|c| sweep::parse_constraint(c))
-        .collect::<Result<Vec<_>, _>>()
+        .find(Result::is_err)
     {
-        Ok(c) => c,
-        Err(e) => return fail("--constraint", e),
-    };
+        return fail("--constraint", e);
+    }
     if o.replications == 0 || o.replications > 10_000 {
         return fail("--replications", "between 1 and 10000".into());
     }
@@ -715,20 +734,168 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             ),
         );
     }
+    let spec = SweepSpec {
+        file: file.clone(),
+        only: o.only.clone(),
+        params: o.params.clone(),
+        objective: o.objective.clone(),
+        constraints: o.constraints.clone(),
+        replications: o.replications,
+        sample: o.sample.clone(),
+        set: o.set.clone(),
+    };
+    let name = variants[0].scenario.name.clone();
+    let out = o
+        .out
+        .unwrap_or_else(|| PathBuf::from("output").join(format!("sweep-{}", slug(&name))));
+    let base_doc = match scenario::scenario_document(&file, o.only.as_deref(), &empty) {
+        Ok(doc) => doc,
+        Err(e) => return bad_input(&e),
+    };
+    if let Some(shard) = &o.shard {
+        let (index, count) = match parse_shard(shard) {
+            Ok(x) => x,
+            Err(e) => return fail("--shard", e),
+        };
+        // The I-th slice: every N-th point from the I-th, so slices weigh about the same.
+        let mine: Vec<usize> = (0..variants.len())
+            .filter(|i| i % count == index - 1)
+            .collect();
+        let subset: Vec<Variant> = variants
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % count == index - 1)
+            .map(|(_, v)| v)
+            .collect();
+        let comparison = match run_variants(&file, &subset, o.replications, o.threads) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        let part = SweepPart {
+            format: SWEEP_PART_FORMAT.into(),
+            spec,
+            shard: index,
+            of: count,
+            total_points: points.len(),
+            indices: mine,
+            scenario: name,
+            base_document: base_doc,
+            comparison,
+        };
+        let file_name = format!("sweep-part-{index}-of-{count}.json");
+        let text = serde_json::to_string_pretty(&part).expect("serializes") + "\n";
+        let written = std::fs::create_dir_all(&out)
+            .and_then(|_| aichaos::output::write_atomic(&out, &file_name, text.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("error: {}: {e}", out.display());
+            return EXIT_BAD_INPUT;
+        }
+        outln!(
+            "shard {index} of {count}: {} of {} points written to {}",
+            part.indices.len(),
+            part.total_points,
+            out.join(&file_name).display()
+        );
+        return 0;
+    }
     let comparison = match run_variants(&file, &variants, o.replications, o.threads) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let ranked = sweep::rank(&params, &points, &comparison, objective, &constraints);
-    let out = o.out.unwrap_or_else(|| {
-        PathBuf::from("output").join(format!("sweep-{}", slug(&variants[0].scenario.name)))
+    finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+}
+
+const SWEEP_PART_FORMAT: &str = "aichaos.sweep-part/1";
+
+/// What defines a sweep: every shard of one sweep carries the same.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Clone)]
+struct SweepSpec {
+    file: String,
+    only: Option<String>,
+    params: Vec<String>,
+    objective: String,
+    constraints: Vec<String>,
+    replications: u32,
+    sample: String,
+    set: Vec<String>,
+}
+
+/// One shard's results: the points `indices` (in grid order) and their comparison.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SweepPart {
+    format: String,
+    spec: SweepSpec,
+    shard: usize,
+    of: usize,
+    total_points: usize,
+    indices: Vec<usize>,
+    scenario: String,
+    base_document: serde_json::Value,
+    comparison: aichaos::compare::Comparison,
+}
+
+fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once('/').and_then(|(i, n)| {
+        Some((
+            i.trim().parse::<usize>().ok()?,
+            n.trim().parse::<usize>().ok()?,
+        ))
     });
+    match parsed {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => Ok((i, n)),
+        _ => Err(format!("`{text}`: write I/N with 1 <= I <= N, e.g. 3/8")),
+    }
+}
+
+/// Ranks a sweep's points and writes everything a sweep writes. Both a whole sweep and
+/// `merge` of its shards come here, with the same inputs, so their files are identical.
+fn finish_sweep(
+    spec: &SweepSpec,
+    name: &str,
+    base_doc: &serde_json::Value,
+    comparison: &aichaos::compare::Comparison,
+    out: &std::path::Path,
+    json: bool,
+) -> i32 {
+    use aichaos::compare::METRICS;
+    use aichaos::sweep;
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    };
+    let params = match spec
+        .params
+        .iter()
+        .map(|p| sweep::parse_param(p))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let (objective, constraints, sampling, base_sets) = match (
+        sweep::parse_objective(&spec.objective),
+        spec.constraints
+            .iter()
+            .map(|c| sweep::parse_constraint(c))
+            .collect::<Result<Vec<_>, _>>(),
+        sweep::parse_sampling(&spec.sample),
+        spec.set
+            .iter()
+            .map(|t| Override::parse(t))
+            .collect::<Result<Vec<_>, _>>(),
+    ) {
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (_, _, _, Err(e)) => return fail(e),
+    };
+    let points = sweep::points(&params, sampling, comparison.base_seed);
+    let ranked = sweep::rank(&params, &points, comparison, objective, &constraints);
+
     let report = serde_json::json!({
         "format": "aichaos.sweep/1",
-        "scenario": variants[0].scenario.name,
-        "objective": o.objective,
-        "constraints": o.constraints,
-        "replications": o.replications,
+        "scenario": name,
+        "objective": spec.objective,
+        "constraints": spec.constraints,
+        "replications": spec.replications,
         "seeds": comparison.seeds,
         "points": ranked,
     });
@@ -758,25 +925,24 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         }
         csv.push('\n');
     }
-    let best_sets = point_sets(
-        &ranked[0]
-            .settings
-            .iter()
-            .map(|(_, v)| v.clone())
-            .collect::<Vec<_>>(),
-    );
-    let best = scenario::scenario_document(&file, o.only.as_deref(), &empty).and_then(|mut doc| {
-        for s in &best_sets {
-            s.apply(&mut doc)
-                .map_err(|e| InputError::single(&file, &s.path, e))?;
-        }
-        Ok(doc)
+    // The best point as a scenario: the document with the sweep's --set and the point's values.
+    let best_sets = base_sets
+        .iter()
+        .cloned()
+        .chain(ranked[0].settings.iter().map(|(path, value)| Override {
+            path: path.clone(),
+            value: value.clone(),
+        }));
+    let best = best_sets.clone().try_fold(base_doc.clone(), |mut doc, s| {
+        s.apply(&mut doc)
+            .map(|_| doc)
+            .map_err(|e| InputError::single(&spec.file, &s.path, e))
     });
-    let written = std::fs::create_dir_all(&out)
-        .and_then(|_| aichaos::output::write_atomic(&out, "sweep.csv", csv.as_bytes()))
+    let written = std::fs::create_dir_all(out)
+        .and_then(|_| aichaos::output::write_atomic(out, "sweep.csv", csv.as_bytes()))
         .and_then(|_| {
             aichaos::output::write_atomic(
-                &out,
+                out,
                 "sweep.json",
                 (serde_json::to_string_pretty(&report).expect("serializes") + "\n").as_bytes(),
             )
@@ -788,7 +954,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     match best {
         Ok(doc) => {
             let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
-            if let Err(e) = aichaos::output::write_atomic(&out, "best.json", text.as_bytes()) {
+            if let Err(e) = aichaos::output::write_atomic(out, "best.json", text.as_bytes()) {
                 eprintln!("error: {}: {e}", out.display());
                 return EXIT_BAD_INPUT;
             }
@@ -796,11 +962,11 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         Err(e) => return bad_input(&e),
     }
     let metric = aichaos::compare::METRICS[objective.metric].name;
-    if let Err(e) = charts::render_sweep(&ranked, metric, &out) {
+    if let Err(e) = charts::render_sweep(&ranked, metric, out) {
         eprintln!("error: {}: {e}", out.display());
         return EXIT_BAD_INPUT;
     }
-    if o.json {
+    if json {
         outln!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serializes")
@@ -810,8 +976,8 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     outln!(
         "{} points x {} replications, ranked by {} ({} feasible); ± is a 95 % interval",
         ranked.len(),
-        o.replications,
-        o.objective,
+        spec.replications,
+        spec.objective,
         ranked.iter().filter(|p| p.feasible).count()
     );
     let shown = [
@@ -897,4 +1063,90 @@ fn run_variants(
         eprintln!("error: {file}: {e}");
         EXIT_BAD_INPUT
     })
+}
+
+fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
+    let mut loaded: Vec<SweepPart> = Vec::new();
+    for path in parts {
+        let file = path.display().to_string();
+        let part: SweepPart = match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_json::from_str(&t).map_err(|e| format!("{}:{}: {e}", e.line(), e.column()))
+            }) {
+            Ok(p) => p,
+            Err(e) => {
+                return bad_input(&InputError::single(
+                    &file,
+                    "",
+                    format!("not a sweep part: {e}"),
+                ));
+            }
+        };
+        if part.format != SWEEP_PART_FORMAT {
+            return bad_input(&InputError::single(
+                &file,
+                "format",
+                format!("`{}` is not `{SWEEP_PART_FORMAT}`", part.format),
+            ));
+        }
+        if let Some(first) = loaded.first()
+            && (first.spec != part.spec
+                || first.of != part.of
+                || first.total_points != part.total_points)
+        {
+            return bad_input(&InputError::single(
+                &file,
+                "spec",
+                "this part belongs to another sweep (its parameters, seed or shard count differ)",
+            ));
+        }
+        if loaded.iter().any(|p| p.shard == part.shard) {
+            return bad_input(&InputError::single(
+                &file,
+                "shard",
+                format!("shard {} is given twice", part.shard),
+            ));
+        }
+        loaded.push(part);
+    }
+    let of = loaded[0].of;
+    let missing: Vec<usize> = (1..=of)
+        .filter(|i| !loaded.iter().any(|p| p.shard == *i))
+        .collect();
+    if !missing.is_empty() {
+        return bad_input(&InputError::single(
+            &parts[0].display().to_string(),
+            "shard",
+            format!("shards {missing:?} of {of} are missing"),
+        ));
+    }
+    // Put every point's results back in grid order.
+    let total = loaded[0].total_points;
+    let mut variants: Vec<Option<aichaos::compare::VariantResult>> = vec![None; total];
+    for part in &loaded {
+        for (index, result) in part.indices.iter().zip(&part.comparison.variants) {
+            variants[*index] = Some(result.clone());
+        }
+    }
+    let Some(variants) = variants.into_iter().collect::<Option<Vec<_>>>() else {
+        return bad_input(&InputError::single(
+            &parts[0].display().to_string(),
+            "indices",
+            "the parts do not cover every point",
+        ));
+    };
+    let first = &loaded[0];
+    let comparison = aichaos::compare::Comparison {
+        variants,
+        ..first.comparison.clone()
+    };
+    finish_sweep(
+        &first.spec,
+        &first.scenario,
+        &first.base_document,
+        &comparison,
+        out,
+        json,
+    )
 }

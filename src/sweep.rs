@@ -308,7 +308,7 @@ pub struct RankedPoint {
     pub settings: Vec<(String, Value)>,
     pub feasible: bool,
     /// Mean and 95 % half-width of every metric, by name.
-    pub metrics: Vec<(&'static str, f64, Option<f64>)>,
+    pub metrics: Vec<(String, f64, Option<f64>)>,
 }
 
 /// Ranks the points of a comparison (one variant per grid point, in grid order).
@@ -361,7 +361,7 @@ pub fn rank(
             metrics: comparison.variants[p]
                 .metrics
                 .iter()
-                .map(|m| (m.metric, m.estimate.mean, m.estimate.half_width))
+                .map(|m| (m.metric.clone(), m.estimate.mean, m.estimate.half_width))
                 .collect(),
         })
         .collect()
