@@ -92,19 +92,21 @@ enum Command {
     },
     /// Compare policies on the same simulated world, with confidence intervals.
     ///
-    /// The scenario as written is the baseline; each --variant changes it. Every variant
-    /// runs on the same replications (common random numbers): each metric is reported as a
-    /// mean with its 95 % interval, and as the paired difference to the baseline. Writes
-    /// compare.json, compare.csv and overlay charts of the first replication.
+    /// The scenario as written is the baseline; each --variant changes it. Without
+    /// --variant, an experiment file's scenarios are the variants (the first is the
+    /// baseline). Every variant runs on the same replications (common random numbers): each
+    /// metric is reported as a mean with its 95 % interval, and as the paired difference to
+    /// the baseline. Writes compare.json, compare.csv and overlay charts of the first
+    /// replication.
     Compare {
-        /// Scenario file (an experiment file needs --scenario).
+        /// Scenario or experiment file.
         scenario: PathBuf,
-        /// The scenario of an experiment file to compare on.
+        /// With --variant: the scenario of an experiment file to use as the baseline.
         #[arg(long = "scenario", value_name = "NAME")]
         only: Option<String>,
         /// NAME=OVERRIDES.json (a JSON merge patch over the scenario) or
         /// NAME:PATH=VALUE;PATH=VALUE (inline overrides). Repeatable.
-        #[arg(long = "variant", value_name = "SPEC", required = true)]
+        #[arg(long = "variant", value_name = "SPEC")]
         variants: Vec<String>,
         /// Replications (seeds derived from the scenario's seed).
         #[arg(long, default_value_t = 5)]
@@ -535,6 +537,19 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
         Ok(s) => s,
         Err(e) => return fail("--set", e),
     };
+    if options.variants.is_empty() {
+        if let Some(name) = &options.only {
+            return fail(
+                "--variant",
+                format!("nothing to compare `{name}` with: give at least one --variant"),
+            );
+        }
+        let (experiment, variants) = match declared_variants(&file, &base_sets) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        return finish_compare(&file, &variants, Some(experiment), &options);
+    }
     let empty = serde_json::Value::Object(Default::default());
     let load = |patch: &serde_json::Value, sets: &[Override]| {
         scenario::load_file_patched(&file, options.only.as_deref(), patch, sets)
@@ -577,14 +592,58 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
             Err(e) => return bad_input(&e),
         }
     }
-    let comparison = match run_variants(&file, &variants, options.replications, options.threads) {
+    finish_compare(&file, &variants, None, &options)
+}
+
+/// The variants an experiment file declares: its scenarios, the first one the baseline;
+/// with the experiment's name.
+fn declared_variants(
+    file: &str,
+    sets: &[Override],
+) -> Result<(String, Vec<aichaos::compare::Variant>), i32> {
+    let experiment = scenario::load_file_with(file, sets).map_err(|e| bad_input(&e))?;
+    if experiment.scenarios.len() < 2 {
+        return Err(bad_input(&InputError::single(
+            file,
+            "--variant",
+            "a single scenario has nothing to compare with: give at least one --variant, \
+             or an experiment file whose scenarios are the variants"
+                .to_string(),
+        )));
+    }
+    let variants = experiment
+        .scenarios
+        .into_iter()
+        .enumerate()
+        .map(|(i, scenario)| aichaos::compare::Variant {
+            name: scenario.name.clone(),
+            spec: format!("scenario {} of the file", i + 1),
+            scenario,
+        })
+        .collect();
+    Ok((experiment.name, variants))
+}
+
+/// Runs the variants, writes compare.json/compare.csv/charts and prints the table. `title`
+/// names the comparison when it is not the baseline scenario's name (an experiment's).
+fn finish_compare(
+    file: &str,
+    variants: &[aichaos::compare::Variant],
+    title: Option<String>,
+    options: &CompareOptions,
+) -> i32 {
+    use aichaos::compare;
+    let mut comparison = match run_variants(file, variants, options.replications, options.threads) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let out = options.out.unwrap_or_else(|| {
+    if let Some(title) = title {
+        comparison.scenario = title;
+    }
+    let out = options.out.clone().unwrap_or_else(|| {
         PathBuf::from("output").join(format!("compare-{}", slug(&comparison.scenario)))
     });
-    if let Err(e) = write_comparison(&out, &variants, &comparison) {
+    if let Err(e) = write_comparison(&out, variants, &comparison) {
         eprintln!("error: {}: {e}", out.display());
         return EXIT_BAD_INPUT;
     }

@@ -119,3 +119,68 @@ fn bad_variants_are_refused() {
     assert_eq!(code, 2);
     assert!(stderr.contains("NAME=OVERRIDES.json"), "{stderr}");
 }
+
+#[test]
+fn an_experiments_scenarios_are_its_declared_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same two policies, once as --variant overrides and once declared in a file.
+    let (code, flags, stderr) = compare(
+        dir.path(),
+        &[
+            "--set",
+            "traffic[app].policy.retry.max_attempts=3",
+            "--variant",
+            "more:traffic[app].policy.retry.max_attempts=4",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(scenario_file(dir.path())).unwrap()).unwrap();
+    let policy = |attempts: u32| json!({ "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": attempts } } }] });
+    let mut three = policy(3);
+    three["name"] = json!("three attempts");
+    let mut four = policy(4);
+    four["name"] = json!("four attempts");
+    let experiment = json!({ "name": "retries", "base": base, "scenarios": [three, four] });
+    let file = dir.path().join("experiment.json");
+    std::fs::write(&file, experiment.to_string()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .arg("compare")
+        .arg(&file)
+        .args(["--replications", "6", "--json", "--out"])
+        .arg(dir.path().join("declared"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let declared: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(declared["scenario"], "retries");
+    let names: Vec<&str> = declared["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["three attempts", "four attempts"]);
+    // Same scenarios, same replication seeds: the same numbers, paired differences included.
+    for i in 0..2 {
+        assert_eq!(
+            declared["variants"][i]["metrics"], flags["variants"][i]["metrics"],
+            "variant {i}"
+        );
+    }
+    assert_eq!(declared["seeds"], flags["seeds"]);
+
+    // A single scenario declares nothing to compare with.
+    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .arg("compare")
+        .arg(scenario_file(dir.path()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to compare with"));
+}
