@@ -816,6 +816,16 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             Ok(x) => x,
             Err(e) => return fail("--shard", e),
         };
+        if count > variants.len() {
+            return fail(
+                "--shard",
+                format!(
+                    "{count} shards for {} points would leave shards empty: use at most {} shards",
+                    variants.len(),
+                    variants.len()
+                ),
+            );
+        }
         // The I-th slice: every N-th point from the I-th, so slices weigh about the same.
         let mine: Vec<usize> = (0..variants.len())
             .filter(|i| i % count == index - 1)

@@ -62,6 +62,12 @@ pub fn parse_param(text: &str) -> Result<Param, String> {
             "`{text}`: a path and at least one value are needed"
         ));
     }
+    if path == "seed" {
+        // Replication seeds replace the scenario's seed in every run, so it cannot vary.
+        return Err(format!(
+            "`{text}`: the seed is not a setting to sweep; replications already vary it (--replications)"
+        ));
+    }
     let (values, range) = match values.split_once("..") {
         Some((from, rest)) => {
             let (values, range) = range(text, from.trim(), rest)?;

@@ -139,6 +139,15 @@ fn bad_sweeps_are_refused() {
         ],
         "too large a grid",
     );
+    let two_points = ["--param", "traffic[app].policy.retry.max_attempts=1,2"];
+    refused(
+        &[&two_points[..], &["--shard", "3/3"]].concat(),
+        "use at most 2 shards",
+    );
+    refused(
+        &[&two_points[..], &["--shard", "0/2"]].concat(),
+        "1 <= I <= N",
+    );
 }
 
 /// Shards run on different machines, merged, equal the whole sweep byte for byte.
