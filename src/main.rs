@@ -903,6 +903,43 @@ struct SweepPart {
     comparison: aichaos::compare::Comparison,
 }
 
+/// A part's own consistency: its shard is one of N and it holds exactly that slice's points.
+fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
+    if part.of == 0 || !(1..=part.of).contains(&part.shard) {
+        return Err((
+            "shard",
+            format!("shard {} of {} is impossible", part.shard, part.of),
+        ));
+    }
+    let expected: Vec<usize> = (part.shard - 1..part.total_points)
+        .step_by(part.of)
+        .collect();
+    if part.indices != expected {
+        return Err((
+            "indices",
+            format!(
+                "shard {} of {} over {} points must hold the points whose index modulo {} is {}",
+                part.shard,
+                part.of,
+                part.total_points,
+                part.of,
+                part.shard - 1
+            ),
+        ));
+    }
+    if part.comparison.variants.len() != part.indices.len() {
+        return Err((
+            "comparison.variants",
+            format!(
+                "{} results for {} points",
+                part.comparison.variants.len(),
+                part.indices.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     let parsed = text.split_once('/').and_then(|(i, n)| {
         Some((
@@ -1159,15 +1196,21 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
                 format!("`{}` is not `{SWEEP_PART_FORMAT}`", part.format),
             ));
         }
+        if let Err((field, reason)) = check_part(&part) {
+            return bad_input(&InputError::single(&file, field, reason));
+        }
         if let Some(first) = loaded.first()
             && (first.spec != part.spec
                 || first.of != part.of
-                || first.total_points != part.total_points)
+                || first.total_points != part.total_points
+                || first.scenario != part.scenario
+                || first.base_document != part.base_document
+                || first.comparison.seeds != part.comparison.seeds)
         {
             return bad_input(&InputError::single(
                 &file,
                 "spec",
-                "this part belongs to another sweep (its parameters, seed or shard count differ)",
+                "this part belongs to another sweep (its parameters, scenario, seed or shard count differ)",
             ));
         }
         if loaded.iter().any(|p| p.shard == part.shard) {

@@ -210,6 +210,16 @@ fn merged_shards_equal_the_whole_sweep() {
     assert_eq!(incomplete.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&incomplete.stderr).contains("missing"));
     assert!(!merged.exists());
+    // A hand-edited part that claims another slice's points: refused.
+    let edited = dir.path().join("edited.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part(2)).unwrap()).unwrap();
+    doc["indices"] = json!([999]);
+    std::fs::write(&edited, doc.to_string()).unwrap();
+    let bad = merge(&[part(1), edited, part(3)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("index modulo 3 is 1"));
+    assert!(!merged.exists());
     let complete = merge(&[part(3), part(1), part(2)]);
     assert_eq!(
         complete.status.code(),
