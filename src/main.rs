@@ -190,6 +190,17 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, generated from these definitions (e.g. `aichaos man > aichaos.1`).
+    Man {
+        /// Write one page per command into DIR instead (aichaos.1, aichaos-run.1, ...).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -215,6 +226,14 @@ fn main() -> ExitCode {
             },
         ),
         Command::Validate { files, set } => validate(&files, &set),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "aichaos", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
+            0
+        }
+        Command::Man { out_dir } => man(out_dir),
         Command::Plot { dirs, out } => plot(&dirs, out),
         Command::Merge { parts, out, json } => merge(&parts, &out, json),
         Command::Sweep {
@@ -1261,4 +1280,31 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
         out,
         json,
     )
+}
+
+/// The man pages: aichaos(1) on stdout, or with `dir` one page per command written there
+/// (aichaos.1, aichaos-run.1, ...), the way cargo and git ship theirs.
+fn man(dir: Option<PathBuf>) -> i32 {
+    use clap::CommandFactory;
+    let result = match &dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(Cli::command(), dir))
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map(|_| out!("{}", String::from_utf8_lossy(&page)))
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let place = dir
+                .map(|d| format!("{}: ", d.display()))
+                .unwrap_or_default();
+            eprintln!("error: {place}cannot write the man pages: {e}");
+            EXIT_BAD_INPUT
+        }
+    }
 }

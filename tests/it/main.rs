@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod charts;
+mod cli;
 mod compare;
 mod determinism;
 mod policy;

@@ -1,0 +1,51 @@
+//! Shell completions and man pages, generated from the command-line definition.
+
+use std::process::Command;
+
+fn aichaos(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+#[test]
+fn completions_know_every_command_and_option() {
+    let (code, bash, _) = aichaos(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(bash.contains("complete -F _aichaos"), "{bash}");
+    for word in ["sweep", "merge", "--shard", "--replications", "--variant"] {
+        assert!(bash.contains(word), "{word} missing from the bash script");
+    }
+    let (code, zsh, _) = aichaos(&["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(zsh.starts_with("#compdef aichaos"));
+    let (code, _, stderr) = aichaos(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("possible values"), "{stderr}");
+}
+
+#[test]
+fn man_pages_cover_every_command() {
+    let (code, page, _) = aichaos(&["man"]);
+    assert_eq!(code, 0);
+    assert!(page.contains(".TH aichaos 1"), "{page}");
+    assert!(
+        page.contains("aichaos\\-sweep"),
+        "subcommands listed: {page}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = aichaos(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    for name in ["aichaos", "aichaos-run", "aichaos-sweep", "aichaos-merge"] {
+        let page = std::fs::read_to_string(dir.path().join(format!("{name}.1"))).unwrap();
+        assert!(page.contains(".SH OPTIONS"), "{name}.1 has no options");
+    }
+    let sweep = std::fs::read_to_string(dir.path().join("aichaos-sweep.1")).unwrap();
+    assert!(sweep.contains("shard"), "{sweep}");
+}
