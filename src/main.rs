@@ -767,17 +767,17 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         Ok(s) => s.seed,
         Err(e) => return bad_input(&e),
     };
-    let points = sweep::points(&params, sampling, seed);
-    if points.len() > MAX_POINTS {
+    let count = sweep::point_count(&params, sampling);
+    if count > MAX_POINTS {
         return fail(
             "--param",
             format!(
-                "{} points x {} replications is too large a grid (limit {MAX_POINTS} points)",
-                points.len(),
+                "{count} points x {} replications is too large a grid (limit {MAX_POINTS} points)",
                 o.replications
             ),
         );
     }
+    let points = sweep::points(&params, sampling, seed);
     let point_sets = |point: &[serde_json::Value]| -> Vec<Override> {
         let mut sets = base_sets.clone();
         sets.extend(params.iter().zip(point).map(|(p, v)| Override {
@@ -878,6 +878,10 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             eprintln!("error: {}: {e}", out.display());
             return EXIT_BAD_INPUT;
         }
+        if o.json {
+            outln!("{}", text.trim_end());
+            return 0;
+        }
         outln!(
             "shard {index} of {count}: {} of {} points written to {}",
             part.indices.len(),
@@ -922,7 +926,8 @@ struct SweepPart {
     comparison: aichaos::compare::Comparison,
 }
 
-/// A part's own consistency: its shard is one of N and it holds exactly that slice's points.
+/// A part's own consistency: its shard is one of N, it holds exactly that slice's points,
+/// and every result has the metrics in their order (ranking reads them by position).
 fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
     if part.of == 0 || !(1..=part.of).contains(&part.shard) {
         return Err((
@@ -930,10 +935,19 @@ fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
             format!("shard {} of {} is impossible", part.shard, part.of),
         ));
     }
-    let expected: Vec<usize> = (part.shard - 1..part.total_points)
-        .step_by(part.of)
-        .collect();
-    if part.indices != expected {
+    if part.total_points > aichaos::sweep::MAX_POINTS || part.of > part.total_points {
+        return Err((
+            "total_points",
+            format!(
+                "{} shards over {} points: a sweep has at most {} points and at least one per shard",
+                part.of,
+                part.total_points,
+                aichaos::sweep::MAX_POINTS
+            ),
+        ));
+    }
+    let expected = (part.shard - 1..part.total_points).step_by(part.of);
+    if !part.indices.iter().copied().eq(expected) {
         return Err((
             "indices",
             format!(
@@ -946,6 +960,24 @@ fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
             ),
         ));
     }
+    let names: Vec<&str> = aichaos::compare::METRICS.iter().map(|m| m.name).collect();
+    for v in &part.comparison.variants {
+        if !v
+            .metrics
+            .iter()
+            .map(|m| m.metric.as_str())
+            .eq(names.iter().copied())
+        {
+            return Err((
+                "comparison.variants",
+                format!(
+                    "point `{}` does not hold the metrics {} in this order",
+                    v.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     if part.comparison.variants.len() != part.indices.len() {
         return Err((
             "comparison.variants",
@@ -953,6 +985,38 @@ fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
                 "{} results for {} points",
                 part.comparison.variants.len(),
                 part.indices.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What `finish_sweep` relies on, checked on a part (all parts share it): the spec parses,
+/// and makes as many points as the parts hold.
+fn check_merged_spec(part: &SweepPart) -> Result<(), (&'static str, String)> {
+    use aichaos::sweep;
+    let spec = &part.spec;
+    let params = spec
+        .params
+        .iter()
+        .map(|p| sweep::parse_param(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ("spec.params", e))?;
+    sweep::parse_objective(&spec.objective).map_err(|e| ("spec.objective", e))?;
+    for c in &spec.constraints {
+        sweep::parse_constraint(c).map_err(|e| ("spec.constraints", e))?;
+    }
+    for s in &spec.set {
+        Override::parse(s).map_err(|e| ("spec.set", e))?;
+    }
+    let sampling = sweep::parse_sampling(&spec.sample).map_err(|e| ("spec.sample", e))?;
+    let count = sweep::point_count(&params, sampling);
+    if count != part.total_points {
+        return Err((
+            "total_points",
+            format!(
+                "the spec makes {count} points, the parts say {}",
+                part.total_points
             ),
         ));
     }
@@ -1063,6 +1127,11 @@ fn finish_sweep(
             .map(|_| doc)
             .map_err(|e| InputError::single(&spec.file, &s.path, e))
     });
+    // Checked before anything is written, so a failure leaves no half-written directory.
+    let best = match best {
+        Ok(doc) => serde_json::to_string_pretty(&doc).expect("serializes") + "\n",
+        Err(e) => return bad_input(&e),
+    };
     let written = std::fs::create_dir_all(out)
         .and_then(|_| aichaos::output::write_atomic(out, "sweep.csv", csv.as_bytes()))
         .and_then(|_| {
@@ -1076,15 +1145,9 @@ fn finish_sweep(
         eprintln!("error: {}: {e}", out.display());
         return EXIT_BAD_INPUT;
     }
-    match best {
-        Ok(doc) => {
-            let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
-            if let Err(e) = aichaos::output::write_atomic(out, "best.json", text.as_bytes()) {
-                eprintln!("error: {}: {e}", out.display());
-                return EXIT_BAD_INPUT;
-            }
-        }
-        Err(e) => return bad_input(&e),
+    if let Err(e) = aichaos::output::write_atomic(out, "best.json", best.as_bytes()) {
+        eprintln!("error: {}: {e}", out.display());
+        return EXIT_BAD_INPUT;
     }
     let metric = aichaos::compare::METRICS[objective.metric].name;
     if let Err(e) = charts::render_sweep(&ranked, metric, out) {
@@ -1219,8 +1282,13 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
             return bad_input(&InputError::single(&file, field, reason));
         }
         if let Some(first) = loaded.first()
-            && (first.spec != part.spec
-                || first.of != part.of
+            && (SweepSpec {
+                file: String::new(),
+                ..first.spec.clone()
+            } != SweepSpec {
+                file: String::new(),
+                ..part.spec.clone()
+            } || first.of != part.of
                 || first.total_points != part.total_points
                 || first.scenario != part.scenario
                 || first.base_document != part.base_document
@@ -1268,6 +1336,13 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
         ));
     };
     let first = &loaded[0];
+    if let Err((field, reason)) = check_merged_spec(first) {
+        return bad_input(&InputError::single(
+            &parts[0].display().to_string(),
+            field,
+            reason,
+        ));
+    }
     let comparison = aichaos::compare::Comparison {
         variants,
         ..first.comparison.clone()

@@ -244,6 +244,17 @@ pub fn parse_sampling(text: &str) -> Result<Sampling, String> {
     }
 }
 
+/// How many points `points` would make, computed without making them (saturating), so an
+/// oversize sweep is refused before anything is allocated.
+pub fn point_count(params: &[Param], sampling: Sampling) -> usize {
+    match sampling {
+        Sampling::Grid => params
+            .iter()
+            .fold(1usize, |n, p| n.saturating_mul(p.values.len())),
+        Sampling::Random(n) | Sampling::LatinHypercube(n) => n,
+    }
+}
+
 /// The points to run. Random and Latin-hypercube points draw ranges continuously (log-
 /// uniformly for log ranges) and lists by index, from the `sweep/sample` stream of `seed`.
 pub fn points(params: &[Param], sampling: Sampling, seed: u64) -> Vec<Vec<Value>> {

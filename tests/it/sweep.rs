@@ -220,6 +220,28 @@ fn merged_shards_equal_the_whole_sweep() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("index modulo 3 is 1"));
     assert!(!merged.exists());
+    // Results whose metrics were reordered would rank by the wrong metric: refused.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part(2)).unwrap()).unwrap();
+    doc["comparison"]["variants"][0]["metrics"]
+        .as_array_mut()
+        .unwrap()
+        .swap(0, 1);
+    std::fs::write(dir.path().join("edited.json"), doc.to_string()).unwrap();
+    let bad = merge(&[part(1), dir.path().join("edited.json"), part(3)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("in this order"));
+    // A part that claims a larger sweep than its spec makes: refused, no allocation of it.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part(1)).unwrap()).unwrap();
+    doc["of"] = json!(1);
+    doc["shard"] = json!(1);
+    doc["total_points"] = json!(100_000_000_000u64);
+    std::fs::write(dir.path().join("edited.json"), doc.to_string()).unwrap();
+    let bad = merge(&[dir.path().join("edited.json")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at most 10000 points"));
+    assert!(!merged.exists());
     let complete = merge(&[part(3), part(1), part(2)]);
     assert_eq!(
         complete.status.code(),
