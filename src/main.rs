@@ -75,6 +75,9 @@ enum Command {
         /// providers[openai].capacity.slots=40 (repeatable; recorded in the summary).
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
+        /// Print {experiment, passed, out, scenarios: [summary.json...]} instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Redraw the charts of saved runs without simulating; overlay several runs.
     ///
@@ -214,6 +217,7 @@ fn main() -> ExitCode {
             only,
             no_charts,
             set,
+            json,
         } => run(
             &scenario,
             RunOptions {
@@ -223,6 +227,7 @@ fn main() -> ExitCode {
                 only,
                 charts: !no_charts,
                 set,
+                json,
             },
         ),
         Command::Validate { files, set } => validate(&files, &set),
@@ -334,6 +339,7 @@ struct RunOptions {
     only: Option<String>,
     charts: bool,
     set: Vec<String>,
+    json: bool,
 }
 
 fn run(path: &std::path::Path, options: RunOptions) -> i32 {
@@ -344,6 +350,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         only,
         charts: draw_charts,
         set,
+        json,
     } = options;
     let file = path.to_string_lossy().to_string();
     let mut experiment = match load(path, &set) {
@@ -384,11 +391,14 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
     }
     let base = out.unwrap_or_else(|| PathBuf::from("output").join(slug(&experiment.name)));
     let several = experiment.scenarios.len() > 1;
-    outln!(
-        "{}: {} scenario(s)",
-        experiment.name,
-        experiment.scenarios.len()
-    );
+    if !json {
+        outln!(
+            "{}: {} scenario(s)",
+            experiment.name,
+            experiment.scenarios.len()
+        );
+    }
+    let mut summaries = Vec::new();
     let mut all_passed = true;
     let mut failures = Vec::new();
     let (mut total_requests, mut total_events) = (0u64, 0u64);
@@ -405,7 +415,11 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
                 return EXIT_BAD_INPUT;
             }
         };
-        outln!("{}", console_line(&summary));
+        if json {
+            summaries.push(serde_json::to_value(&summary).expect("serializes"));
+        } else {
+            outln!("{}", console_line(&summary));
+        }
         all_passed &= summary.passed;
         failures.extend(failed_expectations(&summary));
         total_requests += summary.requests.arrived;
@@ -418,22 +432,35 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         eprintln!("error: {file}: {e}");
         return EXIT_BAD_INPUT;
     }
-    outln!(
-        "Overall: {}  ({} requests, {} events; simulated {} per scenario; results in {})",
-        if all_passed {
-            "ALL PASSED"
-        } else {
-            "SOME FAILED"
-        },
-        total_requests,
-        total_events,
-        experiment
-            .scenarios
-            .first()
-            .and_then(|s| s.duration_ns)
-            .map_or("until done".to_string(), format_duration),
-        base.display()
-    );
+    if json {
+        let report = serde_json::json!({
+            "experiment": experiment.name,
+            "passed": all_passed,
+            "out": base.display().to_string(),
+            "scenarios": summaries,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+    } else {
+        outln!(
+            "Overall: {}  ({} requests, {} events; simulated {} per scenario; results in {})",
+            if all_passed {
+                "ALL PASSED"
+            } else {
+                "SOME FAILED"
+            },
+            total_requests,
+            total_events,
+            experiment
+                .scenarios
+                .first()
+                .and_then(|s| s.duration_ns)
+                .map_or("until done".to_string(), format_duration),
+            base.display()
+        );
+    }
     if all_passed {
         0
     } else {

@@ -49,3 +49,22 @@ fn man_pages_cover_every_command() {
     let sweep = std::fs::read_to_string(dir.path().join("aichaos-sweep.1")).unwrap();
     assert!(sweep.contains("shard"), "{sweep}");
 }
+
+#[test]
+fn run_json_prints_the_summaries_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/seed-experiment.json");
+    let out = dir.path().to_str().unwrap();
+    let (code, stdout, stderr) = aichaos(&["run", model, "--json", "--no-charts", "--out", out]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["experiment"], "seed-experiment");
+    assert_eq!(report["passed"], true);
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 3);
+    let written: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("normal-load/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(scenarios[0], written);
+}
