@@ -44,6 +44,10 @@ macro_rules! out {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Write into an --out directory even if it exists and does not look like aichaos output
+    /// (aichaos never deletes files; it may overwrite ones with its own names).
+    #[arg(long, global = true)]
+    force: bool,
 }
 
 #[derive(Subcommand)]
@@ -208,6 +212,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let force = cli.force;
     let code = match cli.command {
         Command::Run {
             scenario,
@@ -228,6 +233,7 @@ fn main() -> ExitCode {
                 charts: !no_charts,
                 set,
                 json,
+                force,
             },
         ),
         Command::Validate { files, set } => validate(&files, &set),
@@ -239,8 +245,8 @@ fn main() -> ExitCode {
             0
         }
         Command::Man { out_dir } => man(out_dir),
-        Command::Plot { dirs, out } => plot(&dirs, out),
-        Command::Merge { parts, out, json } => merge(&parts, &out, json),
+        Command::Plot { dirs, out } => plot(&dirs, out, force),
+        Command::Merge { parts, out, json } => merge(&parts, &out, json, force),
         Command::Sweep {
             scenario,
             only,
@@ -268,6 +274,7 @@ fn main() -> ExitCode {
                 set,
                 out,
                 json,
+                force,
             },
         ),
         Command::Compare {
@@ -289,6 +296,7 @@ fn main() -> ExitCode {
                 set,
                 out,
                 json,
+                force,
             },
         ),
     };
@@ -340,6 +348,15 @@ struct RunOptions {
     charts: bool,
     set: Vec<String>,
     json: bool,
+    force: bool,
+}
+
+/// Takes `dir` for output (see `output::claim_dir`); the exit code if refused.
+fn claim(dir: &std::path::Path, force: bool) -> Result<(), i32> {
+    aichaos::output::claim_dir(dir, force).map_err(|e| {
+        eprintln!("error: {}: {e}", dir.display());
+        EXIT_BAD_INPUT
+    })
 }
 
 fn run(path: &std::path::Path, options: RunOptions) -> i32 {
@@ -351,6 +368,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         charts: draw_charts,
         set,
         json,
+        force,
     } = options;
     let file = path.to_string_lossy().to_string();
     let mut experiment = match load(path, &set) {
@@ -390,6 +408,9 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         }
     }
     let base = out.unwrap_or_else(|| PathBuf::from("output").join(slug(&experiment.name)));
+    if let Err(code) = claim(&base, force) {
+        return code;
+    }
     let several = experiment.scenarios.len() > 1;
     if !json {
         outln!(
@@ -497,7 +518,7 @@ fn scenario_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
     dirs
 }
 
-fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
+fn plot(dirs: &[PathBuf], out: Option<PathBuf>, force: bool) -> i32 {
     let fail = |e: String| {
         eprintln!("error: {e}");
         EXIT_BAD_INPUT
@@ -509,6 +530,9 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
         let scenarios = scenario_dirs(dir);
         if !scenarios.is_empty() {
             let out = out.unwrap_or_else(|| dir.clone());
+            if let Err(code) = claim(&out, force) {
+                return code;
+            }
             let mut runs = Vec::new();
             for scenario in &scenarios {
                 let run = match load_run(scenario) {
@@ -546,6 +570,9 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
             PathBuf::from("output").join("overlay")
         }
     });
+    if let Err(code) = claim(&out, force) {
+        return code;
+    }
     match charts::render(&runs, &out) {
         Ok(files) => {
             for f in files {
@@ -565,6 +592,7 @@ struct CompareOptions {
     set: Vec<String>,
     out: Option<PathBuf>,
     json: bool,
+    force: bool,
 }
 
 fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
@@ -679,6 +707,16 @@ fn finish_compare(
     options: &CompareOptions,
 ) -> i32 {
     use aichaos::compare;
+    let name = title
+        .clone()
+        .unwrap_or_else(|| variants[0].scenario.name.clone());
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(format!("compare-{}", slug(&name))));
+    if let Err(code) = claim(&out, options.force) {
+        return code;
+    }
     let mut comparison = match run_variants(file, variants, options.replications, options.threads) {
         Ok(c) => c,
         Err(code) => return code,
@@ -686,9 +724,6 @@ fn finish_compare(
     if let Some(title) = title {
         comparison.scenario = title;
     }
-    let out = options.out.clone().unwrap_or_else(|| {
-        PathBuf::from("output").join(format!("compare-{}", slug(&comparison.scenario)))
-    });
     if let Err(e) = write_comparison(&out, variants, &comparison) {
         eprintln!("error: {}: {e}", out.display());
         return EXIT_BAD_INPUT;
@@ -745,6 +780,7 @@ struct SweepOptions {
     set: Vec<String>,
     out: Option<PathBuf>,
     json: bool,
+    force: bool,
 }
 
 fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
@@ -853,6 +889,9 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     let out = o
         .out
         .unwrap_or_else(|| PathBuf::from("output").join(format!("sweep-{}", slug(&name))));
+    if let Err(code) = claim(&out, o.force) {
+        return code;
+    }
     let base_doc = match scenario::scenario_document(&file, o.only.as_deref(), &empty) {
         Ok(doc) => doc,
         Err(e) => return bad_input(&e),
@@ -1280,7 +1319,7 @@ fn run_variants(
     })
 }
 
-fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
+fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool, force: bool) -> i32 {
     let mut loaded: Vec<SweepPart> = Vec::new();
     for path in parts {
         let file = path.display().to_string();
@@ -1374,6 +1413,9 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool) -> i32 {
         variants,
         ..first.comparison.clone()
     };
+    if let Err(code) = claim(out, force) {
+        return code;
+    }
     finish_sweep(
         &first.spec,
         &first.scenario,

@@ -69,6 +69,42 @@ pub fn slug(name: &str) -> String {
     }
 }
 
+/// The file that marks a directory as aichaos's to write into.
+pub const MARKER: &str = ".aichaos-output";
+
+/// Files whose presence shows a directory holds aichaos results (from before the marker).
+const RESULT_FILES: [&str; 4] = ["summary.json", "compare.json", "sweep.json", "overview.png"];
+
+/// Takes `dir` as an output directory: refuses (unless `force`) a directory that exists,
+/// is not empty and does not look like aichaos output, so a mistyped `--out` cannot
+/// overwrite someone's files; then creates it and leaves the marker. Nothing is deleted.
+pub fn claim_dir(dir: &Path, force: bool) -> Result<(), String> {
+    if dir.exists() && !force {
+        if !dir.is_dir() {
+            return Err("exists and is not a directory".into());
+        }
+        let mut entries = fs::read_dir(dir).map_err(|e| e.to_string())?;
+        let empty = entries.next().is_none();
+        let ours = [MARKER]
+            .iter()
+            .chain(&RESULT_FILES)
+            .any(|f| dir.join(f).is_file());
+        if !empty && !ours {
+            return Err(format!(
+                "exists, is not empty and does not look like aichaos output (no {MARKER}); \
+                 choose another --out, or pass --force to write into it"
+            ));
+        }
+    }
+    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    write_atomic(
+        dir,
+        MARKER,
+        b"This directory holds aichaos results; aichaos may overwrite files here.\n",
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +115,28 @@ mod tests {
         assert_eq!(slug("Token Exhaustion Sim!"), "token-exhaustion-sim");
         assert_eq!(slug("../../etc"), "etc");
         assert_eq!(slug("***"), "scenario");
+    }
+
+    #[test]
+    fn foreign_directories_are_refused_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = dir.path().join("home");
+        fs::create_dir(&foreign).unwrap();
+        fs::write(foreign.join("thesis.tex"), "precious").unwrap();
+        let refused = claim_dir(&foreign, false).unwrap_err();
+        assert!(refused.contains("--force"), "{refused}");
+        assert!(!foreign.join(MARKER).exists());
+        claim_dir(&foreign, true).unwrap();
+        // Once marked, it is ours; the user's file is untouched.
+        claim_dir(&foreign, false).unwrap();
+        assert_eq!(
+            fs::read_to_string(foreign.join("thesis.tex")).unwrap(),
+            "precious"
+        );
+        // New and empty directories are fine; a file in the way is not.
+        claim_dir(&dir.path().join("new/deep"), false).unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "x").unwrap();
+        assert!(claim_dir(&file, false).is_err());
     }
 }

@@ -68,3 +68,25 @@ fn run_json_prints_the_summaries_it_writes() {
     .unwrap();
     assert_eq!(scenarios[0], written);
 }
+
+#[test]
+fn a_foreign_out_directory_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/seed-experiment.json");
+    let out = dir.path().to_str().unwrap();
+    let (code, _, stderr) = aichaos(&["run", model, "--no-charts", "--out", out]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(!dir.path().join("normal-load").exists());
+    let (code, _, stderr) = aichaos(&["run", model, "--no-charts", "--out", out, "--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(dir.path().join("normal-load/summary.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // Marked now: a second run needs no --force.
+    let (code, _, stderr) = aichaos(&["run", model, "--no-charts", "--out", out]);
+    assert_eq!(code, 0, "{stderr}");
+}
