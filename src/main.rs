@@ -197,6 +197,8 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
+    Schema,
     /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -245,6 +247,14 @@ fn main() -> ExitCode {
             0
         }
         Command::Man { out_dir } => man(out_dir),
+        Command::Schema => {
+            let schema = scenario::json_schema();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("serializes")
+            );
+            0
+        }
         Command::Plot { dirs, out } => plot(&dirs, out, force),
         Command::Merge { parts, out, json } => merge(&parts, &out, json, force),
         Command::Sweep {

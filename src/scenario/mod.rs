@@ -74,6 +74,19 @@ impl Scenario {
     }
 }
 
+/// The JSON Schema (draft 2020-12) of scenario and experiment files, generated from the
+/// same serde structs the parser reads, so the two cannot disagree on names or shapes.
+/// Ranges and cross-field rules are checked by `build` only.
+pub fn json_schema() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(raw::ScenarioFile))
+        .expect("a schema serializes");
+    schema["title"] = Value::from("aichaos scenario file");
+    schema["description"] = Value::from(
+        "One scenario, or an experiment: {name, description, base, scenarios: [merge patches over base]}.",
+    );
+    schema
+}
+
 /// Reads and validates a scenario or experiment file.
 pub fn load_file(path: &str) -> Result<Experiment, InputError> {
     load_file_with(path, &[])

@@ -4,13 +4,14 @@
 //! until `scenario::build` turns them into typed model values and checks every range. Every
 //! struct rejects unknown fields, so a typo is an error instead of a silently ignored knob.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A file holding several scenarios run one after another, like the seed's experiment.
 /// Each entry of `scenarios` is a JSON merge patch (RFC 7396) over `base`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
     /// Accepted so an editor can point at the JSON Schema; the simulator ignores it.
@@ -25,7 +26,7 @@ pub struct Experiment {
     pub scenarios: Vec<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Accepted so an editor can point at the JSON Schema; the simulator ignores it.
@@ -53,7 +54,7 @@ pub struct Scenario {
     pub expect: Option<Expect>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientGroup {
     pub name: String,
@@ -65,7 +66,7 @@ pub struct ClientGroup {
     pub policy: Policy,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Arrivals {
     #[serde(rename = "type")]
@@ -86,14 +87,14 @@ pub struct Arrivals {
     pub think_time: Option<Value>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ArrivalKind {
     Poisson,
     ClosedLoop,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Diurnal {
     pub amplitude: f64,
@@ -103,14 +104,14 @@ pub struct Diurnal {
     pub peak_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateStep {
     pub from: String,
     pub rate: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spike {
     pub start: String,
@@ -118,7 +119,7 @@ pub struct Spike {
     pub multiplier: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
     pub model: String,
@@ -130,7 +131,7 @@ pub struct Request {
     pub max_tokens: Option<u32>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     #[serde(default)]
@@ -163,7 +164,7 @@ pub struct Policy {
 
 /// A retry loop wrapped around the client's own `retry` (innermost first). serde's
 /// `flatten` cannot be combined with `deny_unknown_fields`, so the retry fields are nested.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OuterRetry {
     #[serde(default)]
@@ -171,7 +172,7 @@ pub struct OuterRetry {
     pub retry: Retry,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRateLimiter {
     #[serde(default)]
@@ -182,7 +183,7 @@ pub struct ClientRateLimiter {
     pub max_wait: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Bulkhead {
     pub max_in_flight: u32,
@@ -192,7 +193,7 @@ pub struct Bulkhead {
     pub max_wait: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hedging {
     #[serde(default)]
@@ -201,7 +202,7 @@ pub struct Hedging {
     pub max_hedged_attempts: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBudget {
     pub kind: String,
@@ -227,7 +228,7 @@ pub struct RetryBudget {
     pub no_retry_refund: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdaptiveThrottling {
     #[serde(default)]
@@ -236,7 +237,7 @@ pub struct AdaptiveThrottling {
     pub window: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cooldown {
     #[serde(default)]
@@ -251,7 +252,7 @@ pub struct Cooldown {
     pub cool_on_429: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditCheck {
     #[serde(default)]
@@ -262,7 +263,7 @@ pub struct CreditCheck {
     pub route_to_next: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeout {
     #[serde(default)]
@@ -271,7 +272,7 @@ pub struct Timeout {
     pub total: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     #[serde(default)]
@@ -284,7 +285,7 @@ pub struct Retry {
     pub retry_after: Option<RetryAfter>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
     #[serde(default)]
@@ -303,7 +304,7 @@ pub struct Backoff {
     pub jitter_max: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryAfter {
     #[serde(default)]
@@ -314,7 +315,7 @@ pub struct RetryAfter {
     pub above_max: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Breaker {
     #[serde(default)]
@@ -353,7 +354,7 @@ pub struct Breaker {
     pub instances: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default)]
@@ -363,7 +364,7 @@ pub struct Target {
     pub attempts: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     pub name: String,
@@ -384,7 +385,7 @@ pub struct Provider {
     pub credits: Option<Credits>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Model {
     pub name: String,
@@ -396,7 +397,7 @@ pub struct Model {
     pub per_token: Value,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capacity {
     pub slots: u32,
@@ -406,7 +407,7 @@ pub struct Capacity {
     pub overload_status: Option<u16>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimits {
     #[serde(default)]
@@ -415,7 +416,7 @@ pub struct RateLimits {
     pub tpm: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
     pub start: String,
@@ -432,7 +433,7 @@ pub struct Outage {
     pub latency_multiplier: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RandomOutages {
     pub mtbf: String,
@@ -477,7 +478,7 @@ macro_rules! outage_effect {
 outage_effect!(Outage);
 outage_effect!(RandomOutages);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credits {
     pub balance_usd: f64,
@@ -487,14 +488,14 @@ pub struct Credits {
     pub auto_recharge: Option<AutoRecharge>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopUp {
     pub at: String,
     pub amount_usd: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoRecharge {
     pub below_usd: f64,
@@ -503,7 +504,7 @@ pub struct AutoRecharge {
     pub delay: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Chaos {
     #[serde(default)]
@@ -527,7 +528,7 @@ pub struct Chaos {
     pub providers: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     #[serde(default)]
@@ -540,4 +541,14 @@ pub struct Expect {
     pub max_cost_usd: Option<f64>,
     #[serde(default)]
     pub max_amplification: Option<f64>,
+}
+
+/// What a scenario file holds: one scenario, or an experiment of several. Used only to
+/// generate the JSON Schema (`aichaos schema`); parsing picks the shape by its `scenarios` key.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ScenarioFile {
+    Scenario(Box<Scenario>),
+    Experiment(Experiment),
 }

@@ -90,3 +90,39 @@ fn a_foreign_out_directory_is_refused_unless_forced() {
     let (code, _, stderr) = aichaos(&["run", model, "--no-charts", "--out", out]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// The schema and the parser agree: every shipped model passes both, and a misspelt field
+/// fails both.
+#[test]
+fn every_shipped_model_validates_against_the_schema() {
+    let (code, text, _) = aichaos(&["schema"]);
+    assert_eq!(code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&models).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let model: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&model)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} models found");
+
+    let mut doc = crate::support::base();
+    doc["traffic"][0]["policy"]["retry"] = serde_json::json!({ "max_atempts": 3 });
+    assert!(
+        !validator.is_valid(&doc),
+        "the schema accepts a misspelt field"
+    );
+    assert!(aichaos::scenario::parse("typo.json", &doc.to_string()).is_err());
+    assert!(validator.is_valid(&crate::support::base()));
+}
