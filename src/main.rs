@@ -48,6 +48,9 @@ struct Cli {
     /// (aichaos never deletes files; it may overwrite ones with its own names).
     #[arg(long, global = true)]
     force: bool,
+    /// No progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long, global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -214,7 +217,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let force = cli.force;
+    let (force, quiet) = (cli.force, cli.quiet);
     let code = match cli.command {
         Command::Run {
             scenario,
@@ -285,6 +288,7 @@ fn main() -> ExitCode {
                 out,
                 json,
                 force,
+                quiet,
             },
         ),
         Command::Compare {
@@ -307,6 +311,7 @@ fn main() -> ExitCode {
                 out,
                 json,
                 force,
+                quiet,
             },
         ),
     };
@@ -603,6 +608,7 @@ struct CompareOptions {
     out: Option<PathBuf>,
     json: bool,
     force: bool,
+    quiet: bool,
 }
 
 fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
@@ -727,7 +733,13 @@ fn finish_compare(
     if let Err(code) = claim(&out, options.force) {
         return code;
     }
-    let mut comparison = match run_variants(file, variants, options.replications, options.threads) {
+    let mut comparison = match run_variants(
+        file,
+        variants,
+        options.replications,
+        options.threads,
+        options.quiet,
+    ) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -791,6 +803,7 @@ struct SweepOptions {
     out: Option<PathBuf>,
     json: bool,
     force: bool,
+    quiet: bool,
 }
 
 fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
@@ -931,7 +944,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             .filter(|(i, _)| i % count == index - 1)
             .map(|(_, v)| v)
             .collect();
-        let comparison = match run_variants(&file, &subset, o.replications, o.threads) {
+        let comparison = match run_variants(&file, &subset, o.replications, o.threads, o.quiet) {
             Ok(c) => c,
             Err(code) => return code,
         };
@@ -966,7 +979,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         );
         return 0;
     }
-    let comparison = match run_variants(&file, &variants, o.replications, o.threads) {
+    let comparison = match run_variants(&file, &variants, o.replications, o.threads, o.quiet) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -1283,9 +1296,9 @@ fn finish_sweep(
 
 /// A progress bar over `total` simulations on stderr, with an ETA; silent (and free) when
 /// stderr is not a terminal, so it never reaches a file or a pipe.
-fn progress(total: u64) -> impl Fn() + Sync {
+fn progress(total: u64, quiet: bool) -> impl Fn() + Sync {
     use std::io::IsTerminal;
-    let bar = std::io::stderr().is_terminal().then(|| {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -1312,6 +1325,7 @@ fn run_variants(
     variants: &[aichaos::compare::Variant],
     replications: u32,
     threads: Option<usize>,
+    quiet: bool,
 ) -> Result<aichaos::compare::Comparison, i32> {
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -1321,7 +1335,7 @@ fn run_variants(
         replications,
         threads,
         aichaos::run::run_summary,
-        &progress(total),
+        &progress(total, quiet),
     )
     .map_err(|e| {
         eprintln!("error: {file}: {e}");
