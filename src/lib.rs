@@ -8,6 +8,7 @@ pub mod credits;
 pub mod dist;
 pub mod error;
 pub mod events;
+pub mod init;
 pub mod metrics;
 pub mod outage;
 pub mod outcome;

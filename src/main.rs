@@ -200,6 +200,16 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "scenario.json")]
+        file: PathBuf,
+        /// The client policy: a preset of a real client (e.g. openai-python, resilience4j-default)
+        /// instead of the hand-written timeouts, retries, breaker and fallback.
+        #[arg(long)]
+        preset: Option<String>,
+    },
     /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
     Schema,
     /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
@@ -250,6 +260,7 @@ fn main() -> ExitCode {
             0
         }
         Command::Man { out_dir } => man(out_dir),
+        Command::Init { file, preset } => init(&file, preset.as_deref(), force),
         Command::Schema => {
             let schema = scenario::json_schema();
             outln!(
@@ -1475,4 +1486,58 @@ fn man(dir: Option<PathBuf>) -> i32 {
             EXIT_BAD_INPUT
         }
     }
+}
+
+/// Writes a starter scenario and, unless one is there, the schema it points at. Existing
+/// files are kept unless --force.
+fn init(file: &std::path::Path, preset: Option<&str>, force: bool) -> i32 {
+    let name = file.display().to_string();
+    let doc = match aichaos::init::starter(preset) {
+        Ok(doc) => doc,
+        Err(e) => return bad_input(&InputError::single(&name, "--preset", e)),
+    };
+    if file.exists() && !force {
+        return bad_input(&InputError::single(
+            &name,
+            "",
+            "exists; choose another name, or pass --force to overwrite it".to_string(),
+        ));
+    }
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(file_name) = file.file_name().and_then(|n| n.to_str()) else {
+        return bad_input(&InputError::single(
+            &name,
+            "",
+            "not a file name".to_string(),
+        ));
+    };
+    let schema_name = "aichaos.schema.json";
+    let write_schema = force || !dir.join(schema_name).exists();
+    let schema = serde_json::to_string_pretty(&scenario::json_schema()).expect("serializes") + "\n";
+    let text = serde_json::to_string_pretty(&doc).expect("serializes") + "\n";
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|_| {
+            if write_schema {
+                aichaos::output::write_atomic(&dir, schema_name, schema.as_bytes())
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|_| aichaos::output::write_atomic(&dir, file_name, text.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("error: {name}: {e}");
+        return EXIT_BAD_INPUT;
+    }
+    outln!(
+        "wrote {name}{}; next: aichaos run {name}",
+        if write_schema {
+            format!(" and {}", dir.join(schema_name).display())
+        } else {
+            String::new()
+        }
+    );
+    0
 }

@@ -134,6 +134,13 @@ pub struct Request {
 #[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// A real client's policy by name: openai-python, openai-python-v1, anthropic-python,
+    /// resilience4j-default, polly-v8-default, ms-standard-resilience, envoy-default,
+    /// grpc-retry, aws-standard, litellm-router or seed-service. The other fields here
+    /// override it. Expanded (and removed) before this struct is read; here for the schema.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub preset: Option<String>,
     #[serde(default)]
     pub timeout: Option<Timeout>,
     #[serde(default)]

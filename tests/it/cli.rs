@@ -113,6 +113,21 @@ fn every_shipped_model_validates_against_the_schema() {
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        // An experiment's scenarios are patches; each merged over the base is a scenario.
+        for patch in model["scenarios"].as_array().into_iter().flatten() {
+            let mut merged = model["base"].clone();
+            aichaos::scenario::merge_patch(&mut merged, patch);
+            let errors: Vec<String> = validator
+                .iter_errors(&merged)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{} {}: {errors:?}",
+                path.display(),
+                patch["name"]
+            );
+        }
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} models found");
@@ -125,4 +140,33 @@ fn every_shipped_model_validates_against_the_schema() {
     );
     assert!(aichaos::scenario::parse("typo.json", &doc.to_string()).is_err());
     assert!(validator.is_valid(&crate::support::base()));
+}
+
+#[test]
+fn init_writes_a_scenario_that_runs_and_keeps_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("svc.json");
+    let file = file.to_str().unwrap();
+    let (code, stdout, stderr) = aichaos(&["init", file, "--preset", "aws-standard"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("aichaos.schema.json"), "{stdout}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(doc["traffic"][0]["policy"]["preset"], "aws-standard");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("aichaos.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(jsonschema::validator_for(&schema).unwrap().is_valid(&doc));
+    let (code, _, stderr) = aichaos(&["validate", file]);
+    assert_eq!(code, 0, "{stderr}");
+    // A second init keeps the user's edits unless forced.
+    let (code, _, stderr) = aichaos(&["init", file]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let (code, _, _) = aichaos(&["init", file, "--force"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert!(doc["traffic"][0]["policy"]["retry"].is_object());
 }
