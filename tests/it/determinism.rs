@@ -117,3 +117,42 @@ fn shipped_models_conserve_requests_and_satisfy_littles_law() {
         }
     }
 }
+
+/// Golden digests of shipped models' complete outputs (summary.json without its wall-clock
+/// object, and timeseries.csv), byte for byte. They change only when the model's semantics
+/// change on purpose: then update them in the same commit and say why. A change in a
+/// platform's floating-point functions would show here too.
+#[test]
+fn shipped_models_match_their_golden_output_digests() {
+    use sha2::{Digest, Sha256};
+    let mut lines = Vec::new();
+    for model in ["rate-limit-429", "credit-exhaustion", "outage-retry-storm"] {
+        let file = format!("{}/models/{model}.json", env!("CARGO_MANIFEST_DIR"));
+        let experiment = aichaos::scenario::load_file(&file).unwrap();
+        for sc in &experiment.scenarios {
+            let dir = tempfile::tempdir().unwrap();
+            aichaos::run::run_to_dir(sc, dir.path(), false).unwrap();
+            let mut summary: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+            )
+            .unwrap();
+            summary.as_object_mut().unwrap().remove("wall_clock");
+            let mut hash = Sha256::new();
+            hash.update(summary.to_string());
+            hash.update(std::fs::read(dir.path().join("timeseries.csv")).unwrap());
+            let digest: String = hash.finalize()[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            lines.push(format!("{model} / {}: {digest}", sc.name));
+        }
+    }
+    let golden = [
+        "rate-limit-429 / Retry-After honoured: 3845b619facf8e23",
+        "rate-limit-429 / Retry-After ignored: a4071f18636d1fb9",
+        "credit-exhaustion / credit-exhaustion: c79f452578ea3bd7",
+        "outage-retry-storm / naive retries: c2a610bc7dad96d4",
+        "outage-retry-storm / backoff, jitter and breaker: 82eb1352be4a631c",
+    ];
+    assert_eq!(lines, golden);
+}
