@@ -44,8 +44,8 @@ macro_rules! out {
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Write into an --out directory even if it exists and does not look like aichaos output
-    /// (aichaos never deletes files; it may overwrite ones with its own names).
+    /// Write into an --out directory even if it exists and does not look like aichaos output,
+    /// and let init overwrite its files (aichaos never deletes files).
     #[arg(long, global = true)]
     force: bool,
     /// No progress bar (it is drawn only when stderr is a terminal anyway).
