@@ -336,11 +336,22 @@ fn bad_input(error: &InputError) -> i32 {
 
 fn load(path: &std::path::Path, set: &[String]) -> Result<Experiment, InputError> {
     let file = path.to_string_lossy();
-    let overrides = set
-        .iter()
-        .map(|text| Override::parse(text).map_err(|e| InputError::single(&file, "--set", e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = parse_overrides(set).map_err(|e| InputError::single(&file, "--set", e))?;
     scenario::load_file_with(&file, &overrides)
+}
+
+/// `--set PATH=VALUE` texts, parsed; the first bad one's reason.
+fn parse_overrides(texts: &[String]) -> Result<Vec<Override>, String> {
+    texts.iter().map(|t| Override::parse(t)).collect()
+}
+
+/// The replications compare and sweep accept.
+fn check_replications(replications: u32) -> Result<(), String> {
+    if (1..=10_000).contains(&replications) {
+        Ok(())
+    } else {
+        Err("between 1 and 10000".into())
+    }
 }
 
 fn validate(files: &[PathBuf], set: &[String]) -> i32 {
@@ -626,15 +637,10 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
     use aichaos::compare::{self, Variant, VariantSpec};
     let file = path.to_string_lossy().to_string();
     let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
-    if options.replications == 0 || options.replications > 10_000 {
-        return fail("--replications", "between 1 and 10000".into());
+    if let Err(e) = check_replications(options.replications) {
+        return fail("--replications", e);
     }
-    let parse_sets = |sets: &[String]| {
-        sets.iter()
-            .map(|t| Override::parse(t))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let base_sets = match parse_sets(&options.set) {
+    let base_sets = match parse_overrides(&options.set) {
         Ok(s) => s,
         Err(e) => return fail("--set", e),
     };
@@ -677,7 +683,7 @@ fn compare(path: &std::path::Path, options: CompareOptions) -> i32 {
                 Ok(p) => (p, Vec::new(), f),
                 Err(e) => return fail("--variant", e),
             },
-            VariantSpec::Sets(s) => match parse_sets(&s) {
+            VariantSpec::Sets(s) => match parse_overrides(&s) {
                 Ok(o) => (empty.clone(), o, s.join(";")),
                 Err(e) => return fail("--variant", e),
             },
@@ -843,15 +849,10 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     {
         return fail("--constraint", e);
     }
-    if o.replications == 0 || o.replications > 10_000 {
-        return fail("--replications", "between 1 and 10000".into());
+    if let Err(e) = check_replications(o.replications) {
+        return fail("--replications", e);
     }
-    let base_sets = match o
-        .set
-        .iter()
-        .map(|t| Override::parse(t))
-        .collect::<Result<Vec<_>, _>>()
-    {
+    let base_sets = match parse_overrides(&o.set) {
         Ok(s) => s,
         Err(e) => return fail("--set", e),
     };
@@ -945,15 +946,12 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
                 ),
             );
         }
-        // The I-th slice: every N-th point from the I-th, so slices weigh about the same.
-        let mine: Vec<usize> = (0..variants.len())
-            .filter(|i| i % count == index - 1)
-            .collect();
+        let mine: Vec<usize> = shard_points(index, count, variants.len()).collect();
+        // The same slice as `mine`, taken by value.
         let subset: Vec<Variant> = variants
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| i % count == index - 1)
-            .map(|(_, v)| v)
+            .skip(index - 1)
+            .step_by(count)
             .collect();
         let comparison = match run_variants(&file, &subset, o.replications, o.threads, o.quiet) {
             Ok(c) => c,
@@ -1046,7 +1044,7 @@ fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
             ),
         ));
     }
-    let expected = (part.shard - 1..part.total_points).step_by(part.of);
+    let expected = shard_points(part.shard, part.of, part.total_points);
     if !part.indices.iter().copied().eq(expected) {
         return Err((
             "indices",
@@ -1106,9 +1104,7 @@ fn check_merged_spec(part: &SweepPart) -> Result<(), (&'static str, String)> {
     for c in &spec.constraints {
         sweep::parse_constraint(c).map_err(|e| ("spec.constraints", e))?;
     }
-    for s in &spec.set {
-        Override::parse(s).map_err(|e| ("spec.set", e))?;
-    }
+    parse_overrides(&spec.set).map_err(|e| ("spec.set", e))?;
     let sampling = sweep::parse_sampling(&spec.sample).map_err(|e| ("spec.sample", e))?;
     let count = sweep::point_count(&params, sampling);
     if count != part.total_points {
@@ -1121,6 +1117,12 @@ fn check_merged_spec(part: &SweepPart) -> Result<(), (&'static str, String)> {
         ));
     }
     Ok(())
+}
+
+/// The points of shard `shard` (1-based) of `of`: every `of`-th from `shard - 1`, so the
+/// slices weigh about the same.
+fn shard_points(shard: usize, of: usize, total: usize) -> impl Iterator<Item = usize> {
+    (shard - 1..total).step_by(of)
 }
 
 fn parse_shard(text: &str) -> Result<(usize, usize), String> {
@@ -1168,10 +1170,7 @@ fn finish_sweep(
             .map(|c| sweep::parse_constraint(c))
             .collect::<Result<Vec<_>, _>>(),
         sweep::parse_sampling(&spec.sample),
-        spec.set
-            .iter()
-            .map(|t| Override::parse(t))
-            .collect::<Result<Vec<_>, _>>(),
+        parse_overrides(&spec.set),
     ) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (_, _, _, Err(e)) => return fail(e),
