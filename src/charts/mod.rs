@@ -189,6 +189,30 @@ const ENVELOPE_ALPHA: f64 = 0.18;
 const STACK_ALPHA: f64 = 0.45;
 
 impl TimeChart {
+    /// An empty chart of `runs` over their longest span, in the time unit that span calls for.
+    fn new(
+        runs: &[RunData],
+        path: PathBuf,
+        subject: &str,
+        y_desc: &str,
+        y_formatter: fn(&f64) -> String,
+    ) -> TimeChart {
+        let unit = time_unit(longest_span(runs));
+        TimeChart {
+            path,
+            title: title(runs, subject),
+            y_desc: y_desc.into(),
+            unit,
+            x_range: 0.0..longest_span(runs) / unit.seconds,
+            curves: Vec::new(),
+            shades: Vec::new(),
+            stacks: Vec::new(),
+            references: Vec::new(),
+            markers: Vec::new(),
+            y_formatter,
+        }
+    }
+
     fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strip_top: f64) -> ChartResult<()>
     where
         Y: AsRangedCoord<Value = f64>,
@@ -590,20 +614,14 @@ pub fn render(runs: &[RunData], out: &Path) -> ChartResult<Vec<PathBuf>> {
 }
 
 fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
-    let unit = time_unit(longest_span(runs));
-    let mut chart = TimeChart {
-        path: out.join("success_rate.png"),
-        title: title(runs, "success rate"),
-        y_desc: "requests succeeded (%)".into(),
-        unit,
-        x_range: 0.0..longest_span(runs) / unit.seconds,
-        curves: Vec::new(),
-        shades: Vec::new(),
-        stacks: Vec::new(),
-        references: Vec::new(),
-        markers: Vec::new(),
-        y_formatter: percent,
-    };
+    let mut chart = TimeChart::new(
+        runs,
+        out.join("success_rate.png"),
+        "success rate",
+        "requests succeeded (%)",
+        percent,
+    );
+    let unit = chart.unit;
     for (i, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
         let successes = run.series.values("successes");
@@ -651,20 +669,14 @@ fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
 }
 
 fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
-    let unit = time_unit(longest_span(runs));
-    let mut chart = TimeChart {
-        path: out.join("latency.png"),
-        title: title(runs, "end-to-end latency of successful requests"),
-        y_desc: "latency (log scale)".into(),
-        unit,
-        x_range: 0.0..longest_span(runs) / unit.seconds,
-        curves: Vec::new(),
-        shades: Vec::new(),
-        stacks: Vec::new(),
-        references: Vec::new(),
-        markers: Vec::new(),
-        y_formatter: milliseconds,
-    };
+    let mut chart = TimeChart::new(
+        runs,
+        out.join("latency.png"),
+        "end-to-end latency of successful requests",
+        "latency (log scale)",
+        milliseconds,
+    );
+    let unit = chart.unit;
     let (mut low, mut high) = (f64::INFINITY, 0.0f64);
     for (i, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
@@ -717,20 +729,14 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
 }
 
 fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
-    let unit = time_unit(longest_span(runs));
-    let mut chart = TimeChart {
-        path: out.join("load.png"),
-        title: title(runs, "load: offered requests vs attempts sent"),
-        y_desc: "per second".into(),
-        unit,
-        x_range: 0.0..longest_span(runs) / unit.seconds,
-        curves: Vec::new(),
-        shades: Vec::new(),
-        stacks: Vec::new(),
-        references: Vec::new(),
-        markers: Vec::new(),
-        y_formatter: plain,
-    };
+    let mut chart = TimeChart::new(
+        runs,
+        out.join("load.png"),
+        "load: offered requests vs attempts sent",
+        "per second",
+        plain,
+    );
+    let unit = chart.unit;
     let mut high = 0.0f64;
     for (i, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
@@ -804,20 +810,14 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
 }
 
 fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
-    let unit = time_unit(longest_span(runs));
-    let mut chart = TimeChart {
-        path: out.join("credits.png"),
-        title: title(runs, "credits remaining and cumulative cost"),
-        y_desc: "US dollars".into(),
-        unit,
-        x_range: 0.0..longest_span(runs) / unit.seconds,
-        curves: Vec::new(),
-        shades: Vec::new(),
-        stacks: Vec::new(),
-        references: Vec::new(),
-        markers: Vec::new(),
-        y_formatter: dollars,
-    };
+    let mut chart = TimeChart::new(
+        runs,
+        out.join("credits.png"),
+        "credits remaining and cumulative cost",
+        "US dollars",
+        dollars,
+    );
+    let unit = chart.unit;
     let mut high = 0.0f64;
     let mut colour_index = 0;
     for run in runs {
