@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use aichaos::charts::{self, data::load_run};
 use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, InputError};
 use aichaos::output::slug;
-use aichaos::report::{console_line, failed_expectations};
+use aichaos::report::{console_line, failed_expectations, incident_lines};
 use aichaos::scenario::overrides::Override;
 use aichaos::scenario::{self, Experiment};
 use aichaos::time::{format_duration, parse_duration};
@@ -477,6 +477,9 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
             summaries.push(serde_json::to_value(&summary).expect("serializes"));
         } else {
             outln!("{}", console_line(&summary));
+            for line in incident_lines(&summary) {
+                outln!("{line}");
+            }
         }
         all_passed &= summary.passed;
         failures.extend(failed_expectations(&summary));

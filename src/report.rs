@@ -12,7 +12,8 @@ use crate::outcome::Failure;
 use crate::rng::GENERATOR;
 use crate::scenario::Scenario;
 use crate::sim::RunResult;
-use crate::time::{format_clock, ns_to_secs};
+use crate::slo::{Incident, SloSummary};
+use crate::time::{format_clock, format_duration, ns_to_secs, secs_to_ns};
 
 pub const SUMMARY_FORMAT: &str = "aichaos.summary/1";
 
@@ -85,10 +86,20 @@ pub struct Summary {
     /// answers, their share, and the cost (what fraction came from the weaker model).
     pub targets: Vec<TargetSummary>,
     pub littles_law: LittlesLawSummary,
+    /// The SLOs' figures and incidents; absent when the scenario declares no SLO.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<Objectives>,
     pub expectations: Vec<Expectation>,
     pub passed: bool,
     pub events_processed: u64,
     pub wall_clock: WallClock,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Objectives {
+    pub slos: Vec<SloSummary>,
+    /// Every SLO's incidents, in time order.
+    pub incidents: Vec<Incident>,
 }
 
 #[derive(Debug, Serialize)]
@@ -595,6 +606,10 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             })
             .collect(),
         littles_law: littles_law(&result.little, result.end_ns),
+        objectives: (!scenario.slos.is_empty()).then(|| Objectives {
+            slos: result.slo.slos.clone(),
+            incidents: result.slo.incidents.clone(),
+        }),
         expectations: Vec::new(),
         passed: true,
         events_processed: result.events_processed,
@@ -683,7 +698,128 @@ pub fn check_expectations(scenario: &Scenario, s: &Summary) -> Vec<Expectation> 
     );
     at_most("max_cost_usd", e.max_cost_usd, s.cost_usd);
     at_most("max_amplification", e.max_amplification, s.amplification);
+    let incidents = s
+        .objectives
+        .as_ref()
+        .map_or(0, |o| o.slos.iter().map(|slo| slo.incidents).sum::<u64>());
+    at_most(
+        "max_incidents",
+        e.max_incidents.map(|n| n as f64),
+        incidents as f64,
+    );
     out
+}
+
+/// Incidents shown per scenario on the console; summary.json has them all.
+const CONSOLE_INCIDENTS: usize = 5;
+
+/// The console's account of the SLOs and their incidents (nothing without SLOs).
+pub fn incident_lines(s: &Summary) -> Vec<String> {
+    let Some(objectives) = &s.objectives else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for slo in &objectives.slos {
+        let objective = match slo.threshold_ms {
+            Some(ms) => format!(
+                "p{} <= {}",
+                short_number(slo.target * 100.0),
+                format_duration(secs_to_ns(ms / 1000.0))
+            ),
+            None => format!("success rate >= {}%", short_number(slo.target * 100.0)),
+        };
+        let budget = slo
+            .error_budget_consumed
+            .map(|b| format!(", {:.1}% of the error budget used", b * 100.0))
+            .unwrap_or_default();
+        let alerts: Vec<String> = slo
+            .alerts
+            .iter()
+            .map(|a| format!("alert {} fired {}x", a.name, a.fired))
+            .collect();
+        lines.push(format!(
+            "  SLO {} ({objective} over {}): {} incident(s), {} in breach{budget}{}",
+            slo.name,
+            format_duration(secs_to_ns(slo.window_s)),
+            slo.incidents,
+            format_duration(secs_to_ns(slo.time_in_breach_s)),
+            if alerts.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", alerts.join(", "))
+            }
+        ));
+    }
+    for i in objectives.incidents.iter().take(CONSOLE_INCIDENTS) {
+        lines.push(format!("    {}", incident_line(i)));
+    }
+    if objectives.incidents.len() > CONSOLE_INCIDENTS {
+        lines.push(format!(
+            "    ... and {} more incident(s) in summary.json",
+            objectives.incidents.len() - CONSOLE_INCIDENTS
+        ));
+    }
+    lines
+}
+
+/// 99, 99.9, 99.95: at most four decimals, no trailing zeros.
+fn short_number(x: f64) -> String {
+    let text = format!("{x:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// One incident in a line: when, how bad, why, and whether it outlived its trigger.
+pub fn incident_line(i: &Incident) -> String {
+    let clock = |s: f64| format_clock(secs_to_ns(s));
+    let worst = match i.worst_latency_ms {
+        Some(ms) => format!(
+            "worst {:.2}% good (p <= {})",
+            i.worst_sli * 100.0,
+            format_duration(secs_to_ns(ms / 1000.0))
+        ),
+        None => format!("worst {:.2}%", i.worst_sli * 100.0),
+    };
+    let mut trigger = format!("trigger {}", i.trigger.kind);
+    if let Some(subject) = &i.trigger.subject {
+        trigger.push_str(&format!(" {subject}"));
+    }
+    if let Some(start) = i.trigger.start_s {
+        trigger.push_str(&format!(
+            " {}-{}",
+            clock(start),
+            i.trigger.end_s.map_or("end".to_string(), clock)
+        ));
+    }
+    let detected = match i.detected_by.first() {
+        Some(d) => format!(
+            "; alert {} after {}",
+            d.alert,
+            format_duration(secs_to_ns(d.after_start_s))
+        ),
+        None => String::new(),
+    };
+    let metastable = match &i.metastability {
+        Some(m) if m.metastable => format!(
+            "; METASTABLE: outlived its trigger by {}",
+            format_duration(secs_to_ns(m.outlived_trigger_by_s))
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "incident [{}] {} -> {}{} ({}): {worst}, {} bad of {}, peak x{:.2} attempts; {trigger}{detected}{metastable}",
+        i.slo,
+        clock(i.start_s),
+        clock(i.end_s),
+        if i.ongoing_at_end {
+            " (still open)"
+        } else {
+            ""
+        },
+        format_duration(secs_to_ns(i.duration_s)),
+        i.bad_requests,
+        i.requests,
+        i.peak_amplification,
+    )
 }
 
 /// One console line per scenario, as the seed's experiment printed them.

@@ -36,7 +36,9 @@ use crate::provider::{ProviderState, RANDOM_OUTAGE_ID, ServiceKind, Verdict};
 use crate::ratelimit::TokenBucket;
 use crate::rng::{DrawCursor, RequestDraws, SimRng, named_stream};
 use crate::scenario::{Scenario, limits};
+use crate::slo::{ConditionKind, Names, SloReport, SloTracker};
 use crate::time::{Nanos, secs_to_ns};
+use crate::trace::{TraceEvent, TraceKind, TraceSink};
 use crate::traffic::{ArrivalModel, ArrivalProcess};
 use hdrhistogram::Histogram;
 
@@ -211,6 +213,7 @@ pub struct RunResult {
     pub unfinished: u64,
     pub end_ns: Nanos,
     pub little: LittlesLaw,
+    pub slo: SloReport,
 }
 
 /// Both sides of Little's law over the whole run (warm-up included), exactly: the integral
@@ -273,6 +276,21 @@ pub struct Sim<'a> {
     target_fallbacks: Vec<u64>,
     /// The first flattened index of each provider's models.
     target_offsets: Vec<usize>,
+    slo: SloTracker,
+    /// Per provider: the condition it is in (outage, brownout), and whether its credits
+    /// ran out (until the next deposit); for the SLOs' incident triggers and traces.
+    provider_condition: Vec<Option<ConditionKind>>,
+    credits_out: Vec<bool>,
+    trace: Trace<'a>,
+}
+
+/// A trace of the window [from, to), or none (from = to = never).
+struct Trace<'a> {
+    sink: Option<&'a mut dyn TraceSink>,
+    from_ns: Nanos,
+    to_ns: Nanos,
+    started: bool,
+    error: Option<std::io::Error>,
 }
 
 /// A provider's current fault window (outage or brownout), as the breakers and clients see it.
@@ -437,6 +455,186 @@ impl<'a> Sim<'a> {
             target_cost_nusd: vec![0; targets],
             target_fallbacks: vec![0; targets],
             target_offsets,
+            slo: Self::slo_tracker(scenario),
+            provider_condition: vec![None; scenario.providers.len()],
+            credits_out: vec![false; scenario.providers.len()],
+            trace: Trace {
+                sink: None,
+                from_ns: Nanos::MAX,
+                to_ns: Nanos::MAX,
+                started: false,
+                error: None,
+            },
+        }
+    }
+
+    /// The SLOs, with the conditions known before the run: the chaos window and the
+    /// traffic spikes.
+    fn slo_tracker(scenario: &Scenario) -> SloTracker {
+        let mut slo = SloTracker::new(&scenario.slos);
+        if slo.is_empty() {
+            return slo;
+        }
+        if let Some(chaos) = &scenario.chaos {
+            slo.planned_condition(ConditionKind::Chaos, u32::MAX, chaos.start_ns, chaos.end_ns);
+        }
+        for (gi, g) in scenario.groups.iter().enumerate() {
+            if let ArrivalModel::Poisson(profile) = &g.arrivals {
+                for spike in profile.spikes.iter().filter(|s| s.multiplier > 1.0) {
+                    slo.planned_condition(
+                        ConditionKind::TrafficSpike,
+                        gi as u32,
+                        spike.start_ns,
+                        spike.end_ns,
+                    );
+                }
+            }
+        }
+        slo
+    }
+
+    /// Traces every event in [from_ns, to_ns) into `sink`; the run stops at `to_ns`.
+    pub fn trace_window(&mut self, from_ns: Nanos, to_ns: Nanos, sink: &'a mut dyn TraceSink) {
+        self.trace = Trace {
+            sink: Some(sink),
+            from_ns,
+            to_ns,
+            started: false,
+            error: None,
+        };
+        self.slo.record_events();
+    }
+
+    /// Is the clock inside the traced window? One comparison: false without a trace.
+    #[inline]
+    fn tracing(&self) -> bool {
+        self.now >= self.trace.from_ns
+    }
+
+    /// Hands an event inside the window to the trace sink; the window's opening moment
+    /// first gets a snapshot of the breakers and providers not in their normal state.
+    fn emit(&mut self, event: TraceEvent) {
+        if event.time_ns < self.trace.from_ns || event.time_ns >= self.trace.to_ns {
+            return;
+        }
+        if !self.trace.started {
+            self.trace.started = true;
+            let snapshot = self.snapshot(event.time_ns);
+            if let Some(sink) = self.trace.sink.as_mut() {
+                for e in &snapshot {
+                    if let Err(err) = sink.snapshot(e) {
+                        self.trace.error.get_or_insert(err);
+                    }
+                }
+            }
+        }
+        if let Some(sink) = self.trace.sink.as_mut()
+            && let Err(err) = sink.event(&event)
+        {
+            self.trace.error.get_or_insert(err);
+        }
+    }
+
+    fn snapshot(&self, at: Nanos) -> Vec<TraceEvent> {
+        let breakers = (0..self.breakers.len() as u32)
+            .map(|b| self.breaker_trace(b, TraceKind::BreakerState, at))
+            .filter(|e| e.breaker_state != Some(BreakerState::Closed));
+        let providers = self
+            .provider_condition
+            .iter()
+            .enumerate()
+            .filter_map(|(pi, c)| {
+                let kind = match c {
+                    Some(ConditionKind::Outage) => TraceKind::ProviderDown,
+                    Some(_) => TraceKind::ProviderBrownout,
+                    None => return None,
+                };
+                let mut e = TraceEvent::at(at, kind);
+                e.provider = pi as u16;
+                Some(e)
+            });
+        breakers.chain(providers).collect()
+    }
+
+    /// A request's event now: its attempt, target, breaker and the target's credits.
+    fn request_trace(&self, request: u32, kind: TraceKind) -> TraceEvent {
+        let r = &self.requests.items[request as usize];
+        let step = self.current_step(request);
+        let mut e = TraceEvent::at(self.now, kind);
+        e.request = r.id;
+        e.attempt = r.attempts;
+        e.group = r.group;
+        e.provider = step.target.provider;
+        e.model = step.target.model;
+        e.latency_ns = Some(self.now - r.arrived_ns);
+        let g = &self.groups[r.group as usize];
+        let first = g.breakers[r.chain_pos as usize];
+        if first != NONE {
+            let b = first + (r.id % u64::from(g.breaker_instances)) as u32;
+            let slot = &self.breakers[b as usize];
+            e.breaker = b;
+            e.breaker_instance = slot.instance;
+            e.breaker_state = Some(slot.breaker.state());
+        }
+        e.credits_nusd = self.providers[step.target.provider as usize]
+            .credits
+            .as_ref()
+            .map(|c| c.balance_nusd());
+        e
+    }
+
+    fn breaker_trace(&self, breaker: u32, kind: TraceKind, at: Nanos) -> TraceEvent {
+        let slot = &self.breakers[breaker as usize];
+        let mut e = TraceEvent::at(at, kind);
+        e.group = slot.group;
+        e.provider = slot.target.provider;
+        e.model = slot.target.model;
+        e.breaker = breaker;
+        e.breaker_instance = slot.instance;
+        e.breaker_state = Some(slot.breaker.state());
+        e
+    }
+
+    fn provider_trace(&self, provider: u16, kind: TraceKind) -> TraceEvent {
+        let mut e = TraceEvent::at(self.now, kind);
+        e.provider = provider;
+        e.credits_nusd = self.providers[provider as usize]
+            .credits
+            .as_ref()
+            .map(|c| c.balance_nusd());
+        e
+    }
+
+    /// Closes the SLOs' steps up to `now`, tracing what they report.
+    fn slo_steps(&mut self, now: Nanos) {
+        self.slo.advance(now);
+        if !self.slo.events.is_empty() {
+            for (at, event) in std::mem::take(&mut self.slo.events) {
+                self.emit(TraceEvent::at(at, TraceKind::Slo(event)));
+            }
+        }
+    }
+
+    /// Credits of `provider` ran out (a 402 from the account itself) or came back.
+    fn credits_changed(&mut self, provider: u16, out: bool) {
+        let pi = provider as usize;
+        if self.credits_out[pi] == out {
+            return;
+        }
+        self.credits_out[pi] = out;
+        self.slo.condition(
+            ConditionKind::CreditsExhausted,
+            u32::from(provider),
+            self.now,
+            out,
+        );
+        if self.tracing() {
+            let kind = if out {
+                TraceKind::CreditsExhausted
+            } else {
+                TraceKind::CreditsAdded
+            };
+            self.emit(self.provider_trace(provider, kind));
         }
     }
 
@@ -505,9 +703,43 @@ impl<'a> Sim<'a> {
     }
 
     pub fn run(&mut self, sink: &mut dyn BucketSink) -> Result<RunResult, RunError> {
+        self.play(sink)?;
+        let end_ns = match self.scenario.duration_ns {
+            // A timed run reports its whole duration even if the last request ended early.
+            Some(d) => d.max(self.now),
+            None => self.now,
+        };
+        self.finish_run(sink, end_ns)
+    }
+
+    /// Plays the traced window (set by `trace_window`) and stops at its end; returns the
+    /// time the trace ends (the window's end, or the run's if it ended first).
+    pub fn replay(&mut self) -> Result<Nanos, RunError> {
+        self.play(&mut crate::metrics::NoRows)?;
+        let end_ns = self.trace.to_ns.min(match self.scenario.duration_ns {
+            Some(d) => d.max(self.now),
+            None => self.now,
+        });
+        if self.trace.to_ns > end_ns {
+            // The run ended inside the window: its last SLO steps are part of the trace.
+            self.slo_steps(end_ns);
+        }
+        if let Some(sink) = self.trace.sink.as_mut()
+            && let Err(err) = sink.finish(end_ns)
+        {
+            self.trace.error.get_or_insert(err);
+        }
+        match self.trace.error.take() {
+            Some(err) => Err(RunError::Io(err)),
+            None => Ok(end_ns),
+        }
+    }
+
+    /// The event loop, until the run is over (or the traced window is).
+    fn play(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
         self.schedule_initial_events();
         while let Some((time, event)) = self.queue.pop() {
-            if time >= self.hard_stop_ns {
+            if time >= self.hard_stop_ns || time >= self.trace.to_ns {
                 break;
             }
             // Done when no arrival can come, no request is alive and the providers have
@@ -523,16 +755,14 @@ impl<'a> Sim<'a> {
             while time >= self.bucket.end_ns() {
                 self.close_bucket(sink, Nanos::MAX)?;
             }
+            if time >= self.slo.next_boundary_ns() {
+                self.slo_steps(time);
+            }
             self.now = time;
             self.events_processed += 1;
             self.dispatch(event)?;
         }
-        let end_ns = match self.scenario.duration_ns {
-            // A timed run reports its whole duration even if the last request ended early.
-            Some(d) => d.max(self.now),
-            None => self.now,
-        };
-        self.finish_run(sink, end_ns)
+        Ok(())
     }
 
     fn arrivals_exhausted(&self) -> bool {
@@ -608,7 +838,23 @@ impl<'a> Sim<'a> {
                 }
             })
             .collect();
+        let names = Names {
+            groups: self
+                .scenario
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect(),
+            providers: self
+                .scenario
+                .providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect(),
+        };
+        let slo = std::mem::replace(&mut self.slo, SloTracker::new(&[])).finish(end_ns, &names);
         Ok(RunResult {
+            slo,
             totals: std::mem::take(&mut self.totals),
             latency_ok: self.latency_ok.clone(),
             latency_failed: self.latency_failed.clone(),
@@ -786,6 +1032,7 @@ impl<'a> Sim<'a> {
                     .as_mut()
                     .expect("has credits")
                     .deposit(amount);
+                self.credits_changed(provider, false);
             }
             Event::RechargeLands { provider } => {
                 let credits = self.scenario.providers[provider as usize]
@@ -802,6 +1049,7 @@ impl<'a> Sim<'a> {
                     .expect("has credits");
                 account.deposit(amount);
                 account.recharge_pending = false;
+                self.credits_changed(provider, false);
                 self.check_recharge(provider);
             }
         }
@@ -835,6 +1083,32 @@ impl<'a> Sim<'a> {
         let levels = &mut self.bucket.levels[provider as usize];
         levels.down.set(self.now, u32::from(down));
         levels.brownout.set(self.now, u32::from(brownout));
+        let condition = if down {
+            Some(ConditionKind::Outage)
+        } else if brownout {
+            Some(ConditionKind::Brownout)
+        } else {
+            None
+        };
+        let previous = self.provider_condition[provider as usize];
+        if condition != previous {
+            self.provider_condition[provider as usize] = condition;
+            let subject = u32::from(provider);
+            if let Some(kind) = previous {
+                self.slo.condition(kind, subject, self.now, false);
+            }
+            if let Some(kind) = condition {
+                self.slo.condition(kind, subject, self.now, true);
+            }
+            if self.tracing() {
+                let kind = match condition {
+                    Some(ConditionKind::Outage) => TraceKind::ProviderDown,
+                    Some(_) => TraceKind::ProviderBrownout,
+                    None => TraceKind::ProviderUp,
+                };
+                self.emit(self.provider_trace(provider, kind));
+            }
+        }
     }
 
     #[inline]
@@ -913,6 +1187,12 @@ impl<'a> Sim<'a> {
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
+        if counted {
+            self.slo.arrival(group);
+        }
+        if self.tracing() {
+            self.emit(self.request_trace(index, TraceKind::Arrived));
+        }
         let g = &mut self.groups[group as usize];
         g.live += 1;
         if let Some(budget) = &mut g.budget {
@@ -978,9 +1258,16 @@ impl<'a> Sim<'a> {
         let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
             let slot = &mut self.breakers[breaker as usize].breaker;
+            let state_before = slot.state();
             let admission = slot.admit(now);
             let reopened = slot.take_reopened();
             breaker_epoch = slot.epoch();
+            if self.tracing()
+                && state_before == BreakerState::Open
+                && self.breakers[breaker as usize].breaker.state() == BreakerState::HalfOpen
+            {
+                self.emit(self.breaker_trace(breaker, TraceKind::BreakerHalfOpen, now));
+            }
             match admission {
                 Admission::Allowed | Admission::Probe => {}
                 Admission::Rejected => {
@@ -1043,6 +1330,14 @@ impl<'a> Sim<'a> {
             t.attempts_sent += 1;
             t.hedges += u64::from(hedge);
         });
+        if counted {
+            self.slo.attempt_sent(gi as u16);
+        }
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::AttemptSent);
+            e.attempt_ns = Some(0);
+            self.emit(e);
+        }
         if let Some(h) = policy.hedging
             && hedges < h.max_hedged_attempts
         {
@@ -1491,6 +1786,7 @@ impl<'a> Sim<'a> {
                     self.provider_totals[pi]
                         .credits_exhausted_at_ns
                         .get_or_insert(now);
+                    self.credits_changed(pi as u16, true);
                     // Nothing may be in flight to settle and trigger it: check here too.
                     self.check_recharge(pi as u16);
                 }
@@ -1694,6 +1990,9 @@ impl<'a> Sim<'a> {
             Transition::Closed => {
                 slot.closes += 1;
                 self.bucket.breaker_closes += 1;
+                if self.tracing() {
+                    self.emit(self.breaker_trace(r.breaker, TraceKind::BreakerClosed, self.now));
+                }
             }
             Transition::None => {}
         }
@@ -1718,6 +2017,11 @@ impl<'a> Sim<'a> {
         self.bucket.breaker_opens += 1;
         let (provider, group) = (slot.target.provider, slot.group);
         self.classify_open(provider, group);
+        if self.tracing() {
+            let mut e = self.breaker_trace(breaker, TraceKind::BreakerOpened, self.now);
+            e.delay_ns = Some(until_ns - self.now);
+            self.emit(e);
+        }
     }
 
     /// A breaker opened: a detection if its provider is in a fault window (an outage, a
@@ -1782,8 +2086,14 @@ impl<'a> Sim<'a> {
         });
         if r.counted {
             record_latency(&mut self.latency_ok, latency);
+            self.slo.request_ended(r.group, true, latency);
         }
         record_latency(&mut self.bucket.latency, latency);
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::Succeeded);
+            e.attempt_ns = Some(self.now - r.attempt_started_ns);
+            self.emit(e);
+        }
         self.end_request(request);
     }
 
@@ -1823,6 +2133,17 @@ impl<'a> Sim<'a> {
         self.count(r.group, r.counted, |t| {
             t.attempt_failures[failure.index()] += 1
         });
+        if r.counted {
+            self.slo.attempt_failed(r.group, failure);
+        }
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::AttemptFailed);
+            e.failure = Some(failure);
+            e.retry_after_ns = retry_after_ns;
+            // A local rejection sent nothing: it has no duration of its own.
+            e.attempt_ns = (!failure.is_local()).then(|| now - r.attempt_started_ns);
+            self.emit(e);
+        }
         self.recent_errors.push(ErrorRecord {
             time_ns: now,
             request_id: r.id,
@@ -1888,6 +2209,11 @@ impl<'a> Sim<'a> {
                 req.phase = Phase::Waiting;
                 let generation = req.generation;
                 self.count(r.group, r.counted, |t| t.retries += 1);
+                if self.tracing() {
+                    let mut e = self.request_trace(request, TraceKind::RetryScheduled);
+                    e.delay_ns = Some(delay_ns);
+                    self.emit(e);
+                }
                 self.queue.schedule(
                     at,
                     Event::AttemptStart {
@@ -1915,6 +2241,9 @@ impl<'a> Sim<'a> {
                         req.phase = Phase::Waiting;
                         let generation = req.generation;
                         self.fell_back(request);
+                        if self.tracing() {
+                            self.emit(self.request_trace(request, TraceKind::FellBack));
+                        }
                         // As the seed's service: the fallback is tried at once.
                         self.queue.schedule(
                             now,
@@ -1938,6 +2267,12 @@ impl<'a> Sim<'a> {
         });
         if r.counted {
             record_latency(&mut self.latency_failed, latency);
+            self.slo.request_ended(r.group, false, latency);
+        }
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::RequestFailed);
+            e.failure = Some(failure);
+            self.emit(e);
         }
         self.end_request(request);
     }

@@ -25,7 +25,10 @@ use crate::policy::{
     default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
-use crate::time::{NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, parse_duration, parse_rate_per_s};
+use crate::slo::{AlertModel, Indicator, SloModel};
+use crate::time::{
+    NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, format_duration, parse_duration, parse_rate_per_s,
+};
 use crate::traffic::{ArrivalModel, Diurnal, GroupModel, RateProfile, RequestModel, Spike};
 
 struct Checker {
@@ -510,6 +513,7 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         .chaos
         .as_ref()
         .and_then(|x| chaos(&mut c, x, &raw.traffic, &raw.providers, &p("chaos")));
+    let slos = slos(&mut c, &raw.slos, &raw.traffic, &p("slos"));
     let expect = expectations(&mut c, raw.expect.as_ref(), &p("expect"));
 
     let scenario = Scenario {
@@ -523,6 +527,7 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         groups,
         providers,
         chaos,
+        slos,
         expect,
         overrides: Vec::new(),
     };
@@ -1779,6 +1784,167 @@ fn chaos(
     raw.enabled.unwrap_or(true).then_some(model)
 }
 
+fn slos(
+    c: &mut Checker,
+    raw: &[raw::Slo],
+    groups: &[raw::ClientGroup],
+    path: &str,
+) -> Vec<SloModel> {
+    check_unique_names(raw.iter().map(|s| s.name.as_str()), path, &mut c.problems);
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, s)| slo(c, s, groups, &format!("{path}[{i}]")))
+        .collect()
+}
+
+fn slo(
+    c: &mut Checker,
+    raw: &raw::Slo,
+    groups: &[raw::ClientGroup],
+    path: &str,
+) -> Option<SloModel> {
+    let p = |field: &str| join(path, field);
+    let problems_before = c.problems.len();
+    if raw.name.trim().is_empty() {
+        c.fail(&p("name"), "must not be empty");
+    }
+    let group = raw.group.as_ref().and_then(|name| {
+        let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+        let found = names.iter().position(|n| n == name);
+        if found.is_none() {
+            let hint = nearest_name(name, &names)
+                .map(|n| format!(" (did you mean `{n}`?)"))
+                .unwrap_or_default();
+            c.fail(
+                &p("group"),
+                format!(
+                    "no client group named `{name}`{hint}; groups: {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        found.map(|g| g as u16)
+    });
+    let fraction = |c: &mut Checker, field: &str, x: f64| {
+        if !(x > 0.0 && x < 1.0) {
+            c.fail(
+                &p(field),
+                format!("{x} is not a target; it must lie strictly between 0 and 1 (e.g. 0.999)"),
+            );
+        }
+        x
+    };
+    let (indicator, target) = match (raw.success_rate, &raw.latency) {
+        (Some(rate), None) => (Indicator::SuccessRate, fraction(c, "success_rate", rate)),
+        (None, Some(latency)) => {
+            let percentile = latency.percentile;
+            if !(percentile > 0.0 && percentile < 100.0) {
+                c.fail(
+                    &p("latency.percentile"),
+                    format!("{percentile} is not a percentile; it must lie strictly between 0 and 100 (e.g. 99)"),
+                );
+            }
+            let threshold_ns = c.duration(&p("latency.threshold"), &latency.threshold);
+            if threshold_ns == 0 {
+                c.fail(&p("latency.threshold"), "must be longer than zero");
+            }
+            (
+                Indicator::Latency {
+                    percentile,
+                    threshold_ns,
+                },
+                percentile / 100.0,
+            )
+        }
+        _ => {
+            c.fail(
+                path,
+                "needs exactly one of `success_rate` (e.g. 0.99) or `latency` \
+                 (e.g. {\"percentile\": 99, \"threshold\": \"2s\"})",
+            );
+            (Indicator::SuccessRate, 0.5)
+        }
+    };
+    let step_ns = c.positive_duration_or(&p("step"), &raw.step, 10 * NS_PER_S);
+    let window_ns = c.positive_duration_or(&p("window"), &raw.window, 5 * NS_PER_MIN);
+    let check_window = |c: &mut Checker, field: &str, ns: Nanos| {
+        if step_ns == 0 || ns == 0 {
+            return;
+        }
+        if !ns.is_multiple_of(step_ns) {
+            c.fail(
+                &p(field),
+                format!(
+                    "{} is not a whole number of steps of {}; make it a multiple of `step`",
+                    format_duration(ns),
+                    format_duration(step_ns)
+                ),
+            );
+        } else if ns / step_ns > crate::slo::MAX_WINDOW_STEPS {
+            c.fail(
+                &p(field),
+                format!(
+                    "spans more than {} steps of {}; use a longer `step`",
+                    crate::slo::MAX_WINDOW_STEPS,
+                    format_duration(step_ns)
+                ),
+            );
+        }
+    };
+    check_window(c, "window", window_ns);
+    let alerts: Vec<AlertModel> = raw
+        .burn_rate_alerts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let ap = |field: &str| format!("{}[{i}].{field}", p("burn_rate_alerts"));
+            let long_window_ns = c.duration(&ap("long_window"), &a.long_window);
+            let short_window_ns = c.duration(&ap("short_window"), &a.short_window);
+            check_window(
+                c,
+                &format!("burn_rate_alerts[{i}].long_window"),
+                long_window_ns,
+            );
+            check_window(
+                c,
+                &format!("burn_rate_alerts[{i}].short_window"),
+                short_window_ns,
+            );
+            if short_window_ns > long_window_ns {
+                c.fail(&ap("short_window"), "must not be longer than `long_window`");
+            }
+            // Beyond 1 / (1 - target) the error rate would have to exceed 100 %.
+            let most = 1.0 / (1.0 - target);
+            let burn_rate = c.number(&ap("burn_rate"), a.burn_rate, f64::MIN_POSITIVE, most);
+            AlertModel {
+                name: a.name.clone(),
+                long_window_ns,
+                short_window_ns,
+                burn_rate,
+            }
+        })
+        .collect();
+    check_unique_names(
+        raw.burn_rate_alerts.iter().map(|a| a.name.as_str()),
+        &p("burn_rate_alerts"),
+        &mut c.problems,
+    );
+    let metastable_after_ns =
+        c.duration_or(&p("metastable_after"), &raw.metastable_after, window_ns);
+    let min_requests = raw.min_requests.unwrap_or(1).max(1);
+    (c.problems.len() == problems_before).then(|| SloModel {
+        name: raw.name.clone(),
+        group,
+        indicator,
+        target,
+        window_ns,
+        step_ns,
+        min_requests,
+        metastable_after_ns,
+        alerts,
+    })
+}
+
 fn expectations(c: &mut Checker, raw: Option<&raw::Expect>, path: &str) -> Expectations {
     let Some(e) = raw else {
         return Expectations::default();
@@ -1800,5 +1966,6 @@ fn expectations(c: &mut Checker, raw: Option<&raw::Expect>, path: &str) -> Expec
         max_amplification: e
             .max_amplification
             .map(|x| c.number(&p("max_amplification"), x, 1.0, 1e6)),
+        max_incidents: e.max_incidents,
     }
 }

@@ -37,6 +37,7 @@ pub struct Scenario {
     pub groups: Vec<GroupModel>,
     pub providers: Vec<crate::provider::ProviderModel>,
     pub chaos: Option<ChaosModel>,
+    pub slos: Vec<crate::slo::SloModel>,
     pub expect: Expectations,
     /// `--set` overrides applied to the file, as written (recorded in the summary).
     pub overrides: Vec<String>,
@@ -50,6 +51,7 @@ pub struct Expectations {
     pub max_latency_mean_ms: Option<f64>,
     pub max_cost_usd: Option<f64>,
     pub max_amplification: Option<f64>,
+    pub max_incidents: Option<u64>,
 }
 
 /// One file's worth of scenarios.

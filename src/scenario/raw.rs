@@ -50,6 +50,9 @@ pub struct Scenario {
     pub providers: Vec<Provider>,
     #[serde(default)]
     pub chaos: Option<Chaos>,
+    /// Service-level objectives judged during the run; breaches become incidents.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
     #[serde(default)]
     pub expect: Option<Expect>,
 }
@@ -535,6 +538,47 @@ pub struct Chaos {
     pub providers: Vec<String>,
 }
 
+/// A service-level objective: `success_rate` (a target fraction) or `latency` (a
+/// percentile within a threshold), judged over a rolling `window` every `step`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    pub name: String,
+    /// The client group judged (default: all of them).
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub success_rate: Option<f64>,
+    #[serde(default)]
+    pub latency: Option<LatencySlo>,
+    #[serde(default)]
+    pub window: Option<String>,
+    #[serde(default)]
+    pub step: Option<String>,
+    #[serde(default)]
+    pub min_requests: Option<u64>,
+    #[serde(default)]
+    pub metastable_after: Option<String>,
+    #[serde(default)]
+    pub burn_rate_alerts: Vec<BurnRateAlert>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencySlo {
+    pub percentile: f64,
+    pub threshold: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnRateAlert {
+    pub name: String,
+    pub long_window: String,
+    pub short_window: String,
+    pub burn_rate: f64,
+}
+
 #[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
@@ -548,6 +592,9 @@ pub struct Expect {
     pub max_cost_usd: Option<f64>,
     #[serde(default)]
     pub max_amplification: Option<f64>,
+    /// At most this many incidents over all SLOs.
+    #[serde(default)]
+    pub max_incidents: Option<u64>,
 }
 
 /// What a scenario file holds: one scenario, or an experiment of several. Used only to
