@@ -12,9 +12,6 @@
 //! Runs go to worker threads, one whole simulation each; results are gathered by index, so
 //! the output is the same for any number of threads.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -180,28 +177,20 @@ pub fn compare(
     let jobs: Vec<(usize, usize)> = (0..variants.len())
         .flat_map(|v| (0..seeds.len()).map(move |r| (v, r)))
         .collect();
-    let results: Mutex<Vec<Option<Result<Summary, RunError>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1).min(jobs.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(v, r)) = jobs.get(i) else { break };
-                    let mut scenario = variants[v].scenario.clone();
-                    scenario.seed = seeds[r];
-                    let outcome = run(&scenario);
-                    results.lock().expect("no worker panics while holding it")[i] = Some(outcome);
-                    done();
-                }
-            });
-        }
-    });
-    let mut summaries = Vec::with_capacity(jobs.len());
-    for result in results.into_inner().expect("workers are done") {
-        summaries.push(result.expect("every job ran")?);
-    }
+    let outcomes = crate::parallel::map_indexed(
+        jobs.len(),
+        threads,
+        |i| {
+            let (v, r) = jobs[i];
+            let mut scenario = variants[v].scenario.clone();
+            scenario.seed = seeds[r];
+            run(&scenario)
+        },
+        done,
+    );
+    let summaries = outcomes
+        .into_iter()
+        .collect::<Result<Vec<Summary>, RunError>>()?;
     let values = |v: usize, metric: &Metric| -> Vec<f64> {
         (0..seeds.len())
             .map(|r| (metric.read)(&summaries[v * seeds.len() + r]))

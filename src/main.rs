@@ -191,6 +191,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a scenario over many seeds and rank the worst incidents of its SLOs.
+    ///
+    /// Every seed is a whole run, side by side on the machine's cores (results do not
+    /// depend on it). Prints the worst incidents with the commands that reproduce each one
+    /// (`run --seed N`) and replay its window; writes incidents.json (the ranking) and
+    /// incidents.csv (every incident of every seed).
+    Incidents(IncidentsArgs),
+    /// Re-run a scenario and trace every event of a time window.
+    ///
+    /// The run is exactly `aichaos run`'s with the same scenario and seed; it stops at the
+    /// window's end. --trace writes each event (time, request, attempt, group, target,
+    /// outcome, breaker state, latency, Retry-After, credits): a .jsonl file gets one JSON
+    /// object per line, any other name Chrome trace-event JSON for ui.perfetto.dev.
+    /// --narrate prints a postmortem timeline of the window's notable events.
+    Replay(ReplayArgs),
     /// Check scenario files and report every problem with its field path.
     Validate {
         /// Scenario or experiment files.
@@ -225,6 +240,69 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct IncidentsArgs {
+    /// Scenario file (an experiment file needs --scenario); it must declare `slos`.
+    scenario: PathBuf,
+    /// The scenario of an experiment file.
+    #[arg(long = "scenario", value_name = "NAME")]
+    only: Option<String>,
+    /// Seeds to run: A..B (both ends included) or a list 1,5,9; at most 100000.
+    #[arg(long, default_value = "1..100")]
+    seeds: String,
+    /// How many of the worst incidents to show and rank in incidents.json.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Only the incidents of this SLO.
+    #[arg(long)]
+    slo: Option<String>,
+    /// Simulations run at once (default: the machine's cores); results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override a field: PATH=VALUE (repeatable; part of the printed commands).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Output directory (default: output/incidents-<scenario>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print incidents.json instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Scenario file (an experiment file needs --scenario).
+    scenario: PathBuf,
+    /// The scenario of an experiment file.
+    #[arg(long = "scenario", value_name = "NAME")]
+    only: Option<String>,
+    /// The run's seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Window start: HH:MM:SS (e.g. 00:19:30) or a duration from the start (e.g. 19m30s).
+    #[arg(long, default_value = "0")]
+    from: String,
+    /// Window end (default: the end of the run).
+    #[arg(long)]
+    to: Option<String>,
+    /// Write the trace to this file (.jsonl: JSON lines; otherwise Chrome trace JSON).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// The trace's format, whatever the file's name.
+    #[arg(long, value_enum)]
+    format: Option<aichaos::replay::TraceFormat>,
+    /// Print a postmortem timeline of the window.
+    #[arg(long)]
+    narrate: bool,
+    /// At most this many timeline lines.
+    #[arg(long, default_value_t = 200)]
+    narrate_lines: usize,
+    /// Override a field: PATH=VALUE (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (force, quiet) = (cli.force, cli.quiet);
@@ -252,6 +330,8 @@ fn main() -> ExitCode {
             },
         ),
         Command::Validate { files, set } => validate(&files, &set),
+        Command::Incidents(args) => incidents(args, force, quiet),
+        Command::Replay(args) => replay(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();
@@ -327,6 +407,168 @@ fn main() -> ExitCode {
         ),
     };
     ExitCode::from(code as u8)
+}
+
+fn incidents(a: IncidentsArgs, force: bool, quiet: bool) -> i32 {
+    use aichaos::incidents::{self, Source};
+    let file = a.scenario.to_string_lossy().to_string();
+    let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
+    let seeds = match incidents::parse_seeds(&a.seeds) {
+        Ok(s) => s,
+        Err(e) => return fail("--seeds", e),
+    };
+    if a.top == 0 {
+        return fail("--top", "must be at least 1".into());
+    }
+    let sets = match parse_overrides(&a.set) {
+        Ok(s) => s,
+        Err(e) => return fail("--set", e),
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let scenario = match scenario::load_file_patched(&file, a.only.as_deref(), &empty, &sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    if scenario.slos.is_empty() {
+        return fail(
+            "slos",
+            "the scenario declares no SLO; incidents are breaches of `slos` \
+             (e.g. [{\"name\": \"availability\", \"success_rate\": 0.99}])"
+                .into(),
+        );
+    }
+    if let Some(name) = &a.slo
+        && !scenario.slos.iter().any(|s| &s.name == name)
+    {
+        let names: Vec<&str> = scenario.slos.iter().map(|s| s.name.as_str()).collect();
+        return fail(
+            "--slo",
+            format!("no SLO named `{name}`; SLOs: {}", names.join(", ")),
+        );
+    }
+    let out = a.out.unwrap_or_else(|| {
+        PathBuf::from("output").join(format!("incidents-{}", slug(&scenario.name)))
+    });
+    if let Err(code) = claim(&out, force) {
+        return code;
+    }
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let found = match incidents::run_seeds(
+        &scenario,
+        &seeds,
+        threads,
+        &progress(seeds.len() as u64, quiet),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let source = Source {
+        file: file.clone(),
+        scenario: a.only.clone(),
+        overrides: a.set.clone(),
+    };
+    let search = incidents::rank(&scenario, &source, &found, a.slo.as_deref(), a.top);
+    let json = serde_json::to_string_pretty(&search).expect("serializes") + "\n";
+    let written = aichaos::output::write_atomic(
+        &out,
+        "incidents.csv",
+        incidents::csv(&found, a.slo.as_deref()).as_bytes(),
+    )
+    .and_then(|_| aichaos::output::write_atomic(&out, "incidents.json", json.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("error: {}: {e}", out.display());
+        return EXIT_BAD_INPUT;
+    }
+    if a.json {
+        out!("{json}");
+    } else {
+        out!("{}", incidents::table(&search));
+        outln!("results in {}", out.display());
+    }
+    0
+}
+
+fn replay(a: ReplayArgs) -> i32 {
+    use aichaos::replay::{self, ReplayRequest, TraceFormat};
+    use aichaos::time::{format_clock, parse_instant};
+    let file = a.scenario.to_string_lossy().to_string();
+    let fail = |field: &str, e: String| bad_input(&InputError::single(&file, field, e));
+    if a.trace.is_none() && !a.narrate {
+        return fail(
+            "--trace",
+            "nothing to do: give --trace FILE, --narrate, or both".into(),
+        );
+    }
+    let sets = match parse_overrides(&a.set) {
+        Ok(s) => s,
+        Err(e) => return fail("--set", e),
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let mut scenario = match scenario::load_file_patched(&file, a.only.as_deref(), &empty, &sets) {
+        Ok(s) => s,
+        Err(e) => return bad_input(&e),
+    };
+    if let Some(seed) = a.seed {
+        scenario.seed = seed;
+    }
+    let from_ns = match parse_instant(&a.from) {
+        Ok(t) => t,
+        Err(e) => return fail("--from", e),
+    };
+    let to_ns = match a.to.as_deref().map(parse_instant).transpose() {
+        Ok(t) => t.unwrap_or(replay::horizon_ns(&scenario).unwrap_or(u64::MAX)),
+        Err(e) => return fail("--to", e),
+    };
+    if let Err(e) = replay::check_window(&scenario, from_ns, to_ns) {
+        return fail("--from", e);
+    }
+    let trace = a.trace.as_deref().map(|path| {
+        (
+            path,
+            a.format.unwrap_or_else(|| TraceFormat::for_path(path)),
+        )
+    });
+    let request = ReplayRequest {
+        from_ns,
+        to_ns,
+        trace,
+        narrate: a.narrate.then_some(a.narrate_lines),
+    };
+    let outcome = match replay::replay(&scenario, &request) {
+        Ok(o) => o,
+        Err(aichaos::sim::RunError::Io(e)) => {
+            let path = a
+                .trace
+                .as_deref()
+                .map_or(String::new(), |p| p.display().to_string());
+            eprintln!("error: cannot write the trace {path}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+        Err(e) => {
+            eprintln!("error: {file}: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    for line in &outcome.narration {
+        outln!("{line}");
+    }
+    if let Some((path, format)) = trace {
+        outln!(
+            "traced {} events from {} to {} (seed {}) into {} ({})",
+            outcome.events_traced,
+            format_clock(from_ns),
+            format_clock(outcome.end_ns),
+            scenario.seed,
+            path.display(),
+            format.name()
+        );
+    }
+    0
 }
 
 fn bad_input(error: &InputError) -> i32 {

@@ -145,6 +145,44 @@ pub fn format_clock(ns: Nanos) -> String {
     format!("{h:02}:{m:02}:{s:02}.{ms:03}")
 }
 
+/// Parses a moment of a run: a clock "HH:MM:SS" (fractions of a second allowed, hours may
+/// exceed 24; "MM:SS" too) or a duration from the start ("20m", "1h5m", "4800s").
+pub fn parse_instant(text: &str) -> Result<Nanos, String> {
+    let t = text.trim();
+    if !t.contains(':') {
+        return parse_duration(t);
+    }
+    let parts: Vec<&str> = t.split(':').collect();
+    let bad = || {
+        format!("`{text}` is not a time; write HH:MM:SS (e.g. 00:20:00) or a duration (e.g. 20m)")
+    };
+    if parts.len() > 3 {
+        return Err(bad());
+    }
+    let (whole, seconds) = parts.split_at(parts.len() - 1);
+    let seconds: f64 = seconds[0].parse().map_err(|_| bad())?;
+    if !(0.0..60.0).contains(&seconds) {
+        return Err(bad());
+    }
+    let mut total = 0u64;
+    for (i, part) in whole.iter().enumerate() {
+        let n: u64 = part.parse().map_err(|_| bad())?;
+        // Minutes below hours stay under 60.
+        if i + 1 == whole.len() && whole.len() == 2 && n >= 60 {
+            return Err(bad());
+        }
+        total = total
+            .checked_mul(60)
+            .and_then(|x| x.checked_add(n))
+            .ok_or_else(bad)?;
+    }
+    let ns = (total as f64 * 60.0 + seconds) * NS_PER_S as f64;
+    if ns >= 1e19 {
+        return Err(bad());
+    }
+    Ok(ns.round() as Nanos)
+}
+
 /// Parses a rate: "50/s", "3000/min", "3000/m", "2.5/h". Returns events per second.
 pub fn parse_rate_per_s(text: &str) -> Result<f64, String> {
     let Some((num, unit)) = text.split_once('/') else {
@@ -177,6 +215,24 @@ pub fn parse_rate_per_s(text: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_clocks_or_durations() {
+        assert_eq!(parse_instant("00:20:00"), Ok(20 * NS_PER_MIN));
+        assert_eq!(parse_instant("20m"), Ok(20 * NS_PER_MIN));
+        assert_eq!(
+            parse_instant("1:02:03.5"),
+            Ok(NS_PER_H + 2 * NS_PER_MIN + 3_500_000_000)
+        );
+        assert_eq!(parse_instant("05:30"), Ok(5 * NS_PER_MIN + 30 * NS_PER_S));
+        assert_eq!(parse_instant("30:00:00"), Ok(30 * NS_PER_H));
+        for bad in ["00:61:00", "1:2:3:4", "00:00:60", "ab:00", "00:-1:00", "x"] {
+            assert!(parse_instant(bad).is_err(), "{bad}");
+        }
+        // The clock form the reports print reads back.
+        let t = 3 * NS_PER_H + 7 * NS_PER_S + 250 * NS_PER_MS;
+        assert_eq!(parse_instant(&format_clock(t)), Ok(t));
+    }
 
     #[test]
     fn durations_parse_with_units() {

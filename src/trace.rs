@@ -566,22 +566,18 @@ impl<W: Write> ChromeTrace<W> {
     }
 
     fn end_request(&mut self, e: &TraceEvent, outcome: &str) -> io::Result<()> {
-        // A success ends every copy still out (hedging); a failure's attempts have ended.
-        let open: Vec<u32> = self
-            .open_async
-            .range((e.request, 1)..=(e.request, u32::MAX))
-            .map(|(&(_, attempt), _)| attempt)
-            .collect();
-        for attempt in open {
-            let copy = TraceEvent { attempt, ..*e };
-            self.end_attempt(
-                &copy,
-                if attempt == e.attempt {
-                    outcome
-                } else {
-                    "abandoned"
-                },
-            )?;
+        if e.kind == TraceKind::Succeeded {
+            // The winning attempt (its span may have begun before the window), then the
+            // copies still out (hedging), which the success abandons.
+            self.end_attempt(e, outcome)?;
+            let open: Vec<u32> = self
+                .open_async
+                .range((e.request, 1)..=(e.request, u32::MAX))
+                .map(|(&(_, attempt), _)| attempt)
+                .collect();
+            for attempt in open {
+                self.end_attempt(&TraceEvent { attempt, ..*e }, "abandoned")?;
+            }
         }
         if self.open_async.remove(&(e.request, 0)).is_none() {
             let began = e
@@ -758,16 +754,22 @@ impl<W: Write> TraceSink for ChromeTrace<W> {
     }
 }
 
-/// Notable moments of the window in words: "00:20:00.000  openai goes down".
+/// Notable moments of the window in words: "00:20:00.000  openai goes down". A failure is
+/// notable when it comes after a minute without it (on that target, or for that group);
+/// the window's first minute only learns which failures are usual.
 pub struct Narrator {
     labels: Labels,
     lines: Vec<String>,
     max_lines: usize,
     omitted: u64,
     /// When each (provider or group, failure) was last seen, for "first ... since".
-    last_seen: BTreeMap<(u16, u16, usize), Nanos>,
+    bursts: BTreeMap<(u16, u16, usize), Burst>,
+    /// Each breaker's last state, to tell a reopening from an opening.
+    breaker_states: BTreeMap<u32, BreakerState>,
     /// Lines known in advance (the chaos window, traffic spikes), merged in by time.
     planned: Vec<(Nanos, String)>,
+    /// Until then, failures are only learnt: the window's first minute has no history.
+    learning_until_ns: Nanos,
     arrived: u64,
     succeeded: u64,
     failed: u64,
@@ -776,6 +778,19 @@ pub struct Narrator {
 
 /// A failure kind not seen for this long counts as new when it comes back.
 const QUIET_NS: Nanos = 60 * crate::time::NS_PER_S;
+/// A burst: this many of one failure within `BURST_NS` (background errors rarely are).
+const BURST_COUNT: usize = 5;
+const BURST_NS: Nanos = 10 * crate::time::NS_PER_S;
+
+/// The recent times of one failure kind for one target or group.
+#[derive(Debug, Clone, Default)]
+struct Burst {
+    recent: [Nanos; BURST_COUNT],
+    seen: usize,
+    last_ns: Nanos,
+    /// Announced (or usual since the window began) until a quiet minute.
+    announced: bool,
+}
 
 impl Narrator {
     pub fn new(scenario: &Scenario, from_ns: Nanos, to_ns: Nanos, max_lines: usize) -> Self {
@@ -811,8 +826,10 @@ impl Narrator {
             lines: Vec::new(),
             max_lines,
             omitted: 0,
-            last_seen: BTreeMap::new(),
+            bursts: BTreeMap::new(),
+            breaker_states: BTreeMap::new(),
             planned,
+            learning_until_ns: from_ns.saturating_add(QUIET_NS),
             arrived: 0,
             succeeded: 0,
             failed: 0,
@@ -840,11 +857,30 @@ impl Narrator {
         }
     }
 
-    /// Is this the first time in a while that `who` sees `failure`?
-    fn first_since_quiet(&mut self, who: (u16, u16), failure: Failure, at: Nanos) -> bool {
-        let key = (who.0, who.1, failure.index());
-        let previous = self.last_seen.insert(key, at);
-        previous.is_none_or(|t| at.saturating_sub(t) >= QUIET_NS)
+    /// Has `who` just begun a burst of `failure` (five within ten seconds after a quiet
+    /// minute)? Returns how long the burst's five took.
+    fn burst_begins(&mut self, who: (u16, u16), failure: Failure, at: Nanos) -> Option<Nanos> {
+        let learning = at < self.learning_until_ns;
+        let b = self
+            .bursts
+            .entry((who.0, who.1, failure.index()))
+            .or_default();
+        if b.seen > 0 && at.saturating_sub(b.last_ns) >= QUIET_NS {
+            b.announced = false;
+        }
+        b.recent[b.seen % BURST_COUNT] = at;
+        b.seen += 1;
+        b.last_ns = at;
+        if learning {
+            b.announced = true;
+            return None;
+        }
+        let oldest = b.recent[b.seen % BURST_COUNT];
+        if b.announced || b.seen < BURST_COUNT || at - oldest > BURST_NS {
+            return None;
+        }
+        b.announced = true;
+        Some(at - oldest)
     }
 
     /// The timeline, with a closing tally of the window.
@@ -877,48 +913,58 @@ impl TraceSink for Narrator {
             TraceKind::AttemptFailed => {
                 let failure = e.failure.expect("a failed attempt has its failure");
                 if failure.is_local() {
-                    if self.first_since_quiet((NO_INDEX, e.group), failure, at) {
-                        self.say(
-                            at,
-                            format!(
-                                "{group}: attempts rejected by the client ({})",
-                                failure.name()
-                            ),
+                    if let Some(took) = self.burst_begins((NO_INDEX, e.group), failure, at) {
+                        let took = format_duration(took);
+                        let text = format!(
+                            "{group}: the client rejects attempts ({}; {BURST_COUNT} in {took})",
+                            failure.name()
                         );
+                        self.say(at, text);
                     }
-                } else if self.first_since_quiet((e.provider, e.model), failure, at) {
+                } else if let Some(took) = self.burst_begins((e.provider, e.model), failure, at) {
                     let retry_after = e
                         .retry_after_ns
                         .map(|r| format!(", Retry-After {}", format_duration(r)))
                         .unwrap_or_default();
-                    self.say(
-                        at,
-                        format!(
-                            "{target}: first {} (request {}, attempt {}{retry_after})",
-                            failure.name(),
-                            e.request,
-                            e.attempt
-                        ),
+                    let text = format!(
+                        "{target}: {} begin ({BURST_COUNT} in {}; request {}, attempt {}{retry_after})",
+                        failure.name(),
+                        format_duration(took),
+                        e.request,
+                        e.attempt
                     );
+                    self.say(at, text);
                 }
             }
             TraceKind::RequestFailed => {
                 self.failed += 1;
                 let failure = e.failure.expect("a failed request has its failure");
-                if self.first_since_quiet((NO_INDEX - 1, e.group), failure, at) {
-                    self.say(
-                        at,
-                        format!("{group}: requests start failing ({})", failure.name()),
+                if let Some(took) = self.burst_begins((NO_INDEX - 1, e.group), failure, at) {
+                    let text = format!(
+                        "{group}: requests start failing ({}; {BURST_COUNT} in {})",
+                        failure.name(),
+                        format_duration(took)
                     );
+                    self.say(at, text);
                 }
             }
             TraceKind::FellBack => {
-                if self.first_since_quiet((e.provider, e.model), Failure::CooledDown, at) {
+                // Keyed apart from the target's own failures: a fallback is not one.
+                let key = (e.provider, e.model.wrapping_add(1) | 0x8000);
+                if self
+                    .burst_begins(key, Failure::ClientRateLimited, at)
+                    .is_some()
+                {
                     self.say(at, format!("{group}: requests fall back to {target}"));
                 }
             }
             TraceKind::BreakerOpened => {
                 let name = self.labels.breaker(e).unwrap_or_default();
+                let previous = self.breaker_states.insert(e.breaker, BreakerState::Open);
+                if previous == Some(BreakerState::HalfOpen) {
+                    self.say(at, format!("breaker {name} reopens: a probe failed"));
+                    return Ok(());
+                }
                 let rule = self.labels.breaker_rules[e.group as usize]
                     .clone()
                     .unwrap_or_default();
@@ -929,10 +975,13 @@ impl TraceSink for Narrator {
                 self.say(at, format!("breaker {name} opens{until} (trips on {rule})"));
             }
             TraceKind::BreakerHalfOpen => {
+                self.breaker_states
+                    .insert(e.breaker, BreakerState::HalfOpen);
                 let name = self.labels.breaker(e).unwrap_or_default();
                 self.say(at, format!("breaker {name} half-open: probing"));
             }
             TraceKind::BreakerClosed => {
+                self.breaker_states.insert(e.breaker, BreakerState::Closed);
                 let name = self.labels.breaker(e).unwrap_or_default();
                 self.say(at, format!("breaker {name} closes"));
             }

@@ -1,18 +1,6 @@
 //! Shell completions and man pages, generated from the command-line definition.
 
-use std::process::Command;
-
-fn aichaos(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap(),
-        String::from_utf8_lossy(&output.stdout).to_string(),
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
-}
+use crate::support::aichaos;
 
 #[test]
 fn completions_know_every_command_and_option() {

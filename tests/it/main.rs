@@ -6,6 +6,7 @@ mod charts;
 mod cli;
 mod compare;
 mod determinism;
+mod incidents;
 mod policy;
 mod presets;
 mod properties;

@@ -65,3 +65,16 @@ pub fn deterministic_json(summary: &Summary) -> String {
     value.as_object_mut().unwrap().remove("wall_clock");
     serde_json::to_string_pretty(&value).unwrap()
 }
+
+/// Runs the `aichaos` binary: (exit code, stdout, stderr).
+pub fn aichaos(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}

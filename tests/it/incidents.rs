@@ -1,0 +1,463 @@
+//! SLOs and incidents, `aichaos incidents` across seeds, `aichaos replay` and its traces.
+
+use serde_json::{Value, json};
+
+use crate::support::{aichaos, run};
+
+const STORM: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/models/outage-retry-storm.json"
+);
+
+fn storm(scenario: &str, duration: &str) -> aichaos::scenario::Scenario {
+    let mut s = aichaos::scenario::load_file(STORM)
+        .unwrap()
+        .scenarios
+        .into_iter()
+        .find(|s| s.name == scenario)
+        .unwrap();
+    s.duration_ns = Some(aichaos::time::parse_duration(duration).unwrap());
+    s
+}
+
+#[test]
+fn a_retry_storm_outlives_its_outage_and_a_defended_client_does_not() {
+    let naive = aichaos::run::run_summary(&storm("naive retries", "45m")).unwrap();
+    let incidents = &naive.objectives.as_ref().unwrap().incidents;
+    let availability = incidents.iter().find(|i| i.slo == "availability").unwrap();
+    assert_eq!(availability.trigger.kind, "outage");
+    assert_eq!(availability.trigger.start_s, Some(1200.0));
+    assert_eq!(availability.trigger.end_s, Some(1500.0));
+    let m = availability.metastability.as_ref().unwrap();
+    assert!(m.metastable, "{availability:?}");
+    // Still in breach at the end, 20 minutes after the outage: outlived by 15 minutes at
+    // least (the window is 5).
+    assert!(availability.ongoing_at_end);
+    assert!(m.outlived_trigger_by_s > 900.0, "{m:?}");
+    assert!(availability.peak_amplification > 4.0);
+
+    let defended = aichaos::run::run_summary(&storm("backoff, jitter and breaker", "45m")).unwrap();
+    let incidents = &defended.objectives.as_ref().unwrap().incidents;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let i = &incidents[0];
+    assert_eq!(i.trigger.kind, "outage");
+    let m = i.metastability.as_ref().unwrap();
+    assert!(!m.metastable, "{i:?}");
+    // It ends within one window (plus a step) of the outage's end.
+    assert!(i.end_s <= 1500.0 + 300.0 + 30.0, "{i:?}");
+    assert!(!i.detected_by.is_empty(), "the page or the ticket fires");
+}
+
+#[test]
+fn without_a_trigger_the_failures_name_the_cause() {
+    let s = run(json!({
+        "duration": "20m",
+        "providers": [{ "name": "p", "rate_limits": { "rpm": 240 } }],
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "5/s" } }],
+        "slos": [{ "name": "availability", "success_rate": 0.99, "window": "1m" }]
+    }));
+    let incidents = &s.objectives.as_ref().unwrap().incidents;
+    assert!(!incidents.is_empty());
+    assert!(
+        incidents.iter().all(|i| i.trigger.kind == "rate_limiting"),
+        "{incidents:?}"
+    );
+    assert!(incidents.iter().all(|i| i.metastability.is_none()));
+}
+
+#[test]
+fn max_incidents_is_an_expectation() {
+    let s = run(json!({
+        "providers": [{ "name": "p", "outages": [{ "start": "2m", "duration": "1m", "kind": "down" }] }],
+        "slos": [{ "name": "availability", "success_rate": 0.99, "window": "1m" }],
+        "expect": { "max_incidents": 0 }
+    }));
+    let e = s
+        .expectations
+        .iter()
+        .find(|e| e.name == "max_incidents")
+        .unwrap();
+    assert_eq!(e.actual, 1.0);
+    assert!(!s.passed);
+}
+
+#[test]
+fn an_incident_found_across_seeds_is_found_again_by_its_run_command() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = aichaos(&[
+        "incidents",
+        STORM,
+        "--scenario",
+        "naive retries",
+        "--set",
+        "duration=30m",
+        "--seeds",
+        "3..5",
+        "--top",
+        "2",
+        "--threads",
+        "2",
+        "--json",
+        "--quiet",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let search: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(search["seeds"], 3);
+    let top = &search["top"][0];
+    assert!(out.path().join("incidents.csv").exists());
+    // The printed command, pasted into a shell, reproduces the run and its incident.
+    let command = top["run_command"].as_str().unwrap();
+    let run_dir = out.path().join("run");
+    let line = format!(
+        "{} --out {} --no-charts --quiet",
+        command.replacen("aichaos", env!("CARGO_BIN_EXE_aichaos"), 1),
+        run_dir.display()
+    );
+    let status = std::process::Command::new("sh")
+        .args(["-c", &line])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["seed"], top["seed"]);
+    let again = summary["incidents"].as_array().unwrap();
+    assert!(again.contains(&top["incident"]), "{:?}", top["incident"]);
+
+    // Any thread count ranks the same incidents.
+    let (_, one_thread, _) = aichaos(&[
+        "incidents",
+        STORM,
+        "--scenario",
+        "naive retries",
+        "--set",
+        "duration=30m",
+        "--seeds",
+        "3..5",
+        "--top",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        "--force",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(one_thread, stdout);
+}
+
+/// A small world with an outage and a breaker, for traces of modest size.
+fn traced_world(dir: &std::path::Path) -> String {
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(STORM).unwrap()).unwrap();
+    let base = doc["base"].take();
+    let mut scenario = base;
+    aichaos::scenario::merge_patch(&mut scenario, &doc["scenarios"][1]);
+    aichaos::scenario::merge_patch(
+        &mut scenario,
+        &json!({
+            "name": "traced",
+            "duration": "30m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "4/s" } }],
+            "providers": [{ "name": "openai", "capacity": { "slots": 12 } }],
+            "slos": [{ "name": "availability", "window": "1m" }]
+        }),
+    );
+    let path = dir.join("traced.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_replayed_window_is_the_matching_slice_of_the_whole_runs_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = traced_world(dir.path());
+    let full = dir.path().join("full.jsonl");
+    let (code, _, stderr) = aichaos(&["replay", &file, "--trace", full.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let window = dir.path().join("window.jsonl");
+    let (code, stdout, stderr) = aichaos(&[
+        "replay",
+        &file,
+        "--from",
+        "00:19:00",
+        "--to",
+        "27m30s",
+        "--trace",
+        window.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (from, to) = (19 * 60 * 1_000_000_000u64, 1650 * 1_000_000_000u64);
+    let slice: Vec<String> = lines(&full)
+        .into_iter()
+        .filter(|l| {
+            let e: Value = serde_json::from_str(l).unwrap();
+            let t = e["t_ns"].as_u64().unwrap();
+            (from..to).contains(&t)
+        })
+        .collect();
+    let traced = lines(&window);
+    assert!(traced.len() > 5_000, "{}", traced.len());
+    assert_eq!(traced, slice);
+    assert!(
+        stdout.contains(&format!("traced {} events", traced.len())),
+        "{stdout}"
+    );
+    // Every kind of moment the window holds is there.
+    for kind in [
+        "arrived",
+        "attempt_sent",
+        "attempt_failed",
+        "succeeded",
+        "retry_scheduled",
+        "request_failed",
+        "breaker_opened",
+        "breaker_half_open",
+        "breaker_closed",
+        "provider_down",
+        "provider_up",
+        "slo_breached",
+        "slo_recovered",
+        "alert_fired",
+    ] {
+        assert!(
+            traced
+                .iter()
+                .any(|l| l.contains(&format!("\"event\":\"{kind}\""))),
+            "no {kind} in the window"
+        );
+    }
+}
+
+#[test]
+fn a_chrome_trace_is_balanced_and_replays_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = traced_world(dir.path());
+    let mut outputs = Vec::new();
+    for name in ["a.json", "b.json"] {
+        let path = dir.path().join(name);
+        let (code, _, stderr) = aichaos(&[
+            "replay",
+            &file,
+            "--from",
+            "19m",
+            "--to",
+            "26m",
+            "--trace",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        outputs.push(std::fs::read(path).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let trace: Value = serde_json::from_slice(&outputs[0]).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    // Every async span that begins ends, inside the window.
+    let mut open = std::collections::BTreeMap::<(String, String), i64>::new();
+    for e in events {
+        let ph = e["ph"].as_str().unwrap();
+        if ph == "b" || ph == "e" {
+            let key = (e["cat"].to_string(), e["id"].to_string());
+            *open.entry(key).or_default() += if ph == "b" { 1 } else { -1 };
+            let ts = e["ts"].as_f64().unwrap();
+            assert!((19.0 * 60e6..=26.0 * 60e6).contains(&ts), "{e}");
+        }
+    }
+    assert!(open.values().all(|&n| n == 0));
+    let names: Vec<&str> = events.iter().filter_map(|e| e["name"].as_str()).collect();
+    for expected in ["open", "half_open", "down", "breach", "firing"] {
+        assert!(names.contains(&expected), "no {expected} span");
+    }
+}
+
+#[test]
+fn narration_tells_the_outage_in_order() {
+    let (code, stdout, stderr) = aichaos(&[
+        "replay",
+        STORM,
+        "--scenario",
+        "backoff, jitter and breaker",
+        "--from",
+        "19m",
+        "--to",
+        "31m",
+        "--narrate",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let position = |text: &str| {
+        stdout
+            .find(text)
+            .unwrap_or_else(|| panic!("no `{text}` in:\n{stdout}"))
+    };
+    let order = [
+        "00:20:00.000  openai goes down",
+        "breaker app -> openai/gpt-4o opens for 30s (trips on 5 consecutive failures)",
+        "SLO availability breached: incident starts",
+        "reopens: a probe failed",
+        "00:25:00.000  openai recovers",
+        "breaker app -> openai/gpt-4o closes",
+        "SLO availability met again: incident ends",
+        "in the window:",
+    ];
+    let positions: Vec<usize> = order.iter().map(|t| position(t)).collect();
+    assert!(positions.is_sorted(), "{stdout}");
+}
+
+#[test]
+fn bad_windows_seeds_and_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    let trace = trace.to_str().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &[
+                "replay",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--from",
+                "3h",
+                "--trace",
+                trace,
+            ],
+            "the run ends by 02:00:00.000",
+        ),
+        (
+            &[
+                "replay",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--from",
+                "20m",
+                "--to",
+                "10m",
+                "--trace",
+                trace,
+            ],
+            "must be before --to",
+        ),
+        (
+            &[
+                "replay",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--from",
+                "00:61:00",
+                "--trace",
+                trace,
+            ],
+            "is not a time",
+        ),
+        (
+            &[
+                "replay",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--trace",
+                "/nonexistent/dir/t.json",
+            ],
+            "cannot write the trace /nonexistent/dir/t.json",
+        ),
+        (
+            &["replay", STORM, "--scenario", "naive retries"],
+            "give --trace FILE, --narrate, or both",
+        ),
+        (
+            &[
+                "incidents",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--seeds",
+                "1..200000",
+            ],
+            "at most 100000 per search",
+        ),
+        (
+            &[
+                "incidents",
+                STORM,
+                "--scenario",
+                "naive retries",
+                "--slo",
+                "availabilty",
+            ],
+            "no SLO named `availabilty`",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, _, stderr) = aichaos(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    assert!(!std::path::Path::new(trace).exists());
+}
+
+#[test]
+fn incidents_need_slos() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.json");
+    std::fs::write(&path, crate::support::base().to_string()).unwrap();
+    let (code, _, stderr) = aichaos(&["incidents", path.to_str().unwrap(), "--seeds", "1..2"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("declares no SLO"), "{stderr}");
+}
+
+#[test]
+fn slo_mistakes_are_reported_with_their_paths() {
+    let mut doc = crate::support::base();
+    aichaos::scenario::merge_patch(
+        &mut doc,
+        &json!({ "slos": [
+            { "name": "a", "success_rate": 1.5 },
+            { "name": "b", "success_rate": 0.99, "latency": { "percentile": 99, "threshold": "1s" } },
+            { "name": "c", "success_rate": 0.99, "window": "95s", "step": "10s" },
+            { "name": "d", "latency": { "percentile": 100, "threshold": "0" }, "group": "ap" },
+            { "name": "e", "success_rate": 0.99, "burn_rate_alerts": [
+                { "name": "page", "long_window": "5m", "short_window": "1h", "burn_rate": 200 }
+            ] },
+            { "name": "e", "success_rate": 0.9 }
+        ] }),
+    );
+    let err = aichaos::scenario::parse("s.json", &doc.to_string()).unwrap_err();
+    let problems: Vec<(String, String)> = err
+        .problems
+        .iter()
+        .map(|p| (p.path.clone(), p.reason.clone()))
+        .collect();
+    let has = |path: &str, words: &str| {
+        assert!(
+            problems.iter().any(|(p, r)| p == path && r.contains(words)),
+            "no `{path}`: {words} in {problems:#?}"
+        );
+    };
+    has("slos[0].success_rate", "strictly between 0 and 1");
+    has("slos[1]", "exactly one of `success_rate`");
+    has("slos[2].window", "not a whole number of steps of 10s");
+    has("slos[3].latency.percentile", "strictly between 0 and 100");
+    has("slos[3].latency.threshold", "longer than zero");
+    has("slos[3].group", "did you mean `app`?");
+    has(
+        "slos[4].burn_rate_alerts[0].short_window",
+        "not be longer than `long_window`",
+    );
+    has("slos[4].burn_rate_alerts[0].burn_rate", "out of range");
+    has("slos[5].name", "used twice");
+}
