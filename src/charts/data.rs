@@ -26,6 +26,21 @@ pub struct SummaryView {
     pub providers: Vec<ProviderView>,
     pub expectations: Vec<ExpectationView>,
     pub passed: bool,
+    /// Absent when the scenario declares no SLO.
+    #[serde(default)]
+    pub incidents: Vec<IncidentView>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IncidentView {
+    pub start_s: f64,
+    pub end_s: f64,
+    pub metastability: Option<MetastabilityView>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetastabilityView {
+    pub metastable: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

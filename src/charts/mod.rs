@@ -6,7 +6,8 @@
 //! and several runs overlay on one set of charts, a colour and a legend entry per run.
 //!
 //! One run's charts shade the windows that explain its curves: hard outages, brownouts, the
-//! chaos layer's window, and (as a strip along the bottom) time with a circuit breaker open.
+//! chaos layer's window, (as a strip along the bottom) time with a circuit breaker open, and
+//! (as a strip along the top) the SLO incidents, metastable ones darker.
 //! Long runs are aggregated to at most `MAX_POINTS` points per line, drawn as the bin's
 //! mean with a min-max envelope, so a 1,000-hour run stays readable.
 
@@ -59,8 +60,17 @@ struct Shade {
     label: &'static str,
     colour: RGBColor,
     spans: Vec<(f64, f64)>,
-    /// Drawn as a strip along the bottom instead of the full height.
-    strip: bool,
+    band: ShadeBand,
+}
+
+/// How much of a chart's height a shade covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShadeBand {
+    Full,
+    /// A strip along the bottom (time with a breaker open).
+    Bottom,
+    /// A strip along the top (SLO incidents).
+    Top,
 }
 
 /// A stacked area series (drawn beneath the curves).
@@ -213,7 +223,8 @@ impl TimeChart {
         }
     }
 
-    fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strip_top: f64) -> ChartResult<()>
+    /// `strips`: where the bottom strip ends and the top strip begins, in y units.
+    fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strips: (f64, f64)) -> ChartResult<()>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
@@ -245,12 +256,16 @@ impl TimeChart {
                 .draw()
                 .map_err(err)?;
             for shade in &self.shades {
-                let (low, high) = if shade.strip {
-                    (y_floor, strip_top)
-                } else {
-                    (y_floor, y_top)
+                let (low, high) = match shade.band {
+                    ShadeBand::Full => (y_floor, y_top),
+                    ShadeBand::Bottom => (y_floor, strips.0),
+                    ShadeBand::Top => (strips.1, y_top),
                 };
-                let alpha = if shade.strip { 0.55 } else { SHADE_ALPHA };
+                let alpha = if shade.band == ShadeBand::Full {
+                    SHADE_ALPHA
+                } else {
+                    0.55
+                };
                 chart
                     .draw_series(shade.spans.iter().map(|&(x0, x1)| {
                         Rectangle::new([(x0, low), (x1, high)], shade.colour.mix(alpha).filled())
@@ -382,7 +397,11 @@ impl TimeChart {
                 entries.push((
                     shade.label.to_string(),
                     shade.colour,
-                    LegendMark::Box(if shade.strip { 0.55 } else { SHADE_ALPHA * 2.0 }),
+                    LegendMark::Box(if shade.band == ShadeBand::Full {
+                        SHADE_ALPHA * 2.0
+                    } else {
+                        0.55
+                    }),
                 ));
             }
             legend_entries(&panel, &entries)
@@ -539,27 +558,57 @@ fn shades(run: &RunData, axis: &Axis) -> Vec<Shade> {
             label: "provider down",
             colour: OUTAGE,
             spans: axis.spans(any("down_s")),
-            strip: false,
+            band: ShadeBand::Full,
         },
         Shade {
             label: "brownout",
             colour: BROWNOUT,
             spans: axis.spans(any("brownout_s")),
-            strip: false,
+            band: ShadeBand::Full,
         },
         Shade {
             label: "chaos layer active",
             colour: CHAOS,
             spans: axis.spans(|i| chaos[i] > 0.0),
-            strip: false,
+            band: ShadeBand::Full,
         },
         Shade {
             label: "breaker open",
             colour: BREAKER,
             spans: axis.spans(|i| breaker[i] > 0.0),
-            strip: true,
+            band: ShadeBand::Bottom,
+        },
+        Shade {
+            label: "SLO incident",
+            colour: INCIDENT,
+            spans: incident_spans(run, axis, false),
+            band: ShadeBand::Top,
+        },
+        Shade {
+            label: "metastable incident",
+            colour: METASTABLE,
+            spans: incident_spans(run, axis, true),
+            band: ShadeBand::Top,
         },
     ]
+}
+
+/// The run's incidents (metastable ones or the others), merged where they overlap.
+fn incident_spans(run: &RunData, axis: &Axis, metastable: bool) -> Vec<(f64, f64)> {
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for i in run
+        .summary
+        .incidents
+        .iter()
+        .filter(|i| i.metastability.as_ref().is_some_and(|m| m.metastable) == metastable)
+    {
+        let (x0, x1) = (axis.x(i.start_s), axis.x(i.end_s));
+        match spans.last_mut() {
+            Some(last) if x0 <= last.1 => last.1 = last.1.max(x1),
+            _ => spans.push((x0, x1)),
+        }
+    }
+    spans
 }
 
 fn title(runs: &[RunData], what: &str) -> String {
@@ -664,7 +713,7 @@ fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             chart.shades = shades(run, &axis);
         }
     }
-    chart.draw(0.0..102.0, 0.0, 102.0, 4.0)?;
+    chart.draw(0.0..102.0, 0.0, 102.0, (4.0, 98.0))?;
     Ok(chart.path)
 }
 
@@ -724,7 +773,8 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
     }
     let (floor, top) = ((low / 1.5).max(0.001), (high * 1.5).max(low * 10.0));
     let strip_top = floor * (top / floor).powf(0.04);
-    chart.draw(Log125::new(floor, top), floor, top, strip_top)?;
+    let top_strip = floor * (top / floor).powf(0.96);
+    chart.draw(Log125::new(floor, top), floor, top, (strip_top, top_strip))?;
     Ok(chart.path)
 }
 
@@ -805,7 +855,7 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         }
     }
     let top = (high * 1.1).max(1.0);
-    chart.draw(0.0..top, 0.0, top, top * 0.04)?;
+    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
     Ok(chart.path)
 }
 
@@ -884,7 +934,7 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         });
     }
     let top = (high * 1.1).max(0.01);
-    chart.draw(0.0..top, 0.0, top, top * 0.04)?;
+    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
     Ok(chart.path)
 }
 

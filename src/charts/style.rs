@@ -67,6 +67,9 @@ pub const OUTAGE: RGBColor = BLACK;
 pub const BROWNOUT: RGBColor = YELLOW;
 pub const CHAOS: RGBColor = SKY_BLUE;
 pub const BREAKER: RGBColor = VERMILLION;
+/// SLO incidents (a strip along the top): crimson, and near black-red when metastable.
+pub const INCIDENT: RGBColor = RGBColor(200, 30, 60);
+pub const METASTABLE: RGBColor = RGBColor(90, 0, 25);
 
 pub const LIGHT_GRID: RGBColor = RGBColor(243, 243, 243);
 pub const BOLD_GRID: RGBColor = RGBColor(218, 218, 218);
