@@ -276,3 +276,50 @@ fn an_experiment_draws_an_overview() {
     assert!(luminance_variance(&pixels) > 150.0);
     assert!(out.join("one/success_rate.png").is_file() && out.join("two/latency.png").is_file());
 }
+
+/// Crimson pixels (an incident strip) in the plot area's top rows.
+fn incident_strip_pixels(path: &Path) -> usize {
+    let (width, _, pixels) = decode(path);
+    pixels
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            let (x, y) = (*i as u32 % width, *i as u32 / width);
+            x < 1000
+                && (40..80).contains(&y)
+                && i32::from(p[0]) - i32::from(p[1]) > 80
+                && p[2] > p[1]
+        })
+        .count()
+}
+
+#[test]
+fn incidents_are_marked_along_the_top() {
+    let policy = json!({ "timeout": { "total": "3s" } });
+    let without = tempfile::tempdir().unwrap();
+    aichaos::run::run_to_dir(&world(1, policy.clone()), without.path(), true).unwrap();
+    let with = tempfile::tempdir().unwrap();
+    let mut sc = world(1, policy);
+    sc.slos = vec![aichaos::slo::SloModel {
+        name: "availability".into(),
+        group: None,
+        indicator: aichaos::slo::Indicator::SuccessRate,
+        target: 0.99,
+        window_ns: 60 * aichaos::time::NS_PER_S,
+        step_ns: 10 * aichaos::time::NS_PER_S,
+        min_requests: 1,
+        metastable_after_ns: 60 * aichaos::time::NS_PER_S,
+        alerts: vec![],
+    }];
+    aichaos::run::run_to_dir(&sc, with.path(), true).unwrap();
+    for chart in ["success_rate.png", "latency.png", "load.png"] {
+        assert_eq!(
+            incident_strip_pixels(&without.path().join(chart)),
+            0,
+            "{chart}"
+        );
+        // The 2-minute outage of a 20-minute run: a tenth of the plot's width at least.
+        let marked = incident_strip_pixels(&with.path().join(chart));
+        assert!(marked > 1_000, "{chart}: {marked}");
+    }
+}
