@@ -91,6 +91,12 @@ pub fn lognormal_from_median_p99(median: f64, p99: f64) -> (f64, f64) {
     (mu, (p99.ln() - mu) / Z99)
 }
 
+/// An exponential duration of mean `mean_ns` (random outages' up and down times).
+pub fn exponential_ns(rng: &mut SimRng, mean_ns: crate::time::Nanos) -> crate::time::Nanos {
+    let u: f64 = rand::RngExt::random(rng);
+    (-(1.0 - u).ln() * mean_ns as f64) as crate::time::Nanos
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

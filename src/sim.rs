@@ -671,7 +671,7 @@ impl<'a> Sim<'a> {
                 );
             }
             if let Some(r) = &p.random_outages {
-                let up = exponential_ns(&mut self.outage_rngs[pi], r.mtbf_ns);
+                let up = crate::dist::exponential_ns(&mut self.outage_rngs[pi], r.mtbf_ns);
                 self.schedule_background(up, Event::RandomOutageStarts { provider });
             }
             if let Some(credits) = &p.credits {
@@ -1003,7 +1003,10 @@ impl<'a> Sim<'a> {
                 self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
                 self.conditions_changed(provider);
                 self.abort_work_in_progress(provider);
-                let down = exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
+                let down = crate::dist::exponential_ns(
+                    &mut self.outage_rngs[provider as usize],
+                    r.mttr_ns,
+                );
                 self.schedule_background(
                     self.now.saturating_add(down),
                     Event::RandomOutageEnds { provider },
@@ -1015,7 +1018,10 @@ impl<'a> Sim<'a> {
                     .expect("scheduled only when configured");
                 self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
                 self.conditions_changed(provider);
-                let up = exponential_ns(&mut self.outage_rngs[provider as usize], r.mtbf_ns);
+                let up = crate::dist::exponential_ns(
+                    &mut self.outage_rngs[provider as usize],
+                    r.mtbf_ns,
+                );
                 self.schedule_background(
                     self.now.saturating_add(up),
                     Event::RandomOutageStarts { provider },
@@ -2310,10 +2316,6 @@ fn copy_bit(first: u32, generation: u32) -> u16 {
 }
 
 /// An exponential duration with the given mean, for outage renewal processes.
-fn exponential_ns(rng: &mut SimRng, mean_ns: Nanos) -> Nanos {
-    let u: f64 = rng.random();
-    (-(1.0 - u).ln() * mean_ns as f64) as Nanos
-}
 
 /// Refuses a scenario whose run would be absurdly long or large, with an estimate (None if
 /// it is fine). Runs that pass may still stop at `limits::MAX_LIVE_REQUESTS`, checked live.
