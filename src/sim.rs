@@ -2315,8 +2315,6 @@ fn copy_bit(first: u32, generation: u32) -> u16 {
         .unwrap_or(0)
 }
 
-/// An exponential duration with the given mean, for outage renewal processes.
-
 /// Refuses a scenario whose run would be absurdly long or large, with an estimate (None if
 /// it is fine). Runs that pass may still stop at `limits::MAX_LIVE_REQUESTS`, checked live.
 pub fn refuse_if_too_large(scenario: &Scenario) -> Option<String> {
