@@ -1,7 +1,10 @@
 //! Laws of the mechanisms, over generated inputs (proptest): a breaker never admits more
 //! probes than allowed, opens only when its rule says so and closes only through good
 //! probes; budgets never allow more than their ratio; backoff never passes its cap; a token
-//! bucket never grants more than its rate; hedged requests end exactly once.
+//! bucket never grants more than its rate; hedged requests end exactly once. Generated
+//! worlds keep their books (one outcome per request, time never goes back, credits never
+//! negative, the time series adds up to the summary), and no mangled scenario text, `--set`
+//! string or byte soup panics the parser (the fuzz target, run as properties in CI).
 
 use aichaos::outcome::{Failure, FailureSet};
 use aichaos::policy::backoff::{Backoff, BackoffKind, Jitter};
@@ -183,5 +186,277 @@ proptest! {
         prop_assert!(s.littles_law.holds);
         let answered: u64 = s.targets.iter().map(|t| t.answers).sum();
         prop_assert_eq!(answered, s.requests.succeeded, "one answer per successful request");
+    }
+}
+
+/// A generated world: one or two providers, knobs for every failure the model produces,
+/// a client policy with retries, a breaker and a fallback, an SLO, and short enough to run
+/// hundreds of times.
+fn generated_world() -> impl Strategy<Value = serde_json::Value> {
+    let provider = (
+        1u32..40,
+        0.0f64..0.2,
+        0.0f64..0.05,
+        proptest::option::of((0u64..240, 1u64..120)),
+        proptest::option::of(30u32..600),
+        proptest::option::of(0.01f64..2.0),
+    );
+    (
+        (1u64..1000, 1.0f64..40.0, 60u64..300),
+        provider,
+        (1u32..5, 0usize..4, any::<bool>(), any::<bool>(), 100u64..5000),
+        proptest::option::of(0.0f64..0.5),
+    )
+        .prop_map(
+            |((seed, rate, duration), provider, policy, chaos)| {
+                let (slots, err500, hang, outage, rpm, credits) = provider;
+                let (attempts, jitter, breaker, fallback, timeout_ms) = policy;
+                let mut p = serde_json::json!({
+                    "name": "p",
+                    "models": [{ "name": "m", "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 4.0,
+                                 "ttft": { "dist": "lognormal", "median": "300ms", "p99": "2s" },
+                                 "per_token": "5ms" }],
+                    "capacity": { "slots": slots, "queue_limit": 200 },
+                    "errors": { "500": err500, "hang": hang }
+                });
+                if let Some((start, length)) = outage {
+                    p["outages"] = serde_json::json!([{ "start": format!("{start}s"), "duration": format!("{length}s"), "kind": "down", "behaviour": "refuse" }]);
+                }
+                if let Some(rpm) = rpm {
+                    p["rate_limits"] = serde_json::json!({ "rpm": rpm });
+                }
+                if let Some(usd) = credits {
+                    p["credits"] = serde_json::json!({ "balance_usd": usd });
+                }
+                let jitter = ["none", "full", "equal", "decorrelated"][jitter];
+                let mut policy = serde_json::json!({
+                    "timeout": { "total": format!("{timeout_ms}ms") },
+                    "retry": { "max_attempts": attempts,
+                               "backoff": { "kind": "exponential", "base": "100ms",
+                                            "jitter": jitter } }
+                });
+                if breaker {
+                    policy["breaker"] = serde_json::json!({ "failure_threshold": 3, "open_duration": "10s" });
+                }
+                let mut providers = vec![p];
+                if fallback {
+                    providers.push(serde_json::json!({
+                        "name": "backup",
+                        "models": [{ "name": "small", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.4,
+                                     "ttft": "200ms", "per_token": "2ms" }]
+                    }));
+                    policy["fallback"] = serde_json::json!([{ "provider": "backup", "model": "small" }]);
+                }
+                let mut world = serde_json::json!({
+                    "name": "generated",
+                    "seed": seed,
+                    "duration": format!("{duration}s"),
+                    "bucket": "10s",
+                    "traffic": [{
+                        "name": "app",
+                        "arrivals": { "type": "poisson", "rate": format!("{rate:.3}/s") },
+                        "request": { "model": "m", "input_tokens": { "dist": "lognormal", "median": 400, "p99": 3000 },
+                                     "output_tokens": { "dist": "exponential", "mean": 80 }, "max_tokens": 500 },
+                        "policy": policy
+                    }],
+                    "providers": providers,
+                    "slos": [{ "name": "availability", "success_rate": 0.99, "window": "30s",
+                               "burn_rate_alerts": [{ "name": "page", "long_window": "2m", "short_window": "30s", "burn_rate": 10 }] }]
+                });
+                if let Some(rate) = chaos {
+                    world["chaos"] = serde_json::json!({ "failure_rate": rate, "timeout_after": "500ms", "start": "20s", "end": "90s" });
+                }
+                world
+            },
+        )
+}
+
+fn column_sum(csv: &str, name: &str) -> f64 {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|c| *c == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().parse::<f64>().unwrap_or(0.0))
+        .sum()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every request ends in exactly one outcome, time never goes back, credits never go
+    /// negative, and the time series adds up to the summary.
+    #[test]
+    fn generated_worlds_keep_the_books(world in generated_world()) {
+        let text = world.to_string();
+        let experiment = aichaos::scenario::parse("generated.json", &text)
+            .unwrap_or_else(|e| panic!("generated scenario invalid: {e}\n{text}"));
+        let scenario = &experiment.scenarios[0];
+        let dir = tempfile::tempdir().unwrap();
+        let s = aichaos::run::run_to_dir(scenario, dir.path(), false).unwrap();
+        let r = &s.requests;
+        prop_assert_eq!(r.unfinished, 0);
+        prop_assert_eq!(r.arrived, r.succeeded + r.failed);
+        let by_reason: u64 = r.failed_by_reason.0.iter().map(|(_, n)| n).sum();
+        prop_assert_eq!(by_reason, r.failed);
+        prop_assert!(s.littles_law.holds);
+        prop_assert!(s.credits_remaining_usd.is_none_or(|c| c >= 0.0));
+
+        let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
+        prop_assert_eq!(column_sum(&csv, "arrivals") as u64, r.arrived);
+        prop_assert_eq!(column_sum(&csv, "successes") as u64, r.succeeded);
+        prop_assert_eq!(column_sum(&csv, "failures") as u64, r.failed);
+        prop_assert_eq!(column_sum(&csv, "attempts") as u64, s.attempts.sent);
+        let times: Vec<f64> = csv.lines().skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect();
+        prop_assert!(times.windows(2).all(|w| w[0] < w[1]), "bucket times go back");
+
+        let objectives = s.objectives.as_ref().unwrap();
+        let slo = &objectives.slos[0];
+        prop_assert_eq!(slo.requests, r.succeeded + r.failed);
+        prop_assert_eq!(slo.bad_requests, r.failed);
+        let in_incidents: u64 = objectives.incidents.iter().map(|i| i.bad_requests).sum();
+        prop_assert!(in_incidents <= slo.bad_requests);
+        prop_assert!(objectives.incidents.windows(2).all(|w| w[0].end_s <= w[1].start_s));
+    }
+
+    /// The trace of a whole generated run: time never goes back, and every request that
+    /// arrives ends exactly once.
+    #[test]
+    fn traced_requests_end_exactly_once(world in generated_world()) {
+        let experiment = aichaos::scenario::parse("generated.json", &world.to_string()).unwrap();
+        let scenario = &experiment.scenarios[0];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.jsonl");
+        let request = aichaos::replay::ReplayRequest {
+            from_ns: 0,
+            to_ns: u64::MAX,
+            trace: Some((&path, aichaos::replay::TraceFormat::Jsonl)),
+            narrate: None,
+        };
+        aichaos::replay::replay(scenario, &request).unwrap();
+        let mut last = 0u64;
+        let mut ends = std::collections::BTreeMap::<u64, (u32, u32)>::new();
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let t = e["t_ns"].as_u64().unwrap();
+            prop_assert!(t >= last, "time went back: {line}");
+            last = t;
+            if let Some(id) = e["request"].as_u64() {
+                let entry = ends.entry(id).or_default();
+                match e["event"].as_str().unwrap() {
+                    "arrived" => entry.0 += 1,
+                    "succeeded" | "request_failed" => entry.1 += 1,
+                    _ => {}
+                }
+            }
+        }
+        prop_assert!(ends.values().all(|&(arrived, ended)| arrived == 1 && ended == 1));
+    }
+}
+
+/// A valid scenario, mangled: values replaced by other JSON, keys dropped or invented.
+fn mangled_scenario() -> impl Strategy<Value = String> {
+    let junk = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|x| serde_json::json!(x)),
+        "[a-z0-9/.:-]{0,12}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!([])),
+        Just(serde_json::json!({})),
+        Just(serde_json::json!("1e308s")),
+        Just(serde_json::json!("-5/s")),
+        Just(serde_json::json!({ "dist": "lognormal", "median": -1, "p99": 0 })),
+    ];
+    (
+        prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, junk), 1..6),
+        any::<bool>(),
+    )
+        .prop_map(|(edits, truncate)| {
+            let mut doc = crate::support::base();
+            doc["traffic"][0]["policy"] = serde_json::json!({
+                "retry": { "max_attempts": 3, "backoff": { "kind": "exponential", "base": "1s" } },
+                "breaker": { "failure_threshold": 5 }
+            });
+            doc["slos"] = serde_json::json!([{ "name": "a", "success_rate": 0.99 }]);
+            for (at, what, value) in edits {
+                let mut paths = Vec::new();
+                collect_paths(&doc, String::new(), &mut paths);
+                let path = at.get(&paths).clone();
+                let target = doc.pointer_mut(&path).unwrap();
+                match what {
+                    0 => *target = value,
+                    1 => {
+                        if let Some(map) = target.as_object_mut() {
+                            map.insert("unknown_knob".into(), value);
+                        } else {
+                            *target = value;
+                        }
+                    }
+                    _ => {
+                        if let Some(map) = target.as_object_mut()
+                            && let Some(key) = map.keys().next().cloned()
+                        {
+                            map.remove(&key);
+                        }
+                    }
+                }
+            }
+            let text = doc.to_string();
+            if truncate {
+                text[..text.len() / 2].to_string()
+            } else {
+                text
+            }
+        })
+}
+
+fn collect_paths(v: &serde_json::Value, here: String, out: &mut Vec<String>) {
+    out.push(here.clone());
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, x) in map {
+                collect_paths(x, format!("{here}/{k}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                collect_paths(x, format!("{here}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The fuzz target, as a property: no text makes parsing and validation panic, and a
+    /// refusal always says where.
+    #[test]
+    fn no_scenario_text_panics_the_parser(text in mangled_scenario()) {
+        if let Err(e) = aichaos::scenario::parse("fuzz.json", &text) {
+            prop_assert!(!e.problems.is_empty());
+            prop_assert!(e.to_string().starts_with("error: fuzz.json"));
+        }
+    }
+
+    /// Neither do `--set` strings, whatever their path and value.
+    #[test]
+    fn no_override_panics(path in "[a-z_\\[\\]0-9.]{0,30}", value in "[ -~]{0,20}") {
+        let text = format!("{path}={value}");
+        if let Ok(o) = aichaos::scenario::overrides::Override::parse(&text) {
+            let mut doc = crate::support::base();
+            let _ = o.apply(&mut doc);
+            let _ = aichaos::scenario::parse("set.json", &doc.to_string());
+        }
+    }
+
+    /// Nor do arbitrary bytes.
+    #[test]
+    fn no_bytes_panic_the_parser(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let text = String::from_utf8_lossy(&bytes);
+        prop_assert!(aichaos::scenario::parse("bytes.json", &text).is_err());
     }
 }
