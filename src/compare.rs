@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use crate::checkpoint::Checkpoint;
 use crate::report::Summary;
 use crate::scenario::Scenario;
 use crate::sim::RunError;
@@ -170,6 +171,19 @@ pub fn compare(
     run: impl Fn(&Scenario) -> Result<Summary, RunError> + Sync,
     done: &(dyn Fn() + Sync),
 ) -> Result<Comparison, RunError> {
+    compare_resumable(variants, replications, threads, run, done, None)
+}
+
+/// `compare`, keeping each run's metrics in `checkpoint` as it finishes and taking those an
+/// interrupted attempt already finished from it (job = variant x replications + r).
+pub fn compare_resumable(
+    variants: &[Variant],
+    replications: u32,
+    threads: usize,
+    run: impl Fn(&Scenario) -> Result<Summary, RunError> + Sync,
+    done: &(dyn Fn() + Sync),
+    checkpoint: Option<&Checkpoint<Vec<f64>>>,
+) -> Result<Comparison, RunError> {
     let base = &variants[0].scenario;
     let seeds: Vec<u64> = (0..replications)
         .map(|r| replication_seed(base.seed, r))
@@ -181,19 +195,28 @@ pub fn compare(
         jobs.len(),
         threads,
         |i| {
+            if let Some(row) = checkpoint.and_then(|c| c.prior(i)) {
+                return Ok(row);
+            }
             let (v, r) = jobs[i];
             let mut scenario = variants[v].scenario.clone();
             scenario.seed = seeds[r];
-            run(&scenario)
+            let summary = run(&scenario)?;
+            let row: Vec<f64> = METRICS.iter().map(|m| (m.read)(&summary)).collect();
+            if let Some(c) = checkpoint {
+                c.record(i, &row);
+            }
+            Ok(row)
         },
         done,
     );
-    let summaries = outcomes
+    // Each job's metrics, in METRICS order.
+    let rows = outcomes
         .into_iter()
-        .collect::<Result<Vec<Summary>, RunError>>()?;
-    let values = |v: usize, metric: &Metric| -> Vec<f64> {
+        .collect::<Result<Vec<Vec<f64>>, RunError>>()?;
+    let values = |v: usize, metric: usize| -> Vec<f64> {
         (0..seeds.len())
-            .map(|r| (metric.read)(&summaries[v * seeds.len() + r]))
+            .map(|r| rows[v * seeds.len() + r][metric])
             .collect()
     };
     let variants = variants
@@ -204,9 +227,10 @@ pub fn compare(
             spec: variant.spec.clone(),
             metrics: METRICS
                 .iter()
-                .map(|metric| {
-                    let mine = values(v, metric);
-                    let base = values(0, metric);
+                .enumerate()
+                .map(|(m, metric)| {
+                    let mine = values(v, m);
+                    let base = values(0, m);
                     let paired: Vec<f64> = mine.iter().zip(&base).map(|(a, b)| a - b).collect();
                     MetricResult {
                         metric: metric.name.to_string(),

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Checkpoint;
 use crate::report::incident_line;
 use crate::scenario::Scenario;
 use crate::sim::RunError;
@@ -115,23 +116,32 @@ pub struct SeedIncidents {
     pub incidents: Vec<Incident>,
 }
 
-/// Runs `scenario` once per seed (`threads` at once) and keeps every incident.
+/// Runs `scenario` once per seed (`threads` at once) and keeps every incident; with a
+/// checkpoint, each seed's incidents are kept as it finishes and seeds an interrupted
+/// search finished are not run again.
 pub fn run_seeds(
     scenario: &Scenario,
     seeds: &[u64],
     threads: usize,
     done: &(dyn Fn() + Sync),
+    checkpoint: Option<&Checkpoint<Vec<Incident>>>,
 ) -> Result<Vec<SeedIncidents>, RunError> {
     crate::parallel::map_indexed(
         seeds.len(),
         threads,
         |i| {
+            let seed = seeds[i];
+            if let Some(incidents) = checkpoint.and_then(|c| c.prior(i)) {
+                return Ok(SeedIncidents { seed, incidents });
+            }
             let mut s = scenario.clone();
-            s.seed = seeds[i];
-            crate::run::run_summary(&s).map(|summary| SeedIncidents {
-                seed: seeds[i],
-                incidents: summary.objectives.map(|o| o.incidents).unwrap_or_default(),
-            })
+            s.seed = seed;
+            let summary = crate::run::run_summary(&s)?;
+            let incidents = summary.objectives.map(|o| o.incidents).unwrap_or_default();
+            if let Some(c) = checkpoint {
+                c.record(i, &incidents);
+            }
+            Ok(SeedIncidents { seed, incidents })
         },
         done,
     )

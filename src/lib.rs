@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod charts;
+pub mod checkpoint;
 pub mod compare;
 pub mod credits;
 pub mod dist;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod incidents;
 pub mod init;
+pub mod interrupt;
 pub mod metrics;
 pub mod outage;
 pub mod outcome;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use aichaos::charts::{self, data::load_run};
+use aichaos::checkpoint::Checkpoint;
 use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, InputError};
 use aichaos::output::slug;
 use aichaos::report::{console_line, failed_expectations, incident_lines};
@@ -178,6 +179,11 @@ enum Command {
         /// Print sweep.json instead of the table.
         #[arg(long)]
         json: bool,
+        /// Go on with an interrupted sweep (same command): its finished runs, kept in the
+        /// output directory's sweep-progress.jsonl, are not run again; the results are those
+        /// of an uninterrupted sweep.
+        #[arg(long)]
+        resume: bool,
     },
     /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
     Merge {
@@ -268,6 +274,10 @@ struct IncidentsArgs {
     /// Print incidents.json instead of the table.
     #[arg(long)]
     json: bool,
+    /// Go on with an interrupted search (same command): seeds it finished, kept in the
+    /// output directory's incidents-progress.jsonl, are not run again.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(clap::Args)]
@@ -306,6 +316,7 @@ struct ReplayArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (force, quiet) = (cli.force, cli.quiet);
+    aichaos::interrupt::install();
     let code = match cli.command {
         Command::Run {
             scenario,
@@ -327,6 +338,7 @@ fn main() -> ExitCode {
                 set,
                 json,
                 force,
+                quiet,
             },
         ),
         Command::Validate { files, set } => validate(&files, &set),
@@ -364,6 +376,7 @@ fn main() -> ExitCode {
             set,
             out,
             json,
+            resume,
         } => sweep(
             &scenario,
             SweepOptions {
@@ -380,6 +393,7 @@ fn main() -> ExitCode {
                 json,
                 force,
                 quiet,
+                resume,
             },
         ),
         Command::Compare {
@@ -455,18 +469,48 @@ fn incidents(a: IncidentsArgs, force: bool, quiet: bool) -> i32 {
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let header = serde_json::json!({
+        "format": "aichaos.incidents-progress/1",
+        "file": file,
+        "scenario": a.only,
+        "set": a.set,
+        "seeds": seeds,
+    });
+    let checkpoint =
+        match Checkpoint::open(&out, "incidents-progress.jsonl", &header, a.resume, force) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+    if checkpoint.resumed() > 0 && !quiet {
+        eprintln!(
+            "resuming: {} seeds taken from {}",
+            checkpoint.resumed(),
+            checkpoint.path().display()
+        );
+    }
     let found = match incidents::run_seeds(
         &scenario,
         &seeds,
         threads,
         &progress(seeds.len() as u64, quiet),
+        Some(&checkpoint),
     ) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {file}: {e}");
-            return EXIT_BAD_INPUT;
+            let code = run_failed(&file, &e);
+            if code == aichaos::interrupt::EXIT_INTERRUPTED {
+                eprintln!(
+                    "finished seeds are kept in {}: run the same command with --resume to go on",
+                    checkpoint.path().display()
+                );
+            }
+            return code;
         }
     };
+    checkpoint.complete();
     let source = Source {
         file: file.clone(),
         scenario: a.only.clone(),
@@ -549,10 +593,7 @@ fn replay(a: ReplayArgs) -> i32 {
             eprintln!("error: cannot write the trace {path}: {e}");
             return EXIT_BAD_INPUT;
         }
-        Err(e) => {
-            eprintln!("error: {file}: {e}");
-            return EXIT_BAD_INPUT;
-        }
+        Err(e) => return run_failed(&file, &e),
     };
     for line in &outcome.narration {
         outln!("{line}");
@@ -628,6 +669,17 @@ struct RunOptions {
     set: Vec<String>,
     json: bool,
     force: bool,
+    quiet: bool,
+}
+
+/// The exit code of a run that failed: 130 after Ctrl-C (with what was kept), else 2.
+fn run_failed(context: &str, e: &aichaos::sim::RunError) -> i32 {
+    eprintln!("error: {context}: {e}");
+    if matches!(e, aichaos::sim::RunError::Interrupted(_)) {
+        aichaos::interrupt::EXIT_INTERRUPTED
+    } else {
+        EXIT_BAD_INPUT
+    }
 }
 
 /// Takes `dir` for output (see `output::claim_dir`); the exit code if refused.
@@ -648,6 +700,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         set,
         json,
         force,
+        quiet,
     } = options;
     let file = path.to_string_lossy().to_string();
     let mut experiment = match load(path, &set) {
@@ -708,13 +761,35 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         } else {
             base.clone()
         };
-        let summary = match aichaos::run::run_to_dir(s, &dir, draw_charts) {
+        let bar = run_progress(s, quiet);
+        let summary = match aichaos::run::run_to_dir_watched(
+            s,
+            &dir,
+            draw_charts,
+            &|now, requests| {
+                if let Some(bar) = &bar {
+                    bar.set_position(now / 1_000_000);
+                    bar.set_message(format!("{requests} requests"));
+                }
+            },
+        ) {
             Ok(summary) => summary,
             Err(e) => {
-                eprintln!("error: {file}: scenario `{}`: {e}", s.name);
-                return EXIT_BAD_INPUT;
+                if let Some(bar) = &bar {
+                    bar.abandon();
+                }
+                let code = run_failed(&format!("{file}: scenario `{}`", s.name), &e);
+                if code == aichaos::interrupt::EXIT_INTERRUPTED {
+                    eprintln!(
+                        "nothing of this scenario was written; earlier scenarios' results are complete"
+                    );
+                }
+                return code;
             }
         };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         if json {
             summaries.push(serde_json::to_value(&summary).expect("serializes"));
         } else {
@@ -1001,6 +1076,7 @@ fn finish_compare(
         options.replications,
         options.threads,
         options.quiet,
+        None,
     ) {
         Ok(c) => c,
         Err(code) => return code,
@@ -1066,6 +1142,7 @@ struct SweepOptions {
     json: bool,
     force: bool,
     quiet: bool,
+    resume: bool,
 }
 
 fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
@@ -1168,6 +1245,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     let name = variants[0].scenario.name.clone();
     let out = o
         .out
+        .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(format!("sweep-{}", slug(&name))));
     if let Err(code) = claim(&out, o.force) {
         return code;
@@ -1198,10 +1276,27 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             .skip(index - 1)
             .step_by(count)
             .collect();
-        let comparison = match run_variants(&file, &subset, o.replications, o.threads, o.quiet) {
+        let checkpoint = match open_checkpoint(
+            &out,
+            &format!("sweep-part-{index}-of-{count}-progress.jsonl"),
+            &spec,
+            &o,
+        ) {
             Ok(c) => c,
             Err(code) => return code,
         };
+        let comparison = match run_variants(
+            &file,
+            &subset,
+            o.replications,
+            o.threads,
+            o.quiet,
+            Some(&checkpoint),
+        ) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+        checkpoint.complete();
         let part = SweepPart {
             format: SWEEP_PART_FORMAT.into(),
             spec,
@@ -1233,11 +1328,46 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         );
         return 0;
     }
-    let comparison = match run_variants(&file, &variants, o.replications, o.threads, o.quiet) {
+    let checkpoint = match open_checkpoint(&out, "sweep-progress.jsonl", &spec, &o) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let comparison = match run_variants(
+        &file,
+        &variants,
+        o.replications,
+        o.threads,
+        o.quiet,
+        Some(&checkpoint),
+    ) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    checkpoint.complete();
     finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+}
+
+/// The sweep's progress file in `out` (resumed with `--resume`); the exit code if refused.
+fn open_checkpoint(
+    out: &std::path::Path,
+    name: &str,
+    spec: &SweepSpec,
+    o: &SweepOptions,
+) -> Result<Checkpoint<Vec<f64>>, i32> {
+    let header =
+        serde_json::json!({ "format": "aichaos.sweep-progress/1", "spec": spec, "file": name });
+    let checkpoint = Checkpoint::open(out, name, &header, o.resume, o.force).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_BAD_INPUT
+    })?;
+    if checkpoint.resumed() > 0 && !o.quiet {
+        eprintln!(
+            "resuming: {} finished runs taken from {}",
+            checkpoint.resumed(),
+            checkpoint.path().display()
+        );
+    }
+    Ok(checkpoint)
 }
 
 const SWEEP_PART_FORMAT: &str = "aichaos.sweep-part/1";
@@ -1549,6 +1679,25 @@ fn finish_sweep(
     0
 }
 
+/// A long run's progress on stderr (simulated time, requests, ETA), only on a terminal.
+fn run_progress(
+    scenario: &aichaos::scenario::Scenario,
+    quiet: bool,
+) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let length_ms = scenario.duration_ns? / 1_000_000;
+    (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(length_ms);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent}% of simulated time, {msg}, {elapsed} elapsed, ETA {eta}",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    })
+}
+
 /// A progress bar over `total` simulations on stderr, with an ETA; silent (and free) when
 /// stderr is not a terminal, so it never reaches a file or a pipe.
 fn progress(total: u64, quiet: bool) -> impl Fn() + Sync {
@@ -1581,20 +1730,30 @@ fn run_variants(
     replications: u32,
     threads: Option<usize>,
     quiet: bool,
+    checkpoint: Option<&Checkpoint<Vec<f64>>>,
 ) -> Result<aichaos::compare::Comparison, i32> {
     let threads =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let total = variants.len() as u64 * u64::from(replications);
-    aichaos::compare::compare(
+    aichaos::compare::compare_resumable(
         variants,
         replications,
         threads,
         aichaos::run::run_summary,
         &progress(total, quiet),
+        checkpoint,
     )
     .map_err(|e| {
-        eprintln!("error: {file}: {e}");
-        EXIT_BAD_INPUT
+        let code = run_failed(file, &e);
+        if let Some(c) = checkpoint
+            && code == aichaos::interrupt::EXIT_INTERRUPTED
+        {
+            eprintln!(
+                "finished runs are kept in {}: run the same command with --resume to go on",
+                c.path().display()
+            );
+        }
+        code
     })
 }
 

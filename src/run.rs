@@ -15,7 +15,17 @@ use crate::timeseries::CsvSink;
 /// charts into `dir` (created if needed). On any failure nothing that looks complete is left
 /// behind. Charts are drawn from the files just written, exactly as `aichaos plot` would.
 pub fn run_to_dir(scenario: &Scenario, dir: &Path, charts: bool) -> Result<Summary, RunError> {
-    let summary = run_to_files(scenario, dir)?;
+    run_to_dir_watched(scenario, dir, charts, &|_, _| {})
+}
+
+/// `run_to_dir`, telling `progress` the simulated time and the requests so far as it goes.
+pub fn run_to_dir_watched(
+    scenario: &Scenario,
+    dir: &Path,
+    charts: bool,
+    progress: &dyn Fn(crate::time::Nanos, u64),
+) -> Result<Summary, RunError> {
+    let summary = run_to_files(scenario, dir, progress)?;
     if charts {
         draw_charts(dir)?;
     }
@@ -29,14 +39,18 @@ pub fn draw_charts(dir: &Path) -> Result<(), RunError> {
     Ok(())
 }
 
-fn run_to_files(scenario: &Scenario, dir: &Path) -> Result<Summary, RunError> {
+fn run_to_files(
+    scenario: &Scenario,
+    dir: &Path,
+    progress: &dyn Fn(crate::time::Nanos, u64),
+) -> Result<Summary, RunError> {
     std::fs::create_dir_all(dir).map_err(RunError::Io)?;
     let names: Vec<&str> = scenario.providers.iter().map(|p| p.name.as_str()).collect();
     let (csv_file, writer) = PendingFile::create(dir, "timeseries.csv").map_err(RunError::Io)?;
     let outcome = CsvSink::new(writer, &names)
         .map_err(RunError::Io)
         .and_then(|mut sink| {
-            let summary = run_with_sink(scenario, &mut sink)?;
+            let summary = run_watched(scenario, &mut sink, progress)?;
             let mut writer = sink.into_inner();
             std::io::Write::flush(&mut writer).map_err(RunError::Io)?;
             Ok(summary)
@@ -57,8 +71,18 @@ fn run_to_files(scenario: &Scenario, dir: &Path) -> Result<Summary, RunError> {
 /// Runs `scenario`, handing buckets to `sink`, and summarizes. The wall clock is read here,
 /// outside the simulation, for the summary's `wall_clock` figures only.
 pub fn run_with_sink(scenario: &Scenario, sink: &mut dyn BucketSink) -> Result<Summary, RunError> {
+    run_watched(scenario, sink, &|_, _| {})
+}
+
+fn run_watched(
+    scenario: &Scenario,
+    sink: &mut dyn BucketSink,
+    progress: &dyn Fn(crate::time::Nanos, u64),
+) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let result = sim::run(scenario, sink)?;
+    let mut sim = sim::Sim::new(scenario);
+    sim.watch(progress);
+    let result = sim.run(sink)?;
     Ok(summarize(
         scenario,
         &result,

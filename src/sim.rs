@@ -282,7 +282,13 @@ pub struct Sim<'a> {
     provider_condition: Vec<Option<ConditionKind>>,
     credits_out: Vec<bool>,
     trace: Trace<'a>,
+    /// Told the simulated time and the requests so far, every `WATCH_EVERY` events.
+    progress: Option<&'a dyn Fn(Nanos, u64)>,
 }
+
+/// How often (in events) the loop reports progress and looks for Ctrl-C: rarely enough to
+/// cost nothing, often enough to answer within milliseconds.
+const WATCH_EVERY: u64 = 1 << 16;
 
 /// A trace of the window [from, to), or none (from = to = never).
 struct Trace<'a> {
@@ -313,6 +319,8 @@ pub enum RunError {
     Limit(String),
     /// A chart could not be drawn.
     Chart(String),
+    /// Ctrl-C: the run stopped at this simulated time.
+    Interrupted(Nanos),
 }
 
 impl std::fmt::Display for RunError {
@@ -321,6 +329,11 @@ impl std::fmt::Display for RunError {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
             RunError::Limit(why) => f.write_str(why),
             RunError::Chart(why) => write!(f, "cannot draw the charts: {why}"),
+            RunError::Interrupted(at) => write!(
+                f,
+                "interrupted at simulated time {}",
+                crate::time::format_clock(*at)
+            ),
         }
     }
 }
@@ -465,7 +478,13 @@ impl<'a> Sim<'a> {
                 started: false,
                 error: None,
             },
+            progress: None,
         }
+    }
+
+    /// Reports (simulated time, requests arrived) every 65,536 events, for a progress bar.
+    pub fn watch(&mut self, progress: &'a dyn Fn(Nanos, u64)) {
+        self.progress = Some(progress);
     }
 
     /// The SLOs, with the conditions known before the run: the chaos window and the
@@ -759,6 +778,14 @@ impl<'a> Sim<'a> {
                 self.slo_steps(time);
             }
             self.now = time;
+            if self.events_processed.is_multiple_of(WATCH_EVERY) {
+                if crate::interrupt::requested() {
+                    return Err(RunError::Interrupted(time));
+                }
+                if let Some(progress) = self.progress {
+                    progress(time, self.next_request_id);
+                }
+            }
             self.events_processed += 1;
             self.dispatch(event)?;
         }
