@@ -11,6 +11,7 @@
 
 mod build;
 pub mod limits;
+mod locate;
 pub mod overrides;
 mod raw;
 
@@ -191,7 +192,21 @@ fn apply_overrides(
 }
 
 /// Parses and validates scenario text with `--set` overrides applied to each scenario.
+/// Every problem found in the file carries its line and column.
 pub fn parse_with(
+    file: &str,
+    text: &str,
+    overrides: &[overrides::Override],
+) -> Result<Experiment, InputError> {
+    parse_unlocated(file, text, overrides).map_err(|mut e| {
+        for p in e.problems.iter_mut().filter(|p| p.line_col.is_none()) {
+            p.line_col = locate::locate(text, &p.path);
+        }
+        e
+    })
+}
+
+fn parse_unlocated(
     file: &str,
     text: &str,
     overrides: &[overrides::Override],

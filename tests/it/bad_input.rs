@@ -262,3 +262,35 @@ fn set_overrides_fields_and_reports_bad_ones_like_the_file_would() {
     let nowhere = run(&["traffic[web].policy.retry.max_attempts=1"]);
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("no element named `web`"));
 }
+
+/// Field errors found after parsing point at the file's line and column too, in a single
+/// scenario and in an experiment's patch (where the merged scenario's list index is not
+/// the patch's).
+#[test]
+fn field_errors_carry_their_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.json");
+    std::fs::write(
+        &path,
+        r#"{ "name": "e",
+  "base": { "duration": "1h",
+    "traffic": [ { "name": "web", "arrivals": { "type": "poisson", "rate": "5/s" },
+                   "request": { "model": "m", "input_tokens": 100, "output_tokens": 50, "max_tokens": 100 } },
+                 { "name": "app", "arrivals": { "type": "poisson", "rate": "5/s" },
+                   "request": { "model": "m", "input_tokens": 100, "output_tokens": 50, "max_tokens": 100 } } ],
+    "providers": [ { "name": "p", "models": [ { "name": "m", "input_usd_per_mtok": 1, "output_usd_per_mtok": 2, "ttft": "200ms", "per_token": "10ms" } ] } ] },
+  "scenarios": [
+    { "name": "bad",
+      "traffic": [ { "name": "app", "policy": { "retry": { "max_attempts": 0 } } } ] }
+  ]
+}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = crate::support::aichaos(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let expected = format!(
+        "error: {}:10:60: `scenarios[0].traffic[1].policy.retry.max_attempts`: 0 is out of range",
+        path.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+}
