@@ -141,7 +141,13 @@ pub fn replay(scenario: &Scenario, request: &ReplayRequest<'_>) -> Result<Replay
         sim.trace_window(from_ns, to_ns, &mut tee);
         sim.replay()
     };
-    let end_ns = match outcome {
+    let end_ns = match outcome.and_then(|end| {
+        if end <= from_ns {
+            Err(RunError::EndedBeforeWindow(end))
+        } else {
+            Ok(end)
+        }
+    }) {
         Ok(end) => end,
         Err(e) => {
             if let Some(p) = pending {

@@ -321,6 +321,8 @@ pub enum RunError {
     Chart(String),
     /// Ctrl-C: the run stopped at this simulated time.
     Interrupted(Nanos),
+    /// A replay's window begins after the run ended (at this time).
+    EndedBeforeWindow(Nanos),
 }
 
 impl std::fmt::Display for RunError {
@@ -329,6 +331,11 @@ impl std::fmt::Display for RunError {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
             RunError::Limit(why) => f.write_str(why),
             RunError::Chart(why) => write!(f, "cannot draw the charts: {why}"),
+            RunError::EndedBeforeWindow(at) => write!(
+                f,
+                "the run ended at {}, before the window begins; choose an earlier --from",
+                crate::time::format_clock(*at)
+            ),
             RunError::Interrupted(at) => write!(
                 f,
                 "interrupted at simulated time {}",
@@ -490,7 +497,17 @@ impl<'a> Sim<'a> {
     /// The SLOs, with the conditions known before the run: the chaos window and the
     /// traffic spikes.
     fn slo_tracker(scenario: &Scenario) -> SloTracker {
-        let mut slo = SloTracker::new(&scenario.slos);
+        let scopes = scenario
+            .slos
+            .iter()
+            .map(|s| slo_scope(scenario, s.group))
+            .collect();
+        let mut slo = SloTracker::scoped(
+            &scenario.slos,
+            scopes,
+            scenario.duration_ns.unwrap_or(Nanos::MAX),
+            scenario.warmup_ns,
+        );
         if slo.is_empty() {
             return slo;
         }
@@ -538,7 +555,7 @@ impl<'a> Sim<'a> {
         }
         if !self.trace.started {
             self.trace.started = true;
-            let snapshot = self.snapshot(event.time_ns);
+            let snapshot = self.snapshot(self.trace.from_ns);
             if let Some(sink) = self.trace.sink.as_mut() {
                 for e in &snapshot {
                     if let Err(err) = sink.snapshot(e) {
@@ -600,6 +617,17 @@ impl<'a> Sim<'a> {
             .as_ref()
             .map(|c| c.balance_nusd());
         e
+    }
+
+    /// Makes a request's event that of copy `generation` of its attempt (hedging): its own
+    /// attempt number; its start time is not kept, so no duration.
+    fn as_copy(&self, e: &mut TraceEvent, request: u32, generation: u32) {
+        let r = &self.requests.items[request as usize];
+        let behind = r.generation.wrapping_sub(generation);
+        if behind > 0 {
+            e.attempt = r.attempts.saturating_sub(behind);
+            e.attempt_ns = None;
+        }
     }
 
     fn breaker_trace(&self, breaker: u32, kind: TraceKind, at: Nanos) -> TraceEvent {
@@ -758,7 +786,12 @@ impl<'a> Sim<'a> {
     fn play(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
         self.schedule_initial_events();
         while let Some((time, event)) = self.queue.pop() {
-            if time >= self.hard_stop_ns || time >= self.trace.to_ns {
+            if time >= self.hard_stop_ns {
+                break;
+            }
+            if time >= self.trace.to_ns {
+                // The SLO steps that end inside the window belong to its trace.
+                self.slo_steps(self.trace.to_ns - 1);
                 break;
             }
             // Done when no arrival can come, no request is alive and the providers have
@@ -2125,6 +2158,7 @@ impl<'a> Sim<'a> {
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::Succeeded);
             e.attempt_ns = Some(self.now - r.attempt_started_ns);
+            self.as_copy(&mut e, request, generation);
             self.emit(e);
         }
         self.end_request(request);
@@ -2175,6 +2209,9 @@ impl<'a> Sim<'a> {
             e.retry_after_ns = retry_after_ns;
             // A local rejection sent nothing: it has no duration of its own.
             e.attempt_ns = (!failure.is_local()).then(|| now - r.attempt_started_ns);
+            if let Some(copy) = self.answering {
+                self.as_copy(&mut e, request, copy);
+            }
             self.emit(e);
         }
         self.recent_errors.push(ErrorRecord {
@@ -2333,6 +2370,27 @@ impl<'a> Sim<'a> {
             );
         }
     }
+}
+
+/// What can explain an SLO's breaches: the providers its group (or every group) calls, and
+/// whether the chaos layer touches that traffic.
+fn slo_scope(scenario: &Scenario, group: Option<u16>) -> crate::slo::Scope {
+    let mut providers = vec![false; scenario.providers.len()];
+    let mut chaos = false;
+    for (gi, g) in scenario.groups.iter().enumerate() {
+        if group.is_some_and(|x| usize::from(x) != gi) {
+            continue;
+        }
+        for step in &g.policy.chain {
+            let p = step.target.provider as usize;
+            providers[p] = true;
+            chaos |= scenario
+                .chaos
+                .as_ref()
+                .is_some_and(|c| c.groups[gi] && c.providers[p]);
+        }
+    }
+    crate::slo::Scope { providers, chaos }
 }
 
 /// The bit of copy `generation` of an attempt whose first copy is `first`.

@@ -207,6 +207,7 @@ struct ClosedIncident {
 
 struct SloState {
     model: SloModel,
+    scope: Scope,
     /// Steps closed so far; the next step ends at `boundary_ns`.
     closed_steps: u64,
     boundary_ns: Nanos,
@@ -230,13 +231,25 @@ struct SloState {
     breach_ns: Nanos,
 }
 
+/// Which conditions of the world concern an SLO: the providers its group calls (all when
+/// empty), and whether the chaos layer applies to its traffic.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub providers: Vec<bool>,
+    pub chaos: bool,
+}
+
 /// All SLOs of a run, fed by the event loop.
 pub struct SloTracker {
     slos: Vec<SloState>,
+    /// Steps that begin at or after this time (when arrivals are over, during the drain)
+    /// add to an open incident but never open one: a handful of stragglers is no incident.
+    opens_until_ns: Nanos,
+    /// The start of counted time (the warm-up's end), for the SLOs' arrival rates.
+    counted_from_ns: Nanos,
     next_boundary_ns: Nanos,
     conditions: Vec<Condition>,
     conditions_dropped: u64,
-    arrivals: u64,
     /// SLO events of the last `advance`, when asked for (tracing).
     pub events: Vec<(Nanos, SloEvent)>,
     record_events: bool,
@@ -244,7 +257,30 @@ pub struct SloTracker {
 
 impl SloTracker {
     pub fn new(models: &[SloModel]) -> Self {
-        let slos: Vec<SloState> = models.iter().cloned().map(SloState::new).collect();
+        let scopes = vec![
+            Scope {
+                providers: Vec::new(),
+                chaos: true,
+            };
+            models.len()
+        ];
+        SloTracker::scoped(models, scopes, Nanos::MAX, 0)
+    }
+
+    /// SLOs with the scope of each, for a run whose arrivals end at `arrivals_end_ns` and
+    /// whose counted time begins at `counted_from_ns`.
+    pub fn scoped(
+        models: &[SloModel],
+        scopes: Vec<Scope>,
+        arrivals_end_ns: Nanos,
+        counted_from_ns: Nanos,
+    ) -> Self {
+        let slos: Vec<SloState> = models
+            .iter()
+            .cloned()
+            .zip(scopes)
+            .map(|(m, scope)| SloState::new(m, scope))
+            .collect();
         let next_boundary_ns = slos
             .iter()
             .map(|s| s.boundary_ns)
@@ -252,10 +288,11 @@ impl SloTracker {
             .unwrap_or(Nanos::MAX);
         SloTracker {
             slos,
+            opens_until_ns: arrivals_end_ns,
+            counted_from_ns,
             next_boundary_ns,
             conditions: Vec::new(),
             conditions_dropped: 0,
-            arrivals: 0,
             events: Vec::new(),
             record_events: false,
         }
@@ -280,7 +317,14 @@ impl SloTracker {
         for (index, slo) in self.slos.iter_mut().enumerate() {
             while slo.boundary_ns <= now {
                 let end = slo.boundary_ns;
-                slo.close_step(end, index as u16, self.record_events, &mut self.events);
+                let may_open = end - slo.model.step_ns < self.opens_until_ns;
+                slo.close_step(
+                    end,
+                    index as u16,
+                    may_open,
+                    self.record_events,
+                    &mut self.events,
+                );
             }
         }
         self.next_boundary_ns = self
@@ -293,7 +337,6 @@ impl SloTracker {
 
     #[inline]
     pub fn arrival(&mut self, group: u16) {
-        self.arrivals += 1;
         for slo in self.slos.iter_mut().filter(|s| s.judges(group)) {
             slo.current.arrivals += 1;
         }
@@ -355,13 +398,14 @@ impl SloTracker {
     }
 
     /// A condition known in advance (the chaos window, a traffic spike).
+    /// `to` is `Nanos::MAX` for one that lasts to the end of the run.
     pub fn planned_condition(&mut self, kind: ConditionKind, subject: u32, from: Nanos, to: Nanos) {
         if self.conditions.len() < MAX_CONDITIONS_KEPT {
             self.conditions.push(Condition {
                 kind,
                 subject,
                 start_ns: from,
-                end_ns: Some(to),
+                end_ns: (to != Nanos::MAX).then_some(to),
             });
         }
     }
@@ -372,7 +416,8 @@ impl SloTracker {
         for (index, slo) in self.slos.iter_mut().enumerate() {
             let step_start = slo.boundary_ns - slo.model.step_ns;
             if end_ns > step_start {
-                slo.close_step(end_ns, index as u16, false, &mut self.events);
+                // A partial last step: it may prolong an incident, never open one.
+                slo.close_step(end_ns, index as u16, false, false, &mut self.events);
             }
             if let Some(open) = slo.open.take() {
                 slo.breach_ns += end_ns.saturating_sub(open.start_ns);
@@ -391,13 +436,15 @@ impl SloTracker {
         // Conditions still going on end with the run, for overlap arithmetic.
         let mut conditions = std::mem::take(&mut self.conditions);
         conditions.sort_by_key(|c| (c.start_ns, c.kind, c.subject));
-        let run_arrival_rate = self.arrivals as f64 / ns_to_secs(end_ns.max(1));
+        let counted_s = ns_to_secs(end_ns.saturating_sub(self.counted_from_ns).max(1));
         let mut incidents = Vec::new();
         let mut summaries = Vec::new();
         for slo in &self.slos {
             summaries.push(slo.summary(names));
+            // The SLO's own traffic: its group's counted arrivals over the counted time.
+            let arrival_rate = slo.run.arrivals as f64 / counted_s;
             for closed in &slo.incidents {
-                incidents.push(slo.incident(closed, &conditions, run_arrival_rate, names));
+                incidents.push(slo.incident(closed, &conditions, arrival_rate, names));
             }
         }
         incidents.sort_by(|a, b| {
@@ -420,7 +467,7 @@ pub struct Names<'a> {
 }
 
 impl SloState {
-    fn new(model: SloModel) -> Self {
+    fn new(model: SloModel, scope: Scope) -> Self {
         let window_steps = model.window_ns / model.step_ns;
         let ring_steps = model
             .alerts
@@ -472,6 +519,7 @@ impl SloState {
             run: Counts::default(),
             breach_ns: 0,
             model,
+            scope,
         }
     }
 
@@ -486,6 +534,7 @@ impl SloState {
         &mut self,
         end: Nanos,
         index: u16,
+        may_open: bool,
         record: bool,
         events: &mut Vec<(Nanos, SloEvent)>,
     ) {
@@ -522,7 +571,7 @@ impl SloState {
         let breached = window.valid >= self.model.min_requests
             && window.sli().is_some_and(|sli| sli < self.model.target);
         match (&mut self.open, breached) {
-            (None, true) => {
+            (None, true) if may_open => {
                 self.open = Some(self.open_incident(end));
                 if record {
                     events.push((end, SloEvent::Breached { slo: index }));
@@ -535,7 +584,12 @@ impl SloState {
                 }
             }
             (Some(_), false) => {
-                let open = self.open.take().expect("matched Some");
+                let mut open = self.open.take().expect("matched Some");
+                // The step that ends the incident lies inside it.
+                open.counts.add(&new);
+                for (total, n) in open.failures.iter_mut().zip(&self.failure_ring[slot]) {
+                    *total += n;
+                }
                 self.breach_ns += end - open.start_ns;
                 self.counted_until_ns = end;
                 self.keep(ClosedIncident {
@@ -547,7 +601,7 @@ impl SloState {
                     events.push((end, SloEvent::Recovered { slo: index }));
                 }
             }
-            (None, false) => {}
+            (None, _) => {}
         }
         let percentile_ns = self.open.as_ref().and(self.window_percentile_ns());
         if let Some(open) = &mut self.open {
@@ -727,6 +781,7 @@ impl SloState {
             .iter()
             .take_while(|c| c.start_ns < end)
             .filter(|c| c.end_ns.is_none_or(|e| e > lookback))
+            .filter(|c| self.concerns(c))
             .collect();
         let subject = |c: &Condition| -> Option<String> {
             match c.subject {
@@ -833,6 +888,26 @@ impl SloState {
                 })
                 .collect(),
             metastability,
+        }
+    }
+
+    /// Can this condition explain the SLO's breaches: a provider its traffic calls, its own
+    /// group's spike, the chaos layer where it applies to its traffic?
+    fn concerns(&self, c: &Condition) -> bool {
+        match c.kind {
+            ConditionKind::Chaos => self.scope.chaos,
+            ConditionKind::TrafficSpike => {
+                self.model.group.is_none_or(|g| u32::from(g) == c.subject)
+            }
+            _ => {
+                self.scope.providers.is_empty()
+                    || self
+                        .scope
+                        .providers
+                        .get(c.subject as usize)
+                        .copied()
+                        .unwrap_or(false)
+            }
         }
     }
 
@@ -1090,7 +1165,9 @@ mod tests {
         // failure (159 s) leaves the 30 s window at the boundary at 190 s.
         assert_eq!((i.start_s, i.end_s), (110.0, 190.0));
         assert_eq!(i.bad_requests, 60);
-        assert_eq!(i.requests, 100); // 20 s of lookback, 80 s of incident, 1 per second
+        // The window before the first breach (80-110 s) and the incident's steps to its
+        // end (110-190 s), one request per second.
+        assert_eq!(i.requests, 110);
         assert_eq!(i.worst_sli, 0.0);
         assert_eq!(i.trigger.kind, "outage");
         assert_eq!(i.trigger.subject.as_deref(), Some("openai"));
@@ -1181,6 +1258,63 @@ mod tests {
             assert!(latency_bin_upper_ns(bin) > ns, "{ns} in bin {bin}");
             assert!(latency_bin_upper_ns(bin - 1) <= ns, "{ns} in bin {bin}");
         }
+    }
+
+    #[test]
+    fn the_step_that_ends_an_incident_counts_in_it() {
+        let mut slo = availability(10, 10);
+        slo.target = 0.9;
+        slo.alerts.clear();
+        let mut t = SloTracker::new(&[slo]);
+        // Every request fails from 100 s to 110 s; one in ten from 110 s to 120 s (90 %
+        // good: not a breach, but the step is the incident's last).
+        feed(&mut t, 200, |s| (100..110).contains(&s) || s == 115);
+        let report = t.finish(200 * NS_PER_S, &names());
+        assert_eq!(report.incidents.len(), 1);
+        let i = &report.incidents[0];
+        assert_eq!((i.start_s, i.end_s), (110.0, 120.0));
+        assert_eq!((i.bad_requests, i.requests), (11, 20));
+    }
+
+    #[test]
+    fn stragglers_after_the_arrivals_open_no_incident() {
+        let slo = availability(30, 30);
+        let scope = Scope {
+            providers: vec![true],
+            chaos: false,
+        };
+        // Arrivals end at 120 s; failures come after, in the drain.
+        let mut t = SloTracker::scoped(std::slice::from_ref(&slo), vec![scope], 120 * NS_PER_S, 0);
+        feed(&mut t, 150, |s| s >= 125);
+        let report = t.finish(150 * NS_PER_S, &names());
+        assert!(report.incidents.is_empty(), "{:?}", report.incidents);
+        // Nor does a partial last step.
+        let mut t = SloTracker::new(&[slo]);
+        feed(&mut t, 91, |s| s >= 90);
+        let report = t.finish(90 * NS_PER_S + NS_PER_S / 2, &names());
+        assert!(report.incidents.is_empty(), "{:?}", report.incidents);
+    }
+
+    #[test]
+    fn conditions_outside_an_slos_scope_are_not_its_trigger() {
+        let slo = availability(30, 10);
+        let scope = Scope {
+            providers: vec![false, true],
+            chaos: false,
+        };
+        let mut t = SloTracker::scoped(&[slo], vec![scope], Nanos::MAX, 0);
+        t.condition(ConditionKind::Outage, 0, 100 * NS_PER_S, true);
+        t.condition(ConditionKind::Outage, 0, 160 * NS_PER_S, false);
+        t.planned_condition(ConditionKind::Chaos, u32::MAX, 90 * NS_PER_S, Nanos::MAX);
+        feed(&mut t, 300, |s| (100..110).contains(&s));
+        let names = Names {
+            groups: vec!["app"],
+            providers: vec!["openai", "anthropic"],
+        };
+        let report = t.finish(300 * NS_PER_S, &names);
+        let i = &report.incidents[0];
+        assert!(i.conditions.is_empty(), "{:?}", i.conditions);
+        assert_eq!(i.trigger.kind, "provider_overload");
     }
 
     #[test]

@@ -357,14 +357,24 @@ struct StateSpan {
     since_ns: Nanos,
 }
 
+/// An open async span: where it is drawn, and under which id on the client's track (its
+/// request's, so that it nests under it, unless it overlaps a sibling: a hedged copy gets
+/// an id of its own, since async spans of one id must nest).
+#[derive(Debug, Clone)]
+struct OpenSpan {
+    group: u16,
+    provider: u16,
+    client_id: String,
+}
+
 /// Chrome trace-event JSON (the "JSON Object Format"), for Perfetto and chrome://tracing.
 pub struct ChromeTrace<W: Write> {
     out: W,
     labels: Labels,
     from_ns: Nanos,
     first: bool,
-    /// Requests (attempt 0) and attempts whose span is open: (group, provider).
-    open_async: BTreeMap<(u64, u32), (u16, u16)>,
+    /// Requests (attempt 0) and attempts whose span is open.
+    open_async: BTreeMap<(u64, u32), OpenSpan>,
     /// Tracks with one state at a time: (pid, tid) -> the current state.
     states: BTreeMap<(u32, u32), StateSpan>,
     named_threads: BTreeSet<(u32, u32)>,
@@ -474,35 +484,47 @@ impl<W: Write> ChromeTrace<W> {
     fn end_attempt(&mut self, e: &TraceEvent, outcome: &str) -> io::Result<()> {
         let key = (e.request, e.attempt);
         let args = format!(",\"args\":{{\"outcome\":\"{outcome}\"}}");
-        let (group, provider) = match self.open_async.remove(&key) {
-            Some(tracks) => tracks,
+        let span = match self.open_async.get(&key) {
+            Some(span) => span.clone(),
             None => {
+                // Begun before the window (or its start is unknown): from the window's edge.
                 let began = e
                     .time_ns
-                    .saturating_sub(e.attempt_ns.unwrap_or(0))
+                    .saturating_sub(e.attempt_ns.unwrap_or(u64::MAX))
                     .max(self.from_ns);
                 self.begin_attempt(e, began)?;
-                self.open_async.remove(&key);
-                (e.group, e.provider)
+                self.open_async[&key].clone()
             }
         };
-        let name = format!("attempt {}", e.attempt);
+        self.open_async.remove(&key);
+        self.close_attempt(e.request, e.attempt, &span, e.time_ns, &args)
+    }
+
+    fn close_attempt(
+        &mut self,
+        request: u64,
+        attempt: u32,
+        span: &OpenSpan,
+        at: Nanos,
+        args: &str,
+    ) -> io::Result<()> {
+        let name = format!("attempt {attempt}");
         self.async_event(
             'e',
-            ("request", &Self::request_id(e.request)),
+            ("request", &span.client_id),
             &name,
-            (PID_CLIENTS, u32::from(group) + 1),
-            e.time_ns,
-            &args,
+            (PID_CLIENTS, u32::from(span.group) + 1),
+            at,
+            args,
         )?;
-        if provider != NO_INDEX {
+        if span.provider != NO_INDEX {
             self.async_event(
                 'e',
-                ("attempt", &Self::attempt_id(e.request, e.attempt)),
+                ("attempt", &Self::attempt_id(request, attempt)),
                 "attempt",
-                (PID_PROVIDERS, u32::from(provider) + 1),
-                e.time_ns,
-                &args,
+                (PID_PROVIDERS, u32::from(span.provider) + 1),
+                at,
+                args,
             )?;
         }
         Ok(())
@@ -517,13 +539,29 @@ impl<W: Write> ChromeTrace<W> {
                 .max(self.from_ns);
             self.begin_request(e, began)?;
         }
-        self.open_async
-            .insert((e.request, e.attempt), (e.group, e.provider));
+        let overlaps_a_sibling = self
+            .open_async
+            .range((e.request, 1)..=(e.request, u32::MAX))
+            .next()
+            .is_some();
+        let client_id = if overlaps_a_sibling {
+            Self::attempt_id(e.request, e.attempt)
+        } else {
+            Self::request_id(e.request)
+        };
+        self.open_async.insert(
+            (e.request, e.attempt),
+            OpenSpan {
+                group: e.group,
+                provider: e.provider,
+                client_id: client_id.clone(),
+            },
+        );
         let target = self.labels.target(e).unwrap_or("?").to_string();
         let name = format!("attempt {}", e.attempt);
         self.async_event(
             'b',
-            ("request", &Self::request_id(e.request)),
+            ("request", &client_id),
             &name,
             (PID_CLIENTS, u32::from(e.group) + 1),
             at,
@@ -554,7 +592,14 @@ impl<W: Write> ChromeTrace<W> {
     fn begin_request(&mut self, e: &TraceEvent, at: Nanos) -> io::Result<()> {
         let group = self.labels.group(e).unwrap_or("?").to_string();
         self.thread(PID_CLIENTS, u32::from(e.group) + 1, &group)?;
-        self.open_async.insert((e.request, 0), (e.group, NO_INDEX));
+        self.open_async.insert(
+            (e.request, 0),
+            OpenSpan {
+                group: e.group,
+                provider: NO_INDEX,
+                client_id: Self::request_id(e.request),
+            },
+        );
         self.async_event(
             'b',
             ("request", &Self::request_id(e.request)),
@@ -567,17 +612,19 @@ impl<W: Write> ChromeTrace<W> {
 
     fn end_request(&mut self, e: &TraceEvent, outcome: &str) -> io::Result<()> {
         if e.kind == TraceKind::Succeeded {
-            // The winning attempt (its span may have begun before the window), then the
-            // copies still out (hedging), which the success abandons.
+            // The winning attempt (its span may have begun before the window).
             self.end_attempt(e, outcome)?;
-            let open: Vec<u32> = self
-                .open_async
-                .range((e.request, 1)..=(e.request, u32::MAX))
-                .map(|(&(_, attempt), _)| attempt)
-                .collect();
-            for attempt in open {
-                self.end_attempt(&TraceEvent { attempt, ..*e }, "abandoned")?;
-            }
+        }
+        // Copies still out (hedging) are abandoned with their request.
+        let open: Vec<(u32, OpenSpan)> = self
+            .open_async
+            .range((e.request, 1)..=(e.request, u32::MAX))
+            .map(|(&(_, attempt), span)| (attempt, span.clone()))
+            .collect();
+        for (attempt, span) in open {
+            self.open_async.remove(&(e.request, attempt));
+            let args = ",\"args\":{\"outcome\":\"abandoned\"}";
+            self.close_attempt(e.request, attempt, &span, e.time_ns, args)?;
         }
         if self.open_async.remove(&(e.request, 0)).is_none() {
             let began = e
@@ -712,33 +759,22 @@ impl<W: Write> TraceSink for ChromeTrace<W> {
 
     fn finish(&mut self, end_ns: Nanos) -> io::Result<()> {
         // Close what the window's end cuts: attempts and requests, then states.
-        let open: Vec<((u64, u32), (u16, u16))> = self
+        // Attempts before their requests (the map is ordered by request, then attempt).
+        let open: Vec<((u64, u32), OpenSpan)> = self
             .open_async
             .iter()
             .rev()
-            .map(|(&k, &v)| (k, v))
+            .map(|(&k, v)| (k, v.clone()))
             .collect();
-        for ((request, attempt), (group, provider)) in open {
-            let id = Self::request_id(request);
-            let name = if attempt == 0 {
-                format!("request {request}")
+        for ((request, attempt), span) in open {
+            if attempt > 0 {
+                self.close_attempt(request, attempt, &span, end_ns, "")?;
             } else {
-                format!("attempt {attempt}")
-            };
-            self.async_event(
-                'e',
-                ("request", &id),
-                &name,
-                (PID_CLIENTS, u32::from(group) + 1),
-                end_ns,
-                "",
-            )?;
-            if attempt > 0 && provider != NO_INDEX {
                 self.async_event(
                     'e',
-                    ("attempt", &Self::attempt_id(request, attempt)),
-                    "attempt",
-                    (PID_PROVIDERS, u32::from(provider) + 1),
+                    ("request", &span.client_id),
+                    &format!("request {request}"),
+                    (PID_CLIENTS, u32::from(span.group) + 1),
                     end_ns,
                     "",
                 )?;

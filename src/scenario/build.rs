@@ -1900,6 +1900,14 @@ fn slo(
             let ap = |field: &str| format!("{}[{i}].{field}", p("burn_rate_alerts"));
             let long_window_ns = c.duration(&ap("long_window"), &a.long_window);
             let short_window_ns = c.duration(&ap("short_window"), &a.short_window);
+            for (field, ns) in [
+                ("long_window", long_window_ns),
+                ("short_window", short_window_ns),
+            ] {
+                if ns == 0 {
+                    c.fail(&ap(field), "must be longer than zero");
+                }
+            }
             check_window(
                 c,
                 &format!("burn_rate_alerts[{i}].long_window"),

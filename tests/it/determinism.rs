@@ -151,8 +151,8 @@ fn shipped_models_match_their_golden_output_digests() {
         "rate-limit-429 / Retry-After honoured: 3845b619facf8e23",
         "rate-limit-429 / Retry-After ignored: a4071f18636d1fb9",
         "credit-exhaustion / credit-exhaustion: c79f452578ea3bd7",
-        "outage-retry-storm / naive retries: 132008e7145e51a4",
-        "outage-retry-storm / backoff, jitter and breaker: b3caa2b0394c63c0",
+        "outage-retry-storm / naive retries: e130e233fcdca7a7",
+        "outage-retry-storm / backoff, jitter and breaker: ce67f01c951b57b3",
     ];
     assert_eq!(lines, golden);
 }

@@ -322,7 +322,7 @@ fn bad_windows_seeds_and_paths_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.jsonl");
     let trace = trace.to_str().unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "replay",
@@ -381,6 +381,21 @@ fn bad_windows_seeds_and_paths_are_refused() {
         ),
         (
             &[
+                "replay",
+                STORM,
+                "--scenario",
+                "backoff, jitter and breaker",
+                "--set",
+                "duration=2m",
+                "--from",
+                "30m",
+                "--trace",
+                trace,
+            ],
+            "before the window begins",
+        ),
+        (
+            &[
                 "incidents",
                 STORM,
                 "--scenario",
@@ -433,7 +448,10 @@ fn slo_mistakes_are_reported_with_their_paths() {
             { "name": "e", "success_rate": 0.99, "burn_rate_alerts": [
                 { "name": "page", "long_window": "5m", "short_window": "1h", "burn_rate": 200 }
             ] },
-            { "name": "e", "success_rate": 0.9 }
+            { "name": "e", "success_rate": 0.9 },
+            { "name": "f", "success_rate": 0.9, "burn_rate_alerts": [
+                { "name": "zero", "long_window": "0s", "short_window": "0s", "burn_rate": 2 }
+            ] }
         ] }),
     );
     let err = aichaos::scenario::parse("s.json", &doc.to_string()).unwrap_err();
@@ -460,4 +478,80 @@ fn slo_mistakes_are_reported_with_their_paths() {
     );
     has("slos[4].burn_rate_alerts[0].burn_rate", "out of range");
     has("slos[5].name", "used twice");
+    has(
+        "slos[6].burn_rate_alerts[0].short_window",
+        "longer than zero",
+    );
+    has(
+        "slos[6].burn_rate_alerts[0].long_window",
+        "longer than zero",
+    );
+}
+
+#[test]
+fn hedged_copies_keep_their_own_attempt_numbers_in_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = crate::support::base();
+    aichaos::scenario::merge_patch(
+        &mut world,
+        &json!({
+            "duration": "2m",
+            "providers": [{ "name": "p", "models": [{ "name": "m", "ttft": { "dist": "lognormal", "median": "400ms", "p99": "3s" } }] }],
+            "traffic": [{ "name": "app", "policy": {
+                "timeout": { "total": "1s" },
+                "retry": { "max_attempts": 3 },
+                "hedging": { "delay": "300ms", "max_hedged_attempts": 1 }
+            } }]
+        }),
+    );
+    let file = dir.path().join("hedged.json");
+    std::fs::write(&file, world.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let jsonl = dir.path().join("t.jsonl");
+    let chrome = dir.path().join("t.json");
+    for trace in [&jsonl, &chrome] {
+        let (code, _, stderr) = aichaos(&["replay", file, "--trace", trace.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // Every attempt ends once: no attempt number ends twice in one request.
+    let mut ended = std::collections::BTreeSet::new();
+    let mut hedged = 0;
+    for line in lines(&jsonl) {
+        let e: Value = serde_json::from_str(&line).unwrap();
+        match e["event"].as_str().unwrap() {
+            "attempt_failed" | "succeeded" => {
+                let key = (
+                    e["request"].as_u64().unwrap(),
+                    e["attempt"].as_u64().unwrap(),
+                );
+                assert!(ended.insert(key), "attempt ends twice: {line}");
+            }
+            "attempt_sent" if e["attempt"].as_u64().unwrap() > 1 => hedged += 1,
+            _ => {}
+        }
+    }
+    assert!(hedged > 50, "{hedged}");
+    // Async spans of one id nest: sorted by time, no end before its begin, none left open.
+    let trace: Value = serde_json::from_slice(&std::fs::read(&chrome).unwrap()).unwrap();
+    let mut by_id = std::collections::BTreeMap::<String, Vec<(f64, i32)>>::new();
+    for e in trace["traceEvents"].as_array().unwrap() {
+        let ph = e["ph"].as_str().unwrap();
+        if ph == "b" || ph == "e" {
+            let key = format!("{}/{}", e["cat"], e["id"]);
+            let step = if ph == "b" { 1 } else { -1 };
+            by_id
+                .entry(key)
+                .or_default()
+                .push((e["ts"].as_f64().unwrap(), step));
+        }
+    }
+    for (id, mut marks) in by_id {
+        marks.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut depth = 0;
+        for (_, step) in marks {
+            depth += step;
+            assert!(depth >= 0, "{id}: an end before its begin");
+        }
+        assert_eq!(depth, 0, "{id}: left open");
+    }
 }
