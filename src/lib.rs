@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod output;
 pub mod parallel;
 pub mod policy;
+pub mod profiles;
 pub mod provider;
 pub mod ratelimit;
 pub mod replay;

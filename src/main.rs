@@ -230,6 +230,11 @@ enum Command {
         /// instead of the hand-written timeouts, retries, breaker and fallback.
         #[arg(long)]
         preset: Option<String>,
+        /// The provider: a real API's account as published (openai-tier1, openai-tier5,
+        /// anthropic-tier1, anthropic-tier4: models, prices, rate limits of the tier) instead
+        /// of the generic OpenAI-like one.
+        #[arg(long, value_name = "NAME")]
+        provider_profile: Option<String>,
     },
     /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
     Schema,
@@ -352,7 +357,11 @@ fn main() -> ExitCode {
             0
         }
         Command::Man { out_dir } => man(out_dir),
-        Command::Init { file, preset } => init(&file, preset.as_deref(), force),
+        Command::Init {
+            file,
+            preset,
+            provider_profile,
+        } => init(&file, preset.as_deref(), provider_profile.as_deref(), force),
         Command::Schema => {
             let schema = scenario::json_schema();
             outln!(
@@ -1893,11 +1902,18 @@ fn man(dir: Option<PathBuf>) -> i32 {
 
 /// Writes a starter scenario and, unless one is there, the schema it points at. Existing
 /// files are kept unless --force.
-fn init(file: &std::path::Path, preset: Option<&str>, force: bool) -> i32 {
+fn init(file: &std::path::Path, preset: Option<&str>, profile: Option<&str>, force: bool) -> i32 {
     let name = file.display().to_string();
-    let doc = match aichaos::init::starter(preset) {
+    let doc = match aichaos::init::starter(preset, profile) {
         Ok(doc) => doc,
-        Err(e) => return bad_input(&InputError::single(&name, "--preset", e)),
+        Err(e) => {
+            let option = if e.contains("provider profile") {
+                "--provider-profile"
+            } else {
+                "--preset"
+            };
+            return bad_input(&InputError::single(&name, option, e));
+        }
     };
     if file.exists() && !force {
         return bad_input(&InputError::single(

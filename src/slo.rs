@@ -812,15 +812,17 @@ impl SloState {
             .filter(|(n, _)| *n > 0)
             .collect();
         mix.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let trigger = match spans.first() {
-            Some(first) => Trigger {
-                kind: first.kind.clone(),
-                subject: first.subject.clone(),
-                start_s: Some(first.start_s),
-                end_s: first.end_s,
+        // A trigger began before the first breach; later conditions only feed the incident.
+        let began_before = |c: &&Condition| c.start_ns <= start;
+        let trigger = match overlapping.iter().position(&began_before) {
+            Some(at) => Trigger {
+                kind: spans[at].kind.clone(),
+                subject: spans[at].subject.clone(),
+                start_s: Some(spans[at].start_s),
+                end_s: spans[at].end_s,
             },
             None => Trigger {
-                kind: observed_trigger(&mix, traffic_ratio).to_string(),
+                kind: observed_trigger(&mix, traffic_ratio, self.model.indicator).to_string(),
                 subject: None,
                 start_s: None,
                 end_s: None,
@@ -828,7 +830,7 @@ impl SloState {
         };
         // The incident outlived its causes if it stays in breach a window after the last
         // of them ended (the window needs that long to forget their failures).
-        let metastability = if overlapping.is_empty()
+        let metastability = if !overlapping.iter().any(began_before)
             || overlapping
                 .iter()
                 .any(|c| c.end_ns.is_none_or(|e| e >= end))
@@ -935,9 +937,17 @@ fn slide(window: &mut WindowSum, ring: &[Counts], step: u64, new: &Counts) {
 }
 
 /// Without a condition of the world to blame, the failures that dominate the incident.
-fn observed_trigger(mix: &[(u64, Failure)], traffic_ratio: f64) -> &'static str {
+fn observed_trigger(
+    mix: &[(u64, Failure)],
+    traffic_ratio: f64,
+    indicator: Indicator,
+) -> &'static str {
     if traffic_ratio >= 1.5 {
         return "traffic_surge";
+    }
+    if mix.is_empty() && matches!(indicator, Indicator::Latency { .. }) {
+        // Slow answers breach a latency SLO without a single failed attempt.
+        return "slow_responses";
     }
     match mix.first().map(|&(_, f)| f) {
         Some(Failure::RateLimited | Failure::RequestTooLarge) => "rate_limiting",
@@ -1315,6 +1325,20 @@ mod tests {
         let i = &report.incidents[0];
         assert!(i.conditions.is_empty(), "{:?}", i.conditions);
         assert_eq!(i.trigger.kind, "provider_overload");
+    }
+
+    #[test]
+    fn a_condition_that_begins_after_the_breach_is_not_its_trigger() {
+        let mut t = SloTracker::new(&[availability(30, 10)]);
+        t.condition(ConditionKind::Outage, 0, 200 * NS_PER_S, true);
+        t.condition(ConditionKind::Outage, 0, 260 * NS_PER_S, false);
+        feed(&mut t, 400, |s| (100..300).contains(&s));
+        let report = t.finish(400 * NS_PER_S, &names());
+        let i = &report.incidents[0];
+        assert_eq!(i.start_s, 110.0);
+        assert_eq!(i.conditions.len(), 1, "listed, as it overlaps");
+        assert_eq!(i.trigger.kind, "provider_overload");
+        assert!(i.metastability.is_none());
     }
 
     #[test]
