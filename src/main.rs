@@ -40,7 +40,8 @@ macro_rules! out {
                   Retry-After, 5xx, hangs, outages, rate limits, credits) on a virtual clock, \
                   through a client policy (timeouts, retries with backoff and jitter, circuit \
                   breaker, fallback). Same scenario + same seed = byte-identical results.\n\n\
-                  Exit codes: 0 success, 1 a declared expectation failed, 2 bad input."
+                  Exit codes: 0 success, 1 a declared expectation failed, 2 bad input, 130 \
+                  interrupted (Ctrl-C)."
 )]
 struct Cli {
     #[command(subcommand)]
