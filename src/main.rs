@@ -314,6 +314,9 @@ struct ReplayArgs {
     /// At most this many timeline lines.
     #[arg(long, default_value_t = 200)]
     narrate_lines: usize,
+    /// Print {seed, from_s, end_s, trace, format, events_traced, narration} as JSON.
+    #[arg(long)]
+    json: bool,
     /// Override a field: PATH=VALUE (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     set: Vec<String>,
@@ -605,6 +608,22 @@ fn replay(a: ReplayArgs) -> i32 {
         }
         Err(e) => return run_failed(&file, &e),
     };
+    if a.json {
+        let report = serde_json::json!({
+            "seed": scenario.seed,
+            "from_s": aichaos::time::ns_to_secs(from_ns),
+            "end_s": aichaos::time::ns_to_secs(outcome.end_ns),
+            "trace": trace.map(|(path, _)| path.display().to_string()),
+            "format": trace.map(|(_, format)| format.name()),
+            "events_traced": outcome.events_traced,
+            "narration": outcome.narration,
+        });
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+        return 0;
+    }
     for line in &outcome.narration {
         outln!("{line}");
     }

@@ -25,8 +25,11 @@ impl PendingFile {
         ))
     }
 
+    /// Puts the file in place; if that fails, the temporary file is removed too.
     pub fn commit(self) -> std::io::Result<()> {
-        fs::rename(&self.partial, &self.target)
+        fs::rename(&self.partial, &self.target).inspect_err(|_| {
+            let _ = fs::remove_file(&self.partial);
+        })
     }
 
     pub fn abandon(self) {

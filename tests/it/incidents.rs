@@ -555,3 +555,25 @@ fn hedged_copies_keep_their_own_attempt_numbers_in_traces() {
         assert_eq!(depth, 0, "{id}: left open");
     }
 }
+
+#[test]
+fn replay_prints_json_on_request() {
+    let (code, stdout, stderr) = aichaos(&[
+        "replay",
+        STORM,
+        "--scenario",
+        "backoff, jitter and breaker",
+        "--from",
+        "19m",
+        "--to",
+        "21m",
+        "--narrate",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["seed"], 7);
+    assert_eq!(report["end_s"], 1260.0);
+    let narration = report["narration"].as_array().unwrap();
+    assert_eq!(narration[0], "00:20:00.000  openai goes down");
+}

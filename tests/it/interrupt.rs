@@ -170,3 +170,21 @@ fn an_interrupted_incident_search_resumes_to_the_same_ranking() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(resumed, whole);
 }
+
+/// A write that fails midway (here: `summary.json` cannot be put in place) leaves no file
+/// that looks complete and no temporary file behind; the error says what failed.
+#[test]
+fn a_failed_write_leaves_nothing_that_looks_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("summary.json")).unwrap();
+    let sc = crate::support::scenario(serde_json::json!({ "duration": "2m" }));
+    let err = aichaos::run::run_to_dir(&sc, dir.path(), false).unwrap_err();
+    assert!(err.to_string().contains("cannot write"), "{err}");
+    assert!(dir.path().join("summary.json").is_dir());
+    let leftovers: Vec<String> = files(dir.path())
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
