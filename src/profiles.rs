@@ -50,52 +50,104 @@ pub fn profile(name: &str) -> Result<Profile, String> {
         }
     };
     let limits = json!({ "rpm": rpm, "tpm": tpm });
-    Ok(if anthropic {
-        Profile {
-            provider: json!({
-                "name": "anthropic",
-                "models": [
-                    { "name": "claude-3-5-sonnet", "input_usd_per_mtok": 3.0, "output_usd_per_mtok": 15.0,
-                      "context_window": 200000,
-                      "ttft": { "dist": "lognormal", "median": "900ms", "p99": "4s" },
-                      "per_token": { "dist": "uniform", "min": "12ms", "max": "20ms" } },
-                    { "name": "claude-3-5-haiku", "input_usd_per_mtok": 0.8, "output_usd_per_mtok": 4.0,
-                      "context_window": 200000,
-                      "ttft": { "dist": "lognormal", "median": "600ms", "p99": "2500ms" },
-                      "per_token": { "dist": "uniform", "min": "12ms", "max": "18ms" } }
+    let (provider, model, cheaper_model) = if anthropic {
+        (
+            account(
+                "anthropic",
+                [
+                    (
+                        "claude-3-5-sonnet",
+                        3.0,
+                        15.0,
+                        200_000,
+                        ("900ms", "4s"),
+                        ("12ms", "20ms"),
+                    ),
+                    (
+                        "claude-3-5-haiku",
+                        0.8,
+                        4.0,
+                        200_000,
+                        ("600ms", "2500ms"),
+                        ("12ms", "18ms"),
+                    ),
                 ],
-                "capacity": { "slots": 50, "queue_limit": 200, "overload_status": 529 },
-                "rate_limits": limits,
-                "errors": { "500": 0.002, "529": 0.005 }
-            }),
-            model: "claude-3-5-sonnet",
-            cheaper_model: "claude-3-5-haiku",
-            rpm,
-            tpm,
-        }
+                529,
+            ),
+            "claude-3-5-sonnet",
+            "claude-3-5-haiku",
+        )
     } else {
-        Profile {
-            provider: json!({
-                "name": "openai",
-                "models": [
-                    { "name": "gpt-4o", "input_usd_per_mtok": 2.5, "output_usd_per_mtok": 10.0,
-                      "context_window": 128000,
-                      "ttft": { "dist": "lognormal", "median": "500ms", "p99": "3s" },
-                      "per_token": { "dist": "uniform", "min": "8ms", "max": "14ms" } },
-                    { "name": "gpt-4o-mini", "input_usd_per_mtok": 0.15, "output_usd_per_mtok": 0.6,
-                      "context_window": 128000,
-                      "ttft": { "dist": "lognormal", "median": "400ms", "p99": "2s" },
-                      "per_token": { "dist": "uniform", "min": "7ms", "max": "12ms" } }
+        (
+            account(
+                "openai",
+                [
+                    (
+                        "gpt-4o",
+                        2.5,
+                        10.0,
+                        128_000,
+                        ("500ms", "3s"),
+                        ("8ms", "14ms"),
+                    ),
+                    (
+                        "gpt-4o-mini",
+                        0.15,
+                        0.6,
+                        128_000,
+                        ("400ms", "2s"),
+                        ("7ms", "12ms"),
+                    ),
                 ],
-                "capacity": { "slots": 50, "queue_limit": 200, "overload_status": 503 },
-                "rate_limits": limits,
-                "errors": { "500": 0.002, "503": 0.002 }
-            }),
-            model: "gpt-4o",
-            cheaper_model: "gpt-4o-mini",
-            rpm,
-            tpm,
-        }
+                503,
+            ),
+            "gpt-4o",
+            "gpt-4o-mini",
+        )
+    };
+    let mut provider = provider;
+    provider["rate_limits"] = limits;
+    Ok(Profile {
+        provider,
+        model,
+        cheaper_model,
+        rpm,
+        tpm,
+    })
+}
+
+/// A model: name, list prices per million input and output tokens, context window, time to
+/// first token (median, p99) and time per output token (uniform min, max).
+type ModelFacts = (
+    &'static str,
+    f64,
+    f64,
+    u32,
+    (&'static str, &'static str),
+    (&'static str, &'static str),
+);
+
+/// A provider account of two models, overloading with `overload_status` past 50 calls at
+/// once, with a light background of 500s and overloads.
+fn account(name: &str, models: [ModelFacts; 2], overload_status: u16) -> Value {
+    let models: Vec<Value> = models
+        .iter()
+        .map(
+            |&(model, input, output, context, (ttft, ttft_p99), (fast, slow))| {
+                json!({
+                    "name": model, "input_usd_per_mtok": input, "output_usd_per_mtok": output,
+                    "context_window": context,
+                    "ttft": { "dist": "lognormal", "median": ttft, "p99": ttft_p99 },
+                    "per_token": { "dist": "uniform", "min": fast, "max": slow }
+                })
+            },
+        )
+        .collect();
+    json!({
+        "name": name,
+        "models": models,
+        "capacity": { "slots": 50, "queue_limit": 200, "overload_status": overload_status },
+        "errors": { "500": 0.002, overload_status.to_string(): 0.005 }
     })
 }
 

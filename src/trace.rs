@@ -531,14 +531,7 @@ impl<W: Write> ChromeTrace<W> {
     }
 
     fn begin_attempt(&mut self, e: &TraceEvent, at: Nanos) -> io::Result<()> {
-        if !self.open_async.contains_key(&(e.request, 0)) {
-            // The request itself began before the window.
-            let began = e
-                .time_ns
-                .saturating_sub(e.latency_ns.unwrap_or(0))
-                .max(self.from_ns);
-            self.begin_request(e, began)?;
-        }
+        self.ensure_request(e)?;
         let overlaps_a_sibling = self
             .open_async
             .range((e.request, 1)..=(e.request, u32::MAX))
@@ -589,6 +582,19 @@ impl<W: Write> ChromeTrace<W> {
         Ok(())
     }
 
+    /// Opens the span of `e`'s request if it is not open: it began before the window, so
+    /// it is drawn from the window's edge.
+    fn ensure_request(&mut self, e: &TraceEvent) -> io::Result<()> {
+        if self.open_async.contains_key(&(e.request, 0)) {
+            return Ok(());
+        }
+        let began = e
+            .time_ns
+            .saturating_sub(e.latency_ns.unwrap_or(0))
+            .max(self.from_ns);
+        self.begin_request(e, began)
+    }
+
     fn begin_request(&mut self, e: &TraceEvent, at: Nanos) -> io::Result<()> {
         let group = self.labels.group(e).unwrap_or("?").to_string();
         self.thread(PID_CLIENTS, u32::from(e.group) + 1, &group)?;
@@ -626,14 +632,8 @@ impl<W: Write> ChromeTrace<W> {
             let args = ",\"args\":{\"outcome\":\"abandoned\"}";
             self.close_attempt(e.request, attempt, &span, e.time_ns, args)?;
         }
-        if self.open_async.remove(&(e.request, 0)).is_none() {
-            let began = e
-                .time_ns
-                .saturating_sub(e.latency_ns.unwrap_or(0))
-                .max(self.from_ns);
-            self.begin_request(e, began)?;
-            self.open_async.remove(&(e.request, 0));
-        }
+        self.ensure_request(e)?;
+        self.open_async.remove(&(e.request, 0));
         self.async_event(
             'e',
             ("request", &Self::request_id(e.request)),
@@ -645,13 +645,7 @@ impl<W: Write> ChromeTrace<W> {
     }
 
     fn instant(&mut self, e: &TraceEvent, name: &str) -> io::Result<()> {
-        if !self.open_async.contains_key(&(e.request, 0)) {
-            let began = e
-                .time_ns
-                .saturating_sub(e.latency_ns.unwrap_or(0))
-                .max(self.from_ns);
-            self.begin_request(e, began)?;
-        }
+        self.ensure_request(e)?;
         self.async_event(
             'n',
             ("request", &Self::request_id(e.request)),

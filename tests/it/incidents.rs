@@ -81,10 +81,9 @@ fn max_incidents_is_an_expectation() {
     assert!(!s.passed);
 }
 
-#[test]
-fn an_incident_found_across_seeds_is_found_again_by_its_run_command() {
-    let out = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = aichaos(&[
+/// `aichaos incidents` over seeds 3..5 of the retry storm, 30 minutes each, as JSON.
+fn search_storm(out: &std::path::Path, threads: &str) -> (i32, String, String) {
+    aichaos(&[
         "incidents",
         STORM,
         "--scenario",
@@ -96,12 +95,19 @@ fn an_incident_found_across_seeds_is_found_again_by_its_run_command() {
         "--top",
         "2",
         "--threads",
-        "2",
+        threads,
         "--json",
         "--quiet",
+        "--force",
         "--out",
-        out.path().to_str().unwrap(),
-    ]);
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn an_incident_found_across_seeds_is_found_again_by_its_run_command() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = search_storm(out.path(), "2");
     assert_eq!(code, 0, "{stderr}");
     let search: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(search["seeds"], 3);
@@ -132,24 +138,7 @@ fn an_incident_found_across_seeds_is_found_again_by_its_run_command() {
     assert!(again.contains(&top["incident"]), "{:?}", top["incident"]);
 
     // Any thread count ranks the same incidents.
-    let (_, one_thread, _) = aichaos(&[
-        "incidents",
-        STORM,
-        "--scenario",
-        "naive retries",
-        "--set",
-        "duration=30m",
-        "--seeds",
-        "3..5",
-        "--top",
-        "2",
-        "--threads",
-        "1",
-        "--json",
-        "--force",
-        "--out",
-        out.path().to_str().unwrap(),
-    ]);
+    let (_, one_thread, _) = search_storm(out.path(), "1");
     assert_eq!(one_thread, stdout);
 }
 
