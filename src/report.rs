@@ -403,6 +403,8 @@ fn by_failure(counts: &[u64; Failure::COUNT]) -> Counts {
 }
 
 fn round(x: f64, decimals: i32) -> f64 {
+    // Exact: 10^k is representable for k <= 22 and powi's repeated squaring (compiler-builtins,
+    // no libm) reaches it through exact products; `round` is exact on every platform.
     let scale = 10f64.powi(decimals);
     (x * scale).round() / scale
 }
