@@ -8,6 +8,7 @@ fn main() {
         ("rand", "AICHAOS_RAND_VERSION"),
         ("rand_chacha", "AICHAOS_RAND_CHACHA_VERSION"),
         ("statrs", "AICHAOS_STATRS_VERSION"),
+        ("libm", "AICHAOS_LIBM_VERSION"),
         ("hdrhistogram", "AICHAOS_HDRHISTOGRAM_VERSION"),
         ("serde_json", "AICHAOS_SERDE_JSON_VERSION"),
     ] {

@@ -14,7 +14,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::checkpoint::Checkpoint;
 use crate::report::Summary;
@@ -122,10 +121,10 @@ pub struct Comparison {
 
 pub const COMPARE_FORMAT: &str = "aichaos.compare/1";
 
+/// The two-sided 95 % Student-t factor. Ours on libm rather than statrs's (built on std's
+/// platform functions): the interval reaches compare.json and sweep.json.
 fn t_quantile(dof: f64) -> f64 {
-    StudentsT::new(0.0, 1.0, dof)
-        .expect("dof > 0")
-        .inverse_cdf(0.975)
+    crate::special::student_t_quantile(0.975, dof)
 }
 
 fn mean_and_variance(xs: &[f64]) -> (f64, f64) {

@@ -28,6 +28,7 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod slo;
+pub mod special;
 pub mod sweep;
 pub mod time;
 pub mod timeseries;

@@ -24,6 +24,8 @@ pub struct Versions {
     pub rand: &'static str,
     pub rand_chacha: &'static str,
     pub statrs: &'static str,
+    /// The pure-Rust libm behind every transcendental function on an output path.
+    pub libm: &'static str,
     pub hdrhistogram: &'static str,
     pub serde_json: &'static str,
 }
@@ -34,6 +36,7 @@ pub const VERSIONS: Versions = Versions {
     rand: env!("AICHAOS_RAND_VERSION"),
     rand_chacha: env!("AICHAOS_RAND_CHACHA_VERSION"),
     statrs: env!("AICHAOS_STATRS_VERSION"),
+    libm: env!("AICHAOS_LIBM_VERSION"),
     hdrhistogram: env!("AICHAOS_HDRHISTOGRAM_VERSION"),
     serde_json: env!("AICHAOS_SERDE_JSON_VERSION"),
 };
@@ -400,6 +403,8 @@ fn by_failure(counts: &[u64; Failure::COUNT]) -> Counts {
 }
 
 fn round(x: f64, decimals: i32) -> f64 {
+    // Exact: 10^k is representable for k <= 22 and powi's repeated squaring (compiler-builtins,
+    // no libm) reaches it through exact products; `round` is exact on every platform.
     let scale = 10f64.powi(decimals);
     (x * scale).round() / scale
 }

@@ -37,7 +37,8 @@ impl Range {
     /// The value at fraction `f` in [0, 1] of the range.
     pub fn at(&self, f: f64) -> Value {
         let x = if self.log {
-            self.from * (self.to / self.from).powf(f)
+            // libm, not std's powf: the value is written into the grid and sweep.json.
+            self.from * libm::pow(self.to / self.from, f)
         } else {
             self.from + (self.to - self.from) * f
         };

@@ -67,10 +67,11 @@ impl RateProfile {
 
     fn diurnal_factor(&self, t: Nanos) -> f64 {
         self.diurnal.map_or(1.0, |d| {
-            // Reduce to one period first: cos of a small argument is faster and exact to
-            // the last bit on every platform's range reduction.
+            // Reduce to one period first (exactly: floor and subtraction), so cos sees a
+            // small argument and needs no costly range reduction. libm's cos, not the
+            // platform's: the factor decides which thinned candidates become arrivals.
             let phase = (t as f64 - d.peak_ns as f64) / d.period_ns as f64;
-            1.0 + d.amplitude * (TAU * (phase - phase.floor())).cos()
+            1.0 + d.amplitude * libm::cos(TAU * (phase - phase.floor()))
         })
     }
 
@@ -112,8 +113,8 @@ impl RateProfile {
             if let Some(d) = self.diurnal {
                 let omega = TAU / ns_to_secs(d.period_ns);
                 let peak = ns_to_secs(d.peak_ns);
-                integral +=
-                    d.amplitude / omega * ((omega * (b - peak)).sin() - (omega * (a - peak)).sin());
+                integral += d.amplitude / omega
+                    * (libm::sin(omega * (b - peak)) - libm::sin(omega * (a - peak)));
             }
             total += rate * integral;
             t = next;
@@ -206,8 +207,9 @@ impl ArrivalProcess {
                 t = segment.end_ns;
                 continue;
             }
-            // Exponential gap by inversion; 1 - U lies in (0, 1], so ln is finite.
-            let gap_s = -(1.0 - self.rng.random::<f64>()).ln() / bound;
+            // Exponential gap by inversion; 1 - U lies in (0, 1], so ln is finite. libm's
+            // log, the same bits on every platform.
+            let gap_s = -libm::log(1.0 - self.rng.random::<f64>()) / bound;
             let candidate = t.saturating_add(secs_to_ns(gap_s).max(1));
             if candidate >= segment.end_ns {
                 // Memorylessness: restarting at the boundary with the new bound is exact.

@@ -3,6 +3,9 @@
 //! plotters' own log scale labels only powers of the base that fall inside the range, so a
 //! latency axis from 0.8 s to 24 s shows only "10 s" and "20 s". This one labels 1-2-5
 //! values (thinned to fit), with light grid lines at every integer multiple.
+//!
+//! Positions and ticks use libm's log, log10 and pow (the same bits on every platform), so a
+//! tick lands on the same pixel everywhere; plotters' own drawing is beyond our reach.
 
 use std::ops::Range;
 
@@ -27,7 +30,7 @@ impl Log125 {
     /// Values m x 10^k inside the range for the given mantissas, in order.
     fn values(&self, mantissas: &[f64]) -> Vec<f64> {
         let mut out = Vec::new();
-        let mut decade = 10f64.powf(self.low.log10().floor());
+        let mut decade = libm::pow(10.0, libm::log10(self.low).floor());
         while decade <= self.high {
             for m in mantissas {
                 let v = m * decade;
@@ -46,8 +49,8 @@ impl Ranged for Log125 {
     type ValueType = f64;
 
     fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
-        let span = (self.high / self.low).ln();
-        let fraction = (value.max(self.low * 1e-6) / self.low).ln() / span;
+        let span = libm::log(self.high / self.low);
+        let fraction = libm::log(value.max(self.low * 1e-6) / self.low) / span;
         limit.0 + (fraction * f64::from(limit.1 - limit.0)).round() as i32
     }
 

@@ -48,6 +48,8 @@ impl Backoff {
     /// The delay before retry number `retries_taken + 1`, before jitter.
     pub fn nominal_ns(&self, retries_taken: u32) -> Nanos {
         let base = self.base_ns as f64;
+        // powi needs no libm: it compiles to compiler-builtins' __powidf2 (libgcc's is the
+        // same loop), repeated squaring in a fixed order, so the same bits on every platform.
         let delay = match self.kind {
             BackoffKind::Constant => base,
             BackoffKind::Linear => base * f64::from(retries_taken + 1),

@@ -333,6 +333,7 @@ impl Breaker {
 
     fn open(&mut self, now: Nanos) -> Transition {
         let c = &self.config;
+        // powi: compiler-builtins' repeated squaring, identical everywhere (see backoff).
         let wait = (c.open_ns as f64
             * c.open_multiplier.powi(self.opens_in_a_row.min(1024) as i32))
         .min(c.max_open_ns as f64);

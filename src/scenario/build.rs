@@ -359,7 +359,8 @@ impl Checker {
                     (mu, number(self, "sigma")?)
                 };
                 let d = self.valid(path, LogNormal::new(mu, sigma))?;
-                (Family::LogNormal(d), (mu + sigma * sigma / 2.0).exp())
+                // libm, not std: the mean reaches the summary (capacity estimate).
+                (Family::LogNormal(d), libm::exp(mu + sigma * sigma / 2.0))
             }
             "gamma" => {
                 let shape = number(self, "shape")?;
@@ -382,7 +383,8 @@ impl Checker {
                 let d = self.valid(path, Weibull::new(shape, scale))?;
                 (
                     Family::Weibull(d),
-                    scale * statrs::function::gamma::gamma(1.0 + 1.0 / shape),
+                    // libm's Γ, not statrs's (built on std's exp and powf).
+                    scale * libm::tgamma(1.0 + 1.0 / shape),
                 )
             }
             "pareto" => {

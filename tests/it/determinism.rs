@@ -75,8 +75,8 @@ fn shipped_seed_experiment_matches_its_golden_summary() {
         })
         .collect();
     let golden = [
-        "Normal Load 10 0 10 0.23046",
-        "High Load 50 0 50 0.816",
+        "Normal Load 10 0 10 0.18738",
+        "High Load 50 0 50 0.77292",
         "Token Exhaustion Sim 17 3 38 0.049315",
     ];
     assert_eq!(lines, golden);
@@ -148,11 +148,11 @@ fn shipped_models_match_their_golden_output_digests() {
         }
     }
     let golden = [
-        "rate-limit-429 / Retry-After honoured: 3845b619facf8e23",
-        "rate-limit-429 / Retry-After ignored: a4071f18636d1fb9",
-        "credit-exhaustion / credit-exhaustion: c79f452578ea3bd7",
-        "outage-retry-storm / naive retries: e130e233fcdca7a7",
-        "outage-retry-storm / backoff, jitter and breaker: ce67f01c951b57b3",
+        "rate-limit-429 / Retry-After honoured: ac7e771171a06dde",
+        "rate-limit-429 / Retry-After ignored: 4882ccd470ffbe77",
+        "credit-exhaustion / credit-exhaustion: d4e99f74b3f4ea36",
+        "outage-retry-storm / naive retries: a388009f4dd907fa",
+        "outage-retry-storm / backoff, jitter and breaker: 242147f569e7e214",
     ];
     assert_eq!(lines, golden);
 }
