@@ -830,25 +830,7 @@ impl SloState {
         };
         // The incident outlived its causes if it stays in breach a window after the last
         // of them ended (the window needs that long to forget their failures).
-        let metastability = if !overlapping.iter().any(began_before)
-            || overlapping
-                .iter()
-                .any(|c| c.end_ns.is_none_or(|e| e >= end))
-        {
-            None
-        } else {
-            let cause_end = overlapping
-                .iter()
-                .filter_map(|c| c.end_ns)
-                .max()
-                .expect("every condition ended");
-            let outlived = end.saturating_sub(cause_end.saturating_add(self.model.window_ns));
-            Some(Metastability {
-                causes_ended_s: ns_to_secs(cause_end),
-                outlived_trigger_by_s: ns_to_secs(outlived),
-                metastable: outlived >= self.model.metastable_after_ns && outlived > 0,
-            })
-        };
+        let metastability = self.metastability(&overlapping, start, end);
         Incident {
             slo: self.model.name.clone(),
             start_s: ns_to_secs(start),
@@ -891,6 +873,38 @@ impl SloState {
                 .collect(),
             metastability,
         }
+    }
+
+    /// Did the incident outlive its causes? The causes are the trigger (the first condition
+    /// that began before the first breach) and the conditions chained to it: each beginning
+    /// before the previous ones ended, or within one window after (the window still holds
+    /// their failures). A condition beginning later, into an incident that sustained itself
+    /// meanwhile, feeds it but does not explain it. None without a trigger, or when a cause
+    /// lasts as long as the incident.
+    fn metastability(
+        &self,
+        overlapping: &[&Condition],
+        start: Nanos,
+        end: Nanos,
+    ) -> Option<Metastability> {
+        let window = self.model.window_ns;
+        let first = overlapping.iter().position(|c| c.start_ns <= start)?;
+        let mut causes_end = overlapping[first].end_ns?;
+        for c in &overlapping[first + 1..] {
+            if c.start_ns > causes_end.saturating_add(window) {
+                break;
+            }
+            causes_end = causes_end.max(c.end_ns?);
+        }
+        if causes_end >= end {
+            return None;
+        }
+        let outlived = end.saturating_sub(causes_end.saturating_add(window));
+        Some(Metastability {
+            causes_ended_s: ns_to_secs(causes_end),
+            outlived_trigger_by_s: ns_to_secs(outlived),
+            metastable: outlived > 0 && outlived >= self.model.metastable_after_ns,
+        })
     }
 
     /// Can this condition explain the SLO's breaches: a provider its traffic calls, its own
@@ -1339,6 +1353,25 @@ mod tests {
         assert_eq!(i.conditions.len(), 1, "listed, as it overlaps");
         assert_eq!(i.trigger.kind, "provider_overload");
         assert!(i.metastability.is_none());
+    }
+
+    #[test]
+    fn a_later_outage_does_not_excuse_an_incident_that_sustained_itself() {
+        let mut t = SloTracker::new(&[availability(30, 10)]);
+        t.condition(ConditionKind::Outage, 0, 100 * NS_PER_S, true);
+        t.condition(ConditionKind::Outage, 0, 130 * NS_PER_S, false);
+        // A second outage 10 minutes later, inside the same self-sustained incident.
+        t.condition(ConditionKind::Outage, 0, 700 * NS_PER_S, true);
+        t.condition(ConditionKind::Outage, 0, 720 * NS_PER_S, false);
+        feed(&mut t, 1000, |s| (100..800).contains(&s));
+        let report = t.finish(1000 * NS_PER_S, &names());
+        let i = &report.incidents[0];
+        assert_eq!(i.conditions.len(), 2);
+        let m = i.metastability.as_ref().unwrap();
+        assert_eq!(m.causes_ended_s, 130.0);
+        // Ends at 830 s: 830 - (130 + 30).
+        assert_eq!(m.outlived_trigger_by_s, 670.0);
+        assert!(m.metastable);
     }
 
     #[test]

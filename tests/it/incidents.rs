@@ -566,3 +566,28 @@ fn replay_prints_json_on_request() {
     let narration = report["narration"].as_array().unwrap();
     assert_eq!(narration[0], "00:20:00.000  openai goes down");
 }
+
+/// The shipped hunt: seed 1 tips into a retry-sustained failure at an afternoon outage and
+/// stays down until the evening lull, as its README line says.
+#[test]
+fn the_incident_hunts_first_seed_is_metastable() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/models/incident-hunt.json");
+    let sc = aichaos::scenario::load_file(file)
+        .unwrap()
+        .scenarios
+        .remove(0);
+    let s = aichaos::run::run_summary(&sc).unwrap();
+    let incidents = &s.objectives.as_ref().unwrap().incidents;
+    let worst = incidents
+        .iter()
+        .filter(|i| i.slo == "availability")
+        .max_by_key(|i| i.bad_requests)
+        .unwrap();
+    assert!(
+        (14.0 * 3600.0..14.5 * 3600.0).contains(&worst.start_s),
+        "{worst:?}"
+    );
+    assert!(worst.duration_s > 5.0 * 3600.0, "{worst:?}");
+    assert_eq!(worst.trigger.kind, "outage");
+    assert!(worst.metastability.as_ref().unwrap().metastable);
+}
