@@ -234,7 +234,7 @@ fn replay_command(scenario: &Scenario, source: &Source, seed: u64, incident: &In
 /// The console table: one line per ranked incident and its replay command.
 pub fn table(search: &Search) -> String {
     let mut out = format!(
-        "{}: {} seeds ({}..{}), {} incident(s) in {} run(s), {} metastable\n",
+        "{}: {} seeds (first {}, last {}), {} incident(s) in {} run(s), {} metastable\n",
         search.scenario,
         search.seeds,
         search.first_seed,

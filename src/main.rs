@@ -1067,6 +1067,15 @@ fn declared_variants(
                 .to_string(),
         )));
     }
+    // Replications replace every scenario's seed with the base seed's replication seeds
+    // (common random numbers): scenarios that differ in their seed are not compared on it.
+    let base_seed = experiment.scenarios[0].seed;
+    if let Some(other) = experiment.scenarios.iter().find(|s| s.seed != base_seed) {
+        eprintln!(
+            "note: `{}` declares seed {} but every variant runs on the replications of the first              scenario's seed {base_seed} (common random numbers); to compare seeds, use              `aichaos incidents --seeds` or separate runs",
+            other.name, other.seed
+        );
+    }
     let variants = experiment
         .scenarios
         .into_iter()

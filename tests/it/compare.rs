@@ -184,3 +184,29 @@ fn an_experiments_scenarios_are_its_declared_variants() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nothing to compare with"));
 }
+
+/// An experiment whose scenarios differ by seed compares them on the first one's
+/// replications, and says so rather than report two identical variants in silence.
+#[test]
+fn declared_seeds_are_noted_not_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seeds.json");
+    let experiment = serde_json::json!({
+        "name": "seeds",
+        "base": crate::support::base(),
+        "scenarios": [{ "name": "one", "seed": 1 }, { "name": "two", "seed": 2 }]
+    });
+    std::fs::write(&file, experiment.to_string()).unwrap();
+    let out = dir.path().join("out");
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "compare",
+        file.to_str().unwrap(),
+        "--replications",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("note: `two` declares seed 2"), "{stderr}");
+}
