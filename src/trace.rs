@@ -812,7 +812,16 @@ const QUIET_NS: Nanos = 60 * crate::time::NS_PER_S;
 const BURST_COUNT: usize = 5;
 const BURST_NS: Nanos = 10 * crate::time::NS_PER_S;
 
-/// The recent times of one failure kind for one target or group.
+/// A usual failure surges when a 10-second bucket holds at least `SURGE_MIN` of it and
+/// `SURGE_FACTOR` times its usual count (an average over the last minutes' buckets).
+const SURGE_BUCKET_NS: Nanos = 10 * crate::time::NS_PER_S;
+const SURGE_MIN: u32 = 10;
+const SURGE_FACTOR: f64 = 5.0;
+/// Weight of the newest bucket in the usual count (about 100 s of memory).
+const USUAL_WEIGHT: f64 = 0.1;
+
+/// One failure kind for one target or group: its recent times (bursts after quiet) and
+/// its count per 10-second bucket against its usual level (surges of a usual failure).
 #[derive(Debug, Clone, Default)]
 struct Burst {
     recent: [Nanos; BURST_COUNT],
@@ -820,6 +829,54 @@ struct Burst {
     last_ns: Nanos,
     /// Announced (or usual since the window began) until a quiet minute.
     announced: bool,
+    bucket_start_ns: Nanos,
+    bucket_count: u32,
+    usual: f64,
+    surging: bool,
+}
+
+/// What makes a failure worth a line.
+enum Notable {
+    /// A burst after a quiet minute: five within this long.
+    Begins(Nanos),
+    /// A usual failure far above its usual rate: this many in the bucket, against.
+    Surges(u32, f64),
+}
+
+impl Burst {
+    /// Counts one at `at` in its 10-second bucket, closing the buckets passed.
+    fn count(&mut self, at: Nanos) {
+        if self.bucket_count == 0 && self.seen == 0 {
+            self.bucket_start_ns = at - at % SURGE_BUCKET_NS;
+        }
+        let passed = at.saturating_sub(self.bucket_start_ns) / SURGE_BUCKET_NS;
+        if passed > 0 {
+            let closed = f64::from(self.bucket_count);
+            if self.surging {
+                // Over when a bucket is back near the usual level; the level stays frozen.
+                self.surging = closed > 2.0 * self.usual.max(1.0);
+            } else {
+                self.usual += USUAL_WEIGHT * (closed - self.usual);
+                // The empty buckets since.
+                self.usual *= (1.0 - USUAL_WEIGHT).powi(passed.min(1000) as i32 - 1);
+            }
+            self.bucket_start_ns += passed * SURGE_BUCKET_NS;
+            self.bucket_count = 0;
+        }
+        self.bucket_count += 1;
+    }
+
+    fn surges(&mut self) -> Option<Notable> {
+        let count = self.bucket_count;
+        if self.surging
+            || count < SURGE_MIN
+            || f64::from(count) < SURGE_FACTOR * self.usual.max(1.0)
+        {
+            return None;
+        }
+        self.surging = true;
+        Some(Notable::Surges(count, self.usual))
+    }
 }
 
 impl Narrator {
@@ -887,14 +944,15 @@ impl Narrator {
         }
     }
 
-    /// Has `who` just begun a burst of `failure` (five within ten seconds after a quiet
-    /// minute)? Returns how long the burst's five took.
-    fn burst_begins(&mut self, who: (u16, u16), failure: Failure, at: Nanos) -> Option<Nanos> {
+    /// Is this failure notable: the start of a burst of `failure` for `who` (five within ten
+    /// seconds after a quiet minute), or a surge of a usual one?
+    fn notable(&mut self, who: (u16, u16), failure: Failure, at: Nanos) -> Option<Notable> {
         let learning = at < self.learning_until_ns;
         let b = self
             .bursts
             .entry((who.0, who.1, failure.index()))
             .or_default();
+        b.count(at);
         if b.seen > 0 && at.saturating_sub(b.last_ns) >= QUIET_NS {
             b.announced = false;
         }
@@ -906,11 +964,13 @@ impl Narrator {
             return None;
         }
         let oldest = b.recent[b.seen % BURST_COUNT];
-        if b.announced || b.seen < BURST_COUNT || at - oldest > BURST_NS {
-            return None;
+        if !b.announced && b.seen >= BURST_COUNT && at - oldest <= BURST_NS {
+            // A burst is its own surge: no second line for it.
+            b.announced = true;
+            b.surging = true;
+            return Some(Notable::Begins(at - oldest));
         }
-        b.announced = true;
-        Some(at - oldest)
+        if b.announced { b.surges() } else { None }
     }
 
     /// The timeline, with a closing tally of the window.
@@ -942,8 +1002,13 @@ impl TraceSink for Narrator {
             TraceKind::RetryScheduled => self.retries += 1,
             TraceKind::AttemptFailed => {
                 let failure = e.failure.expect("a failed attempt has its failure");
-                if failure.is_local() {
-                    if let Some(took) = self.burst_begins((NO_INDEX, e.group), failure, at) {
+                let (who, subject) = if failure.is_local() {
+                    ((NO_INDEX, e.group), group.clone())
+                } else {
+                    ((e.provider, e.model), target.clone())
+                };
+                match self.notable(who, failure, at) {
+                    Some(Notable::Begins(took)) if failure.is_local() => {
                         let took = format_duration(took);
                         let text = format!(
                             "{group}: the client rejects attempts ({}; {BURST_COUNT} in {took})",
@@ -951,39 +1016,49 @@ impl TraceSink for Narrator {
                         );
                         self.say(at, text);
                     }
-                } else if let Some(took) = self.burst_begins((e.provider, e.model), failure, at) {
-                    let retry_after = e
-                        .retry_after_ns
-                        .map(|r| format!(", Retry-After {}", format_duration(r)))
-                        .unwrap_or_default();
-                    let text = format!(
-                        "{target}: {} begin ({BURST_COUNT} in {}; request {}, attempt {}{retry_after})",
-                        failure.name(),
-                        format_duration(took),
-                        e.request,
-                        e.attempt
-                    );
-                    self.say(at, text);
+                    Some(Notable::Begins(took)) => {
+                        let retry_after = e
+                            .retry_after_ns
+                            .map(|r| format!(", Retry-After {}", format_duration(r)))
+                            .unwrap_or_default();
+                        let text = format!(
+                            "{target}: {} begin ({BURST_COUNT} in {}; request {}, attempt {}{retry_after})",
+                            failure.name(),
+                            format_duration(took),
+                            e.request,
+                            e.attempt
+                        );
+                        self.say(at, text);
+                    }
+                    Some(Notable::Surges(count, usual)) => {
+                        self.say(at, surge_line(&subject, failure, count, usual))
+                    }
+                    None => {}
                 }
             }
             TraceKind::RequestFailed => {
                 self.failed += 1;
                 let failure = e.failure.expect("a failed request has its failure");
-                if let Some(took) = self.burst_begins((NO_INDEX - 1, e.group), failure, at) {
-                    let text = format!(
-                        "{group}: requests start failing ({}; {BURST_COUNT} in {})",
-                        failure.name(),
-                        format_duration(took)
-                    );
-                    self.say(at, text);
+                match self.notable((NO_INDEX - 1, e.group), failure, at) {
+                    Some(Notable::Begins(took)) => {
+                        let text = format!(
+                            "{group}: requests start failing ({}; {BURST_COUNT} in {})",
+                            failure.name(),
+                            format_duration(took)
+                        );
+                        self.say(at, text);
+                    }
+                    Some(Notable::Surges(count, usual)) => {
+                        let subject = format!("{group}: failed requests");
+                        self.say(at, surge_line(&subject, failure, count, usual));
+                    }
+                    None => {}
                 }
             }
             TraceKind::FellBack => {
                 // Keyed apart from the target's own failures: a fallback is not one.
                 let key = (e.provider, e.model.wrapping_add(1) | 0x8000);
-                if self
-                    .burst_begins(key, Failure::ClientRateLimited, at)
-                    .is_some()
+                if let Some(Notable::Begins(_)) = self.notable(key, Failure::ClientRateLimited, at)
                 {
                     self.say(at, format!("{group}: requests fall back to {target}"));
                 }
@@ -1055,6 +1130,14 @@ impl TraceSink for Narrator {
         self.flush_planned(end_ns);
         Ok(())
     }
+}
+
+/// "openai/gpt-4o: timeout surge (350 in 10s, usually 1.2)".
+fn surge_line(subject: &str, failure: Failure, count: u32, usual: f64) -> String {
+    format!(
+        "{subject}: {} surge ({count} in 10s, usually {usual:.1})",
+        failure.name()
+    )
 }
 
 /// Several sinks fed the same events.

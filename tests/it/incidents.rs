@@ -591,3 +591,36 @@ fn the_incident_hunts_first_seed_is_metastable() {
     assert_eq!(worst.trigger.kind, "outage");
     assert!(worst.metastability.as_ref().unwrap().metastable);
 }
+
+/// A failure that is usual (timeouts at 70 % load) and then surges is narrated as a surge,
+/// once, when the outage begins; the quiet hour before has no such line.
+#[test]
+fn narration_tells_a_usual_failure_surging() {
+    let (code, stdout, stderr) = aichaos(&[
+        "replay",
+        STORM,
+        "--scenario",
+        "naive retries",
+        "--from",
+        "5m",
+        "--to",
+        "22m",
+        "--narrate",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let surges: Vec<&str> = stdout.lines().filter(|l| l.contains(" surge (")).collect();
+    assert!(!surges.is_empty(), "{stdout}");
+    assert!(surges[0].starts_with("00:20:0"), "{stdout}");
+    assert!(
+        surges[0].contains("openai/gpt-4o: timeout surge"),
+        "{stdout}"
+    );
+    assert_eq!(
+        surges
+            .iter()
+            .filter(|l| l.contains("openai/gpt-4o: timeout"))
+            .count(),
+        1,
+        "{stdout}"
+    );
+}
