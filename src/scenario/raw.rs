@@ -543,39 +543,56 @@ pub struct Chaos {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Slo {
+    /// Unique among the scenario's SLOs (experiments merge `slos` by name).
     pub name: String,
     /// The client group judged (default: all of them).
     #[serde(default)]
     pub group: Option<String>,
+    /// Target fraction of requests that end in success, strictly between 0 and 1 (e.g. 0.999).
     #[serde(default)]
     pub success_rate: Option<f64>,
+    /// A latency objective on successful requests instead of `success_rate`.
     #[serde(default)]
     pub latency: Option<LatencySlo>,
+    /// The rolling window judged (default "5m"); a whole number of steps.
     #[serde(default)]
     pub window: Option<String>,
+    /// How often the window is judged (default "10s").
     #[serde(default)]
     pub step: Option<String>,
+    /// A window with fewer requests is not judged (default 1).
     #[serde(default)]
     pub min_requests: Option<u64>,
+    /// How long an incident must outlive its trigger, beyond one window, to be flagged
+    /// metastable (default: the window).
     #[serde(default)]
     pub metastable_after: Option<String>,
+    /// Multi-window burn-rate alerts (SRE workbook), e.g. 14.4 over 1h and 5m.
     #[serde(default)]
     pub burn_rate_alerts: Vec<BurnRateAlert>,
 }
 
+/// "p99 <= 2s": `percentile` % of successful requests answered within `threshold`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatencySlo {
+    /// Strictly between 0 and 100 (e.g. 99).
     pub percentile: f64,
+    /// A duration, e.g. "2s".
     pub threshold: String,
 }
 
+/// Fires while the error budget burns at least `burn_rate` times its sustainable rate over
+/// both windows.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BurnRateAlert {
     pub name: String,
+    /// e.g. "1h"; a whole number of the SLO's steps.
     pub long_window: String,
+    /// e.g. "5m"; not longer than `long_window`.
     pub short_window: String,
+    /// At most 1 / (1 - target): e.g. 14.4 (page) or 6 (ticket) for 30-day budgets.
     pub burn_rate: f64,
 }
 
