@@ -117,8 +117,15 @@ pub fn replay(scenario: &Scenario, request: &ReplayRequest<'_>) -> Result<Replay
             jsonl = Some(JsonlTrace::new(w, Labels::new(scenario)))
         }
         (Some(TraceFormat::Chrome), Some(w)) => {
-            chrome =
-                Some(ChromeTrace::new(w, Labels::new(scenario), from_ns).map_err(RunError::Io)?)
+            match ChromeTrace::new(w, Labels::new(scenario), from_ns) {
+                Ok(trace) => chrome = Some(trace),
+                Err(e) => {
+                    if let Some(p) = pending {
+                        p.abandon();
+                    }
+                    return Err(RunError::Io(e));
+                }
+            }
         }
         _ => {}
     }
