@@ -47,7 +47,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Write into an --out directory even if it exists and does not look like aichaos output,
-    /// and let init overwrite its files (aichaos never deletes files).
+    /// let init overwrite its files, and let a sweep or incident search start over instead of
+    /// resuming (aichaos deletes only its own temporary and progress files).
     #[arg(long, global = true)]
     force: bool,
     /// No progress bar (it is drawn only when stderr is a terminal anyway).
