@@ -9,6 +9,7 @@ use crate::scenario::Scenario;
 use crate::sim::RunError;
 use crate::slo::Incident;
 use crate::time::{NS_PER_MIN, format_clock, secs_to_ns};
+use crate::timeseries::csv_field;
 
 pub const INCIDENTS_FORMAT: &str = "aichaos-incidents/1";
 /// Seeds in one search.
@@ -295,14 +296,6 @@ pub fn csv(found: &[SeedIncidents], slo: Option<&str>) -> String {
         }
     }
     out
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 #[cfg(test)]

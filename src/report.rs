@@ -827,6 +827,15 @@ pub fn incident_line(i: &Incident) -> String {
     )
 }
 
+/// A scenario's verdict in a word, for the console and the overview chart.
+pub fn verdict(has_expectations: bool, passed: bool) -> &'static str {
+    match (has_expectations, passed) {
+        (false, _) => "no expectations",
+        (true, true) => "PASSED",
+        (true, false) => "FAILED",
+    }
+}
+
 /// One console line per scenario, as the seed's experiment printed them.
 pub fn console_line(s: &Summary) -> String {
     let expected = s
@@ -839,13 +848,7 @@ pub fn console_line(s: &Summary) -> String {
         .latency_ms
         .as_ref()
         .map_or((0.0, 0.0), |l| (l.mean, l.p99));
-    let verdict = if s.expectations.is_empty() {
-        "no expectations"
-    } else if s.passed {
-        "PASSED"
-    } else {
-        "FAILED"
-    };
+    let verdict = verdict(!s.expectations.is_empty(), s.passed);
     format!(
         "{:<24} success {:6.2}%{expected:<22}  avg {:9.1} ms  p99 {:9.1} ms  x{:.2} attempts  ${:.2}  {:<8}  {verdict}",
         s.scenario.name,

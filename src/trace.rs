@@ -993,13 +993,27 @@ impl Narrator {
 impl TraceSink for Narrator {
     fn event(&mut self, e: &TraceEvent) -> io::Result<()> {
         let at = e.time_ns;
-        let target = self.labels.target(e).unwrap_or("?").to_string();
-        let provider = self.labels.provider(e).unwrap_or("?").to_string();
-        let group = self.labels.group(e).unwrap_or("?").to_string();
+        // The commonest events are only tallied: no names to look up for them.
         match e.kind {
             TraceKind::Arrived => self.arrived += 1,
             TraceKind::Succeeded => self.succeeded += 1,
             TraceKind::RetryScheduled => self.retries += 1,
+            _ => {}
+        }
+        if matches!(
+            e.kind,
+            TraceKind::Arrived
+                | TraceKind::Succeeded
+                | TraceKind::RetryScheduled
+                | TraceKind::AttemptSent
+                | TraceKind::BreakerState
+        ) {
+            return Ok(());
+        }
+        let target = self.labels.target(e).unwrap_or("?").to_string();
+        let provider = self.labels.provider(e).unwrap_or("?").to_string();
+        let group = self.labels.group(e).unwrap_or("?").to_string();
+        match e.kind {
             TraceKind::AttemptFailed => {
                 let failure = e.failure.expect("a failed attempt has its failure");
                 let (who, subject) = if failure.is_local() {
@@ -1121,7 +1135,11 @@ impl TraceSink for Narrator {
                 };
                 self.say(at, text);
             }
-            TraceKind::AttemptSent | TraceKind::BreakerState => {}
+            TraceKind::Arrived
+            | TraceKind::Succeeded
+            | TraceKind::RetryScheduled
+            | TraceKind::AttemptSent
+            | TraceKind::BreakerState => {}
         }
         Ok(())
     }

@@ -1103,13 +1103,7 @@ pub fn render_overview(runs: &[RunData], path: &Path) -> ChartResult<()> {
                 )))
                 .map_err(err)?;
             }
-            let verdict = if s.expectations.is_empty() {
-                "no expectations"
-            } else if s.passed {
-                "PASSED"
-            } else {
-                "FAILED"
-            };
+            let verdict = crate::report::verdict(!s.expectations.is_empty(), s.passed);
             let text = format!("{:.1}% {verdict}", 100.0 * s.success_rate);
             rate.draw_series(std::iter::once(Text::new(
                 text,
