@@ -199,11 +199,19 @@ impl ArrivalProcess {
         let mut t = from;
         loop {
             let segment = self.segment_at(profile, t);
-            let bound = segment.piecewise_per_s * segment.factor_high;
-            if bound <= 0.0 {
-                if segment.end_ns == Nanos::MAX {
+            if segment.piecewise_per_s <= 0.0 {
+                // No arrival until the schedule or a spike raises the rate: jump there, not
+                // diurnal segment by diurnal segment (a zero rate with a one-minute period
+                // would otherwise step 256 times a minute toward the end of time).
+                t = profile.next_change(t);
+                if t == Nanos::MAX {
                     return None;
                 }
+                continue;
+            }
+            let bound = segment.piecewise_per_s * segment.factor_high;
+            if bound <= 0.0 {
+                // The diurnal trough of amplitude 1 touches zero only inside this segment.
                 t = segment.end_ns;
                 continue;
             }
@@ -323,5 +331,39 @@ mod tests {
         let profile = RateProfile::constant(0.0);
         let mut process = ArrivalProcess::new(named_stream(1, "t"));
         assert_eq!(process.next(&profile, 0), None);
+    }
+
+    /// A zero rate under a short diurnal period used to step 256 segments a minute toward
+    /// the end of time (a hang Ctrl-C could not stop); it must end at once, and a later
+    /// schedule step must still be found by jumping to it.
+    #[test]
+    fn zero_rate_with_a_diurnal_profile_ends_or_jumps_at_once() {
+        let diurnal = Some(Diurnal {
+            amplitude: 0.5,
+            period_ns: NS_PER_MIN,
+            peak_ns: 0,
+        });
+        let silent = RateProfile {
+            diurnal,
+            ..RateProfile::constant(0.0)
+        };
+        let later = RateProfile {
+            schedule: vec![(1_000 * NS_PER_H, 10.0)],
+            diurnal,
+            ..RateProfile::constant(0.0)
+        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut process = ArrivalProcess::new(named_stream(1, "t"));
+            let none = process.next(&silent, 0);
+            let first = process.next(&later, 0);
+            sender.send((none, first)).unwrap();
+        });
+        let (none, first) = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("arrival generation must not spin through empty segments");
+        assert_eq!(none, None);
+        let first = first.unwrap();
+        assert!((1_000 * NS_PER_H..1_000 * NS_PER_H + NS_PER_MIN).contains(&first));
     }
 }
