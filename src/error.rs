@@ -1,12 +1,15 @@
 //! Errors a user can act on: which file, which field, what is wrong, how to fix it.
 //!
 //! Exit codes are part of the contract: 2 for bad input (nothing was simulated, nothing was
-//! written), 1 for a run whose declared expectations failed, 0 otherwise.
+//! written), 1 for a run whose declared expectations failed, 3 when an output could not be
+//! written (disk full, permissions: not the input's fault), 130 or 143 when interrupted
+//! (`interrupt`), 0 otherwise.
 
 use std::fmt;
 
 pub const EXIT_EXPECTATION_FAILED: i32 = 1;
 pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_OUTPUT_FAILED: i32 = 3;
 
 /// One problem in a scenario file, located by its field path (`traffic[0].policy.retry`).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,28 @@
 //! Writing results so that an interrupted or failed run never leaves a file that looks
 //! complete: everything is written under a temporary name and renamed into place only when
 //! the run succeeded, `summary.json` last (its presence marks a complete result).
+//!
+//! Two commands must never write into one directory at once: each holds an advisory lock on
+//! the directory's marker file for as long as it writes (`claim_dir`), and temporary names
+//! carry the process id, so even a writer that skipped the lock cannot rename another's
+//! half-written bytes into place.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// A file being written under `.<name>.partial`, renamed to `<name>` by `commit`.
+/// The temporary name of `dir/name` while this process writes it: `.<name>.<pid>.partial`,
+/// or `.<stem>.<pid>.partial.<ext>` with `keep_extension` (for writers that pick the format
+/// by extension, as plotters does).
+pub fn partial_path(dir: &Path, name: &str, keep_extension: bool) -> PathBuf {
+    let pid = std::process::id();
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if keep_extension => dir.join(format!(".{stem}.{pid}.partial.{ext}")),
+        _ => dir.join(format!(".{name}.{pid}.partial")),
+    }
+}
+
+/// A file being written under its `partial_path`, renamed to `<name>` by `commit`.
 pub struct PendingFile {
     partial: PathBuf,
     target: PathBuf,
@@ -14,7 +30,7 @@ pub struct PendingFile {
 
 impl PendingFile {
     pub fn create(dir: &Path, name: &str) -> std::io::Result<(PendingFile, BufWriter<File>)> {
-        let partial = dir.join(format!(".{name}.partial"));
+        let partial = partial_path(dir, name, false);
         let file = File::create(&partial)?;
         Ok((
             PendingFile {
@@ -78,10 +94,25 @@ pub const MARKER: &str = ".aichaos-output";
 /// Files whose presence shows a directory holds aichaos results (from before the marker).
 const RESULT_FILES: [&str; 4] = ["summary.json", "compare.json", "sweep.json", "overview.png"];
 
+/// Held while a command writes into a directory: an advisory lock on its marker file,
+/// released when dropped (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct DirLock {
+    _marker: File,
+}
+
 /// Takes `dir` as an output directory: refuses (unless `force`) a directory that exists,
 /// is not empty and does not look like aichaos output, so a mistyped `--out` cannot
-/// overwrite someone's files; then creates it and leaves the marker. Nothing is deleted.
-pub fn claim_dir(dir: &Path, force: bool) -> Result<(), String> {
+/// overwrite someone's files; then creates it, leaves the marker and locks it. A directory
+/// another aichaos process is writing into is refused, `force` or not. Nothing is deleted.
+pub fn claim_dir(dir: &Path, force: bool) -> Result<DirLock, String> {
+    if dir.is_symlink() && !dir.exists() {
+        let target = fs::read_link(dir).map_or_else(|_| "?".into(), |t| t.display().to_string());
+        return Err(format!(
+            "is a symbolic link to `{target}`, which does not exist; create the target \
+             directory or choose another --out"
+        ));
+    }
     if dir.exists() && !force {
         if !dir.is_dir() {
             return Err("exists and is not a directory".into());
@@ -100,13 +131,41 @@ pub fn claim_dir(dir: &Path, force: bool) -> Result<(), String> {
         }
     }
     fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    write_atomic(
-        dir,
-        MARKER,
-        b"This directory holds aichaos results; aichaos may overwrite files here.\n",
-    )
-    .map_err(|e| e.to_string())
+    lock_marker(dir)
 }
+
+/// Opens (creating it if needed) and locks the directory's marker. The marker is written in
+/// place, never renamed over: a rename would give it a new inode and drop the lock held on
+/// the old one.
+fn lock_marker(dir: &Path) -> Result<DirLock, String> {
+    let mut marker = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(MARKER))
+        .map_err(|e| format!("cannot create {MARKER}: {e}"))?;
+    match marker.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(
+                "another aichaos command is writing into this directory now; wait \
+                        for it to finish or choose another --out"
+                    .into(),
+            );
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(format!("cannot lock {MARKER}: {e}")),
+    }
+    if marker.metadata().map_err(|e| e.to_string())?.len() == 0 {
+        marker
+            .write_all(MARKER_TEXT)
+            .map_err(|e| format!("cannot write {MARKER}: {e}"))?;
+    }
+    Ok(DirLock { _marker: marker })
+}
+
+const MARKER_TEXT: &[u8] =
+    b"This directory holds aichaos results; aichaos may overwrite files here.\n";
 
 #[cfg(test)]
 mod tests {
@@ -129,9 +188,9 @@ mod tests {
         let refused = claim_dir(&foreign, false).unwrap_err();
         assert!(refused.contains("--force"), "{refused}");
         assert!(!foreign.join(MARKER).exists());
-        claim_dir(&foreign, true).unwrap();
+        drop(claim_dir(&foreign, true).unwrap());
         // Once marked, it is ours; the user's file is untouched.
-        claim_dir(&foreign, false).unwrap();
+        drop(claim_dir(&foreign, false).unwrap());
         assert_eq!(
             fs::read_to_string(foreign.join("thesis.tex")).unwrap(),
             "precious"
@@ -141,5 +200,48 @@ mod tests {
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
         assert!(claim_dir(&file, false).is_err());
+    }
+
+    #[test]
+    fn a_directory_being_written_is_refused_to_a_second_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let held = claim_dir(&out, false).unwrap();
+        // A second open file description conflicts even within one process, as a second
+        // aichaos process would; --force does not override it.
+        for force in [false, true] {
+            let refused = claim_dir(&out, force).unwrap_err();
+            assert!(refused.contains("another aichaos command"), "{refused}");
+        }
+        drop(held);
+        claim_dir(&out, false).unwrap();
+        assert_eq!(fs::read(out.join(MARKER)).unwrap(), MARKER_TEXT);
+    }
+
+    #[test]
+    fn temporary_names_carry_the_process_id() {
+        let dir = Path::new("/d");
+        let pid = std::process::id();
+        assert_eq!(
+            partial_path(dir, "timeseries.csv", false),
+            dir.join(format!(".timeseries.csv.{pid}.partial"))
+        );
+        assert_eq!(
+            partial_path(dir, "latency.png", true),
+            dir.join(format!(".latency.{pid}.partial.png"))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_symlink_out_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        let refused = claim_dir(&link, true).unwrap_err();
+        assert!(
+            refused.contains("symbolic link") && refused.contains("nowhere"),
+            "{refused}"
+        );
     }
 }

@@ -13,7 +13,8 @@ use crate::timeseries::CsvSink;
 
 /// Runs `scenario` and writes `timeseries.csv`, `summary.json` and, with `charts`, the PNG
 /// charts into `dir` (created if needed). On any failure nothing that looks complete is left
-/// behind. Charts are drawn from the files just written, exactly as `aichaos plot` would.
+/// behind, no temporary file survives, and the error lists the files that are complete.
+/// Charts are drawn from the files just written, exactly as `aichaos plot` would.
 pub fn run_to_dir(scenario: &Scenario, dir: &Path, charts: bool) -> Result<Summary, RunError> {
     run_to_dir_watched(scenario, dir, charts, &|_, _| {})
 }
@@ -27,15 +28,18 @@ pub fn run_to_dir_watched(
 ) -> Result<Summary, RunError> {
     let summary = run_to_files(scenario, dir, progress)?;
     if charts {
-        draw_charts(dir)?;
+        draw_charts(dir).map_err(|what| RunError::Output {
+            what,
+            complete: vec!["timeseries.csv", "summary.json"],
+        })?;
     }
     Ok(summary)
 }
 
 /// Draws a saved run's charts into its own directory.
-pub fn draw_charts(dir: &Path) -> Result<(), RunError> {
-    let run = crate::charts::data::load_run(dir).map_err(|e| RunError::Chart(e.to_string()))?;
-    crate::charts::render(std::slice::from_ref(&run), dir).map_err(RunError::Chart)?;
+pub fn draw_charts(dir: &Path) -> Result<(), String> {
+    let run = crate::charts::data::load_run(dir).map_err(|e| e.to_string())?;
+    crate::charts::render(std::slice::from_ref(&run), dir)?;
     Ok(())
 }
 
@@ -44,9 +48,17 @@ fn run_to_files(
     dir: &Path,
     progress: &dyn Fn(crate::time::Nanos, u64),
 ) -> Result<Summary, RunError> {
-    std::fs::create_dir_all(dir).map_err(RunError::Io)?;
+    let failed = |name: &str, complete: Vec<&'static str>| {
+        let path = dir.join(name);
+        move |e: std::io::Error| RunError::Output {
+            what: format!("cannot write {}: {e}", path.display()),
+            complete,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(failed("", vec![]))?;
     let names: Vec<&str> = scenario.providers.iter().map(|p| p.name.as_str()).collect();
-    let (csv_file, writer) = PendingFile::create(dir, "timeseries.csv").map_err(RunError::Io)?;
+    let (csv_file, writer) =
+        PendingFile::create(dir, "timeseries.csv").map_err(failed("timeseries.csv", vec![]))?;
     let outcome = CsvSink::new(writer, &names)
         .map_err(RunError::Io)
         .and_then(|mut sink| {
@@ -59,12 +71,18 @@ fn run_to_files(
         Ok(summary) => summary,
         Err(e) => {
             csv_file.abandon();
-            return Err(e);
+            return Err(match e {
+                RunError::Io(e) => failed("timeseries.csv", vec![])(e),
+                other => other,
+            });
         }
     };
-    csv_file.commit().map_err(RunError::Io)?;
+    csv_file
+        .commit()
+        .map_err(failed("timeseries.csv", vec![]))?;
     let json = summary_json(&summary);
-    write_atomic(dir, "summary.json", json.as_bytes()).map_err(RunError::Io)?;
+    write_atomic(dir, "summary.json", json.as_bytes())
+        .map_err(failed("summary.json", vec!["timeseries.csv"]))?;
     Ok(summary)
 }
 

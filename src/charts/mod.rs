@@ -107,15 +107,21 @@ fn draw_png(
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or("bad chart path")?;
-    let partial = path.with_file_name(format!(".{name}.partial.png"));
-    {
+    let dir = path.parent().ok_or("bad chart path")?;
+    let partial = crate::output::partial_path(dir, name, true);
+    let drawn = (|| {
         let root = BitMapBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         draw(&root)?;
         root.present()
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::rename(&partial, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    })();
+    if drawn.is_err() {
+        // A full disk fails the write halfway: the temporary file must not outlive it.
+        let _ = std::fs::remove_file(&partial);
     }
-    std::fs::rename(&partial, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    drawn
 }
 
 fn legend_entries(

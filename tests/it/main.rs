@@ -8,6 +8,7 @@ mod compare;
 mod determinism;
 mod incidents;
 mod interrupt;
+mod outputs;
 mod policy;
 mod presets;
 mod properties;
