@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use aichaos::charts::{self, data::load_run};
 use aichaos::checkpoint::Checkpoint;
-use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, InputError};
+use aichaos::error::{EXIT_BAD_INPUT, EXIT_EXPECTATION_FAILED, EXIT_OUTPUT_FAILED, InputError};
 use aichaos::output::slug;
 use aichaos::report::{console_line, failed_expectations, incident_lines};
 use aichaos::scenario::overrides::Override;
@@ -477,9 +477,10 @@ fn incidents(a: IncidentsArgs, force: bool, quiet: bool) -> i32 {
     let out = a.out.unwrap_or_else(|| {
         PathBuf::from("output").join(format!("incidents-{}", slug(&scenario.name)))
     });
-    if let Err(code) = claim(&out, force) {
-        return code;
-    }
+    let _lock = match claim(&out, force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let threads = a
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -515,7 +516,7 @@ fn incidents(a: IncidentsArgs, force: bool, quiet: bool) -> i32 {
         Ok(f) => f,
         Err(e) => {
             let code = run_failed(&file, &e);
-            if code == aichaos::interrupt::EXIT_INTERRUPTED {
+            if aichaos::interrupt::is_interrupted(code) {
                 eprintln!(
                     "finished seeds are kept in {}: run the same command with --resume to go on",
                     checkpoint.path().display()
@@ -539,8 +540,7 @@ fn incidents(a: IncidentsArgs, force: bool, quiet: bool) -> i32 {
     )
     .and_then(|_| aichaos::output::write_atomic(&out, "incidents.json", json.as_bytes()));
     if let Err(e) = written {
-        eprintln!("error: {}: {e}", out.display());
-        return EXIT_BAD_INPUT;
+        return write_failed(&out, e);
     }
     if a.json {
         out!("{json}");
@@ -585,6 +585,17 @@ fn replay(a: ReplayArgs) -> i32 {
     if let Err(e) = replay::check_window(&scenario, from_ns, to_ns) {
         return fail("--from", e);
     }
+    // A trace into a directory that does not exist is a mistyped path (exit 2); a write that
+    // fails once started is an output failure (exit 3).
+    if let Some(path) = a.trace.as_deref()
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return fail(
+            "--trace",
+            format!("{}: the directory does not exist", dir.display()),
+        );
+    }
     let trace = a.trace.as_deref().map(|path| {
         (
             path,
@@ -605,7 +616,7 @@ fn replay(a: ReplayArgs) -> i32 {
                 .as_deref()
                 .map_or(String::new(), |p| p.display().to_string());
             eprintln!("error: cannot write the trace {path}: {e}");
-            return EXIT_BAD_INPUT;
+            return EXIT_OUTPUT_FAILED;
         }
         Err(e) => return run_failed(&file, &e),
     };
@@ -702,18 +713,21 @@ struct RunOptions {
     quiet: bool,
 }
 
-/// The exit code of a run that failed: 130 after Ctrl-C (with what was kept), else 2.
+/// Reports a run that failed; its exit code (see `RunError::exit_code`).
 fn run_failed(context: &str, e: &aichaos::sim::RunError) -> i32 {
     eprintln!("error: {context}: {e}");
-    if matches!(e, aichaos::sim::RunError::Interrupted(_)) {
-        aichaos::interrupt::EXIT_INTERRUPTED
-    } else {
-        EXIT_BAD_INPUT
-    }
+    e.exit_code()
 }
 
-/// Takes `dir` for output (see `output::claim_dir`); the exit code if refused.
-fn claim(dir: &std::path::Path, force: bool) -> Result<(), i32> {
+/// Reports an output that could not be written; exit 3.
+fn write_failed(place: &std::path::Path, e: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {}: {e}", place.display());
+    EXIT_OUTPUT_FAILED
+}
+
+/// Takes `dir` for output (see `output::claim_dir`): the lock to hold while writing, or
+/// the exit code if refused.
+fn claim(dir: &std::path::Path, force: bool) -> Result<aichaos::output::DirLock, i32> {
     aichaos::output::claim_dir(dir, force).map_err(|e| {
         eprintln!("error: {}: {e}", dir.display());
         EXIT_BAD_INPUT
@@ -751,6 +765,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         Ok(d) => d,
         Err(e) => return bad_input(&InputError::single(&file, "--duration", e)),
     };
+    let several_scenarios = experiment.scenarios.len() > 1;
     for s in &mut experiment.scenarios {
         if let Some(seed) = seed {
             s.seed = seed;
@@ -765,14 +780,23 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
             }
             s.duration_ns = Some(d);
         }
-        if let Some(reason) = aichaos::sim::refuse_if_too_large(s) {
-            return bad_input(&InputError::single(&file, &s.name, reason));
+        if let Some((field, reason)) = aichaos::sim::refuse_if_too_large(s) {
+            let path = if several_scenarios {
+                format!("{} (scenario `{}`)", field, s.name)
+            } else {
+                field
+            };
+            return bad_input(&InputError::single(&file, &path, reason));
         }
     }
-    let base = out.unwrap_or_else(|| PathBuf::from("output").join(slug(&experiment.name)));
-    if let Err(code) = claim(&base, force) {
-        return code;
+    if let Some(reason) = too_long_unforced(&experiment, force) {
+        return bad_input(&InputError::single(&file, "", reason));
     }
+    let base = out.unwrap_or_else(|| PathBuf::from("output").join(slug(&experiment.name)));
+    let _lock = match claim(&base, force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let several = experiment.scenarios.len() > 1;
     if !json {
         outln!(
@@ -809,7 +833,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
                     bar.abandon();
                 }
                 let code = run_failed(&format!("{file}: scenario `{}`", s.name), &e);
-                if code == aichaos::interrupt::EXIT_INTERRUPTED {
+                if aichaos::interrupt::is_interrupted(code) {
                     eprintln!(
                         "nothing of this scenario was written; earlier scenarios' results are complete"
                     );
@@ -837,8 +861,10 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         && draw_charts
         && let Err(e) = overview(&base, &experiment)
     {
-        eprintln!("error: {file}: {e}");
-        return EXIT_BAD_INPUT;
+        eprintln!(
+            "error: {file}: {e}; every scenario's results are complete, only overview.png is missing"
+        );
+        return EXIT_OUTPUT_FAILED;
     }
     if json {
         let report = serde_json::json!({
@@ -880,6 +906,34 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
     }
 }
 
+/// A run expected to compute longer than `limits::MAX_UNFORCED_RUN_WALL_SECONDS` is refused
+/// without `--force`, with the estimate: nobody should discover an hours-long run and a
+/// multi-gigabyte CSV by waiting.
+fn too_long_unforced(experiment: &Experiment, force: bool) -> Option<String> {
+    use aichaos::scenario::limits::MAX_UNFORCED_RUN_WALL_SECONDS;
+    use aichaos::sim::{estimate_run, format_wall_seconds};
+    let estimates: Vec<_> = experiment.scenarios.iter().map(estimate_run).collect();
+    let seconds: f64 = estimates.iter().map(|e| e.wall_seconds).sum();
+    if force || seconds <= MAX_UNFORCED_RUN_WALL_SECONDS {
+        return None;
+    }
+    let requests: f64 = estimates.iter().map(|e| e.requests).sum();
+    let csv_bytes: f64 = estimates.iter().map(|e| e.csv_bytes).sum();
+    let csv_size = if csv_bytes >= 1e9 {
+        format!("{:.1} GB", csv_bytes / 1e9)
+    } else {
+        format!("{:.0} MB", (csv_bytes / 1e6).ceil())
+    };
+    Some(format!(
+        "this run would simulate about {requests:.2e} requests: about {} of computing at \
+         {:.0e} requests per second (measured on the slowest shipped world), and a \
+         timeseries.csv of about {csv_size}. Pass --force to run it anyway, or shorten it \
+         with --duration",
+        format_wall_seconds(seconds),
+        aichaos::scenario::limits::REQUESTS_PER_WALL_SECOND,
+    ))
+}
+
 /// The experiment's overview chart, from the scenarios' saved results.
 fn overview(base: &std::path::Path, experiment: &Experiment) -> Result<(), String> {
     let runs = experiment
@@ -906,9 +960,10 @@ fn scenario_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 fn plot(dirs: &[PathBuf], out: Option<PathBuf>, force: bool) -> i32 {
+    // The runs were read and checked before drawing: what fails now is writing a PNG.
     let fail = |e: String| {
         eprintln!("error: {e}");
-        EXIT_BAD_INPUT
+        EXIT_OUTPUT_FAILED
     };
     // An experiment's directory holds no summary of its own, only its scenarios'.
     if let [dir] = dirs
@@ -917,9 +972,10 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>, force: bool) -> i32 {
         let scenarios = scenario_dirs(dir);
         if !scenarios.is_empty() {
             let out = out.unwrap_or_else(|| dir.clone());
-            if let Err(code) = claim(&out, force) {
-                return code;
-            }
+            let _lock = match claim(&out, force) {
+                Ok(lock) => lock,
+                Err(code) => return code,
+            };
             let mut runs = Vec::new();
             for scenario in &scenarios {
                 let run = match load_run(scenario) {
@@ -957,9 +1013,10 @@ fn plot(dirs: &[PathBuf], out: Option<PathBuf>, force: bool) -> i32 {
             PathBuf::from("output").join("overlay")
         }
     });
-    if let Err(code) = claim(&out, force) {
-        return code;
-    }
+    let _lock = match claim(&out, force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     match charts::render(&runs, &out) {
         Ok(files) => {
             for f in files {
@@ -1106,9 +1163,10 @@ fn finish_compare(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(format!("compare-{}", slug(&name))));
-    if let Err(code) = claim(&out, options.force) {
-        return code;
-    }
+    let _lock = match claim(&out, options.force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let mut comparison = match run_variants(
         file,
         variants,
@@ -1124,8 +1182,7 @@ fn finish_compare(
         comparison.scenario = title;
     }
     if let Err(e) = write_comparison(&out, variants, &comparison) {
-        eprintln!("error: {}: {e}", out.display());
-        return EXIT_BAD_INPUT;
+        return write_failed(&out, e);
     }
     if options.json {
         outln!(
@@ -1266,8 +1323,12 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         return fail(
             "--param",
             format!(
-                "the sweep would simulate about {requests:.2e} requests, {:.1} hours at a few million a second; narrow the grid",
-                requests / 3e6 / 3600.0
+                "the sweep would simulate about {requests:.2e} requests, {} of computing at \
+                 {:.0e} requests per second and thread; narrow the grid",
+                aichaos::sim::format_wall_seconds(
+                    requests / aichaos::scenario::limits::REQUESTS_PER_WALL_SECOND
+                ),
+                aichaos::scenario::limits::REQUESTS_PER_WALL_SECOND
             ),
         );
     }
@@ -1286,9 +1347,10 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(format!("sweep-{}", slug(&name))));
-    if let Err(code) = claim(&out, o.force) {
-        return code;
-    }
+    let _lock = match claim(&out, o.force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     let base_doc = match scenario::scenario_document(&file, o.only.as_deref(), &empty) {
         Ok(doc) => doc,
         Err(e) => return bad_input(&e),
@@ -1352,8 +1414,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
         let written = std::fs::create_dir_all(&out)
             .and_then(|_| aichaos::output::write_atomic(&out, &file_name, text.as_bytes()));
         if let Err(e) = written {
-            eprintln!("error: {}: {e}", out.display());
-            return EXIT_BAD_INPUT;
+            return write_failed(&out, e);
         }
         if o.json {
             outln!("{}", text.trim_end());
@@ -1655,17 +1716,14 @@ fn finish_sweep(
             )
         });
     if let Err(e) = written {
-        eprintln!("error: {}: {e}", out.display());
-        return EXIT_BAD_INPUT;
+        return write_failed(out, e);
     }
     if let Err(e) = aichaos::output::write_atomic(out, "best.json", best.as_bytes()) {
-        eprintln!("error: {}: {e}", out.display());
-        return EXIT_BAD_INPUT;
+        return write_failed(out, e);
     }
     let metric = aichaos::compare::METRICS[objective.metric].name;
     if let Err(e) = charts::render_sweep(&ranked, metric, out) {
-        eprintln!("error: {}: {e}", out.display());
-        return EXIT_BAD_INPUT;
+        return write_failed(out, e);
     }
     if json {
         outln!(
@@ -1785,7 +1843,7 @@ fn run_variants(
     .map_err(|e| {
         let code = run_failed(file, &e);
         if let Some(c) = checkpoint
-            && code == aichaos::interrupt::EXIT_INTERRUPTED
+            && aichaos::interrupt::is_interrupted(code)
         {
             eprintln!(
                 "finished runs are kept in {}: run the same command with --resume to go on",
@@ -1890,9 +1948,10 @@ fn merge(parts: &[PathBuf], out: &std::path::Path, json: bool, force: bool) -> i
         variants,
         ..first.comparison.clone()
     };
-    if let Err(code) = claim(out, force) {
-        return code;
-    }
+    let _lock = match claim(out, force) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
     finish_sweep(
         &first.spec,
         &first.scenario,
@@ -1925,7 +1984,7 @@ fn man(dir: Option<PathBuf>) -> i32 {
                 .map(|d| format!("{}: ", d.display()))
                 .unwrap_or_default();
             eprintln!("error: {place}cannot write the man pages: {e}");
-            EXIT_BAD_INPUT
+            EXIT_OUTPUT_FAILED
         }
     }
 }
@@ -1978,7 +2037,7 @@ fn init(file: &std::path::Path, preset: Option<&str>, profile: Option<&str>, for
         .and_then(|_| aichaos::output::write_atomic(&dir, file_name, text.as_bytes()));
     if let Err(e) = written {
         eprintln!("error: {name}: {e}");
-        return EXIT_BAD_INPUT;
+        return EXIT_OUTPUT_FAILED;
     }
     outln!(
         "wrote {name}{}; next: aichaos run {name}",

@@ -317,8 +317,12 @@ pub enum RunError {
     Io(std::io::Error),
     /// A limit from `scenario::limits` was hit.
     Limit(String),
-    /// A chart could not be drawn.
-    Chart(String),
+    /// An output file could not be written (disk full, permissions): what failed, and the
+    /// files of the run that are complete nonetheless.
+    Output {
+        what: String,
+        complete: Vec<&'static str>,
+    },
     /// Ctrl-C: the run stopped at this simulated time.
     Interrupted(Nanos),
     /// A replay's window begins after the run ended (at this time).
@@ -330,7 +334,12 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
             RunError::Limit(why) => f.write_str(why),
-            RunError::Chart(why) => write!(f, "cannot draw the charts: {why}"),
+            RunError::Output { what, complete } if complete.is_empty() => {
+                write!(f, "{what}; nothing of this run was kept")
+            }
+            RunError::Output { what, complete } => {
+                write!(f, "{what}; complete nonetheless: {}", complete.join(", "))
+            }
             RunError::EndedBeforeWindow(at) => write!(
                 f,
                 "the run ended at {}, before the window begins; choose an earlier --from",
@@ -341,6 +350,18 @@ impl std::fmt::Display for RunError {
                 "interrupted at simulated time {}",
                 crate::time::format_clock(*at)
             ),
+        }
+    }
+}
+
+impl RunError {
+    /// The command's exit code for this failure: the signal's (130, 143) after an
+    /// interruption, 3 when an output could not be written, 2 for a scenario that cannot run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Interrupted(_) => crate::interrupt::exit_code(),
+            RunError::Io(_) | RunError::Output { .. } => crate::error::EXIT_OUTPUT_FAILED,
+            RunError::Limit(_) | RunError::EndedBeforeWindow(_) => crate::error::EXIT_BAD_INPUT,
         }
     }
 }
@@ -2400,33 +2421,102 @@ fn copy_bit(first: u32, generation: u32) -> u16 {
         .unwrap_or(0)
 }
 
-/// Refuses a scenario whose run would be absurdly long or large, with an estimate (None if
-/// it is fine). Runs that pass may still stop at `limits::MAX_LIVE_REQUESTS`, checked live.
-pub fn refuse_if_too_large(scenario: &Scenario) -> Option<String> {
+/// Refuses a scenario whose run would be absurdly long or large: the field to change and the
+/// reason, with an estimate (None if it is fine). Runs that pass may still stop at
+/// `limits::MAX_LIVE_REQUESTS`, checked live.
+pub fn refuse_if_too_large(scenario: &Scenario) -> Option<(String, String)> {
     let expected = expected_requests(scenario);
     if expected > limits::MAX_EXPECTED_REQUESTS {
-        return Some(format!(
-            "the run would simulate about {expected:.2e} requests (limit {:.0e}); at a few million requests \
-             per second that is {:.1} hours of computing. Shorten `duration` or lower the rates",
-            limits::MAX_EXPECTED_REQUESTS,
-            expected / 3e6 / 3600.0
+        return Some((
+            "duration".into(),
+            format!(
+                "the run would simulate about {expected:.2e} requests (limit {:.0e}), {} of \
+             computing at {:.0e} requests per second; shorten `duration` or lower the rates",
+                limits::MAX_EXPECTED_REQUESTS,
+                format_wall_seconds(expected / limits::REQUESTS_PER_WALL_SECOND),
+                limits::REQUESTS_PER_WALL_SECOND,
+            ),
         ));
     }
     let live = live_requests_bound(scenario);
-    (live > limits::MAX_LIVE_REQUESTS_BOUND).then(|| {
-        format!(
-            "up to {live:.2e} requests could be alive at once (peak arrival rate x longest request \
-             lifetime), needing about {:.0} GB; bound the request lifetime with `policy.deadline` or \
-             shorter timeouts, or lower the peak rate",
-            live * limits::BYTES_PER_LIVE_REQUEST / 1e9
+    if live <= limits::MAX_LIVE_REQUESTS_BOUND {
+        return None;
+    }
+    let gb = live * limits::BYTES_PER_LIVE_REQUEST / 1e9;
+    let budget_gb = limits::MAX_LIVE_REQUEST_BYTES / 1e9;
+    let most_users = scenario
+        .groups
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| match g.arrivals {
+            ArrivalModel::ClosedLoop { users, .. } => Some((users, i)),
+            ArrivalModel::Poisson(_) => None,
+        })
+        .max();
+    Some(if let Some((_, group)) = most_users {
+        (
+            format!("traffic[{group}].arrivals.users"),
+            format!(
+                "up to {live:.2e} requests could be alive at once (a request per closed-loop user, \
+             plus the open-loop groups' peak rate x longest request lifetime), needing about \
+             {gb:.1} GB (budget {budget_gb:.0} GB); lower `users` or the rates"
+            ),
+        )
+    } else {
+        (
+            "traffic".into(),
+            format!(
+                "up to {live:.2e} requests could be alive at once (peak arrival rate x longest request \
+             lifetime), needing about {gb:.1} GB (budget {budget_gb:.0} GB); bound the request \
+             lifetime with `policy.deadline` or shorter timeouts, or lower the peak rate"
+            ),
         )
     })
 }
 
+/// What a run will cost to compute, estimated before it starts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunEstimate {
+    pub requests: f64,
+    pub wall_seconds: f64,
+    pub csv_bytes: f64,
+}
+
+/// The expected requests, computing time (at `limits::REQUESTS_PER_WALL_SECOND`) and size
+/// of `timeseries.csv` of one run.
+pub fn estimate_run(scenario: &Scenario) -> RunEstimate {
+    let requests = expected_requests(scenario);
+    let rows = scenario
+        .duration_ns
+        .map_or(0.0, |d| (d as f64 / scenario.bucket_ns as f64).ceil());
+    let row_bytes = limits::CSV_ROW_BYTES
+        + limits::CSV_ROW_BYTES_PER_PROVIDER * scenario.providers.len() as f64;
+    RunEstimate {
+        requests,
+        wall_seconds: requests / limits::REQUESTS_PER_WALL_SECOND,
+        csv_bytes: rows * row_bytes,
+    }
+}
+
+/// "40 seconds", "12 minutes", "3.5 hours".
+pub fn format_wall_seconds(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} seconds")
+    } else if seconds < 7_200.0 {
+        format!("{:.0} minutes", seconds / 60.0)
+    } else {
+        format!("{:.1} hours", seconds / 3_600.0)
+    }
+}
+
 /// An upper bound on the requests alive at once: each group's peak arrival rate times the
 /// longest a request can live (its deadline, or every attempt of its chain timing out after
-/// the longest wait); closed-loop groups hold at most one request per user.
+/// the longest wait, and never longer than the run); closed-loop groups hold at most one
+/// request per user.
 pub fn live_requests_bound(scenario: &Scenario) -> f64 {
+    let run_ns = scenario
+        .duration_ns
+        .map_or(Nanos::MAX, |d| d.saturating_add(scenario.drain_limit_ns));
     scenario
         .groups
         .iter()
@@ -2449,7 +2539,8 @@ pub fn live_requests_bound(scenario: &Scenario) -> f64 {
                 let attempts: u64 = p.chain.iter().map(|s| u64::from(s.attempts)).sum();
                 let chain_ns =
                     attempts.saturating_mul(p.attempt_timeout_ns.saturating_add(longest_wait_ns));
-                profile.peak_rate_per_s() * crate::time::ns_to_secs(chain_ns.min(p.deadline_ns))
+                let lifetime_ns = chain_ns.min(p.deadline_ns).min(run_ns);
+                profile.peak_rate_per_s() * crate::time::ns_to_secs(lifetime_ns)
             }
         })
         .sum()

@@ -533,16 +533,28 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         expect,
         overrides: Vec::new(),
     };
+    if c.problems.is_empty() && scenario.groups.iter().all(offers_no_traffic) {
+        c.fail(
+            &join(prefix, "traffic"),
+            "no group can send a request: every rate is zero and no schedule step or spike \
+             raises it (the run would simulate nothing)",
+        );
+    }
     if c.problems.is_empty()
-        && let Some(reason) = crate::sim::refuse_if_too_large(&scenario)
+        && let Some((field, reason)) = crate::sim::refuse_if_too_large(&scenario)
     {
-        c.fail(prefix, reason);
+        c.fail(&join(prefix, &field), reason);
     }
     if c.problems.is_empty() {
         Ok(scenario)
     } else {
         Err(c.problems)
     }
+}
+
+/// A Poisson group whose rate is zero at every instant (closed-loop users always send).
+fn offers_no_traffic(group: &GroupModel) -> bool {
+    matches!(&group.arrivals, ArrivalModel::Poisson(profile) if profile.peak_rate_per_s() <= 0.0)
 }
 
 fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
@@ -587,10 +599,12 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
         None => (None, 0, Failure::Http503),
         Some(cap) => {
             let slots = c.int_in(&p("capacity.slots"), cap.slots, 1, limits::MAX_SLOTS);
-            // Default queue: four requests waiting per slot, a common server backlog.
+            // Default queue: four requests waiting per slot, a common server backlog, within
+            // the queue's own limit (an error about a field the user never wrote helps nobody).
+            let default_queue = slots.saturating_mul(4).min(limits::MAX_QUEUE_LIMIT);
             let queue = c.int_in(
                 &p("capacity.queue_limit"),
-                cap.queue_limit.unwrap_or(slots.saturating_mul(4)),
+                cap.queue_limit.unwrap_or(default_queue),
                 0,
                 limits::MAX_QUEUE_LIMIT,
             );

@@ -294,3 +294,70 @@ fn field_errors_carry_their_line_and_column() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
 }
+
+/// A world where nothing can arrive used to pass `validate` and then spin forever (a zero
+/// rate under a one-minute diurnal period); it is refused, naming `traffic`.
+#[test]
+fn a_world_without_traffic_is_refused() {
+    rejected(
+        &with(json!({ "traffic": [{ "name": "app", "arrivals": {
+            "type": "poisson", "rate": "0/s", "diurnal": { "amplitude": 0.5, "period": "1m" } } }] })),
+        &["`traffic`", "no group can send a request"],
+    );
+}
+
+/// The documented maximum of `capacity.slots` is accepted: its default queue (four per
+/// slot) stays within the queue's own limit instead of failing a field nobody wrote.
+#[test]
+fn the_largest_capacity_needs_no_queue_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    let max = aichaos::scenario::limits::MAX_SLOTS;
+    std::fs::write(
+        &file,
+        with(json!({ "providers": [{ "name": "p", "capacity": { "slots": max } }] })),
+    )
+    .unwrap();
+    let (code, _, stderr) = crate::support::aichaos(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// A run that would compute for hours does not start silently: it is refused with its
+/// estimate unless forced, and the estimate uses a measured speed, not an optimistic one.
+#[test]
+fn a_long_run_is_refused_with_its_estimate_unless_forced() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/thousand-hours.json");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = ["run", model, "--duration", "5000h", "--no-charts", "--out"];
+    let mut args = args.to_vec();
+    args.push(out.to_str().unwrap());
+    let (code, _, stderr) = crate::support::aichaos(&args);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("about 8.99e8 requests: about 15 minutes of computing"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(!out.exists());
+    // Beyond the hard limit even --force does not help.
+    args[3] = "100000h";
+    args.push("--force");
+    let (code, _, stderr) = crate::support::aichaos(&args);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`duration`: the run would simulate about 1.80e10"),
+        "{stderr}"
+    );
+}
+
+/// Ten million closed-loop users passed `validate` and then ran out of memory: the
+/// estimate of a live request's memory is measured, and the refusal names the field.
+#[test]
+fn too_many_users_are_refused_before_memory_runs_out() {
+    rejected(
+        &with(json!({ "traffic": [{ "name": "app", "arrivals": {
+            "type": "closed_loop", "users": 10_000_000, "rate": null } }] })),
+        &["traffic[0].arrivals.users", "10.0 GB", "lower `users`"],
+    );
+}

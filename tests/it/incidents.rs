@@ -362,7 +362,7 @@ fn bad_windows_seeds_and_paths_are_refused() {
                 "--trace",
                 "/nonexistent/dir/t.json",
             ],
-            "cannot write the trace /nonexistent/dir/t.json",
+            "`--trace`: /nonexistent/dir: the directory does not exist",
         ),
         (
             &["replay", STORM, "--scenario", "naive retries"],
