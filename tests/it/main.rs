@@ -11,6 +11,7 @@ mod interrupt;
 mod policy;
 mod presets;
 mod properties;
+mod schema;
 mod support;
 mod sweep;
 mod validation;
