@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod determinism;
 mod incidents;
+mod init;
 mod interrupt;
 mod policy;
 mod presets;
