@@ -1315,26 +1315,60 @@ impl JsonSchema for CountDist {
     }
 }
 
-/// The distribution families `build` samples, with the fields each reads (`cap` aside) and
-/// those it needs; lognormal and gamma need one of two pairs, checked by `anyOf`.
-const FAMILIES: [(&str, &[&str], &[&[&str]]); 9] = [
-    ("constant", &["value"], &[&["value"]]),
-    ("uniform", &["min", "max"], &[&["min", "max"]]),
-    ("exponential", &["mean"], &[&["mean"]]),
-    ("normal", &["mean", "std_dev"], &[&["mean", "std_dev"]]),
-    (
-        "lognormal",
-        &["median", "p99", "mu", "sigma"],
-        &[&["median", "p99"], &["mu", "sigma"]],
-    ),
-    (
-        "gamma",
-        &["shape", "scale", "mean"],
-        &[&["shape", "scale"], &["shape", "mean"]],
-    ),
-    ("weibull", &["shape", "scale"], &[&["shape", "scale"]]),
-    ("pareto", &["shape", "min"], &[&["shape", "min"]]),
-    ("empirical", &["values"], &[&["values"]]),
+/// A distribution family as `build` samples it: the fields it reads (`cap` aside), and
+/// the sets of them it needs (lognormal and gamma take either of two, checked by `anyOf`).
+struct Family {
+    name: &'static str,
+    reads: &'static [&'static str],
+    needs: &'static [&'static [&'static str]],
+}
+
+const FAMILIES: [Family; 9] = [
+    Family {
+        name: "constant",
+        reads: &["value"],
+        needs: &[&["value"]],
+    },
+    Family {
+        name: "uniform",
+        reads: &["min", "max"],
+        needs: &[&["min", "max"]],
+    },
+    Family {
+        name: "exponential",
+        reads: &["mean"],
+        needs: &[&["mean"]],
+    },
+    Family {
+        name: "normal",
+        reads: &["mean", "std_dev"],
+        needs: &[&["mean", "std_dev"]],
+    },
+    Family {
+        name: "lognormal",
+        reads: &["median", "p99", "mu", "sigma"],
+        needs: &[&["median", "p99"], &["mu", "sigma"]],
+    },
+    Family {
+        name: "gamma",
+        reads: &["shape", "scale", "mean"],
+        needs: &[&["shape", "scale"], &["shape", "mean"]],
+    },
+    Family {
+        name: "weibull",
+        reads: &["shape", "scale"],
+        needs: &[&["shape", "scale"]],
+    },
+    Family {
+        name: "pareto",
+        reads: &["shape", "min"],
+        needs: &[&["shape", "min"]],
+    },
+    Family {
+        name: "empirical",
+        reads: &["values"],
+        needs: &[&["values"]],
+    },
 ];
 
 /// A constant shorthand or `{"dist": family, ...}`; `quantity` is the type of the values
@@ -1347,7 +1381,7 @@ fn distribution(quantity: Value, unit: &str, constant: &str) -> Schema {
     };
     let positive =
         |what: &str| json!({ "type": "number", "exclusiveMinimum": 0, "description": what });
-    let families: Vec<&str> = FAMILIES.iter().map(|(name, _, _)| *name).collect();
+    let families: Vec<&str> = FAMILIES.iter().map(|f| f.name).collect();
     let properties = json!({
         "dist": {
             "type": "string",
@@ -1385,11 +1419,19 @@ fn distribution(quantity: Value, unit: &str, constant: &str) -> Schema {
     });
     let rules: Vec<Value> = FAMILIES
         .iter()
-        .map(|(name, fields, needs)| {
-            let allowed: Vec<&str> = ["dist", "cap"].iter().chain(*fields).copied().collect();
-            let needs: Vec<Value> = needs.iter().map(|n| json!({ "required": n })).collect();
+        .map(|family| {
+            let allowed: Vec<&str> = ["dist", "cap"]
+                .iter()
+                .chain(family.reads)
+                .copied()
+                .collect();
+            let needs: Vec<Value> = family
+                .needs
+                .iter()
+                .map(|n| json!({ "required": n }))
+                .collect();
             json!({
-                "if": { "properties": { "dist": { "const": name } }, "required": ["dist"] },
+                "if": { "properties": { "dist": { "const": family.name } }, "required": ["dist"] },
                 "then": { "propertyNames": { "enum": allowed }, "anyOf": needs },
             })
         })
