@@ -21,36 +21,95 @@ enum Step {
     Name(String),
 }
 
-/// The 1-based line and column (in characters) of `path` in `text`, if it can be found.
-pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
-    let steps = steps(path)?;
-    let parsed = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default()).ok()?;
-    let root = parsed.value?;
-    let offset = match (&steps[..], root.as_object()) {
-        ([Step::Key(k), Step::Index(i), rest @ ..], Some(top)) if k == "scenarios" => {
-            experiment_offset(text, &root, top, *i, rest)?
+/// The 1-based line and column (in characters) of `path` in `text`, if it can be found
+/// (one path: the parser places many with one `Locator`).
+#[cfg(test)]
+fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
+    Locator::new(text).locate(path)
+}
+
+/// The text parsed once, for placing any number of field paths in it. A file with
+/// thousands of problems is located in time linear in their number: the syntax tree, an
+/// experiment's merged scenarios and the line starts are built once, not per problem.
+pub struct Locator<'t> {
+    text: &'t str,
+    root: Option<ast::Value<'t>>,
+    /// An experiment's scenarios, each its base with its patch merged over it.
+    merged: Vec<Value>,
+    /// The byte offset at which each line begins.
+    line_starts: Vec<usize>,
+}
+
+impl<'t> Locator<'t> {
+    pub fn new(text: &'t str) -> Self {
+        let root = jsonc_parser::parse_to_ast(text, &Default::default(), &Default::default())
+            .ok()
+            .and_then(|parsed| parsed.value);
+        let merged = merged_scenarios(text);
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Locator {
+            text,
+            root,
+            merged,
+            line_starts,
         }
-        _ => deepest(&root, &steps).0,
+    }
+
+    /// The 1-based line and column (in characters) of `path`, if it can be found.
+    pub fn locate(&self, path: &str) -> Option<(usize, usize)> {
+        let steps = steps(path)?;
+        let root = self.root.as_ref()?;
+        let offset = match (&steps[..], root.as_object()) {
+            ([Step::Key(k), Step::Index(i), rest @ ..], Some(top)) if k == "scenarios" => {
+                experiment_offset(self.merged.get(*i)?, root, top, *i, rest)?
+            }
+            _ => deepest(root, &steps).0,
+        };
+        Some(self.line_col(offset))
+    }
+
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
+    }
+}
+
+/// Each scenario of an experiment, merged over its base (empty for a single scenario).
+fn merged_scenarios(text: &str) -> Vec<Value> {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else {
+        return Vec::new();
     };
-    Some(line_col(text, offset))
+    let Some(Value::Array(patches)) = doc.get("scenarios") else {
+        return Vec::new();
+    };
+    let base = doc
+        .get("base")
+        .cloned()
+        .unwrap_or(Value::Object(Default::default()));
+    patches
+        .iter()
+        .map(|patch| {
+            let mut merged = base.clone();
+            super::merge_patch(&mut merged, patch);
+            merged
+        })
+        .collect()
 }
 
 /// In scenario `index` of an experiment: the patch, else the base (whichever holds more of
 /// the path), with the merged scenario's list indices turned into names.
 fn experiment_offset(
-    text: &str,
+    merged: &Value,
     root: &ast::Value<'_>,
     top: &ast::Object<'_>,
     index: usize,
     rest: &[Step],
 ) -> Option<usize> {
-    let doc: Value = serde_json::from_str(text).ok()?;
-    let mut merged = doc
-        .get("base")
-        .cloned()
-        .unwrap_or(Value::Object(Default::default()));
-    super::merge_patch(&mut merged, doc.get("scenarios")?.get(index)?);
-    let named = by_name(&merged, rest);
+    let named = by_name(merged, rest);
     let patch = top
         .get("scenarios")
         .and_then(|s| s.value.as_array())
@@ -146,13 +205,6 @@ fn steps(path: &str) -> Option<Vec<Step>> {
         }
     }
     Some(out)
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -199,8 +199,9 @@ pub fn parse_with(
     overrides: &[overrides::Override],
 ) -> Result<Experiment, InputError> {
     parse_unlocated(file, text, overrides).map_err(|mut e| {
+        let locator = locate::Locator::new(text);
         for p in e.problems.iter_mut().filter(|p| p.line_col.is_none()) {
-            p.line_col = locate::locate(text, &p.path);
+            p.line_col = locator.locate(&p.path);
         }
         e
     })
@@ -352,15 +353,15 @@ pub(crate) fn check_unique_names<'a>(
     path: &str,
     problems: &mut Vec<FieldError>,
 ) {
-    let mut seen: Vec<&str> = Vec::new();
+    // A set, not a list: a file of thousands of entries is checked in linear time.
+    let mut seen = std::collections::BTreeSet::new();
     for (i, name) in names.enumerate() {
-        if seen.contains(&name) {
+        if !seen.insert(name) {
             problems.push(problem(
                 &format!("{path}[{i}].name"),
                 format!("the name `{name}` is used twice"),
             ));
         }
-        seen.push(name);
     }
 }
 

@@ -361,3 +361,43 @@ fn too_many_users_are_refused_before_memory_runs_out() {
         &["traffic[0].arrivals.users", "10.0 GB", "lower `users`"],
     );
 }
+
+/// Every problem of a file with thousands of them is reported, each with its line, in time
+/// linear in their number: 4,000 errors took 40 s when each was located by parsing the
+/// file again.
+#[test]
+fn thousands_of_errors_are_located_in_linear_time() {
+    let mut doc = base();
+    let group = doc["traffic"][0].clone();
+    // The most groups a scenario may have, each with four problems.
+    let groups: Vec<_> = (0..1_000)
+        .map(|i| {
+            let mut g = group.clone();
+            g["name"] = json!(format!("g{i}"));
+            g["max_requests"] = json!(0);
+            g["arrivals"]["rate"] = json!("-1/s");
+            g["request"]["max_tokens"] = json!(0);
+            g["policy"] = json!({ "retry": { "max_attempts": 0 } });
+            g
+        })
+        .collect();
+    doc["traffic"] = json!(groups);
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    let started = std::time::Instant::now();
+    let err = aichaos::scenario::parse("many.json", &text).unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.problems.len(), 4_000);
+    let last = err.problems.last().unwrap();
+    assert_eq!(last.path, "traffic[999].policy.retry.max_attempts");
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("\"max_attempts\": 0"))
+        .map(|(i, _)| i + 1)
+        .last();
+    assert_eq!(last.line_col.map(|(l, _)| l), line);
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "{elapsed:?} to locate 4,000 problems"
+    );
+}
