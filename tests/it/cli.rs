@@ -263,3 +263,69 @@ fn the_readmes_quoted_incident_is_what_run_prints() {
         "the README quotes\n{quoted}\nbut the run prints\n{stdout}"
     );
 }
+
+/// The README's first example, as "Two commands" shows it: the console block between its
+/// markers is what `aichaos run models/seed-experiment.json` prints (but for the results
+/// directory, this test's own), and the table of summaries holds what the run writes. CI
+/// runs the same command end to end.
+#[test]
+fn the_readmes_first_example_is_what_it_prints_and_writes() {
+    let readme = readme();
+    let command = "cargo run --release -- run models/seed-experiment.json ";
+    let two_commands = &readme[readme.find("## Two commands").unwrap()..];
+    assert!(two_commands.contains(command), "the first example changed");
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(ci.contains(command.trim_end()), "CI runs another example");
+    let block = |name: &str| -> Vec<&str> {
+        let begin = format!("<!-- first-example:{name} -->\n");
+        let start = readme.find(&begin).expect("the block's marker") + begin.len();
+        let end = start + readme[start..].find("<!-- first-example:end -->").unwrap();
+        readme[start..end]
+            .lines()
+            .filter(|l| !l.starts_with("```"))
+            .collect()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/seed-experiment.json");
+    let (code, stdout, stderr) = aichaos(&["run", model, "--no-charts", "--quiet", "--out", out]);
+    assert_eq!(code, 0, "{stderr}");
+    let printed = stdout.replace(out, "output/seed-experiment");
+    assert_eq!(block("console"), printed.lines().collect::<Vec<_>>());
+
+    let mut rows = vec![
+        "| scenario | timeouts | 5xx | 429s | out of credits | retries | breaker openings | refused by the breaker | fallbacks | failed requests |".to_string(),
+        "|---|---|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    for (name, slug) in [
+        ("Normal Load", "normal-load"),
+        ("High Load", "high-load"),
+        ("Token Exhaustion Sim", "token-exhaustion-sim"),
+    ] {
+        let s: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(slug).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        let a = &s["attempts"];
+        // What the example is for: each scenario meets faults, retries and the breaker.
+        assert!(a["retries"].as_u64().unwrap() > 0, "{name}: no retry");
+        assert!(
+            s["breaker"]["opens"].as_u64().unwrap() > 0,
+            "{name}: no breaker"
+        );
+        rows.push(format!(
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            a["timeouts"],
+            a["server_errors"],
+            a["rate_limited"],
+            a["insufficient_credits"],
+            a["retries"],
+            s["breaker"]["opens"],
+            a["breaker_rejected"],
+            a["fallbacks"],
+            s["requests"]["failed"]
+        ));
+    }
+    assert_eq!(block("summaries"), rows);
+}
