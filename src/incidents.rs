@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::report::incident_line;
+use crate::report::{BELOW_ONE_ATTEMPT, incident_line, prints_below_one};
 use crate::scenario::Scenario;
 use crate::sim::RunError;
 use crate::slo::Incident;
@@ -232,7 +232,8 @@ fn replay_command(scenario: &Scenario, source: &Source, seed: u64, incident: &In
     )
 }
 
-/// The console table: one line per ranked incident and its replay command.
+/// The console table: per ranked incident a line, the command that reruns its seed and the
+/// one that replays its window; then a legend of what the lines hold.
 pub fn table(search: &Search) -> String {
     let mut out = format!(
         "{}: {} seeds (first {}, last {}), {} incident(s) in {} run(s), {} metastable\n",
@@ -246,11 +247,96 @@ pub fn table(search: &Search) -> String {
     );
     for r in &search.top {
         out.push_str(&format!(
-            "#{:<3} seed {:<6} {}\n      {}\n",
+            "#{:<3} seed {:<6} {}\n      run:    {}\n      replay: {}\n",
             r.rank,
             r.seed,
             incident_line(&r.incident),
+            r.run_command,
             r.replay_command
+        ));
+    }
+    let legend = legend(&search.top);
+    let width = legend.iter().map(|(marker, _)| marker.len()).max();
+    if let Some(width) = width {
+        out.push_str("legend:\n");
+        for (marker, meaning) in legend {
+            out.push_str(&format!("  {marker:<width$}  {meaning}\n"));
+        }
+    }
+    out
+}
+
+/// What each marker of the listed incidents means, for the markers that appear only: a
+/// legend of what is not on the screen is noise, and the README describes every field.
+fn legend(top: &[Ranked]) -> Vec<(&'static str, &'static str)> {
+    let any = |f: &dyn Fn(&Incident) -> bool| top.iter().any(|r| f(&r.incident));
+    let mut out = Vec::new();
+    if top.is_empty() {
+        return out;
+    }
+    out.push(("#N", "rank: the most bad requests first, then the longest"));
+    out.push(("seed", "the seed of the run that met the incident"));
+    out.push((
+        "run:",
+        "reruns that whole run; its summary.json lists this incident, field for field",
+    ));
+    out.push((
+        "replay:",
+        "traces and narrates the incident's window, from one SLO window before it to a \
+         minute after",
+    ));
+    out.push((
+        "[slo] A -> B (D)",
+        "the SLO in breach, from its first evaluation in breach to the first back within \
+         target, in simulated time, and how long that is",
+    ));
+    if any(&|i| i.ongoing_at_end) {
+        out.push((
+            "(still open)",
+            "still in breach when the run ended: B is the run's end",
+        ));
+    }
+    out.push((
+        "worst X% good",
+        "the lowest share of good requests in one SLO window during the incident",
+    ));
+    if any(&|i| i.worst_latency_ms.is_some()) {
+        out.push((
+            "(p <= T)",
+            "a latency SLO's percentile in that window (to a histogram bin's edge, 19 % wide)",
+        ));
+    }
+    out.push((
+        "B bad of R requests",
+        "the requests the SLO judged bad, of those it judged (a latency SLO judges the \
+         successful ones), from the window before the first breach to the end",
+    ));
+    out.push((
+        "peak N attempts/request",
+        "the most attempts sent per arriving request in one SLO window during the incident; \
+         retries, fallbacks and hedges raise it above 1",
+    ));
+    if any(&|i| prints_below_one(i.peak_amplification)) {
+        out.push(("peak below 1", BELOW_ONE_ATTEMPT));
+    }
+    out.push((
+        "trigger",
+        "the earliest condition of the world overlapping the incident or the window before \
+         it, and its span (to `end`: it lasted to the end of the run); without one, what the \
+         failures point to",
+    ));
+    if any(&|i| !i.detected_by.is_empty()) {
+        out.push((
+            "alert X after T",
+            "the first burn-rate alert that fired during the incident, T after its start",
+        ));
+    }
+    if any(&|i| i.metastability.as_ref().is_some_and(|m| m.metastable)) {
+        out.push((
+            "METASTABLE",
+            "still in breach, beyond one SLO window after every overlapping condition ended, \
+             for longer than the SLO's metastable_after (by the time shown): the clients' \
+             retries and queues kept it going",
         ));
     }
     out

@@ -718,12 +718,13 @@ pub fn check_expectations(scenario: &Scenario, s: &Summary) -> Vec<Expectation> 
 /// Incidents shown per scenario on the console; summary.json has them all.
 const CONSOLE_INCIDENTS: usize = 5;
 
-/// The console's account of the SLOs and their incidents (nothing without SLOs).
+/// The lines under a scenario's console line: why its attempts per request fall below 1
+/// when they do, then its SLOs and their incidents (nothing more without SLOs).
 pub fn incident_lines(s: &Summary) -> Vec<String> {
+    let mut lines: Vec<String> = below_one_attempt_note(s).into_iter().collect();
     let Some(objectives) = &s.objectives else {
-        return Vec::new();
+        return lines;
     };
-    let mut lines = Vec::new();
     for slo in &objectives.slos {
         let objective = match slo.threshold_ms {
             Some(ms) => format!(
@@ -767,6 +768,61 @@ pub fn incident_lines(s: &Summary) -> Vec<String> {
     lines
 }
 
+/// Attempts sent per request, in words. The seed's printout said "x1.90 attempts", which
+/// reads as a factor of something unsaid, and "x0.92" as a bug; this says what is divided
+/// by what.
+pub fn attempts_per_request(x: f64) -> String {
+    format!("{x:.2} attempts/request")
+}
+
+/// Whether `attempts_per_request(x)` prints a figure below 1: 0.996 prints as 1.00 and
+/// needs no explanation.
+pub fn prints_below_one(x: f64) -> bool {
+    (x * 100.0).round() < 100.0
+}
+
+/// What attempts per request below 1 mean, in the words the console and the incidents
+/// legend share. Only a request that never reached a provider can pull the ratio under 1,
+/// and only the client stops one before its first attempt: the `is_local` failures, or a
+/// wait in its own limiter or bulkhead that outlasts the request's deadline.
+pub const BELOW_ONE_ATTEMPT: &str = "some requests ended before any attempt, refused or \
+     held back by the client itself (open breaker, throttling, cooldown, its own rate limiter \
+     or bulkhead)";
+
+/// The note under a console line whose attempts per request, or the peak of one of its
+/// incidents shown, fall below 1: the meaning, and the requests the client refused by
+/// reason (they may include some that had attempts before a later refusal).
+fn below_one_attempt_note(s: &Summary) -> Option<String> {
+    let incident_below_one = s.objectives.as_ref().is_some_and(|o| {
+        o.incidents
+            .iter()
+            .take(CONSOLE_INCIDENTS)
+            .any(|i| prints_below_one(i.peak_amplification))
+    });
+    if s.requests.arrived == 0 || !(prints_below_one(s.amplification) || incident_below_one) {
+        return None;
+    }
+    let refused: Vec<String> = s
+        .requests
+        .failed_by_reason
+        .0
+        .iter()
+        .filter(|(name, n)| *n > 0 && Failure::from_name(name).is_some_and(Failure::is_local))
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    let mut note = format!("  below 1 attempt/request: {BELOW_ONE_ATTEMPT}");
+    if !refused.is_empty() {
+        note.push_str(&format!("; requests refused: {}", refused.join(", ")));
+    }
+    if s.requests.unfinished > 0 {
+        note.push_str(&format!(
+            "; {} unfinished at the end",
+            s.requests.unfinished
+        ));
+    }
+    Some(note)
+}
+
 /// 99, 99.9, 99.95: at most four decimals, no trailing zeros.
 fn short_number(x: f64) -> String {
     let text = format!("{x:.4}");
@@ -782,7 +838,7 @@ pub fn incident_line(i: &Incident) -> String {
             i.worst_sli * 100.0,
             format_duration(secs_to_ns(ms / 1000.0))
         ),
-        None => format!("worst {:.2}%", i.worst_sli * 100.0),
+        None => format!("worst {:.2}% good", i.worst_sli * 100.0),
     };
     let mut trigger = format!("trigger {}", i.trigger.kind);
     if let Some(subject) = &i.trigger.subject {
@@ -811,7 +867,7 @@ pub fn incident_line(i: &Incident) -> String {
         _ => String::new(),
     };
     format!(
-        "incident [{}] {} -> {}{} ({}): {worst}, {} bad of {}, peak x{:.2} attempts; {trigger}{detected}{metastable}",
+        "incident [{}] {} -> {}{} ({}): {worst}, {} bad of {} requests, peak {}; {trigger}{detected}{metastable}",
         i.slo,
         clock(i.start_s),
         clock(i.end_s),
@@ -823,7 +879,7 @@ pub fn incident_line(i: &Incident) -> String {
         format_duration(secs_to_ns(i.duration_s)),
         i.bad_requests,
         i.requests,
-        i.peak_amplification,
+        attempts_per_request(i.peak_amplification),
     )
 }
 
@@ -850,12 +906,12 @@ pub fn console_line(s: &Summary) -> String {
         .map_or((0.0, 0.0), |l| (l.mean, l.p99));
     let verdict = verdict(!s.expectations.is_empty(), s.passed);
     format!(
-        "{:<24} success {:6.2}%{expected:<22}  avg {:9.1} ms  p99 {:9.1} ms  x{:.2} attempts  ${:.2}  {:<8}  {verdict}",
+        "{:<24} success {:6.2}%{expected:<22}  avg {:9.1} ms  p99 {:9.1} ms  {}  ${:.2}  {:<8}  {verdict}",
         s.scenario.name,
         s.success_rate * 100.0,
         mean,
         p99,
-        s.amplification,
+        attempts_per_request(s.amplification),
         s.cost_usd,
         s.health,
     )

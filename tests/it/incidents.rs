@@ -624,3 +624,113 @@ fn narration_tells_a_usual_failure_surging() {
         "{stdout}"
     );
 }
+
+/// `aichaos incidents` in a terminal, 40 minutes of the storm over seeds 3 and 4.
+fn incidents_table(scenario: &str, out: &std::path::Path) -> String {
+    let (code, stdout, stderr) = aichaos(&[
+        "incidents",
+        STORM,
+        "--scenario",
+        scenario,
+        "--set",
+        "duration=40m",
+        "--seeds",
+        "3..4",
+        "--top",
+        "2",
+        "--quiet",
+        "--force",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+}
+
+/// The legend under a table: the markers it explains.
+fn legend_markers(table: &str) -> Vec<&str> {
+    let (_, legend) = table.split_once("\nlegend:\n").expect("a legend");
+    legend
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim_start().split("  ").next().unwrap())
+        .collect()
+}
+
+/// Each incident is followed by the command that reruns its seed and the one that replays
+/// it; under the table, a legend explains each marker shown, and none that is not.
+#[test]
+fn the_incidents_table_gives_both_commands_and_explains_what_it_shows() {
+    let out = tempfile::tempdir().unwrap();
+    for (scenario, quoted) in [
+        (
+            "backoff, jitter and breaker",
+            "'backoff, jitter and breaker'",
+        ),
+        ("naive retries", "'naive retries'"),
+    ] {
+        let table = incidents_table(scenario, out.path());
+        let search: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join("incidents.json")).unwrap(),
+        )
+        .unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        for (i, ranked) in search["top"].as_array().unwrap().iter().enumerate() {
+            let seed = ranked["seed"].as_u64().unwrap();
+            let at = 1 + 3 * i;
+            assert!(
+                lines[at].starts_with(&format!("#{:<3} seed {seed:<6} incident [", i + 1)),
+                "{table}"
+            );
+            assert_eq!(
+                lines[at + 1],
+                format!(
+                    "      run:    aichaos run {STORM} --scenario {quoted} --set duration=40m --seed {seed}"
+                ),
+            );
+            assert_eq!(
+                lines[at + 1].trim_start()["run:".len()..].trim(),
+                ranked["run_command"]
+            );
+            assert_eq!(
+                lines[at + 2].trim_start()["replay:".len()..].trim(),
+                ranked["replay_command"]
+            );
+        }
+        let shown = table.split_once("\nlegend:\n").unwrap().0;
+        let legend = legend_markers(&table);
+        for always in [
+            "#N",
+            "seed",
+            "run:",
+            "replay:",
+            "worst X% good",
+            "peak N attempts/request",
+        ] {
+            assert!(legend.contains(&always), "{always} unexplained:\n{table}");
+        }
+        // (what the table shows, the legend's marker for it)
+        for (text, marker) in [
+            ("(still open)", "(still open)"),
+            ("% good (p <= ", "(p <= T)"),
+            (" attempts/request; ", "peak N attempts/request"),
+            ("peak 0.", "peak below 1"),
+            ("; alert ", "alert X after T"),
+            ("METASTABLE", "METASTABLE"),
+        ] {
+            assert_eq!(
+                shown.contains(text),
+                legend.contains(&marker),
+                "`{text}` shown and `{marker}` explained disagree:\n{table}"
+            );
+        }
+        assert!(
+            !table.contains(" x0.") && !table.contains(" x5."),
+            "{table}"
+        );
+        match scenario {
+            "naive retries" => assert!(table.contains("METASTABLE: outlived"), "{table}"),
+            _ => assert!(table.contains("peak 0.98 attempts/request"), "{table}"),
+        }
+    }
+}
