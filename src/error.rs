@@ -18,6 +18,18 @@ pub struct FieldError {
     pub reason: String,
     /// Line and column, when the problem was found while reading the JSON text itself.
     pub line_col: Option<(usize, usize)>,
+    /// The `--set PATH=VALUE` that put the offending value there: the problem is on the
+    /// command line, not at a line of the file.
+    pub set_by: Option<String>,
+}
+
+impl FieldError {
+    pub fn into_input_error(self, file: &str) -> InputError {
+        InputError {
+            file: file.to_string(),
+            problems: vec![self],
+        }
+    }
 }
 
 /// Everything wrong with an input, reported together so a user fixes a file in one pass.
@@ -35,6 +47,7 @@ impl InputError {
                 path: path.to_string(),
                 reason: reason.into(),
                 line_col: None,
+                set_by: None,
             }],
         }
     }
@@ -46,14 +59,16 @@ impl fmt::Display for InputError {
             if i > 0 {
                 writeln!(f)?;
             }
-            let location = match p.line_col {
-                Some((line, col)) => format!("{}:{line}:{col}", self.file),
-                None => self.file.clone(),
+            let location = match (&p.set_by, p.line_col) {
+                (Some(set), _) => format!("{}: --set {}", self.file, shorten_quoted(set)),
+                (None, Some((line, col))) => format!("{}:{line}:{col}", self.file),
+                (None, None) => self.file.clone(),
             };
+            let reason = shorten_quoted(&p.reason);
             if p.path.is_empty() {
-                write!(f, "error: {location}: {}", p.reason)?;
+                write!(f, "error: {location}: {reason}")?;
             } else {
-                write!(f, "error: {location}: `{}`: {}", p.path, p.reason)?;
+                write!(f, "error: {location}: `{}`: {reason}", p.path)?;
             }
         }
         Ok(())
@@ -61,6 +76,30 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+/// Quoted names longer than this are cut in messages: a 10,000-character name pasted by
+/// mistake must not bury the error that names it.
+const MAX_QUOTED_CHARS: usize = 64;
+
+/// `text` with every `quoted` span longer than `MAX_QUOTED_CHARS` cut to its beginning,
+/// "…" and its length.
+pub fn shorten_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(1024));
+    for (i, piece) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let count = piece.chars().count();
+        let quoted = i % 2 == 1;
+        if quoted && count > MAX_QUOTED_CHARS {
+            out.extend(piece.chars().take(MAX_QUOTED_CHARS - 16));
+            out.push_str(&format!("… ({count} characters)"));
+        } else {
+            out.push_str(piece);
+        }
+    }
+    out
+}
 
 /// The closest valid name to a misspelt one, if any is close enough to be a likely typo.
 pub fn nearest_name<'a>(wrong: &str, valid: &[&'a str]) -> Option<&'a str> {
@@ -83,5 +122,19 @@ mod tests {
             Some("max_attempts")
         );
         assert_eq!(nearest_name("zzz", &["max_attempts", "backoff"]), None);
+    }
+
+    #[test]
+    fn long_quoted_names_are_cut_and_their_length_given() {
+        let long = "x".repeat(10_000);
+        let message = shorten_quoted(&format!("no provider named `{long}`; providers: `p`"));
+        assert_eq!(
+            message,
+            format!(
+                "no provider named `{}… (10000 characters)`; providers: `p`",
+                "x".repeat(48)
+            )
+        );
+        assert_eq!(shorten_quoted("`short` stays"), "`short` stays");
     }
 }

@@ -752,14 +752,19 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
         Err(e) => return bad_input(&e),
     };
     if let Some(name) = &only {
-        experiment.scenarios.retain(|s| &s.name == name);
-        if experiment.scenarios.is_empty() {
+        if !experiment.scenarios.iter().any(|s| &s.name == name) {
+            let names: Vec<&str> = experiment
+                .scenarios
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
             return bad_input(&InputError::single(
                 &file,
                 "--scenario",
-                format!("no scenario named `{name}` in the file"),
+                scenario::no_scenario_named(name, &names),
             ));
         }
+        experiment.scenarios.retain(|s| &s.name == name);
     }
     let duration_ns = match duration.as_deref().map(parse_duration).transpose() {
         Ok(d) => d,

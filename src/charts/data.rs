@@ -156,6 +156,7 @@ pub fn load_run(dir: &Path) -> Result<RunData, InputError> {
             path: String::new(),
             reason: format!("not an aichaos summary: {e}"),
             line_col: Some((e.line(), e.column())),
+            set_by: None,
         }],
     })?;
     if summary.format != SUMMARY_FORMAT {
@@ -187,6 +188,7 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
             path: String::new(),
             reason,
             line_col: Some((line, 1)),
+            set_by: None,
         }],
     };
     let mut lines = text.lines();

@@ -55,19 +55,27 @@ impl Checker {
             path: path.to_string(),
             reason: reason.into(),
             line_col: None,
+            set_by: None,
         });
     }
 
     fn duration(&mut self, path: &str, text: &str) -> Nanos {
+        self.checked_duration(path, text).unwrap_or(0)
+    }
+
+    /// The duration, or None once its problem is recorded: checks that depend on it are
+    /// skipped, so one bad value gives one error ("10 sec" is not also "not longer than
+    /// zero").
+    fn checked_duration(&mut self, path: &str, text: &str) -> Option<Nanos> {
         match parse_duration(text) {
             Ok(ns) if ns > limits::MAX_DURATION_NS => {
                 self.fail(path, format!("`{text}` exceeds the limit of 10 years"));
-                0
+                None
             }
-            Ok(ns) => ns,
+            Ok(ns) => Some(ns),
             Err(e) => {
                 self.fail(path, e);
-                0
+                None
             }
         }
     }
@@ -77,17 +85,23 @@ impl Checker {
             .map_or(default_ns, |t| self.duration(path, t))
     }
 
+    /// A duration that must be longer than zero; one error if it is not a duration at all.
+    fn positive_duration(&mut self, path: &str, text: &str) -> Nanos {
+        let ns = self.checked_duration(path, text);
+        if ns == Some(0) {
+            self.fail(path, "must be longer than zero");
+        }
+        ns.unwrap_or(0)
+    }
+
     fn positive_duration_or(
         &mut self,
         path: &str,
         text: &Option<String>,
         default_ns: Nanos,
     ) -> Nanos {
-        let ns = self.duration_or(path, text, default_ns);
-        if ns == 0 && text.is_some() {
-            self.fail(path, "must be longer than zero");
-        }
-        ns
+        text.as_deref()
+            .map_or(default_ns, |t| self.positive_duration(path, t))
     }
 
     fn rate(&mut self, path: &str, text: &str) -> f64 {
@@ -445,8 +459,13 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
     if raw.name.trim().is_empty() {
         c.fail(&p("name"), "must not be empty");
     }
-    let duration_ns = raw.duration.as_ref().map(|d| c.duration(&p("duration"), d));
-    if duration_ns == Some(0) {
+    let duration = raw
+        .duration
+        .as_ref()
+        .map(|d| c.checked_duration(&p("duration"), d));
+    let duration_ok = duration != Some(None);
+    let duration_ns = duration.map(|d| d.unwrap_or(0));
+    if duration_ns == Some(0) && duration_ok {
         c.fail(&p("duration"), "must be longer than zero");
     }
     let bucket_ns = c.duration_or(&p("bucket"), &raw.bucket, NS_PER_MIN);
@@ -455,7 +474,10 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
     }
     let warmup_ns = c.duration_or(&p("warmup"), &raw.warmup, 0);
     let drain_limit_ns = c.duration_or(&p("drain_limit"), &raw.drain_limit, 60 * NS_PER_MIN);
-    if let (Some(d), true) = (duration_ns, bucket_ns >= limits::MIN_BUCKET_NS) {
+    if let (Some(d), true) = (
+        duration_ns,
+        duration_ok && bucket_ns >= limits::MIN_BUCKET_NS,
+    ) {
         if warmup_ns >= d {
             c.fail(&p("warmup"), "must be shorter than `duration`");
         }
@@ -1860,10 +1882,7 @@ fn slo(
                     format!("{percentile} is not a percentile; it must lie strictly between 0 and 100 (e.g. 99)"),
                 );
             }
-            let threshold_ns = c.duration(&p("latency.threshold"), &latency.threshold);
-            if threshold_ns == 0 {
-                c.fail(&p("latency.threshold"), "must be longer than zero");
-            }
+            let threshold_ns = c.positive_duration(&p("latency.threshold"), &latency.threshold);
             (
                 Indicator::Latency {
                     percentile,
@@ -1914,16 +1933,8 @@ fn slo(
         .enumerate()
         .map(|(i, a)| {
             let ap = |field: &str| format!("{}[{i}].{field}", p("burn_rate_alerts"));
-            let long_window_ns = c.duration(&ap("long_window"), &a.long_window);
-            let short_window_ns = c.duration(&ap("short_window"), &a.short_window);
-            for (field, ns) in [
-                ("long_window", long_window_ns),
-                ("short_window", short_window_ns),
-            ] {
-                if ns == 0 {
-                    c.fail(&ap(field), "must be longer than zero");
-                }
-            }
+            let long_window_ns = c.positive_duration(&ap("long_window"), &a.long_window);
+            let short_window_ns = c.positive_duration(&ap("short_window"), &a.short_window);
             check_window(
                 c,
                 &format!("burn_rate_alerts[{i}].long_window"),
@@ -1934,7 +1945,8 @@ fn slo(
                 &format!("burn_rate_alerts[{i}].short_window"),
                 short_window_ns,
             );
-            if short_window_ns > long_window_ns {
+            // A window that failed to parse is 0 and already reported.
+            if long_window_ns > 0 && short_window_ns > long_window_ns {
                 c.fail(&ap("short_window"), "must not be longer than `long_window`");
             }
             // Beyond 1 / (1 - target) the error rate would have to exceed 100 %.

@@ -95,13 +95,37 @@ pub fn load_file(path: &str) -> Result<Experiment, InputError> {
     load_file_with(path, &[])
 }
 
+/// A scenario file's text; text that is not UTF-8 is reported with the offset, line and
+/// column of its first bad byte, which an editor can go to.
+pub fn read_text(path: &str) -> Result<String, InputError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let good = std::str::from_utf8(&bytes[..at]).expect("valid up to here");
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        FieldError {
+            path: String::new(),
+            reason: format!(
+                "not UTF-8 text: byte 0x{:02x} at byte offset {at} is not valid UTF-8 \
+                 (save the file as UTF-8)",
+                bytes[at]
+            ),
+            line_col: Some((line, column)),
+            set_by: None,
+        }
+        .into_input_error(path)
+    })
+}
+
 /// Reads a file, applies `--set` overrides to every scenario in it, and validates.
 pub fn load_file_with(
     path: &str,
     overrides: &[overrides::Override],
 ) -> Result<Experiment, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
+    let text = read_text(path)?;
     parse_with(path, &text, overrides)
 }
 
@@ -126,8 +150,7 @@ pub fn scenario_document(
     only: Option<&str>,
     patch: &Value,
 ) -> Result<Value, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::single(path, "", format!("cannot read the file: {e}")))?;
+    let text = read_text(path)?;
     let mut doc: Value = serde_json::from_str(&text).map_err(|e| {
         InputError::single(
             path,
@@ -154,13 +177,11 @@ pub fn scenario_document(
             .iter()
             .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
         else {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             return Err(InputError::single(
                 path,
                 "--scenario",
-                format!(
-                    "no scenario named `{name}`; scenarios: {}",
-                    names.join(", ")
-                ),
+                no_scenario_named(name, &names),
             ));
         };
         let mut merged = doc
@@ -174,25 +195,72 @@ pub fn scenario_document(
     Ok(doc)
 }
 
+/// The error for `--scenario NAME` naming no scenario: the likely one, and the list.
+pub fn no_scenario_named(name: &str, names: &[&str]) -> String {
+    let hint = nearest_name(name, names)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    format!(
+        "no scenario named `{name}`{hint}; scenarios: {}",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Parses and validates scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Experiment, InputError> {
     parse_with(file, text, &[])
 }
 
+/// An override applied to a scenario: the field path it set (list elements by index, as
+/// problems name them) and its `PATH=VALUE` text.
+type Applied = Vec<(String, String)>;
+
 /// Applies overrides to a scenario's JSON (after the experiment's merge, before presets).
 fn apply_overrides(
     scenario: &mut Value,
     overrides: &[overrides::Override],
-) -> Result<(), FieldError> {
-    for o in overrides {
-        o.apply(scenario)
-            .map_err(|e| problem(&format!("--set {}", o.path), e))?;
+) -> Result<Applied, FieldError> {
+    overrides
+        .iter()
+        .map(|o| match o.apply(scenario) {
+            Ok(path) => Ok((path, describe(o))),
+            Err(e) => Err(FieldError {
+                set_by: Some(describe(o)),
+                ..problem("", e)
+            }),
+        })
+        .collect()
+}
+
+/// Marks the problems of fields an override set as the override's: the value to fix is on
+/// the command line, not in the file.
+fn attribute_to_overrides(problems: &mut [FieldError], prefix: &str, applied: &Applied) {
+    for p in problems.iter_mut() {
+        let relative = match prefix {
+            "" => p.path.as_str(),
+            _ => p
+                .path
+                .strip_prefix(prefix)
+                .map_or("", |r| r.trim_start_matches('.')),
+        };
+        let set_by = applied.iter().rev().find(|(path, _)| {
+            relative
+                .strip_prefix(path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
+        if let Some((_, text)) = set_by {
+            p.set_by = Some(text.clone());
+        }
     }
-    Ok(())
 }
 
 /// Parses and validates scenario text with `--set` overrides applied to each scenario.
-/// Every problem found in the file carries its line and column.
+/// Every problem found in the file carries its line and column; one an override caused
+/// names the override instead.
 pub fn parse_with(
     file: &str,
     text: &str,
@@ -200,8 +268,10 @@ pub fn parse_with(
 ) -> Result<Experiment, InputError> {
     parse_unlocated(file, text, overrides).map_err(|mut e| {
         let locator = locate::Locator::new(text);
-        for p in e.problems.iter_mut().filter(|p| p.line_col.is_none()) {
-            p.line_col = locator.locate(&p.path);
+        for p in e.problems.iter_mut() {
+            if p.line_col.is_none() && p.set_by.is_none() {
+                p.line_col = locator.locate(&p.path);
+            }
         }
         e
     })
@@ -218,6 +288,7 @@ fn parse_unlocated(
             path: String::new(),
             reason: format!("invalid JSON: {}", strip_position(&e.to_string())),
             line_col: Some((e.line(), e.column())),
+            set_by: None,
         }],
     })?;
     let fail = |problems: Vec<FieldError>| InputError {
@@ -231,15 +302,19 @@ fn parse_unlocated(
         )]));
     };
     if top.contains_key("scenarios") {
-        let experiment: raw::Experiment = from_text(text).map_err(|p| fail(vec![p]))?;
+        let (experiment, mut problems) =
+            deserialize_reporting_unknown::<raw::Experiment>(Some(text), value.clone(), "");
+        let Some(experiment) = experiment else {
+            return Err(fail(problems));
+        };
         if experiment.scenarios.is_empty() {
-            return Err(fail(vec![problem(
+            problems.push(problem(
                 "scenarios",
                 "an experiment needs at least one scenario",
-            )]));
+            ));
+            return Err(fail(problems));
         }
         let mut scenarios = Vec::new();
-        let mut problems = Vec::new();
         for (i, patch) in experiment.scenarios.iter().enumerate() {
             let prefix = format!("scenarios[{i}]");
             let mut merged = experiment
@@ -247,30 +322,23 @@ fn parse_unlocated(
                 .clone()
                 .unwrap_or(Value::Object(Default::default()));
             merge_patch(&mut merged, patch);
-            if let Err(p) = apply_overrides(&mut merged, overrides) {
-                problems.push(p);
-                continue;
-            }
-            if let Err(p) = expand_presets(&mut merged, &prefix) {
-                problems.push(p);
-                continue;
-            }
-            match from_value::<raw::Scenario>(merged, &prefix) {
-                Ok(raw) => match build::scenario(&raw, &prefix) {
-                    Ok(mut s) => {
-                        s.overrides = overrides.iter().map(describe).collect();
-                        scenarios.push(s)
-                    }
-                    Err(mut ps) => problems.append(&mut ps),
-                },
-                Err(p) => problems.push(p),
+            match scenario_from_value(merged, None, &prefix, overrides) {
+                Ok(mut s) => {
+                    s.overrides = overrides.iter().map(describe).collect();
+                    scenarios.push(s)
+                }
+                Err(mut ps) => problems.append(&mut ps),
             }
         }
-        check_unique_names(
-            scenarios.iter().map(|s| s.name.as_str()),
-            "scenarios",
-            &mut problems,
-        );
+        // Indices name the file's scenarios only when every one of them was built.
+        if scenarios.len() == experiment.scenarios.len() {
+            check_unique_names(
+                scenarios.iter().map(|s| s.name.as_str()),
+                "scenarios",
+                &mut problems,
+            );
+            check_unique_directories(&scenarios, &mut problems);
+        }
         if !problems.is_empty() {
             return Err(fail(problems));
         }
@@ -280,17 +348,7 @@ fn parse_unlocated(
             scenarios,
         })
     } else {
-        let mut expanded = value.clone();
-        apply_overrides(&mut expanded, overrides).map_err(|p| fail(vec![p]))?;
-        expand_presets(&mut expanded, "").map_err(|p| fail(vec![p]))?;
-        // Without presets, read the text itself so type errors carry line and column.
-        let raw: raw::Scenario = if expanded == value {
-            from_text(text)
-        } else {
-            from_value(expanded, "")
-        }
-        .map_err(|p| fail(vec![p]))?;
-        let mut scenario = build::scenario(&raw, "").map_err(fail)?;
+        let mut scenario = scenario_from_value(value, Some(text), "", overrides).map_err(fail)?;
         scenario.overrides = overrides.iter().map(describe).collect();
         Ok(Experiment {
             name: scenario.name.clone(),
@@ -298,6 +356,111 @@ fn parse_unlocated(
             scenarios: vec![scenario],
         })
     }
+}
+
+/// One scenario's JSON (`text` when it is the whole file, for line and column) with the
+/// overrides and presets applied, read and checked: every problem found, each attributed
+/// to the override that caused it, if one did.
+fn scenario_from_value(
+    value: Value,
+    text: Option<&str>,
+    prefix: &str,
+    overrides: &[overrides::Override],
+) -> Result<Scenario, Vec<FieldError>> {
+    let mut expanded = value.clone();
+    let applied = apply_overrides(&mut expanded, overrides).map_err(|p| vec![p])?;
+    expand_presets(&mut expanded, prefix).map_err(|p| vec![p])?;
+    // Without overrides or presets, read the text itself so type errors carry line and
+    // column.
+    let text = text.filter(|_| expanded == value);
+    let (raw, mut problems) =
+        deserialize_reporting_unknown::<raw::Scenario>(text, expanded, prefix);
+    if let Some(raw) = raw {
+        match build::scenario(&raw, prefix) {
+            Ok(scenario) if problems.is_empty() => return Ok(scenario),
+            Ok(_) => {}
+            Err(mut more) => problems.append(&mut more),
+        }
+    }
+    attribute_to_overrides(&mut problems, prefix, &applied);
+    Err(problems)
+}
+
+/// Unknown fields reported before the rest of a file's problems; beyond this many, the
+/// first ones are reported alone (each costs a pass over the document).
+const MAX_UNKNOWN_FIELDS: usize = 100;
+
+/// Deserializes, reporting every unknown field rather than only the first: an unknown field
+/// is removed and reading goes on, so it does not hide the file's other problems (it was
+/// going to be ignored anyway, so removing it changes nothing else). Any other error ends
+/// the reading; it is reported with the unknown fields found before it. The value comes
+/// back only when reading succeeded.
+fn deserialize_reporting_unknown<T: serde::de::DeserializeOwned>(
+    text: Option<&str>,
+    mut value: Value,
+    prefix: &str,
+) -> (Option<T>, Vec<FieldError>) {
+    let mut problems = Vec::new();
+    let mut read = match text {
+        Some(text) => from_text(text),
+        None => from_value(&value, prefix),
+    };
+    loop {
+        match read {
+            Ok(raw) => return (Some(raw), problems),
+            Err(p) => {
+                let unknown = p.reason.starts_with("unknown field")
+                    && problems.len() < MAX_UNKNOWN_FIELDS
+                    && remove_field(&mut value, relative_path(&p.path, prefix));
+                problems.push(p);
+                if !unknown {
+                    return (None, problems);
+                }
+                read = from_value(&value, prefix);
+            }
+        }
+    }
+}
+
+fn relative_path<'a>(path: &'a str, prefix: &str) -> &'a str {
+    if prefix.is_empty() {
+        return path;
+    }
+    path.strip_prefix(prefix)
+        .map_or(path, |rest| rest.trim_start_matches('.'))
+}
+
+/// Removes the field at `path` (`traffic[0].policy.bogus`); false if there is none.
+fn remove_field(value: &mut Value, path: &str) -> bool {
+    let Some((parent, key)) = path.rsplit_once('.').map_or(Some(("", path)), Some) else {
+        return false;
+    };
+    let mut node = value;
+    for part in parent.split('.').filter(|p| !p.is_empty()) {
+        let (field, mut rest) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !field.is_empty() {
+            let Some(next) = node.get_mut(field) else {
+                return false;
+            };
+            node = next;
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let Some(end) = inner.find(']') else {
+                return false;
+            };
+            let Some(next) = inner[..end]
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| node.get_mut(i))
+            else {
+                return false;
+            };
+            node = next;
+            rest = &inner[end + 1..];
+        }
+    }
+    node.as_object_mut()
+        .is_some_and(|map| map.remove(key).is_some())
 }
 
 /// Replaces every `traffic[i].policy` naming a `preset` by the preset with the policy's
@@ -345,6 +508,7 @@ fn problem(path: &str, reason: impl Into<String>) -> FieldError {
         path: path.to_string(),
         reason: reason.into(),
         line_col: None,
+        set_by: None,
     }
 }
 
@@ -365,6 +529,29 @@ pub(crate) fn check_unique_names<'a>(
     }
 }
 
+/// An experiment writes each scenario into a directory named after it (`output::slug`):
+/// names that differ but map to one directory ("A b", "a-b") would overwrite each other.
+fn check_unique_directories(scenarios: &[Scenario], problems: &mut Vec<FieldError>) {
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    for (i, s) in scenarios.iter().enumerate() {
+        let dir = crate::output::slug(&s.name);
+        match seen.get(&dir) {
+            Some(first) if *first != s.name => problems.push(problem(
+                &format!("scenarios[{i}].name"),
+                format!(
+                    "`{}` and `{first}` would both write into the directory `{dir}`; \
+                     rename one",
+                    s.name
+                ),
+            )),
+            Some(_) => {}
+            None => {
+                seen.insert(dir, &s.name);
+            }
+        }
+    }
+}
+
 /// Deserializes from the text itself, so type errors carry line and column.
 fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldError> {
     let mut de = serde_json::Deserializer::from_str(text);
@@ -375,17 +562,22 @@ fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldError
             path: clean_path(&path, ""),
             reason: explain(&strip_position(&inner.to_string())),
             line_col: Some((inner.line(), inner.column())),
+            set_by: None,
         }
     })
 }
 
-fn from_value<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, FieldError> {
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    prefix: &str,
+) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         FieldError {
             path: clean_path(&path, prefix),
             reason: explain(&e.into_inner().to_string()),
             line_col: None,
+            set_by: None,
         }
     })
 }

@@ -35,11 +35,13 @@ impl Override {
         })
     }
 
-    /// Sets the value in `doc`, creating missing object fields on the way.
-    pub fn apply(&self, doc: &mut Value) -> Result<(), String> {
+    /// Sets the value in `doc`, creating missing object fields on the way. Returns the path
+    /// with list elements by index (`traffic[0].policy`), as problems name fields.
+    pub fn apply(&self, doc: &mut Value) -> Result<String, String> {
         let mut node = doc;
         let segments = segments(&self.path)?;
         let mut walked = String::new();
+        let mut resolved = String::new();
         for (i, segment) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             node = match segment {
@@ -48,6 +50,11 @@ impl Override {
                         name.clone()
                     } else {
                         format!("{walked}.{name}")
+                    };
+                    resolved = if resolved.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{resolved}.{name}")
                     };
                     if node.is_null() {
                         *node = Value::Object(Default::default());
@@ -59,7 +66,7 @@ impl Override {
                     };
                     if last {
                         map.insert(name.clone(), self.value.clone());
-                        return Ok(());
+                        return Ok(resolved);
                     }
                     map.entry(name.clone()).or_insert(Value::Null)
                 }
@@ -92,15 +99,16 @@ impl Override {
                                 })?
                         }
                     };
+                    resolved = format!("{resolved}[{index}]");
                     if last {
                         items[index] = self.value.clone();
-                        return Ok(());
+                        return Ok(resolved);
                     }
                     &mut items[index]
                 }
             };
         }
-        Ok(())
+        Ok(resolved)
     }
 }
 
@@ -143,7 +151,16 @@ mod tests {
     use serde_json::json;
 
     fn set(doc: &mut Value, text: &str) -> Result<(), String> {
-        Override::parse(text)?.apply(doc)
+        Override::parse(text)?.apply(doc).map(|_| ())
+    }
+
+    #[test]
+    fn the_path_applied_names_list_elements_by_index() {
+        let mut doc = json!({ "traffic": [{ "name": "web" }, { "name": "app", "policy": {} }] });
+        let applied = Override::parse("traffic[app].policy.retry.max_attempts=0")
+            .unwrap()
+            .apply(&mut doc);
+        assert_eq!(applied.unwrap(), "traffic[1].policy.retry.max_attempts");
     }
 
     #[test]

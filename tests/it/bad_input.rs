@@ -401,3 +401,147 @@ fn thousands_of_errors_are_located_in_linear_time() {
         "{elapsed:?} to locate 4,000 problems"
     );
 }
+
+/// Runs `aichaos validate` on `text` with `args` after the file: (exit code, stderr).
+fn validate(text: &[u8], args: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, text).unwrap();
+    let mut all = vec!["validate", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, _, stderr) = crate::support::aichaos(&all);
+    (code, stderr)
+}
+
+/// An unknown field no longer hides the file's other problems: all are reported at once.
+#[test]
+fn unknown_fields_and_the_other_problems_are_reported_together() {
+    let text = with(json!({
+        "bogus": 1,
+        "traffic": [{ "name": "app", "arrivals": { "rate": "-1/s" }, "colour": "red" }],
+        "providers": [{ "name": "p", "errors": { "500": 1.5 } }]
+    }));
+    let (code, stderr) = validate(text.as_bytes(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    for expected in [
+        "`bogus`: unknown field `bogus`",
+        "`traffic[0].colour`: unknown field `colour`",
+        "`traffic[0].arrivals.rate`: `-1/s`",
+        "`providers[0].errors.500`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), 4, "{stderr}");
+}
+
+/// One bad value, one error: a duration that is not one is not also "not longer than zero",
+/// nor does it make the warm-up "not shorter than the duration".
+#[test]
+fn a_bad_duration_is_one_error() {
+    for duration in ["10 sec", "1000000h"] {
+        let (code, stderr) = validate(with(json!({ "duration": duration })).as_bytes(), &[]);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("`duration`"), "{stderr}");
+    }
+    let alert = json!({ "slos": [{ "name": "a", "success_rate": 0.99,
+        "burn_rate_alerts": [{ "name": "page", "burn_rate": 2, "long_window": "1 hour", "short_window": "5m" }] }] });
+    let (code, stderr) = validate(with(alert).as_bytes(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A bad value given with --set is reported at the command-line argument, not at the line
+/// of the file that held the value it replaced.
+#[test]
+fn a_set_error_points_at_the_argument() {
+    let text = with(json!({}));
+    let (code, stderr) = validate(
+        text.as_bytes(),
+        &["--set", "traffic[app].policy.retry.max_attempts=0"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "scenario.json: --set traffic[app].policy.retry.max_attempts=0: \
+             `traffic[0].policy.retry.max_attempts`: 0 is out of range"
+        ),
+        "{stderr}"
+    );
+    // A problem elsewhere in the same file is still located in the file.
+    let text = with(json!({ "providers": [{ "name": "p", "errors": { "500": 2.0 } }] }));
+    let (_, stderr) = validate(text.as_bytes(), &["--set", "duration=0s"]);
+    assert!(
+        stderr.contains("scenario.json: --set duration=\"0s\": `duration`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scenario.json:1:"), "{stderr}");
+}
+
+#[test]
+fn a_mistyped_scenario_name_gets_the_likely_one_and_the_list() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/rate-limit-429.json");
+    for command in ["run", "compare"] {
+        let (code, _, stderr) = crate::support::aichaos(&[
+            command,
+            model,
+            "--scenario",
+            "Retry-After honored",
+            if command == "run" {
+                "--no-charts"
+            } else {
+                "--variant"
+            },
+            if command == "run" { "--quiet" } else { "v={}" },
+        ]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(
+                "no scenario named `Retry-After honored` (did you mean `Retry-After honoured`?); \
+                 scenarios: `Retry-After honoured`, `Retry-After ignored`"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+/// Scenario names that map to one output directory would overwrite each other's results.
+#[test]
+fn scenario_names_sharing_a_directory_are_refused() {
+    let experiment = json!({
+        "name": "e",
+        "base": crate::support::base(),
+        "scenarios": [{ "name": "A b" }, { "name": "a-b" }]
+    });
+    let (code, stderr) = validate(experiment.to_string().as_bytes(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "`scenarios[1].name`: `a-b` and `A b` would both write into the directory `a-b`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn text_that_is_not_utf8_is_reported_with_its_byte_offset() {
+    let (code, stderr) = validate(b"{\n  \"name\": \"caf\xe9\"\n}", &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("scenario.json:2:15: not UTF-8 text: byte 0xe9 at byte offset 16"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn very_long_names_are_cut_in_messages() {
+    let long = "q".repeat(5_000);
+    let text = with(json!({ "traffic": [{ "name": "app", "request": { "provider": long } }] }));
+    let (code, stderr) = validate(text.as_bytes(), &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("… (5000 characters)"), "{stderr}");
+    assert!(stderr.len() < 1_000, "{} bytes of error", stderr.len());
+}
