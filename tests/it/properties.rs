@@ -283,8 +283,8 @@ fn column_sum(csv: &str, name: &str) -> f64 {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// Every request ends in exactly one outcome, time never goes back, credits never go
-    /// negative, and the time series adds up to the summary.
+    /// Every request ends in exactly one outcome, time never goes back, credits are
+    /// conserved, and the time series adds up to the summary.
     #[test]
     fn generated_worlds_keep_the_books(world in generated_world()) {
         let text = world.to_string();
@@ -299,7 +299,8 @@ proptest! {
         let by_reason: u64 = r.failed_by_reason.0.iter().map(|(_, n)| n).sum();
         prop_assert_eq!(by_reason, r.failed);
         prop_assert!(s.littles_law.holds);
-        prop_assert!(s.credits_remaining_usd.is_none_or(|c| c >= 0.0));
+        let conserved = crate::support::check_credits_conserved(scenario, &s);
+        prop_assert!(conserved.is_ok(), "{:?}", conserved);
 
         let csv = std::fs::read_to_string(dir.path().join("timeseries.csv")).unwrap();
         prop_assert_eq!(column_sum(&csv, "arrivals") as u64, r.arrived);

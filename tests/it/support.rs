@@ -78,3 +78,27 @@ pub fn aichaos(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).to_string(),
     )
 }
+
+/// Credits are conserved: for each provider with a prepaid balance and no top-ups, what
+/// remains plus what was billed is what it started with (to the summary's 6 decimals).
+pub fn check_credits_conserved(scenario: &Scenario, summary: &Summary) -> Result<(), String> {
+    for (model, p) in scenario.providers.iter().zip(&summary.providers) {
+        let Some(credits) = &model.credits else {
+            continue;
+        };
+        if !credits.top_ups.is_empty() || credits.auto_recharge.is_some() {
+            continue;
+        }
+        let initial = aichaos::credits::nano_to_usd(credits.initial_nusd);
+        let remaining = p
+            .credits_remaining_usd
+            .ok_or("no remaining balance reported")?;
+        if (remaining + p.cost_usd - initial).abs() > 2e-6 {
+            return Err(format!(
+                "{}: {remaining} remaining + {} billed != {initial} at the start",
+                model.name, p.cost_usd
+            ));
+        }
+    }
+    Ok(())
+}

@@ -373,19 +373,21 @@ fn validation_tables() {
     }
 }
 
+/// Different sets of seeds agree with theory: the M/M/1 mean wait of each of four disjoint
+/// seed sets lies within its own 99 % interval of Erlang C's (a seed scheme that biased
+/// the draws would show here first).
 #[test]
-#[ignore]
 fn seed_sets_do_not_bias_the_mean_wait() {
+    let theory = 0.7 / (10.0 * (1.0 - 0.7)); // Wq = rho / (mu - lambda), mu = 10/s
     for first in [1u64, 11, 21, 31] {
-        let ws: Vec<f64> = (first..first + 10)
+        let waits: Vec<f64> = (first..first + 10)
             .map(|seed| {
-                queue_world(1, 0.7, 400_000.0, 10_000_000, seed).providers[0]
+                queue_world(1, 0.7, 40_000.0, 10_000_000, seed).providers[0]
                     .queue_wait_mean_ms
                     .unwrap()
                     / 1000.0
             })
             .collect();
-        let (m, h) = interval(&ws, 0.95);
-        println!("seeds {first}..: Wq {m:.5} ± {h:.5} (theory 0.23333)");
+        agree(&format!("Wq, seeds {first}..{}", first + 9), theory, &waits);
     }
 }
