@@ -1,5 +1,6 @@
 //! The `aichaos` command line: parse arguments, load scenarios, run, report, exit with the
-//! contract's code (0 ok, 1 expectations failed, 2 bad input).
+//! contract's code (0 ok, 1 expectations failed, 2 bad input, 3 an output not written,
+//! 130/143 interrupted).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,15 +41,17 @@ macro_rules! out {
                   Retry-After, 5xx, hangs, outages, rate limits, credits) on a virtual clock, \
                   through a client policy (timeouts, retries with backoff and jitter, circuit \
                   breaker, fallback). Same scenario + same seed = byte-identical results.\n\n\
-                  Exit codes: 0 success, 1 a declared expectation failed, 2 bad input, 130 \
-                  interrupted (Ctrl-C)."
+                  Exit codes: 0 success, 1 a declared expectation failed, 2 bad input or a \
+                  refusal, 3 an output could not be written, 130 interrupted (Ctrl-C), 143 \
+                  stopped by SIGTERM."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Write into an --out directory even if it exists and does not look like aichaos output,
-    /// let init overwrite its files, and let a sweep or incident search start over instead of
-    /// resuming (aichaos deletes only its own temporary and progress files).
+    /// let init overwrite its files, let a sweep or incident search start over instead of
+    /// resuming (aichaos deletes only its own temporary and progress files), and let a run
+    /// estimated at over 10 minutes of computing start.
     #[arg(long, global = true)]
     force: bool,
     /// No progress bar (it is drawn only when stderr is a terminal anyway).
