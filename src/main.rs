@@ -788,7 +788,7 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
             }
             s.duration_ns = Some(d);
         }
-        if let Some((field, reason)) = aichaos::sim::refuse_if_too_large(s) {
+        if let Some((field, reason)) = aichaos::scenario::estimate::refuse_if_too_large(s) {
             let path = if several_scenarios {
                 format!("{} (scenario `{}`)", field, s.name)
             } else {
@@ -918,8 +918,8 @@ fn run(path: &std::path::Path, options: RunOptions) -> i32 {
 /// without `--force`, with the estimate: nobody should discover an hours-long run and a
 /// multi-gigabyte CSV by waiting.
 fn too_long_unforced(experiment: &Experiment, force: bool) -> Option<String> {
+    use aichaos::scenario::estimate::{estimate_run, format_wall_seconds};
     use aichaos::scenario::limits::MAX_UNFORCED_RUN_WALL_SECONDS;
-    use aichaos::sim::{estimate_run, format_wall_seconds};
     let estimates: Vec<_> = experiment.scenarios.iter().map(estimate_run).collect();
     let seconds: f64 = estimates.iter().map(|e| e.wall_seconds).sum();
     if force || seconds <= MAX_UNFORCED_RUN_WALL_SECONDS {
@@ -1324,7 +1324,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
     // Estimate before running: refuse sweeps that would take hours.
     let requests: f64 = variants
         .iter()
-        .map(|v| aichaos::sim::expected_requests(&v.scenario))
+        .map(|v| aichaos::scenario::estimate::expected_requests(&v.scenario))
         .sum::<f64>()
         * f64::from(o.replications);
     if requests > aichaos::scenario::limits::MAX_EXPECTED_REQUESTS {
@@ -1333,7 +1333,7 @@ fn sweep(path: &std::path::Path, o: SweepOptions) -> i32 {
             format!(
                 "the sweep would simulate about {requests:.2e} requests, {} of computing at \
                  {:.0e} requests per second and thread; narrow the grid",
-                aichaos::sim::format_wall_seconds(
+                aichaos::scenario::estimate::format_wall_seconds(
                     requests / aichaos::scenario::limits::REQUESTS_PER_WALL_SECOND
                 ),
                 aichaos::scenario::limits::REQUESTS_PER_WALL_SECOND

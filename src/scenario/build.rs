@@ -563,7 +563,7 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
         );
     }
     if c.problems.is_empty()
-        && let Some((field, reason)) = crate::sim::refuse_if_too_large(&scenario)
+        && let Some((field, reason)) = super::estimate::refuse_if_too_large(&scenario)
     {
         c.fail(&join(prefix, &field), reason);
     }

@@ -10,6 +10,7 @@
 //! one world and differ only in what they change.
 
 mod build;
+pub mod estimate;
 pub mod limits;
 mod locate;
 pub mod overrides;
