@@ -26,6 +26,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shard;
 pub mod sim;
 pub mod slo;
 pub mod special;
