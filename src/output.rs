@@ -94,74 +94,141 @@ pub const MARKER: &str = ".aichaos-output";
 /// Files whose presence shows a directory holds aichaos results (from before the marker).
 const RESULT_FILES: [&str; 4] = ["summary.json", "compare.json", "sweep.json", "overview.png"];
 
-/// Held while a command writes into a directory: an advisory lock on its marker file,
-/// released when dropped (or when the process ends, however it ends).
+/// Held while a command writes into a directory: advisory locks on its marker file and on
+/// the markers of the aichaos directories around it, released when dropped (or when the
+/// process ends, however it ends).
 #[derive(Debug)]
 pub struct DirLock {
-    _marker: File,
+    _markers: Vec<File>,
+}
+
+/// How a command shares its output directory while it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Alone: any other writer is refused (every command but a sweep shard).
+    Exclusive,
+    /// With other sweep shards, which write files of their own (`sweep-part-I-of-N.json`):
+    /// the README's Slurm and Kubernetes examples run every shard on one `--out`.
+    Shards,
+}
+
+/// Why a directory could not be taken: the user's choice to reconsider (exit 2), or the
+/// file system failing (exit 3).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimError {
+    Refused(String),
+    Io(String),
+}
+
+impl std::fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClaimError::Refused(why) | ClaimError::Io(why) => f.write_str(why),
+        }
+    }
 }
 
 /// Takes `dir` as an output directory: refuses (unless `force`) a directory that exists,
 /// is not empty and does not look like aichaos output, so a mistyped `--out` cannot
 /// overwrite someone's files; then creates it, leaves the marker and locks it. A directory
-/// another aichaos process is writing into is refused, `force` or not. Nothing is deleted.
-pub fn claim_dir(dir: &Path, force: bool) -> Result<DirLock, String> {
+/// another aichaos process is writing into is refused, `force` or not, and so is one inside
+/// a directory being written (an experiment writes its scenarios into subdirectories) or
+/// around one. Nothing is deleted.
+pub fn claim_dir(dir: &Path, force: bool, sharing: Sharing) -> Result<DirLock, ClaimError> {
+    use ClaimError::{Io, Refused};
     if dir.is_symlink() && !dir.exists() {
         let target = fs::read_link(dir).map_or_else(|_| "?".into(), |t| t.display().to_string());
-        return Err(format!(
+        return Err(Refused(format!(
             "is a symbolic link to `{target}`, which does not exist; create the target \
              directory or choose another --out"
-        ));
+        )));
     }
     if dir.exists() && !force {
         if !dir.is_dir() {
-            return Err("exists and is not a directory".into());
+            return Err(Refused("exists and is not a directory".into()));
         }
-        let mut entries = fs::read_dir(dir).map_err(|e| e.to_string())?;
+        let mut entries = fs::read_dir(dir).map_err(|e| Io(e.to_string()))?;
         let empty = entries.next().is_none();
         let ours = [MARKER]
             .iter()
             .chain(&RESULT_FILES)
             .any(|f| dir.join(f).is_file());
         if !empty && !ours {
-            return Err(format!(
+            return Err(Refused(format!(
                 "exists, is not empty and does not look like aichaos output (no {MARKER}); \
                  choose another --out, or pass --force to write into it"
-            ));
+            )));
         }
     }
-    fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    lock_marker(dir)
+    // Around it first, before creating anything: an experiment holds its directory alone
+    // while it writes the scenarios' subdirectories, so a run into one of them must find
+    // that lock; and a command writing below holds this one shared, so the experiment
+    // finds it in turn.
+    let mut markers = lock_enclosing_markers(dir)?;
+    fs::create_dir_all(dir).map_err(|e| Io(format!("cannot create the directory: {e}")))?;
+    markers.push(lock_marker(dir, sharing)?);
+    Ok(DirLock { _markers: markers })
+}
+
+/// Shared locks on the markers of the aichaos directories that contain `dir`.
+fn lock_enclosing_markers(dir: &Path) -> Result<Vec<File>, ClaimError> {
+    let absolute = std::path::absolute(dir).map_err(|e| ClaimError::Io(e.to_string()))?;
+    let mut held = Vec::new();
+    for ancestor in absolute.ancestors().skip(1) {
+        let path = ancestor.join(MARKER);
+        // Read-only: the directory may be someone else's, and the marker is never written.
+        let Ok(marker) = File::open(&path) else {
+            continue;
+        };
+        match marker.try_lock_shared() {
+            Ok(()) => held.push(marker),
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(ClaimError::Refused(format!(
+                    "another aichaos command is writing into {} now, which holds this \
+                     directory; wait for it to finish or choose another --out",
+                    ancestor.display()
+                )));
+            }
+            // A marker we may not lock (a read-only file system) guards nothing.
+            Err(fs::TryLockError::Error(_)) => {}
+        }
+    }
+    Ok(held)
 }
 
 /// Opens (creating it if needed) and locks the directory's marker. The marker is written in
 /// place, never renamed over: a rename would give it a new inode and drop the lock held on
 /// the old one.
-fn lock_marker(dir: &Path) -> Result<DirLock, String> {
+fn lock_marker(dir: &Path, sharing: Sharing) -> Result<File, ClaimError> {
+    use ClaimError::{Io, Refused};
     let mut marker = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(dir.join(MARKER))
-        .map_err(|e| format!("cannot create {MARKER}: {e}"))?;
-    match marker.try_lock() {
+        .map_err(|e| Io(format!("cannot create {MARKER}: {e}")))?;
+    let locked = match sharing {
+        Sharing::Exclusive => marker.try_lock(),
+        Sharing::Shards => marker.try_lock_shared(),
+    };
+    match locked {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
-            return Err(
-                "another aichaos command is writing into this directory now; wait \
-                        for it to finish or choose another --out"
+            return Err(Refused(
+                "another aichaos command is writing into this directory now; wait for it to \
+                 finish or choose another --out"
                     .into(),
-            );
+            ));
         }
-        Err(fs::TryLockError::Error(e)) => return Err(format!("cannot lock {MARKER}: {e}")),
+        Err(fs::TryLockError::Error(e)) => return Err(Io(format!("cannot lock {MARKER}: {e}"))),
     }
-    if marker.metadata().map_err(|e| e.to_string())?.len() == 0 {
+    if marker.metadata().map_err(|e| Io(e.to_string()))?.len() == 0 {
         marker
             .write_all(MARKER_TEXT)
-            .map_err(|e| format!("cannot write {MARKER}: {e}"))?;
+            .map_err(|e| Io(format!("cannot write {MARKER}: {e}")))?;
     }
-    Ok(DirLock { _marker: marker })
+    Ok(marker)
 }
 
 const MARKER_TEXT: &[u8] =
@@ -185,37 +252,56 @@ mod tests {
         let foreign = dir.path().join("home");
         fs::create_dir(&foreign).unwrap();
         fs::write(foreign.join("thesis.tex"), "precious").unwrap();
-        let refused = claim_dir(&foreign, false).unwrap_err();
+        let refused = claim_dir(&foreign, false, Sharing::Exclusive).unwrap_err().to_string();
         assert!(refused.contains("--force"), "{refused}");
         assert!(!foreign.join(MARKER).exists());
-        drop(claim_dir(&foreign, true).unwrap());
+        drop(claim_dir(&foreign, true, Sharing::Exclusive).unwrap());
         // Once marked, it is ours; the user's file is untouched.
-        drop(claim_dir(&foreign, false).unwrap());
+        drop(claim_dir(&foreign, false, Sharing::Exclusive).unwrap());
         assert_eq!(
             fs::read_to_string(foreign.join("thesis.tex")).unwrap(),
             "precious"
         );
         // New and empty directories are fine; a file in the way is not.
-        claim_dir(&dir.path().join("new/deep"), false).unwrap();
+        drop(claim_dir(&dir.path().join("new/deep"), false, Sharing::Exclusive).unwrap());
         let file = dir.path().join("file");
         fs::write(&file, "x").unwrap();
-        assert!(claim_dir(&file, false).is_err());
+        assert!(claim_dir(&file, false, Sharing::Exclusive).is_err());
     }
 
     #[test]
     fn a_directory_being_written_is_refused_to_a_second_writer() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let held = claim_dir(&out, false).unwrap();
+        let held = claim_dir(&out, false, Sharing::Exclusive).unwrap();
         // A second open file description conflicts even within one process, as a second
         // aichaos process would; --force does not override it.
-        for force in [false, true] {
-            let refused = claim_dir(&out, force).unwrap_err();
+        for (force, sharing) in [(false, Sharing::Exclusive), (true, Sharing::Shards)] {
+            let refused = claim_dir(&out, force, sharing).unwrap_err().to_string();
             assert!(refused.contains("another aichaos command"), "{refused}");
         }
+        // Nor is a directory inside it free: an experiment writes its scenarios there.
+        let inside = claim_dir(&out.join("scenario"), true, Sharing::Exclusive).unwrap_err();
+        assert!(matches!(inside, ClaimError::Refused(_)), "{inside}");
+        assert!(!out.join("scenario").exists(), "a refused claim creates nothing");
         drop(held);
-        claim_dir(&out, false).unwrap();
+        let below = claim_dir(&out.join("scenario"), false, Sharing::Exclusive).unwrap();
+        // ... and while something writes below, the directory around it is not free.
+        assert!(claim_dir(&out, false, Sharing::Exclusive).is_err());
+        drop(below);
+        drop(claim_dir(&out, false, Sharing::Exclusive).unwrap());
         assert_eq!(fs::read(out.join(MARKER)).unwrap(), MARKER_TEXT);
+    }
+
+    /// Sweep shards share one --out (they write parts of their own); anything else waits.
+    #[test]
+    fn sweep_shards_share_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = claim_dir(dir.path(), false, Sharing::Shards).unwrap();
+        let second = claim_dir(dir.path(), false, Sharing::Shards).unwrap();
+        assert!(claim_dir(dir.path(), false, Sharing::Exclusive).is_err());
+        drop((first, second));
+        drop(claim_dir(dir.path(), false, Sharing::Exclusive).unwrap());
     }
 
     #[test]
@@ -238,7 +324,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
-        let refused = claim_dir(&link, true).unwrap_err();
+        let refused = claim_dir(&link, true, Sharing::Exclusive).unwrap_err().to_string();
         assert!(
             refused.contains("symbolic link") && refused.contains("nowhere"),
             "{refused}"

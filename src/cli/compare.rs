@@ -8,8 +8,8 @@ use aichaos::output::slug;
 use aichaos::scenario::{self, overrides::Override};
 
 use super::{
-    SetArgs, ThreadsArg, bad_input, check_replications, claim, parse_overrides, run_variants,
-    write_failed,
+    SetArgs, ThreadsArg, bad_input, check_replications, claim, parse_overrides, run_failed,
+    run_variants, write_failed,
 };
 
 #[derive(clap::Args)]
@@ -183,8 +183,8 @@ fn finish_compare(
     if let Some(title) = title {
         comparison.scenario = title;
     }
-    if let Err(e) = write_comparison(&out, variants, &comparison) {
-        return write_failed(&out, e);
+    if let Err(code) = write_comparison(&out, variants, &comparison) {
+        return code;
     }
     if options.json {
         outln!(
@@ -198,13 +198,14 @@ fn finish_compare(
     0
 }
 
-/// compare.json, compare.csv, and the first replication of each variant with overlay charts.
+/// compare.json, compare.csv, and the first replication of each variant with overlay charts;
+/// the exit code if something failed (an interruption keeps its own).
 fn write_comparison(
     out: &std::path::Path,
     variants: &[aichaos::compare::Variant],
     comparison: &aichaos::compare::Comparison,
-) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+) -> Result<(), i32> {
+    std::fs::create_dir_all(out).map_err(|e| write_failed(out, e))?;
     let mut runs = Vec::new();
     for v in variants {
         let mut scenario = v.scenario.clone();
@@ -212,16 +213,18 @@ fn write_comparison(
         // Legends and run directories name the variant.
         scenario.name = v.name.clone();
         let dir = out.join("runs").join(slug(&v.name));
-        aichaos::run::run_to_dir(&scenario, &dir, false).map_err(|e| e.to_string())?;
-        runs.push(load_run(&dir).map_err(|e| e.to_string())?);
+        aichaos::run::run_to_dir(&scenario, &dir, false)
+            .map_err(|e| run_failed(&out.display().to_string(), &e))?;
+        runs.push(load_run(&dir).map_err(|e| write_failed(&dir, e))?);
     }
-    charts::render(&runs, out)?;
+    charts::render(&runs, out).map_err(|e| write_failed(out, e))?;
     let json = serde_json::to_string_pretty(comparison).expect("serializes") + "\n";
     aichaos::output::write_atomic(
         out,
         "compare.csv",
         aichaos::compare::csv(comparison).as_bytes(),
     )
-    .map_err(|e| e.to_string())?;
-    aichaos::output::write_atomic(out, "compare.json", json.as_bytes()).map_err(|e| e.to_string())
+    .map_err(|e| write_failed(out, e))?;
+    aichaos::output::write_atomic(out, "compare.json", json.as_bytes())
+        .map_err(|e| write_failed(out, e))
 }

@@ -200,12 +200,25 @@ pub(crate) fn write_failed(place: &std::path::Path, e: impl std::fmt::Display) -
     EXIT_OUTPUT_FAILED
 }
 
-/// Takes `dir` for output (see `output::claim_dir`): the lock to hold while writing, or
-/// the exit code if refused.
+/// Takes `dir` for output alone (see `output::claim_dir`): the lock to hold while writing,
+/// or the exit code if refused (2) or the file system failed (3).
 pub(crate) fn claim(dir: &std::path::Path, force: bool) -> Result<aichaos::output::DirLock, i32> {
-    aichaos::output::claim_dir(dir, force).map_err(|e| {
+    claim_shared(dir, force, aichaos::output::Sharing::Exclusive)
+}
+
+/// `claim`, sharing the directory as `sharing` allows (sweep shards share theirs).
+pub(crate) fn claim_shared(
+    dir: &std::path::Path,
+    force: bool,
+    sharing: aichaos::output::Sharing,
+) -> Result<aichaos::output::DirLock, i32> {
+    use aichaos::output::ClaimError;
+    aichaos::output::claim_dir(dir, force, sharing).map_err(|e| {
         eprintln!("error: {}: {e}", dir.display());
-        EXIT_BAD_INPUT
+        match e {
+            ClaimError::Refused(_) => EXIT_BAD_INPUT,
+            ClaimError::Io(_) => EXIT_OUTPUT_FAILED,
+        }
     })
 }
 

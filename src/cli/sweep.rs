@@ -11,8 +11,8 @@ use aichaos::scenario::{self, overrides::Override};
 use aichaos::shard::{SWEEP_PART_FORMAT, SweepPart, SweepSpec, parse_shard, shard_points};
 
 use super::{
-    SetArgs, ThreadsArg, bad_input, check_replications, claim, parse_overrides, run_variants,
-    write_failed,
+    SetArgs, ThreadsArg, bad_input, check_replications, claim_shared, parse_overrides,
+    run_variants, write_failed,
 };
 
 #[derive(clap::Args)]
@@ -168,7 +168,12 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(format!("sweep-{}", slug(&name))));
-    let _lock = match claim(&out, g.force) {
+    // Shards of one sweep write parts of their own into one --out, side by side.
+    let sharing = match o.shard {
+        Some(_) => aichaos::output::Sharing::Shards,
+        None => aichaos::output::Sharing::Exclusive,
+    };
+    let _lock = match claim_shared(&out, g.force, sharing) {
         Ok(lock) => lock,
         Err(code) => return code,
     };
