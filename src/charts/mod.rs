@@ -94,6 +94,38 @@ struct TimeChart {
     /// Vertical event markers: (label, x, colour).
     markers: Vec<(String, f64, RGBColor)>,
     y_formatter: fn(&f64) -> String,
+    y: YAxis,
+}
+
+/// A chart's vertical axis, chosen by what the chart must show.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum YAxis {
+    Linear { low: f64, high: f64 },
+    Log { low: f64, high: f64 },
+}
+
+impl YAxis {
+    /// Where `value` sits on the axis: 0 at the bottom, 1 at the top, clamped.
+    pub fn fraction(&self, value: f64) -> f64 {
+        let f = match *self {
+            YAxis::Linear { low, high } => (value - low) / (high - low),
+            YAxis::Log { low, high } => libm::log(value.max(low) / low) / libm::log(high / low),
+        };
+        f.clamp(0.0, 1.0)
+    }
+
+    /// Where the bottom strip ends and the top strip begins: 4 % of the height from each
+    /// edge, in axis units.
+    fn strips(&self) -> (f64, f64) {
+        match *self {
+            YAxis::Linear { low, high } => (low + (high - low) * 0.04, low + (high - low) * 0.96),
+            // libm's pow, not the platform's: these place pixels in the PNG.
+            YAxis::Log { low, high } => (
+                low * libm::pow(high / low, 0.04),
+                low * libm::pow(high / low, 0.96),
+            ),
+        }
+    }
 }
 
 /// Where a run's files go: draws to a hidden temporary name and renames, so an interrupted
@@ -220,11 +252,30 @@ impl TimeChart {
             references: Vec::new(),
             markers: Vec::new(),
             y_formatter,
+            y: YAxis::Linear {
+                low: 0.0,
+                high: 1.0,
+            },
+        }
+    }
+
+    /// Draws the chart on its own axis.
+    fn draw(&self) -> ChartResult<()> {
+        let strips = self.y.strips();
+        match self.y {
+            YAxis::Linear { low, high } => self.draw_on(low..high, low, high, strips),
+            YAxis::Log { low, high } => self.draw_on(Log125::new(low, high), low, high, strips),
         }
     }
 
     /// `strips`: where the bottom strip ends and the top strip begins, in y units.
-    fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strips: (f64, f64)) -> ChartResult<()>
+    fn draw_on<Y>(
+        &self,
+        y_range: Y,
+        y_floor: f64,
+        y_top: f64,
+        strips: (f64, f64),
+    ) -> ChartResult<()>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
@@ -365,47 +416,52 @@ impl TimeChart {
                     }
                 }
             }
-            let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
-            for curve in &self.curves {
-                let mark = if curve.dashed {
-                    LegendMark::Dashed
-                } else {
-                    LegendMark::Line
-                };
-                entries.push((curve.label.clone(), curve.colour, mark));
-            }
-            if self.curves.iter().any(|c| !c.envelope.is_empty()) {
-                entries.push((
-                    "min-max per bin".to_string(),
-                    GREY,
-                    LegendMark::Box(ENVELOPE_ALPHA * 2.0),
-                ));
-            }
-            for stack in &self.stacks {
-                entries.push((
-                    stack.label.clone(),
-                    stack.colour,
-                    LegendMark::Box(STACK_ALPHA),
-                ));
-            }
-            for (label, _, colour) in self.references.iter().chain(&self.markers) {
-                if !entries.iter().any(|(l, _, _)| l == label) {
-                    entries.push((label.clone(), *colour, LegendMark::Dashed));
-                }
-            }
-            for shade in self.shades.iter().filter(|s| !s.spans.is_empty()) {
-                entries.push((
-                    shade.label.to_string(),
-                    shade.colour,
-                    LegendMark::Box(if shade.band == ShadeBand::Full {
-                        SHADE_ALPHA * 2.0
-                    } else {
-                        0.55
-                    }),
-                ));
-            }
-            legend_entries(&panel, &entries)
+            legend_entries(&panel, &self.legend())
         })
+    }
+
+    /// The legend: every series drawn, then references, markers and the shades in use.
+    fn legend(&self) -> Vec<(String, RGBColor, LegendMark)> {
+        let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
+        for curve in &self.curves {
+            let mark = if curve.dashed {
+                LegendMark::Dashed
+            } else {
+                LegendMark::Line
+            };
+            entries.push((curve.label.clone(), curve.colour, mark));
+        }
+        if self.curves.iter().any(|c| !c.envelope.is_empty()) {
+            entries.push((
+                "min-max per bin".to_string(),
+                GREY,
+                LegendMark::Box(ENVELOPE_ALPHA * 2.0),
+            ));
+        }
+        for stack in &self.stacks {
+            entries.push((
+                stack.label.clone(),
+                stack.colour,
+                LegendMark::Box(STACK_ALPHA),
+            ));
+        }
+        for (label, _, colour) in self.references.iter().chain(&self.markers) {
+            if !entries.iter().any(|(l, _, _)| l == label) {
+                entries.push((label.clone(), *colour, LegendMark::Dashed));
+            }
+        }
+        for shade in self.shades.iter().filter(|s| !s.spans.is_empty()) {
+            entries.push((
+                shade.label.to_string(),
+                shade.colour,
+                LegendMark::Box(if shade.band == ShadeBand::Full {
+                    SHADE_ALPHA * 2.0
+                } else {
+                    0.55
+                }),
+            ));
+        }
+        entries
     }
 }
 
@@ -476,21 +532,32 @@ impl Axis {
         values: &[Option<f64>],
         transform: impl Fn(f64) -> f64,
     ) -> (Vec<Point>, Vec<Band>) {
+        let buckets: Vec<Range<usize>> = (0..values.len()).map(|i| i..i + 1).collect();
+        self.binned(&buckets, |i| values[i].map(&transform))
+    }
+
+    /// Values of consecutive groups of buckets (`groups[i]` has `value(i)`) as a line:
+    /// at most `MAX_POINTS` bins of groups, each the mean of its present values (NaN where
+    /// none) at the middle of its time span, with a min-max envelope when a bin holds
+    /// several groups.
+    fn binned(
+        &self,
+        groups: &[Range<usize>],
+        value: impl Fn(usize) -> Option<f64>,
+    ) -> (Vec<Point>, Vec<Band>) {
+        let bin = groups.len().div_ceil(MAX_POINTS).max(1);
         let mut points = Vec::new();
         let mut envelope = Vec::new();
-        for bin in self.bins() {
-            let present: Vec<f64> = values[bin.clone()]
-                .iter()
-                .flatten()
-                .map(|v| transform(*v))
-                .collect();
-            let x = self.midpoint(&bin);
+        for first in (0..groups.len()).step_by(bin) {
+            let last = (first + bin).min(groups.len()) - 1;
+            let present: Vec<f64> = (first..=last).filter_map(&value).collect();
+            let x = self.midpoint(&(groups[first].start..groups[last].end));
             if present.is_empty() {
                 points.push((x, f64::NAN));
                 continue;
             }
             points.push((x, present.iter().sum::<f64>() / present.len() as f64));
-            if self.bin > 1 {
+            if bin > 1 {
                 let low = present.iter().copied().fold(f64::INFINITY, f64::min);
                 let high = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 envelope.push((x, low, high));
@@ -645,24 +712,39 @@ fn milliseconds(y: &f64) -> String {
 pub fn render(runs: &[RunData], out: &Path) -> ChartResult<Vec<PathBuf>> {
     assert!(!runs.is_empty(), "render needs at least one run");
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut written = vec![
-        success_rate(runs, out)?,
-        latency(runs, out)?,
-        load(runs, out)?,
-    ];
+    let mut written = Vec::new();
+    for chart in time_charts(runs, out) {
+        chart.draw()?;
+        written.push(chart.path);
+    }
+    written.push(latency_cdf(runs, out)?);
+    Ok(written)
+}
+
+/// The charts over time of `runs`, built but not drawn, in the order `render` writes them.
+fn time_charts(runs: &[RunData], out: &Path) -> Vec<TimeChart> {
+    let mut charts = vec![success_rate(runs, out), latency(runs, out), load(runs, out)];
     if runs.iter().any(|r| {
         r.summary
             .providers
             .iter()
             .any(|p| p.credits_remaining_usd.is_some())
     }) {
-        written.push(credits(runs, out)?);
+        charts.push(credits(runs, out));
     }
-    written.push(latency_cdf(runs, out)?);
-    Ok(written)
+    charts
 }
 
-fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// The legend of the chart `file` (e.g. `load.png`) of `runs`: what that chart draws, as
+/// `render` would draw it; None for a chart these runs do not get.
+pub fn legend(runs: &[RunData], file: &str) -> Option<Vec<String>> {
+    time_charts(runs, Path::new(""))
+        .into_iter()
+        .find(|c| c.path == Path::new(file))
+        .map(|c| c.legend().into_iter().map(|(label, _, _)| label).collect())
+}
+
+fn success_rate(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("success_rate.png"),
@@ -713,11 +795,39 @@ fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             chart.shades = shades(run, &axis);
         }
     }
-    chart.draw(0.0..102.0, 0.0, 102.0, (4.0, 98.0))?;
-    Ok(chart.path)
+    chart.y = YAxis::Linear {
+        low: 0.0,
+        high: 102.0,
+    };
+    chart
 }
 
-fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// One point of a percentile line: the buckets it stands for, its value (None where no
+/// request succeeded) and the successful requests behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PercentilePoint {
+    pub buckets: Range<usize>,
+    pub value_ms: Option<f64>,
+    pub samples: u64,
+}
+
+/// The points of the latency chart's line for `column` (`latency_p99_ms`, the run's
+/// `quantile` 0.99 per bucket).
+pub fn percentile_points(run: &RunData, column: &str, _quantile: f64) -> Vec<PercentilePoint> {
+    let samples = run.series.values("successes");
+    run.series
+        .column(column)
+        .iter()
+        .enumerate()
+        .map(|(i, value_ms)| PercentilePoint {
+            buckets: i..i + 1,
+            value_ms: *value_ms,
+            samples: samples[i] as u64,
+        })
+        .collect()
+}
+
+fn latency(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("latency.png"),
@@ -729,20 +839,22 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
     let (mut low, mut high) = (f64::INFINITY, 0.0f64);
     for (i, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
-        let wanted: &[(&str, &str, RGBColor, bool)] = if runs.len() == 1 {
+        let wanted: &[(&str, f64, &str, RGBColor, bool)] = if runs.len() == 1 {
             &[
-                ("latency_p50_ms", "p50", GREEN, false),
-                ("latency_p95_ms", "p95", ORANGE, false),
-                ("latency_p99_ms", "p99", VERMILLION, false),
+                ("latency_p50_ms", 0.50, "p50", GREEN, false),
+                ("latency_p95_ms", 0.95, "p95", ORANGE, false),
+                ("latency_p99_ms", 0.99, "p99", VERMILLION, false),
             ]
         } else {
             &[
-                ("latency_p50_ms", "p50", BLACK, true),
-                ("latency_p99_ms", "p99", BLACK, false),
+                ("latency_p50_ms", 0.50, "p50", BLACK, true),
+                ("latency_p99_ms", 0.99, "p99", BLACK, false),
             ]
         };
-        for &(column, name, colour, dashed) in wanted {
-            let (points, envelope) = axis.line(run.series.column(column), |v| v);
+        for &(column, quantile, name, colour, dashed) in wanted {
+            let line = percentile_points(run, column, quantile);
+            let groups: Vec<Range<usize>> = line.iter().map(|p| p.buckets.clone()).collect();
+            let (points, envelope) = axis.binned(&groups, |i| line[i].value_ms);
             for &(_, y) in points.iter().filter(|(_, y)| y.is_finite()) {
                 low = low.min(y);
                 high = high.max(y);
@@ -771,15 +883,14 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
     if !low.is_finite() {
         (low, high) = (1.0, 1000.0);
     }
-    let (floor, top) = ((low / 1.5).max(0.001), (high * 1.5).max(low * 10.0));
-    // libm's pow, not the platform's: these place pixels in the PNG.
-    let strip_top = floor * libm::pow(top / floor, 0.04);
-    let top_strip = floor * libm::pow(top / floor, 0.96);
-    chart.draw(Log125::new(floor, top), floor, top, (strip_top, top_strip))?;
-    Ok(chart.path)
+    chart.y = YAxis::Log {
+        low: (low / 1.5).max(0.001),
+        high: (high * 1.5).max(low * 10.0),
+    };
+    chart
 }
 
-fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+fn load(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("load.png"),
@@ -855,12 +966,48 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             });
         }
     }
-    let top = (high * 1.1).max(1.0);
-    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
-    Ok(chart.path)
+    chart.y = YAxis::Linear {
+        low: 0.0,
+        high: (high * 1.1).max(1.0),
+    };
+    chart
 }
 
-fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// The credits chart's vertical axis for `runs`.
+pub fn credits_axis(runs: &[RunData]) -> YAxis {
+    let peaks_usd = credit_peaks_usd(runs);
+    let high = peaks_usd.iter().copied().fold(0.0, f64::max);
+    YAxis::Linear {
+        low: 0.0,
+        high: (high * 1.1).max(0.01),
+    }
+}
+
+/// The highest value of each line of the credits chart: every account's balance and every
+/// run's cumulative cost.
+fn credit_peaks_usd(runs: &[RunData]) -> Vec<f64> {
+    let mut peaks = Vec::new();
+    for run in runs {
+        for p in credit_accounts(run) {
+            let balances = run
+                .series
+                .column(&data::provider_column(&p.name, "credits_usd"));
+            peaks.push(balances.iter().flatten().copied().fold(0.0, f64::max));
+        }
+        peaks.push(run.series.values("cost_usd").iter().sum());
+    }
+    peaks
+}
+
+/// The providers of `run` that hold credits.
+fn credit_accounts(run: &RunData) -> impl Iterator<Item = &data::ProviderView> {
+    run.summary
+        .providers
+        .iter()
+        .filter(|p| p.credits_remaining_usd.is_some())
+}
+
+fn credits(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("credits.png"),
@@ -869,7 +1016,6 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         dollars,
     );
     let unit = chart.unit;
-    let mut high = 0.0f64;
     let mut colour_index = 0;
     for run in runs {
         let axis = Axis::of(run, unit);
@@ -878,22 +1024,12 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         } else {
             format!("{}: ", run.label())
         };
-        for p in run
-            .summary
-            .providers
-            .iter()
-            .filter(|p| p.credits_remaining_usd.is_some())
-        {
+        for p in credit_accounts(run) {
             let (points, envelope) = axis.line(
                 run.series
                     .column(&data::provider_column(&p.name, "credits_usd")),
                 |v| v,
             );
-            high = points
-                .iter()
-                .map(|p| p.1)
-                .filter(|y| y.is_finite())
-                .fold(high, f64::max);
             let colour = series_colour(colour_index);
             colour_index += 1;
             chart.curves.push(Curve {
@@ -925,7 +1061,6 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 (axis.x(axis.ends[bin.end - 1]), total)
             })
             .collect();
-        high = high.max(total);
         chart.curves.push(Curve {
             label: format!("{prefix}cumulative cost"),
             colour: BLACK,
@@ -934,9 +1069,8 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             dashed: true,
         });
     }
-    let top = (high * 1.1).max(0.01);
-    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
-    Ok(chart.path)
+    chart.y = credits_axis(runs);
+    chart
 }
 
 fn latency_cdf(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
