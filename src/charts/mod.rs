@@ -13,6 +13,7 @@
 
 pub mod data;
 pub mod logaxis;
+pub mod percentile;
 pub mod style;
 
 use std::ops::Range;
@@ -53,6 +54,11 @@ struct Curve {
     points: Vec<Point>,
     envelope: Vec<Band>,
     dashed: bool,
+    /// Points standing on too few requests to join a line (see `percentile`), drawn as
+    /// hollow rings of this radius in pixels: lines of one chart give theirs different
+    /// sizes, so rings at the same place (a p95 equal to the p99) stay visible.
+    rings: Vec<Point>,
+    ring_px: i32,
 }
 
 /// Shaded time spans (x0, x1), e.g. outages.
@@ -174,6 +180,9 @@ fn legend_entries(
                         .map_err(err)?;
                 }
             }
+            LegendMark::Ring => panel
+                .draw(&Circle::new((23, y), 6, colour.stroke_width(2)))
+                .map_err(err)?,
             LegendMark::Box(alpha) => panel
                 .draw(&Rectangle::new(
                     [(8, y - 8), (38, y + 8)],
@@ -201,6 +210,7 @@ fn legend_entries(
 enum LegendMark {
     Line,
     Dashed,
+    Ring,
     Box(f64),
 }
 
@@ -415,6 +425,14 @@ impl TimeChart {
                             .map_err(err)?;
                     }
                 }
+                chart
+                    .draw_series(
+                        curve
+                            .rings
+                            .iter()
+                            .map(|&p| Circle::new(p, curve.ring_px, curve.colour.stroke_width(2))),
+                    )
+                    .map_err(err)?;
             }
             legend_entries(&panel, &self.legend())
         })
@@ -430,6 +448,13 @@ impl TimeChart {
                 LegendMark::Line
             };
             entries.push((curve.label.clone(), curve.colour, mark));
+        }
+        if self.curves.iter().any(|c| !c.rings.is_empty()) {
+            entries.push((
+                "too few requests for a line".to_string(),
+                GREY,
+                LegendMark::Ring,
+            ));
         }
         if self.curves.iter().any(|c| !c.envelope.is_empty()) {
             entries.push((
@@ -778,6 +803,8 @@ fn success_rate(runs: &[RunData], out: &Path) -> TimeChart {
             points: axis.ratio(&successes, &ended, 100.0),
             envelope,
             dashed: false,
+            rings: vec![],
+            ring_px: 0,
         });
         if let Some(slo) = run.summary.expectation("min_success_rate") {
             let label = if runs.len() == 1 {
@@ -811,20 +838,56 @@ pub struct PercentilePoint {
     pub samples: u64,
 }
 
-/// The points of the latency chart's line for `column` (`latency_p99_ms`, the run's
-/// `quantile` 0.99 per bucket).
-pub fn percentile_points(run: &RunData, column: &str, _quantile: f64) -> Vec<PercentilePoint> {
-    let samples = run.series.values("successes");
-    run.series
-        .column(column)
+/// The points of the latency chart's line for `column` (e.g. `latency_p99_ms`, the run's
+/// `quantile` 0.99 per bucket): buckets widened until each point stands on enough
+/// successful requests (see `percentile`), and a point with no value over each gap.
+pub fn percentile_points(run: &RunData, column: &str, quantile: f64) -> Vec<PercentilePoint> {
+    let samples: Vec<u64> = run
+        .series
+        .values("successes")
         .iter()
-        .enumerate()
-        .map(|(i, value_ms)| PercentilePoint {
-            buckets: i..i + 1,
-            value_ms: *value_ms,
-            samples: samples[i] as u64,
+        .map(|n| *n as u64)
+        .collect();
+    let values = run.series.column(column);
+    percentile::groups(&samples, percentile::min_samples(quantile))
+        .into_iter()
+        .map(|g| {
+            let weighted: Vec<(f64, u64)> = g
+                .buckets
+                .clone()
+                .filter_map(|i| values[i].map(|v| (v, samples[i])))
+                .collect();
+            PercentilePoint {
+                value_ms: percentile::weighted_quantile(&weighted, quantile),
+                buckets: g.buckets,
+                samples: g.samples,
+            }
         })
         .collect()
+}
+
+/// A percentile line as the chart draws it: the points binned like any line and, apart,
+/// the points on too few requests (a whole stretch between gaps holds fewer than the
+/// percentile needs), which no line joins. A binned line has none apart: each of its points
+/// is a mean over many groups.
+fn percentile_line(
+    axis: &Axis,
+    line: &[PercentilePoint],
+    quantile: f64,
+) -> (Vec<Point>, Vec<Band>, Vec<Point>) {
+    let groups: Vec<Range<usize>> = line.iter().map(|p| p.buckets.clone()).collect();
+    let (mut points, envelope) = axis.binned(&groups, |i| line[i].value_ms);
+    let mut rings = Vec::new();
+    if points.len() == line.len() {
+        let needed = percentile::min_samples(quantile);
+        for (point, p) in points.iter_mut().zip(line) {
+            if (1..needed).contains(&p.samples) {
+                rings.push(*point);
+                point.1 = f64::NAN;
+            }
+        }
+    }
+    (points, envelope, rings)
 }
 
 fn latency(runs: &[RunData], out: &Path) -> TimeChart {
@@ -851,11 +914,10 @@ fn latency(runs: &[RunData], out: &Path) -> TimeChart {
                 ("latency_p99_ms", 0.99, "p99", BLACK, false),
             ]
         };
-        for &(column, quantile, name, colour, dashed) in wanted {
+        for (k, &(column, quantile, name, colour, dashed)) in wanted.iter().enumerate() {
             let line = percentile_points(run, column, quantile);
-            let groups: Vec<Range<usize>> = line.iter().map(|p| p.buckets.clone()).collect();
-            let (points, envelope) = axis.binned(&groups, |i| line[i].value_ms);
-            for &(_, y) in points.iter().filter(|(_, y)| y.is_finite()) {
+            let (points, envelope, rings) = percentile_line(&axis, &line, quantile);
+            for &(_, y) in points.iter().chain(&rings).filter(|(_, y)| y.is_finite()) {
                 low = low.min(y);
                 high = high.max(y);
             }
@@ -874,6 +936,9 @@ fn latency(runs: &[RunData], out: &Path) -> TimeChart {
                 points,
                 envelope,
                 dashed,
+                rings,
+                // p50 4 px, p95 9 px, p99 14 px: rings of equal values nest, apart.
+                ring_px: 4 + 5 * k as i32,
             });
         }
         if runs.len() == 1 {
@@ -916,6 +981,8 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 points: offered,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
             chart.curves.push(Curve {
                 label: "attempts sent (retries included)".into(),
@@ -923,6 +990,8 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 points: attempts,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
             let capacity: f64 = run
                 .summary
@@ -956,6 +1025,8 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 points: offered,
                 envelope: vec![],
                 dashed: true,
+                rings: vec![],
+                ring_px: 0,
             });
             chart.curves.push(Curve {
                 label: format!("{}: attempts", run.label()),
@@ -963,6 +1034,8 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 points: attempts,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
         }
     }
@@ -1038,6 +1111,8 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
                 points,
                 envelope,
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
             if let Some(at) = p.first_low_credit_alert_s {
                 let label = format!("{prefix}{}: first low-credit alert", p.name);
@@ -1067,6 +1142,8 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
             points: cumulative,
             envelope: vec![],
             dashed: true,
+            rings: vec![],
+            ring_px: 0,
         });
     }
     chart.y = credits_axis(runs);

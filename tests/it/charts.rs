@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::scenario;
+use aichaos::charts::data::{RunData, load_run};
+use aichaos::charts::{PercentilePoint, percentile_points};
 use serde_json::json;
 
 const CHARTS: [&str; 5] = [
@@ -322,4 +324,86 @@ fn incidents_are_marked_along_the_top() {
         let marked = incident_strip_pixels(&with.path().join(chart));
         assert!(marked > 1_000, "{chart}: {marked}");
     }
+}
+
+/// A scenario of the shipped seed experiment (a few dozen requests), run without charts
+/// and read back as the charts read it.
+fn seed_run(name: &str, dir: &Path) -> RunData {
+    let file = format!("{}/models/seed-experiment.json", env!("CARGO_MANIFEST_DIR"));
+    let experiment = aichaos::scenario::load_file(&file).unwrap();
+    let sc = experiment
+        .scenarios
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap();
+    aichaos::run::run_to_dir(sc, dir, false).unwrap();
+    load_run(dir).unwrap()
+}
+
+fn world_run(seed: u64, dir: &Path) -> RunData {
+    run_with_charts(dir, seed);
+    load_run(dir).unwrap()
+}
+
+#[track_caller]
+fn check_covers_every_bucket_once(run: &RunData, points: &[PercentilePoint]) {
+    let buckets: Vec<usize> = points.iter().flat_map(|p| p.buckets.clone()).collect();
+    assert_eq!(buckets, (0..run.series.len()).collect::<Vec<_>>());
+    let successes: f64 = run.series.values("successes").iter().sum();
+    assert_eq!(
+        points.iter().map(|p| p.samples).sum::<u64>(),
+        successes as u64
+    );
+}
+
+#[test]
+fn percentile_lines_of_a_small_run_stand_on_enough_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50 requests over 5 minutes in 10-second buckets: 0 to 4 successes a bucket.
+    let run = seed_run("High Load", dir.path());
+    let p99_column = run.series.column("latency_p99_ms");
+    for (column, quantile, needed) in [
+        ("latency_p50_ms", 0.50, 5),
+        ("latency_p95_ms", 0.95, 20),
+        ("latency_p99_ms", 0.99, 100),
+    ] {
+        let points = percentile_points(&run, column, quantile);
+        check_covers_every_bucket_once(&run, &points);
+        let values = run.series.column(column);
+        for p in points.iter().filter(|p| p.samples > 0) {
+            // A widened bucket's value lies among its buckets' values.
+            let own: Vec<f64> = values[p.buckets.clone()]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let value = p.value_ms.unwrap();
+            assert!(own.contains(&value), "{column} {p:?}");
+            if quantile < 0.99 {
+                assert!(p.samples >= needed, "{column}: {p:?}");
+            }
+        }
+        if quantile == 0.50 {
+            let drawn = points.iter().filter(|p| p.samples > 0).count();
+            assert!((5..=10).contains(&drawn), "{drawn} p50 points");
+        }
+    }
+    // 50 successes cannot make a p99 over time: one point, the slowest request's latency.
+    let p99 = percentile_points(&run, "latency_p99_ms", 0.99);
+    let slowest = p99_column.iter().flatten().copied().fold(0.0, f64::max);
+    let drawn: Vec<_> = p99.iter().filter(|p| p.samples > 0).collect();
+    assert_eq!(drawn.len(), 1, "{p99:?}");
+    assert_eq!(drawn[0].value_ms, Some(slowest));
+    assert_eq!(drawn[0].samples, 50);
+}
+
+#[test]
+fn percentile_lines_of_a_busy_run_keep_every_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 300 requests a bucket: enough for a p99 each, outside the outage.
+    let run = world_run(6, dir.path());
+    let points = percentile_points(&run, "latency_p99_ms", 0.99);
+    check_covers_every_bucket_once(&run, &points);
+    let single = points.iter().filter(|p| p.buckets.len() == 1).count();
+    assert!(single + 3 >= run.series.len(), "{points:?}");
 }
