@@ -269,6 +269,16 @@ impl TimeChart {
         }
     }
 
+    /// The chart without series that would draw nothing: curves with no value at all and
+    /// stacks that are zero throughout (a run without 429s gets no 429 area nor legend
+    /// entry). A curve that is zero throughout stays: a line along zero says "none".
+    fn without_empty_series(mut self) -> TimeChart {
+        self.curves
+            .retain(|c| c.points.iter().chain(&c.rings).any(|p| p.1.is_finite()));
+        self.stacks.retain(|s| s.values.iter().any(|v| v.1 != 0.0));
+        self
+    }
+
     /// Draws the chart on its own axis.
     fn draw(&self) -> ChartResult<()> {
         let strips = self.y.strips();
@@ -749,15 +759,13 @@ pub fn render(runs: &[RunData], out: &Path) -> ChartResult<Vec<PathBuf>> {
 /// The charts over time of `runs`, built but not drawn, in the order `render` writes them.
 fn time_charts(runs: &[RunData], out: &Path) -> Vec<TimeChart> {
     let mut charts = vec![success_rate(runs, out), latency(runs, out), load(runs, out)];
-    if runs.iter().any(|r| {
-        r.summary
-            .providers
-            .iter()
-            .any(|p| p.credits_remaining_usd.is_some())
-    }) {
+    if runs.iter().any(|r| credit_accounts(r).next().is_some()) {
         charts.push(credits(runs, out));
     }
     charts
+        .into_iter()
+        .map(TimeChart::without_empty_series)
+        .collect()
 }
 
 /// The legend of the chart `file` (e.g. `load.png`) of `runs`: what that chart draws, as
@@ -993,18 +1001,6 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 rings: vec![],
                 ring_px: 0,
             });
-            let capacity: f64 = run
-                .summary
-                .providers
-                .iter()
-                .filter_map(|p| p.capacity_per_s)
-                .sum();
-            if capacity > 0.0 {
-                chart
-                    .references
-                    .push(("provider capacity (est.)".into(), capacity, BLACK));
-                high = high.max(capacity);
-            }
             for (column, label, colour) in [
                 ("rate_limited", "429 rate limited", SKY_BLUE),
                 ("timeouts", "timeouts", ORANGE),
@@ -1039,11 +1035,51 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
             });
         }
     }
+    chart.references = capacity_lines(runs);
+    high = chart.references.iter().map(|r| r.1).fold(high, f64::max);
     chart.y = YAxis::Linear {
         low: 0.0,
         high: (high * 1.1).max(1.0),
     };
     chart
+}
+
+/// The providers' estimated capacity in requests per second (`slots` over the mean
+/// service time, from the summary), summed over the providers that declare `slots`; None
+/// when none does.
+fn capacity_per_s(run: &RunData) -> Option<f64> {
+    let capacity: f64 = run
+        .summary
+        .providers
+        .iter()
+        .filter_map(|p| p.capacity_per_s)
+        .sum();
+    (capacity > 0.0).then_some(capacity)
+}
+
+/// The load chart's capacity lines: one black line when every run has the same capacity
+/// (one run, or policies compared in one world), else one per run in the run's colour.
+fn capacity_lines(runs: &[RunData]) -> Vec<(String, f64, RGBColor)> {
+    let capacities: Vec<Option<f64>> = runs.iter().map(capacity_per_s).collect();
+    match capacities[..] {
+        [Some(first), ..] if capacities.iter().all(|c| *c == Some(first)) => {
+            vec![("provider capacity (est.)".into(), first, BLACK)]
+        }
+        _ => runs
+            .iter()
+            .zip(&capacities)
+            .enumerate()
+            .filter_map(|(i, (run, c))| {
+                c.map(|c| {
+                    (
+                        format!("{}: capacity (est.)", run.label()),
+                        c,
+                        series_colour(i),
+                    )
+                })
+            })
+            .collect(),
+    }
 }
 
 /// The credits chart's vertical axis for `runs`.

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::scenario;
 use aichaos::charts::data::{RunData, load_run};
-use aichaos::charts::{PercentilePoint, percentile_points};
+use aichaos::charts::{PercentilePoint, legend, percentile_points};
 use serde_json::json;
 
 const CHARTS: [&str; 5] = [
@@ -406,4 +406,49 @@ fn percentile_lines_of_a_busy_run_keep_every_bucket() {
     check_covers_every_bucket_once(&run, &points);
     let single = points.iter().filter(|p| p.buckets.len() == 1).count();
     assert!(single + 3 >= run.series.len(), "{points:?}");
+}
+
+#[test]
+fn the_load_chart_lists_no_empty_series() {
+    let dir = tempfile::tempdir().unwrap();
+    // No 429, no timeout, no 5xx in this run: nothing to stack.
+    let run = seed_run("High Load", dir.path());
+    for column in ["rate_limited", "timeouts", "server_errors"] {
+        assert!(run.series.values(column).iter().all(|n| *n == 0.0));
+    }
+    assert_eq!(
+        legend(&[run], "load.png").unwrap(),
+        [
+            "offered requests",
+            "attempts sent (retries included)",
+            "chaos layer active"
+        ]
+    );
+}
+
+#[test]
+fn the_load_chart_shows_the_capacity_of_one_run_and_of_an_overlay() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (world_run(7, a.path()), world_run(8, b.path()));
+    assert!(one.summary.providers[0].capacity_per_s.is_some());
+    let single = legend(std::slice::from_ref(&one), "load.png").unwrap();
+    assert!(
+        single.contains(&"provider capacity (est.)".to_string()),
+        "{single:?}"
+    );
+    // Failures this run has are stacked, others not.
+    for (column, label) in [
+        ("rate_limited", "429 rate limited"),
+        ("timeouts", "timeouts"),
+        ("server_errors", "5xx"),
+    ] {
+        let happened = one.series.values(column).iter().any(|n| *n > 0.0);
+        assert_eq!(single.contains(&label.to_string()), happened, "{label}");
+    }
+    assert!(single.contains(&"5xx".to_string()), "{single:?}");
+    let overlay = legend(&[one, two], "load.png").unwrap();
+    assert!(
+        overlay.contains(&"provider capacity (est.)".to_string()),
+        "{overlay:?}"
+    );
 }
