@@ -368,6 +368,8 @@ impl TimeChart {
                     .map_err(err)?;
                 base = top;
             }
+            // References (an expected minimum, a capacity) are drawn thin and before the
+            // curves: where a curve runs along one, the curve shows, not the reference.
             for (_, y, colour) in &self.references {
                 let (x0, x1) = (self.x_range.start, self.x_range.end);
                 chart
@@ -375,7 +377,7 @@ impl TimeChart {
                         vec![(x0, *y), (x1, *y)],
                         10,
                         6,
-                        colour.stroke_width(2),
+                        colour.stroke_width(1),
                     ))
                     .map_err(err)?;
             }

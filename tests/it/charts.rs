@@ -452,3 +452,42 @@ fn the_load_chart_shows_the_capacity_of_one_run_and_of_an_overlay() {
         "{overlay:?}"
     );
 }
+
+/// Rows of the plot area holding a horizontal run of at least `min` pixels of `rgb`.
+fn rows_with(pixels: &[[u8; 3]], width: u32, rgb: [u8; 3], min: usize) -> Vec<u32> {
+    (0..pixels.len() as u32 / width)
+        .filter(|y| {
+            let row = &pixels[(y * width) as usize..((y + 1) * width) as usize];
+            row[..1000].iter().filter(|p| **p == rgb).count() >= min
+        })
+        .collect()
+}
+
+#[test]
+fn the_expected_success_rate_lies_thin_beneath_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every request succeeds and 100 % is expected: the line and the reference coincide.
+    let file = format!("{}/models/seed-experiment.json", env!("CARGO_MANIFEST_DIR"));
+    let experiment = aichaos::scenario::load_file(&file).unwrap();
+    let sc = &experiment.scenarios[0];
+    assert_eq!(sc.name, "Normal Load");
+    aichaos::run::run_to_dir(sc, dir.path(), true).unwrap();
+    let (width, _, pixels) = decode(&dir.path().join("success_rate.png"));
+    let (blue, green) = ([0, 114, 178], [0, 158, 115]);
+    let data_rows = rows_with(&pixels, width, blue, 300);
+    let reference_rows = rows_with(&pixels, width, green, 30);
+    // One pixel high, where the data line is three...
+    assert_eq!(data_rows.len(), 3, "{data_rows:?}");
+    assert_eq!(reference_rows.len(), 1, "{reference_rows:?}");
+    let y = reference_rows[0];
+    assert!(data_rows.contains(&(y - 1)) && data_rows.contains(&(y + 1)));
+    // ...and in every column the data line covers, the data shows, not the reference.
+    let at = |x: u32, y: u32| pixels[(y * width + x) as usize];
+    let covered: Vec<u32> = (0..1000)
+        .filter(|&x| at(x, y - 1) == blue && at(x, y + 1) == blue)
+        .collect();
+    assert!(covered.len() > 300, "{}", covered.len());
+    for x in covered {
+        assert_eq!(at(x, y), blue, "column {x}");
+    }
+}
