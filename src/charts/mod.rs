@@ -738,7 +738,13 @@ fn plain(y: &f64) -> String {
 }
 
 fn dollars(y: &f64) -> String {
-    format!("${}", tick(*y))
+    // Below a cent, `tick`'s two decimals would label every tick of a log axis "$0".
+    if *y != 0.0 && y.abs() < 0.01 {
+        let text = format!("{y:.6}");
+        format!("${}", text.trim_end_matches('0'))
+    } else {
+        format!("${}", tick(*y))
+    }
 }
 
 fn milliseconds(y: &f64) -> String {
@@ -1084,13 +1090,44 @@ fn capacity_lines(runs: &[RunData]) -> Vec<(String, f64, RGBColor)> {
     }
 }
 
-/// The credits chart's vertical axis for `runs`.
+/// A line whose peak stays under this share of a linear axis's height is flat on its floor
+/// (30 px of 600), its changes invisible.
+const FLAT_SHARE: f64 = 0.05;
+
+/// How far below the smallest line's peak a log axis reaches: its values down to a
+/// twentieth of its peak stay readable; lower ones (and $0) lie on the floor.
+const LOG_DEPTH: f64 = 20.0;
+
+/// The credits chart's vertical axis for `runs`: linear from $0 while every line (each
+/// account's balance, each run's cumulative cost) reaches 5 % of its height, else
+/// logarithmic from a twentieth of the smallest line's peak.
+///
+/// Balances of very different sizes are the case that matters: a $0.10 primary account
+/// running dry next to a $20 fallback is flat on the floor of a $0-$22 axis. A log axis
+/// shows both on one set of axes, so balances and cost still compare at a glance and
+/// overlays work unchanged; one panel per account was the alternative, but it gives each
+/// balance its own scale and multiplies panels in an overlay. A linear axis is kept
+/// whenever it shows every line, because it reads depletion best: a steady spend is a
+/// straight line to $0.
 pub fn credits_axis(runs: &[RunData]) -> YAxis {
     let peaks_usd = credit_peaks_usd(runs);
     let high = peaks_usd.iter().copied().fold(0.0, f64::max);
-    YAxis::Linear {
-        low: 0.0,
-        high: (high * 1.1).max(0.01),
+    let top = (high * 1.1).max(0.01);
+    let smallest = peaks_usd
+        .iter()
+        .copied()
+        .filter(|p| *p > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if smallest < FLAT_SHARE * top {
+        YAxis::Log {
+            low: smallest / LOG_DEPTH,
+            high: high * 1.5,
+        }
+    } else {
+        YAxis::Linear {
+            low: 0.0,
+            high: top,
+        }
     }
 }
 
@@ -1185,6 +1222,15 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
         });
     }
     chart.y = credits_axis(runs);
+    if let YAxis::Log { low, .. } = chart.y {
+        chart.y_desc = "US dollars (log scale; $0 on the floor)".into();
+        // Nothing falls below the floor: a balance at $0 lies on it.
+        for curve in &mut chart.curves {
+            for point in curve.points.iter_mut().filter(|p| p.1.is_finite()) {
+                point.1 = point.1.max(low);
+            }
+        }
+    }
     chart
 }
 
@@ -1808,4 +1854,18 @@ fn sweep_pareto(points: &[crate::sweep::RankedPoint], out: &Path) -> ChartResult
         )
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_ticks_below_a_cent_keep_their_digits() {
+        let labels: Vec<String> = [0.0, 0.003, 0.0005, 0.03, 0.25, 20.0]
+            .iter()
+            .map(dollars)
+            .collect();
+        assert_eq!(labels, ["$0", "$0.003", "$0.0005", "$0.03", "$0.25", "$20"]);
+    }
 }

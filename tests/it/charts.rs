@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::support::scenario;
 use aichaos::charts::data::{RunData, load_run};
-use aichaos::charts::{PercentilePoint, legend, percentile_points};
+use aichaos::charts::{PercentilePoint, YAxis, credits_axis, legend, percentile_points};
 use serde_json::json;
 
 const CHARTS: [&str; 5] = [
@@ -406,6 +406,48 @@ fn percentile_lines_of_a_busy_run_keep_every_bucket() {
     check_covers_every_bucket_once(&run, &points);
     let single = points.iter().filter(|p| p.buckets.len() == 1).count();
     assert!(single + 3 >= run.series.len(), "{points:?}");
+}
+
+#[test]
+fn the_credits_chart_shows_a_ten_cent_account_next_to_a_twenty_dollar_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = seed_run("Token Exhaustion Sim", dir.path());
+    let axis = credits_axis(std::slice::from_ref(&run));
+    let primary: Vec<f64> = run
+        .series
+        .column("primary_credits_usd")
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let fallback = run.series.column("fallback_credits_usd");
+    assert!(primary.iter().all(|usd| *usd < 0.1) && fallback[0] > Some(19.9));
+    for usd in &primary {
+        let height = axis.fraction(*usd);
+        assert!(height > 0.2, "${usd} at {height} of {axis:?}");
+    }
+    for usd in fallback.iter().flatten() {
+        assert!(axis.fraction(*usd) < 1.0, "{axis:?}");
+    }
+}
+
+#[test]
+fn the_credits_chart_of_comparable_balances_stays_linear_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!(
+        "{}/models/credit-exhaustion.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sc = aichaos::scenario::load_file(&file)
+        .unwrap()
+        .scenarios
+        .remove(0);
+    aichaos::run::run_to_dir(&sc, dir.path(), false).unwrap();
+    let run = load_run(dir.path()).unwrap();
+    match credits_axis(&[run]) {
+        YAxis::Linear { low, high } => assert!(low == 0.0 && (50.0..60.0).contains(&high)),
+        log => panic!("{log:?}"),
+    }
 }
 
 #[test]
