@@ -13,6 +13,7 @@
 
 pub mod data;
 pub mod logaxis;
+pub mod percentile;
 pub mod style;
 
 use std::ops::Range;
@@ -53,6 +54,11 @@ struct Curve {
     points: Vec<Point>,
     envelope: Vec<Band>,
     dashed: bool,
+    /// Points standing on too few requests to join a line (see `percentile`), drawn as
+    /// hollow rings of this radius in pixels: lines of one chart give theirs different
+    /// sizes, so rings at the same place (a p95 equal to the p99) stay visible.
+    rings: Vec<Point>,
+    ring_px: i32,
 }
 
 /// Shaded time spans (x0, x1), e.g. outages.
@@ -94,6 +100,38 @@ struct TimeChart {
     /// Vertical event markers: (label, x, colour).
     markers: Vec<(String, f64, RGBColor)>,
     y_formatter: fn(&f64) -> String,
+    y: YAxis,
+}
+
+/// A chart's vertical axis, chosen by what the chart must show.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum YAxis {
+    Linear { low: f64, high: f64 },
+    Log { low: f64, high: f64 },
+}
+
+impl YAxis {
+    /// Where `value` sits on the axis: 0 at the bottom, 1 at the top, clamped.
+    pub fn fraction(&self, value: f64) -> f64 {
+        let f = match *self {
+            YAxis::Linear { low, high } => (value - low) / (high - low),
+            YAxis::Log { low, high } => libm::log(value.max(low) / low) / libm::log(high / low),
+        };
+        f.clamp(0.0, 1.0)
+    }
+
+    /// Where the bottom strip ends and the top strip begins: 4 % of the height from each
+    /// edge, in axis units.
+    fn strips(&self) -> (f64, f64) {
+        match *self {
+            YAxis::Linear { low, high } => (low + (high - low) * 0.04, low + (high - low) * 0.96),
+            // libm's pow, not the platform's: these place pixels in the PNG.
+            YAxis::Log { low, high } => (
+                low * libm::pow(high / low, 0.04),
+                low * libm::pow(high / low, 0.96),
+            ),
+        }
+    }
 }
 
 /// Where a run's files go: draws to a hidden temporary name and renames, so an interrupted
@@ -148,6 +186,9 @@ fn legend_entries(
                         .map_err(err)?;
                 }
             }
+            LegendMark::Ring => panel
+                .draw(&Circle::new((23, y), 6, colour.stroke_width(2)))
+                .map_err(err)?,
             LegendMark::Box(alpha) => panel
                 .draw(&Rectangle::new(
                     [(8, y - 8), (38, y + 8)],
@@ -175,6 +216,7 @@ fn legend_entries(
 enum LegendMark {
     Line,
     Dashed,
+    Ring,
     Box(f64),
 }
 
@@ -226,11 +268,40 @@ impl TimeChart {
             references: Vec::new(),
             markers: Vec::new(),
             y_formatter,
+            y: YAxis::Linear {
+                low: 0.0,
+                high: 1.0,
+            },
+        }
+    }
+
+    /// The chart without series that would draw nothing: curves with no value at all and
+    /// stacks that are zero throughout (a run without 429s gets no 429 area nor legend
+    /// entry). A curve that is zero throughout stays: a line along zero says "none".
+    fn without_empty_series(mut self) -> TimeChart {
+        self.curves
+            .retain(|c| c.points.iter().chain(&c.rings).any(|p| p.1.is_finite()));
+        self.stacks.retain(|s| s.values.iter().any(|v| v.1 != 0.0));
+        self
+    }
+
+    /// Draws the chart on its own axis.
+    fn draw(&self) -> ChartResult<()> {
+        let strips = self.y.strips();
+        match self.y {
+            YAxis::Linear { low, high } => self.draw_on(low..high, low, high, strips),
+            YAxis::Log { low, high } => self.draw_on(Log125::new(low, high), low, high, strips),
         }
     }
 
     /// `strips`: where the bottom strip ends and the top strip begins, in y units.
-    fn draw<Y>(&self, y_range: Y, y_floor: f64, y_top: f64, strips: (f64, f64)) -> ChartResult<()>
+    fn draw_on<Y>(
+        &self,
+        y_range: Y,
+        y_floor: f64,
+        y_top: f64,
+        strips: (f64, f64),
+    ) -> ChartResult<()>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
@@ -303,6 +374,8 @@ impl TimeChart {
                     .map_err(err)?;
                 base = top;
             }
+            // References (an expected minimum, a capacity) are drawn thin and before the
+            // curves: where a curve runs along one, the curve shows, not the reference.
             for (_, y, colour) in &self.references {
                 let (x0, x1) = (self.x_range.start, self.x_range.end);
                 chart
@@ -310,7 +383,7 @@ impl TimeChart {
                         vec![(x0, *y), (x1, *y)],
                         10,
                         6,
-                        colour.stroke_width(2),
+                        colour.stroke_width(1),
                     ))
                     .map_err(err)?;
             }
@@ -370,48 +443,68 @@ impl TimeChart {
                             .map_err(err)?;
                     }
                 }
+                chart
+                    .draw_series(
+                        curve
+                            .rings
+                            .iter()
+                            .map(|&p| Circle::new(p, curve.ring_px, curve.colour.stroke_width(2))),
+                    )
+                    .map_err(err)?;
             }
-            let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
-            for curve in &self.curves {
-                let mark = if curve.dashed {
-                    LegendMark::Dashed
-                } else {
-                    LegendMark::Line
-                };
-                entries.push((curve.label.clone(), curve.colour, mark));
-            }
-            if self.curves.iter().any(|c| !c.envelope.is_empty()) {
-                entries.push((
-                    "min-max per bin".to_string(),
-                    GREY,
-                    LegendMark::Box(ENVELOPE_ALPHA * 2.0),
-                ));
-            }
-            for stack in &self.stacks {
-                entries.push((
-                    stack.label.clone(),
-                    stack.colour,
-                    LegendMark::Box(STACK_ALPHA),
-                ));
-            }
-            for (label, _, colour) in self.references.iter().chain(&self.markers) {
-                if !entries.iter().any(|(l, _, _)| l == label) {
-                    entries.push((label.clone(), *colour, LegendMark::Dashed));
-                }
-            }
-            for shade in self.shades.iter().filter(|s| !s.spans.is_empty()) {
-                entries.push((
-                    shade.label.to_string(),
-                    shade.colour,
-                    LegendMark::Box(if shade.band == ShadeBand::Full {
-                        SHADE_ALPHA * 2.0
-                    } else {
-                        0.55
-                    }),
-                ));
-            }
-            legend_entries(&panel, &entries)
+            legend_entries(&panel, &self.legend())
         })
+    }
+
+    /// The legend: every series drawn, then references, markers and the shades in use.
+    fn legend(&self) -> Vec<(String, RGBColor, LegendMark)> {
+        let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
+        for curve in &self.curves {
+            let mark = if curve.dashed {
+                LegendMark::Dashed
+            } else {
+                LegendMark::Line
+            };
+            entries.push((curve.label.clone(), curve.colour, mark));
+        }
+        if self.curves.iter().any(|c| !c.rings.is_empty()) {
+            entries.push((
+                "too few requests for a line".to_string(),
+                GREY,
+                LegendMark::Ring,
+            ));
+        }
+        if self.curves.iter().any(|c| !c.envelope.is_empty()) {
+            entries.push((
+                "min-max per bin".to_string(),
+                GREY,
+                LegendMark::Box(ENVELOPE_ALPHA * 2.0),
+            ));
+        }
+        for stack in &self.stacks {
+            entries.push((
+                stack.label.clone(),
+                stack.colour,
+                LegendMark::Box(STACK_ALPHA),
+            ));
+        }
+        for (label, _, colour) in self.references.iter().chain(&self.markers) {
+            if !entries.iter().any(|(l, _, _)| l == label) {
+                entries.push((label.clone(), *colour, LegendMark::Dashed));
+            }
+        }
+        for shade in self.shades.iter().filter(|s| !s.spans.is_empty()) {
+            entries.push((
+                shade.label.to_string(),
+                shade.colour,
+                LegendMark::Box(if shade.band == ShadeBand::Full {
+                    SHADE_ALPHA * 2.0
+                } else {
+                    0.55
+                }),
+            ));
+        }
+        entries
     }
 }
 
@@ -482,21 +575,32 @@ impl Axis {
         values: &[Option<f64>],
         transform: impl Fn(f64) -> f64,
     ) -> (Vec<Point>, Vec<Band>) {
+        let buckets: Vec<Range<usize>> = (0..values.len()).map(|i| i..i + 1).collect();
+        self.binned(&buckets, |i| values[i].map(&transform))
+    }
+
+    /// Values of consecutive groups of buckets (`groups[i]` has `value(i)`) as a line:
+    /// at most `MAX_POINTS` bins of groups, each the mean of its present values (NaN where
+    /// none) at the middle of its time span, with a min-max envelope when a bin holds
+    /// several groups.
+    fn binned(
+        &self,
+        groups: &[Range<usize>],
+        value: impl Fn(usize) -> Option<f64>,
+    ) -> (Vec<Point>, Vec<Band>) {
+        let bin = groups.len().div_ceil(MAX_POINTS).max(1);
         let mut points = Vec::new();
         let mut envelope = Vec::new();
-        for bin in self.bins() {
-            let present: Vec<f64> = values[bin.clone()]
-                .iter()
-                .flatten()
-                .map(|v| transform(*v))
-                .collect();
-            let x = self.midpoint(&bin);
+        for first in (0..groups.len()).step_by(bin) {
+            let last = (first + bin).min(groups.len()) - 1;
+            let present: Vec<f64> = (first..=last).filter_map(&value).collect();
+            let x = self.midpoint(&(groups[first].start..groups[last].end));
             if present.is_empty() {
                 points.push((x, f64::NAN));
                 continue;
             }
             points.push((x, present.iter().sum::<f64>() / present.len() as f64));
-            if self.bin > 1 {
+            if bin > 1 {
                 let low = present.iter().copied().fold(f64::INFINITY, f64::min);
                 let high = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 envelope.push((x, low, high));
@@ -640,7 +744,13 @@ fn plain(y: &f64) -> String {
 }
 
 fn dollars(y: &f64) -> String {
-    format!("${}", tick(*y))
+    // Below a cent, `tick`'s two decimals would label every tick of a log axis "$0".
+    if *y != 0.0 && y.abs() < 0.01 {
+        let text = format!("{y:.6}");
+        format!("${}", text.trim_end_matches('0'))
+    } else {
+        format!("${}", tick(*y))
+    }
 }
 
 fn milliseconds(y: &f64) -> String {
@@ -651,24 +761,37 @@ fn milliseconds(y: &f64) -> String {
 pub fn render(runs: &[RunData], out: &Path) -> ChartResult<Vec<PathBuf>> {
     assert!(!runs.is_empty(), "render needs at least one run");
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut written = vec![
-        success_rate(runs, out)?,
-        latency(runs, out)?,
-        load(runs, out)?,
-    ];
-    if runs.iter().any(|r| {
-        r.summary
-            .providers
-            .iter()
-            .any(|p| p.credits_remaining_usd.is_some())
-    }) {
-        written.push(credits(runs, out)?);
+    let mut written = Vec::new();
+    for chart in time_charts(runs, out) {
+        chart.draw()?;
+        written.push(chart.path);
     }
     written.push(latency_cdf(runs, out)?);
     Ok(written)
 }
 
-fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// The charts over time of `runs`, built but not drawn, in the order `render` writes them.
+fn time_charts(runs: &[RunData], out: &Path) -> Vec<TimeChart> {
+    let mut charts = vec![success_rate(runs, out), latency(runs, out), load(runs, out)];
+    if runs.iter().any(|r| credit_accounts(r).next().is_some()) {
+        charts.push(credits(runs, out));
+    }
+    charts
+        .into_iter()
+        .map(TimeChart::without_empty_series)
+        .collect()
+}
+
+/// The legend of the chart `file` (e.g. `load.png`) of `runs`: what that chart draws, as
+/// `render` would draw it; None for a chart these runs do not get.
+pub fn legend(runs: &[RunData], file: &str) -> Option<Vec<String>> {
+    time_charts(runs, Path::new(""))
+        .into_iter()
+        .find(|c| c.path == Path::new(file))
+        .map(|c| c.legend().into_iter().map(|(label, _, _)| label).collect())
+}
+
+fn success_rate(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("success_rate.png"),
@@ -702,6 +825,8 @@ fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             points: axis.ratio(&successes, &ended, 100.0),
             envelope,
             dashed: false,
+            rings: vec![],
+            ring_px: 0,
         });
         if let Some(slo) = run.summary.expectation("min_success_rate") {
             let label = if runs.len() == 1 {
@@ -719,11 +844,75 @@ fn success_rate(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
             chart.shades = shades(run, &axis);
         }
     }
-    chart.draw(0.0..102.0, 0.0, 102.0, (4.0, 98.0))?;
-    Ok(chart.path)
+    chart.y = YAxis::Linear {
+        low: 0.0,
+        high: 102.0,
+    };
+    chart
 }
 
-fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// One point of a percentile line: the buckets it stands for, its value (None where no
+/// request succeeded) and the successful requests behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PercentilePoint {
+    pub buckets: Range<usize>,
+    pub value_ms: Option<f64>,
+    pub samples: u64,
+}
+
+/// The points of the latency chart's line for `column` (e.g. `latency_p99_ms`, the run's
+/// `quantile` 0.99 per bucket): buckets widened until each point stands on enough
+/// successful requests (see `percentile`), and a point with no value over each gap.
+pub fn percentile_points(run: &RunData, column: &str, quantile: f64) -> Vec<PercentilePoint> {
+    let samples: Vec<u64> = run
+        .series
+        .values("successes")
+        .iter()
+        .map(|n| *n as u64)
+        .collect();
+    let values = run.series.column(column);
+    percentile::groups(&samples, percentile::min_samples(quantile))
+        .into_iter()
+        .map(|g| {
+            let weighted: Vec<(f64, u64)> = g
+                .buckets
+                .clone()
+                .filter_map(|i| values[i].map(|v| (v, samples[i])))
+                .collect();
+            PercentilePoint {
+                value_ms: percentile::weighted_quantile(&weighted, quantile),
+                buckets: g.buckets,
+                samples: g.samples,
+            }
+        })
+        .collect()
+}
+
+/// A percentile line as the chart draws it: the points binned like any line and, apart,
+/// the points on too few requests (a whole stretch between gaps holds fewer than the
+/// percentile needs), which no line joins. A binned line has none apart: each of its points
+/// is a mean over many groups.
+fn percentile_line(
+    axis: &Axis,
+    line: &[PercentilePoint],
+    quantile: f64,
+) -> (Vec<Point>, Vec<Band>, Vec<Point>) {
+    let groups: Vec<Range<usize>> = line.iter().map(|p| p.buckets.clone()).collect();
+    let (mut points, envelope) = axis.binned(&groups, |i| line[i].value_ms);
+    let mut rings = Vec::new();
+    if points.len() == line.len() {
+        let needed = percentile::min_samples(quantile);
+        for (point, p) in points.iter_mut().zip(line) {
+            if (1..needed).contains(&p.samples) {
+                rings.push(*point);
+                point.1 = f64::NAN;
+            }
+        }
+    }
+    (points, envelope, rings)
+}
+
+fn latency(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("latency.png"),
@@ -735,21 +924,22 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
     let (mut low, mut high) = (f64::INFINITY, 0.0f64);
     for (i, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
-        let wanted: &[(&str, &str, RGBColor, bool)] = if runs.len() == 1 {
+        let wanted: &[(&str, f64, &str, RGBColor, bool)] = if runs.len() == 1 {
             &[
-                ("latency_p50_ms", "p50", GREEN, false),
-                ("latency_p95_ms", "p95", ORANGE, false),
-                ("latency_p99_ms", "p99", VERMILLION, false),
+                ("latency_p50_ms", 0.50, "p50", GREEN, false),
+                ("latency_p95_ms", 0.95, "p95", ORANGE, false),
+                ("latency_p99_ms", 0.99, "p99", VERMILLION, false),
             ]
         } else {
             &[
-                ("latency_p50_ms", "p50", BLACK, true),
-                ("latency_p99_ms", "p99", BLACK, false),
+                ("latency_p50_ms", 0.50, "p50", BLACK, true),
+                ("latency_p99_ms", 0.99, "p99", BLACK, false),
             ]
         };
-        for &(column, name, colour, dashed) in wanted {
-            let (points, envelope) = axis.line(run.series.column(column), |v| v);
-            for &(_, y) in points.iter().filter(|(_, y)| y.is_finite()) {
+        for (k, &(column, quantile, name, colour, dashed)) in wanted.iter().enumerate() {
+            let line = percentile_points(run, column, quantile);
+            let (points, envelope, rings) = percentile_line(&axis, &line, quantile);
+            for &(_, y) in points.iter().chain(&rings).filter(|(_, y)| y.is_finite()) {
                 low = low.min(y);
                 high = high.max(y);
             }
@@ -768,6 +958,9 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points,
                 envelope,
                 dashed,
+                rings,
+                // p50 4 px, p95 9 px, p99 14 px: rings of equal values nest, apart.
+                ring_px: 4 + 5 * k as i32,
             });
         }
         if runs.len() == 1 {
@@ -777,15 +970,14 @@ fn latency(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
     if !low.is_finite() {
         (low, high) = (1.0, 1000.0);
     }
-    let (floor, top) = ((low / 1.5).max(0.001), (high * 1.5).max(low * 10.0));
-    // libm's pow, not the platform's: these place pixels in the PNG.
-    let strip_top = floor * libm::pow(top / floor, 0.04);
-    let top_strip = floor * libm::pow(top / floor, 0.96);
-    chart.draw(Log125::new(floor, top), floor, top, (strip_top, top_strip))?;
-    Ok(chart.path)
+    chart.y = YAxis::Log {
+        low: (low / 1.5).max(0.001),
+        high: (high * 1.5).max(low * 10.0),
+    };
+    chart
 }
 
-fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+fn load(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("load.png"),
@@ -811,6 +1003,8 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points: offered,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
             chart.curves.push(Curve {
                 label: "attempts sent (retries included)".into(),
@@ -818,19 +1012,9 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points: attempts,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
-            let capacity: f64 = run
-                .summary
-                .providers
-                .iter()
-                .filter_map(|p| p.capacity_per_s)
-                .sum();
-            if capacity > 0.0 {
-                chart
-                    .references
-                    .push(("provider capacity (est.)".into(), capacity, BLACK));
-                high = high.max(capacity);
-            }
             for (column, label, colour) in [
                 ("rate_limited", "429 rate limited", SKY_BLUE),
                 ("timeouts", "timeouts", ORANGE),
@@ -851,6 +1035,8 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points: offered,
                 envelope: vec![],
                 dashed: true,
+                rings: vec![],
+                ring_px: 0,
             });
             chart.curves.push(Curve {
                 label: format!("{}: attempts", run.label()),
@@ -858,15 +1044,124 @@ fn load(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points: attempts,
                 envelope: vec![],
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
         }
     }
-    let top = (high * 1.1).max(1.0);
-    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
-    Ok(chart.path)
+    chart.references = capacity_lines(runs);
+    high = chart.references.iter().map(|r| r.1).fold(high, f64::max);
+    chart.y = YAxis::Linear {
+        low: 0.0,
+        high: (high * 1.1).max(1.0),
+    };
+    chart
 }
 
-fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
+/// The providers' estimated capacity in requests per second (`slots` over the mean
+/// service time, from the summary), summed over the providers that declare `slots`; None
+/// when none does.
+fn capacity_per_s(run: &RunData) -> Option<f64> {
+    let capacity: f64 = run
+        .summary
+        .providers
+        .iter()
+        .filter_map(|p| p.capacity_per_s)
+        .sum();
+    (capacity > 0.0).then_some(capacity)
+}
+
+/// The load chart's capacity lines: one black line when every run has the same capacity
+/// (one run, or policies compared in one world), else one per run in the run's colour.
+fn capacity_lines(runs: &[RunData]) -> Vec<(String, f64, RGBColor)> {
+    let capacities: Vec<Option<f64>> = runs.iter().map(capacity_per_s).collect();
+    match capacities[..] {
+        [Some(first), ..] if capacities.iter().all(|c| *c == Some(first)) => {
+            vec![("provider capacity (est.)".into(), first, BLACK)]
+        }
+        _ => runs
+            .iter()
+            .zip(&capacities)
+            .enumerate()
+            .filter_map(|(i, (run, c))| {
+                c.map(|c| {
+                    (
+                        format!("{}: capacity (est.)", run.label()),
+                        c,
+                        series_colour(i),
+                    )
+                })
+            })
+            .collect(),
+    }
+}
+
+/// A line whose peak stays under this share of a linear axis's height is flat on its floor
+/// (30 px of 600), its changes invisible.
+const FLAT_SHARE: f64 = 0.05;
+
+/// How far below the smallest line's peak a log axis reaches: its values down to a
+/// twentieth of its peak stay readable; lower ones (and $0) lie on the floor.
+const LOG_DEPTH: f64 = 20.0;
+
+/// The credits chart's vertical axis for `runs`: linear from $0 while every line (each
+/// account's balance, each run's cumulative cost) reaches 5 % of its height, else
+/// logarithmic from a twentieth of the smallest line's peak.
+///
+/// Balances of very different sizes are the case that matters: a $0.10 primary account
+/// running dry next to a $20 fallback is flat on the floor of a $0-$22 axis. A log axis
+/// shows both on one set of axes, so balances and cost still compare at a glance and
+/// overlays work unchanged; one panel per account was the alternative, but it gives each
+/// balance its own scale and multiplies panels in an overlay. A linear axis is kept
+/// whenever it shows every line, because it reads depletion best: a steady spend is a
+/// straight line to $0.
+pub fn credits_axis(runs: &[RunData]) -> YAxis {
+    let peaks_usd = credit_peaks_usd(runs);
+    let high = peaks_usd.iter().copied().fold(0.0, f64::max);
+    let top = (high * 1.1).max(0.01);
+    let smallest = peaks_usd
+        .iter()
+        .copied()
+        .filter(|p| *p > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if smallest < FLAT_SHARE * top {
+        YAxis::Log {
+            low: smallest / LOG_DEPTH,
+            high: high * 1.5,
+        }
+    } else {
+        YAxis::Linear {
+            low: 0.0,
+            high: top,
+        }
+    }
+}
+
+/// The highest value of each line of the credits chart: every account's balance and every
+/// run's cumulative cost.
+fn credit_peaks_usd(runs: &[RunData]) -> Vec<f64> {
+    let mut peaks = Vec::new();
+    for run in runs {
+        for p in credit_accounts(run) {
+            let balances = run
+                .series
+                .column(&data::provider_column(&p.name, "credits_usd"));
+            peaks.push(balances.iter().flatten().copied().fold(0.0, f64::max));
+        }
+        peaks.push(run.series.values("cost_usd").iter().sum());
+    }
+    peaks
+}
+
+/// The providers of `run` that hold credits.
+fn credit_accounts(run: &RunData) -> impl Iterator<Item = &data::ProviderView> {
+    run.summary
+        .providers
+        .iter()
+        .filter(|p| p.credits_remaining_usd.is_some())
+}
+
+fn credits(runs: &[RunData], out: &Path) -> TimeChart {
     let mut chart = TimeChart::new(
         runs,
         out.join("credits.png"),
@@ -875,7 +1170,6 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         dollars,
     );
     let unit = chart.unit;
-    let mut high = 0.0f64;
     let mut colour_index = 0;
     for run in runs {
         let axis = Axis::of(run, unit);
@@ -884,22 +1178,12 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
         } else {
             format!("{}: ", run.label())
         };
-        for p in run
-            .summary
-            .providers
-            .iter()
-            .filter(|p| p.credits_remaining_usd.is_some())
-        {
+        for p in credit_accounts(run) {
             let (points, envelope) = axis.line(
                 run.series
                     .column(&data::provider_column(&p.name, "credits_usd")),
                 |v| v,
             );
-            high = points
-                .iter()
-                .map(|p| p.1)
-                .filter(|y| y.is_finite())
-                .fold(high, f64::max);
             let colour = series_colour(colour_index);
             colour_index += 1;
             chart.curves.push(Curve {
@@ -908,6 +1192,8 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 points,
                 envelope,
                 dashed: false,
+                rings: vec![],
+                ring_px: 0,
             });
             if let Some(at) = p.first_low_credit_alert_s {
                 let label = format!("{prefix}{}: first low-credit alert", p.name);
@@ -931,18 +1217,27 @@ fn credits(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                 (axis.x(axis.ends[bin.end - 1]), total)
             })
             .collect();
-        high = high.max(total);
         chart.curves.push(Curve {
             label: format!("{prefix}cumulative cost"),
             colour: BLACK,
             points: cumulative,
             envelope: vec![],
             dashed: true,
+            rings: vec![],
+            ring_px: 0,
         });
     }
-    let top = (high * 1.1).max(0.01);
-    chart.draw(0.0..top, 0.0, top, (top * 0.04, top * 0.96))?;
-    Ok(chart.path)
+    chart.y = credits_axis(runs);
+    if let YAxis::Log { low, .. } = chart.y {
+        chart.y_desc = "US dollars (log scale; $0 on the floor)".into();
+        // Nothing falls below the floor: a balance at $0 lies on it.
+        for curve in &mut chart.curves {
+            for point in curve.points.iter_mut().filter(|p| p.1.is_finite()) {
+                point.1 = point.1.max(low);
+            }
+        }
+    }
+    chart
 }
 
 fn latency_cdf(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
@@ -1565,4 +1860,18 @@ fn sweep_pareto(points: &[crate::sweep::RankedPoint], out: &Path) -> ChartResult
         )
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollar_ticks_below_a_cent_keep_their_digits() {
+        let labels: Vec<String> = [0.0, 0.003, 0.0005, 0.03, 0.25, 20.0]
+            .iter()
+            .map(dollars)
+            .collect();
+        assert_eq!(labels, ["$0", "$0.003", "$0.0005", "$0.03", "$0.25", "$20"]);
+    }
 }

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::support::scenario;
+use aichaos::charts::data::{RunData, load_run};
+use aichaos::charts::{PercentilePoint, YAxis, credits_axis, legend, percentile_points};
 use serde_json::json;
 
 const CHARTS: [&str; 5] = [
@@ -321,5 +323,213 @@ fn incidents_are_marked_along_the_top() {
         // The 2-minute outage of a 20-minute run: a tenth of the plot's width at least.
         let marked = incident_strip_pixels(&with.path().join(chart));
         assert!(marked > 1_000, "{chart}: {marked}");
+    }
+}
+
+/// A scenario of the shipped seed experiment (a few dozen requests), run without charts
+/// and read back as the charts read it.
+fn seed_run(name: &str, dir: &Path) -> RunData {
+    let file = format!("{}/models/seed-experiment.json", env!("CARGO_MANIFEST_DIR"));
+    let experiment = aichaos::scenario::load_file(&file).unwrap();
+    let sc = experiment
+        .scenarios
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap();
+    aichaos::run::run_to_dir(sc, dir, false).unwrap();
+    load_run(dir).unwrap()
+}
+
+fn world_run(seed: u64, dir: &Path) -> RunData {
+    run_with_charts(dir, seed);
+    load_run(dir).unwrap()
+}
+
+#[track_caller]
+fn check_covers_every_bucket_once(run: &RunData, points: &[PercentilePoint]) {
+    let buckets: Vec<usize> = points.iter().flat_map(|p| p.buckets.clone()).collect();
+    assert_eq!(buckets, (0..run.series.len()).collect::<Vec<_>>());
+    let successes: f64 = run.series.values("successes").iter().sum();
+    assert_eq!(
+        points.iter().map(|p| p.samples).sum::<u64>(),
+        successes as u64
+    );
+}
+
+#[test]
+fn percentile_lines_of_a_small_run_stand_on_enough_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    // 50 requests over 5 minutes in 10-second buckets: 0 to 4 successes a bucket.
+    let run = seed_run("High Load", dir.path());
+    let p99_column = run.series.column("latency_p99_ms");
+    for (column, quantile, needed) in [
+        ("latency_p50_ms", 0.50, 5),
+        ("latency_p95_ms", 0.95, 20),
+        ("latency_p99_ms", 0.99, 100),
+    ] {
+        let points = percentile_points(&run, column, quantile);
+        check_covers_every_bucket_once(&run, &points);
+        let values = run.series.column(column);
+        for p in points.iter().filter(|p| p.samples > 0) {
+            // A widened bucket's value lies among its buckets' values.
+            let own: Vec<f64> = values[p.buckets.clone()]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            let value = p.value_ms.unwrap();
+            assert!(own.contains(&value), "{column} {p:?}");
+            if quantile < 0.99 {
+                assert!(p.samples >= needed, "{column}: {p:?}");
+            }
+        }
+        if quantile == 0.50 {
+            let drawn = points.iter().filter(|p| p.samples > 0).count();
+            assert!((5..=10).contains(&drawn), "{drawn} p50 points");
+        }
+    }
+    // 50 successes cannot make a p99 over time: one point, the slowest request's latency.
+    let p99 = percentile_points(&run, "latency_p99_ms", 0.99);
+    let slowest = p99_column.iter().flatten().copied().fold(0.0, f64::max);
+    let drawn: Vec<_> = p99.iter().filter(|p| p.samples > 0).collect();
+    assert_eq!(drawn.len(), 1, "{p99:?}");
+    assert_eq!(drawn[0].value_ms, Some(slowest));
+    assert_eq!(drawn[0].samples, 50);
+}
+
+#[test]
+fn percentile_lines_of_a_busy_run_keep_every_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 300 requests a bucket: enough for a p99 each, outside the outage.
+    let run = world_run(6, dir.path());
+    let points = percentile_points(&run, "latency_p99_ms", 0.99);
+    check_covers_every_bucket_once(&run, &points);
+    let single = points.iter().filter(|p| p.buckets.len() == 1).count();
+    assert!(single + 3 >= run.series.len(), "{points:?}");
+}
+
+#[test]
+fn the_credits_chart_shows_a_ten_cent_account_next_to_a_twenty_dollar_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = seed_run("Token Exhaustion Sim", dir.path());
+    let axis = credits_axis(std::slice::from_ref(&run));
+    let primary: Vec<f64> = run
+        .series
+        .column("primary_credits_usd")
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let fallback = run.series.column("fallback_credits_usd");
+    assert!(primary.iter().all(|usd| *usd < 0.1) && fallback[0] > Some(19.9));
+    for usd in &primary {
+        let height = axis.fraction(*usd);
+        assert!(height > 0.2, "${usd} at {height} of {axis:?}");
+    }
+    for usd in fallback.iter().flatten() {
+        assert!(axis.fraction(*usd) < 1.0, "{axis:?}");
+    }
+}
+
+#[test]
+fn the_credits_chart_of_comparable_balances_stays_linear_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!(
+        "{}/models/credit-exhaustion.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sc = aichaos::scenario::load_file(&file)
+        .unwrap()
+        .scenarios
+        .remove(0);
+    aichaos::run::run_to_dir(&sc, dir.path(), false).unwrap();
+    let run = load_run(dir.path()).unwrap();
+    match credits_axis(&[run]) {
+        YAxis::Linear { low, high } => assert!(low == 0.0 && (50.0..60.0).contains(&high)),
+        log => panic!("{log:?}"),
+    }
+}
+
+#[test]
+fn the_load_chart_lists_no_empty_series() {
+    let dir = tempfile::tempdir().unwrap();
+    // No 429, no timeout, no 5xx in this run: nothing to stack.
+    let run = seed_run("High Load", dir.path());
+    for column in ["rate_limited", "timeouts", "server_errors"] {
+        assert!(run.series.values(column).iter().all(|n| *n == 0.0));
+    }
+    assert_eq!(
+        legend(&[run], "load.png").unwrap(),
+        [
+            "offered requests",
+            "attempts sent (retries included)",
+            "chaos layer active"
+        ]
+    );
+}
+
+#[test]
+fn the_load_chart_shows_the_capacity_of_one_run_and_of_an_overlay() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (world_run(7, a.path()), world_run(8, b.path()));
+    assert!(one.summary.providers[0].capacity_per_s.is_some());
+    let single = legend(std::slice::from_ref(&one), "load.png").unwrap();
+    assert!(
+        single.contains(&"provider capacity (est.)".to_string()),
+        "{single:?}"
+    );
+    // Failures this run has are stacked, others not.
+    for (column, label) in [
+        ("rate_limited", "429 rate limited"),
+        ("timeouts", "timeouts"),
+        ("server_errors", "5xx"),
+    ] {
+        let happened = one.series.values(column).iter().any(|n| *n > 0.0);
+        assert_eq!(single.contains(&label.to_string()), happened, "{label}");
+    }
+    assert!(single.contains(&"5xx".to_string()), "{single:?}");
+    let overlay = legend(&[one, two], "load.png").unwrap();
+    assert!(
+        overlay.contains(&"provider capacity (est.)".to_string()),
+        "{overlay:?}"
+    );
+}
+
+/// Rows of the plot area holding a horizontal run of at least `min` pixels of `rgb`.
+fn rows_with(pixels: &[[u8; 3]], width: u32, rgb: [u8; 3], min: usize) -> Vec<u32> {
+    (0..pixels.len() as u32 / width)
+        .filter(|y| {
+            let row = &pixels[(y * width) as usize..((y + 1) * width) as usize];
+            row[..1000].iter().filter(|p| **p == rgb).count() >= min
+        })
+        .collect()
+}
+
+#[test]
+fn the_expected_success_rate_lies_thin_beneath_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every request succeeds and 100 % is expected: the line and the reference coincide.
+    let file = format!("{}/models/seed-experiment.json", env!("CARGO_MANIFEST_DIR"));
+    let experiment = aichaos::scenario::load_file(&file).unwrap();
+    let sc = &experiment.scenarios[0];
+    assert_eq!(sc.name, "Normal Load");
+    aichaos::run::run_to_dir(sc, dir.path(), true).unwrap();
+    let (width, _, pixels) = decode(&dir.path().join("success_rate.png"));
+    let (blue, green) = ([0, 114, 178], [0, 158, 115]);
+    let data_rows = rows_with(&pixels, width, blue, 300);
+    let reference_rows = rows_with(&pixels, width, green, 30);
+    // One pixel high, where the data line is three...
+    assert_eq!(data_rows.len(), 3, "{data_rows:?}");
+    assert_eq!(reference_rows.len(), 1, "{reference_rows:?}");
+    let y = reference_rows[0];
+    assert!(data_rows.contains(&(y - 1)) && data_rows.contains(&(y + 1)));
+    // ...and in every column the data line covers, the data shows, not the reference.
+    let at = |x: u32, y: u32| pixels[(y * width + x) as usize];
+    let covered: Vec<u32> = (0..1000)
+        .filter(|&x| at(x, y - 1) == blue && at(x, y + 1) == blue)
+        .collect();
+    assert!(covered.len() > 300, "{}", covered.len());
+    for x in covered {
+        assert_eq!(at(x, y), blue, "column {x}");
     }
 }
