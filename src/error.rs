@@ -18,8 +18,8 @@ pub struct FieldError {
     pub reason: String,
     /// Line and column, when the problem was found while reading the JSON text itself.
     pub line_col: Option<(usize, usize)>,
-    /// The `--set PATH=VALUE` that put the offending value there: the problem is on the
-    /// command line, not at a line of the file.
+    /// The option that put the offending value there (`--set PATH=VALUE`, `--param ...`):
+    /// the problem is on the command line, not at a line of the file.
     pub set_by: Option<String>,
 }
 
@@ -60,7 +60,7 @@ impl fmt::Display for InputError {
                 writeln!(f)?;
             }
             let location = match (&p.set_by, p.line_col) {
-                (Some(set), _) => format!("{}: --set {}", self.file, shorten_quoted(set)),
+                (Some(set), _) => format!("{}: {}", self.file, shorten(set)),
                 (None, Some((line, col))) => format!("{}:{line}:{col}", self.file),
                 (None, None) => self.file.clone(),
             };
@@ -68,7 +68,7 @@ impl fmt::Display for InputError {
             if p.path.is_empty() {
                 write!(f, "error: {location}: {reason}")?;
             } else {
-                write!(f, "error: {location}: `{}`: {reason}", p.path)?;
+                write!(f, "error: {location}: `{}`: {reason}", shorten(&p.path))?;
             }
         }
         Ok(())
@@ -80,25 +80,42 @@ impl std::error::Error for InputError {}
 /// Quoted names longer than this are cut in messages: a 10,000-character name pasted by
 /// mistake must not bury the error that names it.
 const MAX_QUOTED_CHARS: usize = 64;
+/// Field paths and command-line options longer than this are cut too.
+const MAX_PLAIN_CHARS: usize = 200;
 
-/// `text` with every `quoted` span longer than `MAX_QUOTED_CHARS` cut to its beginning,
-/// "…" and its length.
+/// `text` with every span quoted in backticks or double quotes longer than
+/// `MAX_QUOTED_CHARS` cut to its beginning, "…" and its length.
 pub fn shorten_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(1024));
-    for (i, piece) in text.split('`').enumerate() {
-        if i > 0 {
-            out.push('`');
-        }
-        let count = piece.chars().count();
-        let quoted = i % 2 == 1;
-        if quoted && count > MAX_QUOTED_CHARS {
-            out.extend(piece.chars().take(MAX_QUOTED_CHARS - 16));
-            out.push_str(&format!("… ({count} characters)"));
-        } else {
-            out.push_str(piece);
-        }
+    let mut rest = text;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().expect("found");
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find(quote) else {
+            break;
+        };
+        out.push_str(&cut(&rest[..close], MAX_QUOTED_CHARS));
+        out.push(quote);
+        rest = &rest[close + 1..];
     }
+    out.push_str(rest);
     out
+}
+
+/// `text` cut to `MAX_PLAIN_CHARS` (a field path holding a pasted name, a long `--set`).
+pub fn shorten(text: &str) -> String {
+    shorten_quoted(&cut(text, MAX_PLAIN_CHARS))
+}
+
+/// `text` itself, or its first characters, "…" and its length when longer than `max`.
+fn cut(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max - 16).collect();
+    format!("{kept}… ({count} characters)")
 }
 
 /// The closest valid name to a misspelt one, if any is close enough to be a likely typo.
@@ -136,5 +153,12 @@ mod tests {
             )
         );
         assert_eq!(shorten_quoted("`short` stays"), "`short` stays");
+        let serde = shorten_quoted(&format!("invalid type: string \"{long}\", expected u32"));
+        assert!(
+            serde.ends_with("… (10000 characters)\", expected u32"),
+            "{serde}"
+        );
+        assert!(shorten(&long).chars().count() < 210);
+        assert_eq!(shorten_quoted("an `unclosed quote"), "an `unclosed quote");
     }
 }

@@ -252,7 +252,9 @@ mod tests {
         let foreign = dir.path().join("home");
         fs::create_dir(&foreign).unwrap();
         fs::write(foreign.join("thesis.tex"), "precious").unwrap();
-        let refused = claim_dir(&foreign, false, Sharing::Exclusive).unwrap_err().to_string();
+        let refused = claim_dir(&foreign, false, Sharing::Exclusive)
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("--force"), "{refused}");
         assert!(!foreign.join(MARKER).exists());
         drop(claim_dir(&foreign, true, Sharing::Exclusive).unwrap());
@@ -283,7 +285,10 @@ mod tests {
         // Nor is a directory inside it free: an experiment writes its scenarios there.
         let inside = claim_dir(&out.join("scenario"), true, Sharing::Exclusive).unwrap_err();
         assert!(matches!(inside, ClaimError::Refused(_)), "{inside}");
-        assert!(!out.join("scenario").exists(), "a refused claim creates nothing");
+        assert!(
+            !out.join("scenario").exists(),
+            "a refused claim creates nothing"
+        );
         drop(held);
         let below = claim_dir(&out.join("scenario"), false, Sharing::Exclusive).unwrap();
         // ... and while something writes below, the directory around it is not free.
@@ -324,7 +329,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
-        let refused = claim_dir(&link, true, Sharing::Exclusive).unwrap_err().to_string();
+        let refused = claim_dir(&link, true, Sharing::Exclusive)
+            .unwrap_err()
+            .to_string();
         assert!(
             refused.contains("symbolic link") && refused.contains("nowhere"),
             "{refused}"

@@ -90,7 +90,11 @@ pub fn execute(options: Args, g: super::Globals) -> i32 {
                 Err(e) => return fail("--variant", e),
             },
             VariantSpec::Sets(s) => match parse_overrides(&s) {
-                Ok(o) => (empty.clone(), o, s.join(";")),
+                Ok(o) => (
+                    empty.clone(),
+                    o.into_iter().map(|o| o.given_by("--variant")).collect(),
+                    s.join(";"),
+                ),
                 Err(e) => return fail("--variant", e),
             },
         };

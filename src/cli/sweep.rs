@@ -120,6 +120,7 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         sets.extend(params.iter().zip(point).map(|(p, v)| Override {
             path: p.path.clone(),
             value: v.clone(),
+            flag: "--param",
         }));
         sets
     };
@@ -380,6 +381,7 @@ pub(super) fn finish_sweep(
         .chain(ranked[0].settings.iter().map(|(path, value)| Override {
             path: path.clone(),
             value: value.clone(),
+            flag: "--param",
         }));
     let best = best_sets.clone().try_fold(base_doc.clone(), |mut doc, s| {
         s.apply(&mut doc)

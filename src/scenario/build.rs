@@ -468,15 +468,20 @@ pub(super) fn scenario(raw: &raw::Scenario, prefix: &str) -> Result<Scenario, Ve
     if duration_ns == Some(0) && duration_ok {
         c.fail(&p("duration"), "must be longer than zero");
     }
-    let bucket_ns = c.duration_or(&p("bucket"), &raw.bucket, NS_PER_MIN);
-    if bucket_ns < limits::MIN_BUCKET_NS {
+    let bucket = match &raw.bucket {
+        Some(text) => c.checked_duration(&p("bucket"), text),
+        None => Some(NS_PER_MIN),
+    };
+    if bucket.is_some_and(|b| b < limits::MIN_BUCKET_NS) {
         c.fail(&p("bucket"), "must be at least 1ms");
     }
+    let bucket_ns = bucket.unwrap_or(NS_PER_MIN);
     let warmup_ns = c.duration_or(&p("warmup"), &raw.warmup, 0);
     let drain_limit_ns = c.duration_or(&p("drain_limit"), &raw.drain_limit, 60 * NS_PER_MIN);
+    // Cross-checks only between values that are themselves right: one bad value, one error.
     if let (Some(d), true) = (
-        duration_ns,
-        duration_ok && bucket_ns >= limits::MIN_BUCKET_NS,
+        duration_ns.filter(|&d| d > 0),
+        duration_ok && bucket.is_some_and(|b| b >= limits::MIN_BUCKET_NS),
     ) {
         if warmup_ns >= d {
             c.fail(&p("warmup"), "must be shorter than `duration`");

@@ -228,9 +228,9 @@ fn apply_overrides(
     overrides
         .iter()
         .map(|o| match o.apply(scenario) {
-            Ok(path) => Ok((path, describe(o))),
+            Ok(path) => Ok((path, format!("{} {}", o.flag, describe(o)))),
             Err(e) => Err(FieldError {
-                set_by: Some(describe(o)),
+                set_by: Some(format!("{} {}", o.flag, describe(o))),
                 ..problem("", e)
             }),
         })
@@ -370,7 +370,11 @@ fn scenario_from_value(
 ) -> Result<Scenario, Vec<FieldError>> {
     let mut expanded = value.clone();
     let applied = apply_overrides(&mut expanded, overrides).map_err(|p| vec![p])?;
-    expand_presets(&mut expanded, prefix).map_err(|p| vec![p])?;
+    expand_presets(&mut expanded, prefix).map_err(|p| {
+        let mut problems = vec![p];
+        attribute_to_overrides(&mut problems, prefix, &applied);
+        problems
+    })?;
     // Without overrides or presets, read the text itself so type errors carry line and
     // column.
     let text = text.filter(|_| expanded == value);
@@ -410,9 +414,10 @@ fn deserialize_reporting_unknown<T: serde::de::DeserializeOwned>(
         match read {
             Ok(raw) => return (Some(raw), problems),
             Err(p) => {
-                let unknown = p.reason.starts_with("unknown field")
-                    && problems.len() < MAX_UNKNOWN_FIELDS
-                    && remove_field(&mut value, relative_path(&p.path, prefix));
+                let unknown = problems.len() < MAX_UNKNOWN_FIELDS
+                    && unknown_key(&p.reason).is_some_and(|key| {
+                        remove_field(&mut value, relative_path(&p.path, prefix), key)
+                    });
                 problems.push(p);
                 if !unknown {
                     return (None, problems);
@@ -431,10 +436,23 @@ fn relative_path<'a>(path: &'a str, prefix: &str) -> &'a str {
         .map_or(path, |rest| rest.trim_start_matches('.'))
 }
 
-/// Removes the field at `path` (`traffic[0].policy.bogus`); false if there is none.
-fn remove_field(value: &mut Value, path: &str) -> bool {
-    let Some((parent, key)) = path.rsplit_once('.').map_or(Some(("", path)), Some) else {
-        return false;
+/// The key serde names in "unknown field `K`, expected ...".
+fn unknown_key(reason: &str) -> Option<&str> {
+    let rest = reason.strip_prefix("unknown field `")?;
+    rest.find('`').map(|end| &rest[..end])
+}
+
+/// Removes the unknown `key` at `path` (`traffic[0].policy.bogus`, the key last); false if
+/// the path does not end with that key or there is no such field. The key is matched whole,
+/// not split on dots: an unknown `"retry.max_attempts"` must not remove a real field.
+fn remove_field(value: &mut Value, path: &str, key: &str) -> bool {
+    let parent = if path == key {
+        ""
+    } else {
+        match path.strip_suffix(key).and_then(|p| p.strip_suffix('.')) {
+            Some(parent) => parent,
+            None => return false,
+        }
     };
     let mut node = value;
     for part in parent.split('.').filter(|p| !p.is_empty()) {

@@ -13,6 +13,9 @@ use serde_json::Value;
 pub struct Override {
     pub path: String,
     pub value: Value,
+    /// The command-line option that gave it (`--set`, sweep's `--param`, compare's
+    /// `--variant`), named when its value is wrong.
+    pub flag: &'static str,
 }
 
 impl Override {
@@ -32,7 +35,13 @@ impl Override {
         Ok(Override {
             path: path.to_string(),
             value,
+            flag: "--set",
         })
+    }
+
+    /// The same override, attributed to another command-line option.
+    pub fn given_by(self, flag: &'static str) -> Override {
+        Override { flag, ..self }
     }
 
     /// Sets the value in `doc`, creating missing object fields on the way. Returns the path

@@ -441,11 +441,17 @@ fn unknown_fields_and_the_other_problems_are_reported_together() {
 /// nor does it make the warm-up "not shorter than the duration".
 #[test]
 fn a_bad_duration_is_one_error() {
-    for duration in ["10 sec", "1000000h"] {
-        let (code, stderr) = validate(with(json!({ "duration": duration })).as_bytes(), &[]);
+    for (field, value) in [
+        ("duration", "10 sec"),
+        ("duration", "1000000h"),
+        ("duration", "0s"),
+        ("bucket", "10 sec"),
+        ("bucket", "1000000h"),
+    ] {
+        let (code, stderr) = validate(with(json!({ field: value })).as_bytes(), &[]);
         assert_eq!(code, 2, "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("`duration`"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{field}={value}: {stderr}");
+        assert!(stderr.contains(&format!("`{field}`")), "{stderr}");
     }
     let alert = json!({ "slos": [{ "name": "a", "success_rate": 0.99,
         "burn_rate_alerts": [{ "name": "page", "burn_rate": 2, "long_window": "1 hour", "short_window": "5m" }] }] });
@@ -474,11 +480,14 @@ fn a_set_error_points_at_the_argument() {
     // A problem elsewhere in the same file is still located in the file.
     let text = with(json!({ "providers": [{ "name": "p", "errors": { "500": 2.0 } }] }));
     let (_, stderr) = validate(text.as_bytes(), &["--set", "duration=0s"]);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
-        stderr.contains("scenario.json: --set duration=\"0s\": `duration`"),
+        lines[0].contains("scenario.json: --set duration=\"0s\": `duration`"),
         "{stderr}"
     );
-    assert!(stderr.contains("scenario.json:1:"), "{stderr}");
+    assert!(lines[1].contains("scenario.json:1:"), "{stderr}");
+    assert!(lines[1].contains("`providers[0].errors.500`"), "{stderr}");
 }
 
 #[test]
