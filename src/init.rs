@@ -237,6 +237,10 @@ pub fn starter(preset: Option<&str>, profile: Option<&str>) -> Result<Starter, S
             the run fail (exit 1) below 90 % success. Run it with `aichaos run`, compare \
             policies with `aichaos compare`, tune one with `aichaos sweep`."
         .to_string();
+    if let Some(source) = preset.and_then(presets::provenance) {
+        description.push(' ');
+        description.push_str(&source);
+    }
     if let Some((name, _)) = &profile {
         description.push(' ');
         description.push_str(&crate::profiles::provenance(name));

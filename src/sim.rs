@@ -58,7 +58,8 @@ enum Phase {
 struct Request {
     id: u64,
     arrived_ns: Nanos,
-    previous_sleep_ns: Nanos,
+    /// What the backoff kept from the previous retry on this target (`BackoffMemory`).
+    backoff_memory: u64,
     /// Where this request's next world draw comes from (see `rng`).
     draws: DrawCursor,
     /// Bumped at every attempt and when the slot is freed; never reset, so a stale timer
@@ -90,6 +91,8 @@ struct Request {
     first_live_generation: u32,
     /// Retries taken by each outer retry layer in its current call.
     layer_retries: [u8; MAX_OUTER_RETRY_LAYERS],
+    /// Each outer layer's backoff memory, as `backoff_memory` is the innermost loop's.
+    layer_memory: [u64; MAX_OUTER_RETRY_LAYERS],
     /// Arrived after the warm-up: counts in the summary.
     counted: bool,
 }
@@ -1250,7 +1253,7 @@ impl<'a> Sim<'a> {
         let index = self.requests.insert(Request {
             id,
             arrived_ns: self.now,
-            previous_sleep_ns: 0,
+            backoff_memory: 0,
             draws,
             generation,
             attempts: 0,
@@ -1271,6 +1274,7 @@ impl<'a> Sim<'a> {
             hedges: 0,
             first_live_generation: generation,
             layer_retries: [0; MAX_OUTER_RETRY_LAYERS],
+            layer_memory: [0; MAX_OUTER_RETRY_LAYERS],
             counted,
         });
         self.count(group, counted, |t| t.arrived += 1);
@@ -1720,9 +1724,10 @@ impl<'a> Sim<'a> {
             let r = &mut self.requests.items[request as usize];
             r.chain_pos += 1;
             r.attempts_on_target = 0;
-            r.previous_sleep_ns = 0;
+            r.backoff_memory = 0;
             r.retry_cost = 0;
             r.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
+            r.layer_memory = [0; MAX_OUTER_RETRY_LAYERS];
             self.fell_back(request);
         }
     }
@@ -1780,11 +1785,14 @@ impl<'a> Sim<'a> {
                 attempts: layer.max_attempts,
             };
             let uniform = self.groups[gi].jitter.random::<f64>();
-            let NextStep::Retry { delay_ns } =
-                layer
-                    .policy
-                    .after_failure(failure, retry_after_ns, step, calls, 0, uniform)
-            else {
+            let NextStep::Retry { delay_ns } = layer.policy.after_failure(
+                failure,
+                retry_after_ns,
+                step,
+                calls,
+                r.layer_memory[k],
+                uniform,
+            ) else {
                 continue;
             };
             let at = self.now.saturating_add(delay_ns);
@@ -1795,8 +1803,10 @@ impl<'a> Sim<'a> {
             req.layer_retries[k] += 1;
             // The layers inside start over, as a fresh call to them would.
             req.layer_retries[..k].fill(0);
+            req.layer_memory[k] = layer.policy.memory_after(calls, uniform, delay_ns);
+            req.layer_memory[..k].fill(0);
             req.attempts_on_target = 0;
-            req.previous_sleep_ns = 0;
+            req.backoff_memory = 0;
             req.retry_cost = 0;
             req.phase = Phase::Waiting;
             let generation = req.generation;
@@ -2262,7 +2272,7 @@ impl<'a> Sim<'a> {
             retry_after_ns,
             step,
             r.attempts_on_target,
-            r.previous_sleep_ns,
+            r.backoff_memory,
             uniform,
         );
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
@@ -2296,7 +2306,10 @@ impl<'a> Sim<'a> {
                     return self.finish_failed(request, Failure::DeadlineExceeded);
                 }
                 let req = &mut self.requests.items[request as usize];
-                req.previous_sleep_ns = delay_ns;
+                req.backoff_memory =
+                    policy
+                        .retry
+                        .memory_after(r.attempts_on_target, uniform, delay_ns);
                 req.phase = Phase::Waiting;
                 let generation = req.generation;
                 self.count(r.group, r.counted, |t| t.retries += 1);
@@ -2326,9 +2339,10 @@ impl<'a> Sim<'a> {
                         let req = &mut self.requests.items[request as usize];
                         req.chain_pos = pos as u8;
                         req.attempts_on_target = 0;
-                        req.previous_sleep_ns = 0;
+                        req.backoff_memory = 0;
                         req.retry_cost = 0;
                         req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
+                        req.layer_memory = [0; MAX_OUTER_RETRY_LAYERS];
                         req.phase = Phase::Waiting;
                         let generation = req.generation;
                         self.fell_back(request);

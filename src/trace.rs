@@ -241,6 +241,15 @@ fn describe_trip(rule: &TripRule) -> String {
             "failure rate >= {:.0} % over {seconds} s",
             failure_rate * 100.0
         ),
+        TripRule::PollyWindows {
+            sampling_ns,
+            failure_rate,
+            ..
+        } => format!(
+            "failure rate >= {:.0} % over 10 rolling windows spanning {} ms",
+            failure_rate * 100.0,
+            sampling_ns / crate::time::NS_PER_MS
+        ),
     }
 }
 

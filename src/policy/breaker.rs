@@ -14,12 +14,24 @@
 //!   aggregates over `window` (Polly's sampling duration), `minimum_calls` (Polly's minimum
 //!   throughput) and a failure ratio. Defaults are Polly v8's (30 s, 100, 10 %, 5 s open,
 //!   one probe).
+//! * `time_window` with `sampling: "polly"`: Polly v8's own health sampling
+//!   (`Polly.Core/CircuitBreaker/Health/RollingHealthMetrics.cs`, `HealthMetrics.cs:9`): the
+//!   sampling duration is cut into 10 windows of a tenth each; a window opens at the first
+//!   call after the current one has lasted its tenth (not on a clock grid), and a window
+//!   leaves the tally once `sampling` has passed since it opened. Polly judges the ratio
+//!   after a failure only (`AdvancedCircuitBehavior.OnActionFailure`), so a success never
+//!   opens it; so does this rule.
 //!
 //! Common to all: the wait in open can grow by `open_multiplier` at each reopening without a
 //! close in between, up to `max_open_duration` (resilience4j's exponential interval
 //! function); `max_half_open_wait` (resilience4j's maxWaitDurationInHalfOpenState) reopens a
 //! half-open breaker whose probes take too long (0: wait for every probe); a 429's
 //! Retry-After can hold the breaker open until it expires (`hold_open_for_retry_after`).
+//!
+//! A breaker with `records: false` is only read, never told: calls pass it (it stays closed)
+//! and no outcome reaches it. The seed's `AIChatService` builds an `AICircuitBreaker(3)` but
+//! its `chat_completion` never calls `circuit_breaker.call` and only reports `.state` in its
+//! stats (seed, `get_service_stats`): the breaker is there, and never opens.
 //!
 //! Transitions out of open are lazy, as in the seed and in resilience4j's default
 //! (`automaticTransitionFromOpenToHalfOpenEnabled = false`): the first call after the open
@@ -51,7 +63,18 @@ pub enum TripRule {
         failure_rate: f64,
         slow_rate: f64,
     },
+    /// Polly v8's rolling health windows: `POLLY_WINDOWS` windows of `sampling_ns / 10`,
+    /// opened by calls; judged after failures only.
+    PollyWindows {
+        sampling_ns: Nanos,
+        minimum_calls: u32,
+        failure_rate: f64,
+        slow_rate: f64,
+    },
 }
+
+/// Polly's `HealthMetrics.NumberOfWindows`.
+pub const POLLY_WINDOWS: u64 = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerConfig {
@@ -68,6 +91,8 @@ pub struct BreakerConfig {
     pub hold_open_for_retry_after: bool,
     /// Breakers per target: 1 shared by the group, or one per client instance of a fleet.
     pub instances: u32,
+    /// False: calls consult the breaker but never record an outcome in it (the seed's).
+    pub records: bool,
 }
 
 impl BreakerConfig {
@@ -84,6 +109,7 @@ impl BreakerConfig {
             slow_call_ns: Nanos::MAX,
             hold_open_for_retry_after: false,
             instances: 1,
+            records: true,
         }
     }
 
@@ -196,6 +222,11 @@ enum Window {
         second: u64,
         tally: Tally,
     },
+    /// Polly's windows, oldest first, each with the instant it opened.
+    Rolling {
+        windows: VecDeque<(Nanos, Tally)>,
+        tally: Tally,
+    },
 }
 
 impl Window {
@@ -209,6 +240,10 @@ impl Window {
             TripRule::TimeWindow { seconds, .. } => Window::Time {
                 buckets: vec![Tally::default(); *seconds as usize],
                 second: 0,
+                tally: Tally::default(),
+            },
+            TripRule::PollyWindows { .. } => Window::Rolling {
+                windows: VecDeque::with_capacity(POLLY_WINDOWS as usize + 1),
                 tally: Tally::default(),
             },
         }
@@ -272,6 +307,41 @@ impl Window {
                 buckets[(*second % len) as usize].add(failed, slow, 1);
                 tally.add(failed, slow, 1);
                 tally.trips(*minimum_calls, *failure_rate, *slow_rate)
+            }
+            (
+                Window::Rolling { windows, tally },
+                TripRule::PollyWindows {
+                    sampling_ns,
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                },
+            ) => {
+                // RollingHealthMetrics.UpdateCurrentWindow: a new window once the current
+                // one has lasted its tenth, then drop those opened a sampling duration ago.
+                let window_ns = sampling_ns / POLLY_WINDOWS;
+                if windows
+                    .back()
+                    .is_none_or(|(opened, _)| now - opened >= window_ns)
+                {
+                    windows.push_back((now, Tally::default()));
+                }
+                while let Some(&(opened, old)) = windows.front()
+                    && now - opened >= *sampling_ns
+                {
+                    tally.calls -= old.calls;
+                    tally.failures -= old.failures;
+                    tally.slow -= old.slow;
+                    windows.pop_front();
+                }
+                debug_assert!(windows.len() as u64 <= POLLY_WINDOWS);
+                windows
+                    .back_mut()
+                    .expect("the current window was just ensured")
+                    .1
+                    .add(failed, slow, 1);
+                tally.add(failed, slow, 1);
+                failed && tally.trips(*minimum_calls, *failure_rate, *slow_rate)
             }
             _ => unreachable!("the window is built from its rule"),
         }
@@ -383,6 +453,9 @@ impl Breaker {
 
     /// Records the answer to a call admitted in `epoch`.
     pub fn record(&mut self, now: Nanos, epoch: Epoch, outcome: Outcome) -> Transition {
+        if !self.config.records {
+            return Transition::None;
+        }
         if let (true, Some(retry_after)) = (
             self.config.hold_open_for_retry_after,
             outcome.retry_after_ns,
@@ -435,6 +508,11 @@ impl Breaker {
                         ..
                     }
                     | TripRule::TimeWindow {
+                        failure_rate,
+                        slow_rate,
+                        ..
+                    }
+                    | TripRule::PollyWindows {
                         failure_rate,
                         slow_rate,
                         ..
@@ -752,5 +830,76 @@ mod tests {
         );
         assert_eq!(b.admit(44), Admission::Rejected);
         assert_eq!(b.admit(45), Admission::Probe);
+    }
+
+    fn polly(sampling_ns: Nanos, minimum_calls: u32) -> Breaker {
+        let mut config = BreakerConfig::seed(1, 5 * NS_PER_S, FailureSet::of(&[Failure::Timeout]));
+        config.trip = TripRule::PollyWindows {
+            sampling_ns,
+            minimum_calls,
+            failure_rate: 0.5,
+            slow_rate: 1.0,
+        };
+        Breaker::new(config)
+    }
+
+    /// RollingHealthMetrics: windows open with calls, not on a grid, and leave the tally a
+    /// sampling duration after they opened.
+    #[test]
+    fn polly_windows_open_with_calls_and_expire_a_sampling_duration_later() {
+        // 10 s sampling: windows of 1 s. Window A opens at 0.5 s with 2 failures.
+        let mut b = polly(10 * NS_PER_S, 4);
+        let half = NS_PER_S / 2;
+        call(&mut b, half, Recorded::Failure);
+        call(&mut b, half + NS_PER_S / 4, Recorded::Failure);
+        // Window B opens at 1.5 s (A lasted its second), with 2 successes.
+        call(&mut b, 3 * half, Recorded::Success);
+        call(&mut b, 3 * half, Recorded::Success);
+        // At 10.4 s window A (opened 0.5 s) is 9.9 s old: still counted, 3 of 5 fail.
+        assert!(matches!(
+            call(&mut b, 10 * NS_PER_S + 4 * NS_PER_S / 10, Recorded::Failure),
+            Transition::Opened { .. }
+        ));
+        // The same calls a little later: window A has expired at 10.5 s, 1 of 3 fails.
+        let mut b = polly(10 * NS_PER_S, 3);
+        call(&mut b, half, Recorded::Failure);
+        call(&mut b, half + NS_PER_S / 4, Recorded::Failure);
+        call(&mut b, 3 * half, Recorded::Success);
+        call(&mut b, 3 * half, Recorded::Success);
+        assert_eq!(
+            call(&mut b, 10 * NS_PER_S + half, Recorded::Failure),
+            Transition::None
+        );
+    }
+
+    /// Polly judges the ratio after a failure only: a success never opens it, even when the
+    /// throughput it brings makes the ratio count.
+    #[test]
+    fn polly_windows_judge_after_failures_only() {
+        let mut b = polly(30 * NS_PER_S, 4);
+        for t in 0..3 {
+            call(&mut b, t, Recorded::Failure);
+        }
+        assert_eq!(
+            call(&mut b, 3, Recorded::Success),
+            Transition::None,
+            "3 of 4 failed"
+        );
+        assert!(matches!(
+            call(&mut b, 4, Recorded::Failure),
+            Transition::Opened { .. }
+        ));
+    }
+
+    /// The seed's breaker: consulted, never told.
+    #[test]
+    fn a_breaker_that_does_not_record_never_opens() {
+        let mut config = BreakerConfig::seed(1, 30, FailureSet::of(&[Failure::Timeout]));
+        config.records = false;
+        let mut b = Breaker::new(config);
+        for t in 0..100 {
+            assert_eq!(call(&mut b, t, Recorded::Failure), Transition::None);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }

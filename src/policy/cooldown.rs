@@ -1,14 +1,23 @@
 //! LiteLLM's deployment cooldown: a target that failed too much within the last minute is
 //! taken out of rotation for `cooldown` (LiteLLM's default: 5 s), and the request moves down
-//! the fallback chain without sending anything. Two rules decide "too much":
+//! the fallback chain without sending anything. The rules follow
+//! `litellm/router_utils/cooldown_handlers.py`, `_should_cooldown_deployment` (LiteLLM
+//! 1.7x–1.8x, constants in `litellm/constants.py`), which depend on whether the target's
+//! model group has one deployment or several (`deployments`):
 //!
-//! * `allowed_fails`: more than this many failures within a minute (when set explicitly);
-//! * `failure_rate`: LiteLLM's rule when `allowed_fails` is left at its default: more than
-//!   `failure_rate` of the calls of the last minute failed, once `min_requests` were made
-//!   (0.5 and 5).
+//! * a 429 cools the target at once in a group of several deployments, never in a group of
+//!   one (`cool_on_429`);
+//! * every call of the last minute failed, and there were at least
+//!   `SINGLE_DEPLOYMENT_TRAFFIC_FAILURE_THRESHOLD` (1,000) of them: cools any group
+//!   (`all_failed_min_requests`);
+//! * more than `DEFAULT_FAILURE_THRESHOLD_PERCENT` (0.5) of at least
+//!   `DEFAULT_FAILURE_THRESHOLD_MINIMUM_REQUESTS` (5) calls failed: cools a group of several
+//!   deployments only (`failure_rate`);
+//! * `allowed_fails` set explicitly selects LiteLLM's legacy rule instead: more than this many
+//!   failures within a minute, whatever the group.
 //!
-//! With `cool_on_429` a single 429 cools the target at once: LiteLLM does so when the model
-//! group has other deployments to send to, never for a group of one.
+//! LiteLLM also cools on a status it would not retry (401, 404); the world here produces
+//! neither, so that rule has nothing to act on.
 
 use super::budget::SecondWindow;
 use crate::time::Nanos;
@@ -18,6 +27,8 @@ pub struct CooldownConfig {
     pub allowed_fails: Option<u32>,
     /// (failure rate, minimum calls) over the last minute.
     pub failure_rate: Option<(f64, u32)>,
+    /// Cool when every call of the last minute failed and there were at least this many.
+    pub all_failed_min_requests: Option<u32>,
     pub cooldown_ns: Nanos,
     pub cool_on_429: bool,
 }
@@ -57,7 +68,10 @@ impl Cooldown {
         let too_often = config
             .failure_rate
             .is_some_and(|(rate, minimum)| calls >= f64::from(minimum) && failures > rate * calls);
-        if (rate_limited && config.cool_on_429) || too_many || too_often {
+        let all_failed = config
+            .all_failed_min_requests
+            .is_some_and(|minimum| calls >= f64::from(minimum) && failures == calls);
+        if (rate_limited && config.cool_on_429) || too_many || too_often || all_failed {
             self.until_ns = now.saturating_add(config.cooldown_ns);
             self.window = SecondWindow::new(60);
             return true;
@@ -74,6 +88,7 @@ mod tests {
     const ALLOWED: CooldownConfig = CooldownConfig {
         allowed_fails: Some(3),
         failure_rate: None,
+        all_failed_min_requests: None,
         cooldown_ns: 5 * NS_PER_S,
         cool_on_429: false,
     };
@@ -110,6 +125,7 @@ mod tests {
         let rate = CooldownConfig {
             allowed_fails: None,
             failure_rate: Some((0.5, 5)),
+            all_failed_min_requests: None,
             cooldown_ns: 5 * NS_PER_S,
             cool_on_429: false,
         };
@@ -129,5 +145,32 @@ mod tests {
             failing.on_failure(&rate, t, false);
         }
         assert!(failing.on_failure(&rate, 4, false), "5 of 5 failed");
+    }
+
+    #[test]
+    fn a_group_of_one_cools_only_when_a_thousand_calls_all_failed() {
+        let single = CooldownConfig {
+            allowed_fails: None,
+            failure_rate: None,
+            all_failed_min_requests: Some(1000),
+            cooldown_ns: 5 * NS_PER_S,
+            cool_on_429: false,
+        };
+        let mut c = Cooldown::default();
+        c.on_success(0);
+        for k in 0..1500u64 {
+            assert!(
+                !c.on_failure(&single, k * NS_PER_S / 100, true),
+                "one success in the minute: not every call failed"
+            );
+        }
+        let mut c = Cooldown::default();
+        for k in 0..999u64 {
+            assert!(!c.on_failure(&single, k * NS_PER_S / 100, true), "{k}");
+        }
+        assert!(
+            c.on_failure(&single, 10 * NS_PER_S, false),
+            "the 1,000th failure"
+        );
     }
 }

@@ -15,7 +15,7 @@ pub mod presets;
 
 use crate::outcome::{Failure, FailureSet};
 use crate::time::Nanos;
-use backoff::Backoff;
+use backoff::{Backoff, BackoffMemory};
 use breaker::BreakerConfig;
 use budget::RetryBudgetConfig;
 use cooldown::CooldownConfig;
@@ -143,23 +143,22 @@ pub enum NextStep {
 impl RetryPolicy {
     /// Decides between retrying the same target and moving on. `attempts_on_target` counts
     /// the attempts already made there, `retries_taken` the retries behind them (the backoff
-    /// exponent), `uniform` is the jitter draw.
+    /// exponent), `memory` what the backoff kept from the previous retry (see
+    /// `backoff::BackoffMemory`), `uniform` is the jitter draw.
     pub fn after_failure(
         &self,
         failure: Failure,
         retry_after_ns: Option<Nanos>,
         step: ChainStep,
         attempts_on_target: u32,
-        previous_sleep_ns: Nanos,
+        memory: BackoffMemory,
         uniform: f64,
     ) -> NextStep {
         if !self.retry_on.contains(failure) || attempts_on_target >= step.attempts {
             return NextStep::NextTarget;
         }
         let retries_taken = attempts_on_target.saturating_sub(1);
-        let backoff_ns = self
-            .backoff
-            .delay_ns(retries_taken, previous_sleep_ns, uniform);
+        let backoff_ns = self.backoff.delay_ns(retries_taken, memory, uniform);
         let wait_ns = match retry_after_ns {
             Some(ra) if self.retry_after.honour => {
                 if ra <= self.retry_after.max_ns {
@@ -178,6 +177,18 @@ impl RetryPolicy {
         NextStep::Retry {
             delay_ns: backoff_ns.max(wait_ns),
         }
+    }
+
+    /// What the backoff keeps for the next retry on this target, after a retry decided by
+    /// `after_failure` with the same draw slept `slept_ns`.
+    pub fn memory_after(
+        &self,
+        attempts_on_target: u32,
+        uniform: f64,
+        slept_ns: Nanos,
+    ) -> BackoffMemory {
+        self.backoff
+            .memory_after(attempts_on_target.saturating_sub(1), uniform, slept_ns)
     }
 }
 

@@ -1066,10 +1066,17 @@ fn policy(
         .timeout
         .as_ref()
         .map_or((None, None), |t| (t.connect.clone(), t.total.clone()));
-    let attempt_timeout_ns = c.positive_duration_or(&p("timeout.total"), &total, 30 * NS_PER_S);
-    let connect_timeout_ns = c
-        .positive_duration_or(&p("timeout.connect"), &connect, 10 * NS_PER_S)
-        .min(attempt_timeout_ns);
+    // "none": a timer past any run (10 years), so no attempt ever ends by it.
+    let or_none =
+        |c: &mut Checker, field: &str, text: &Option<String>, default_ns: Nanos| match text
+            .as_deref()
+        {
+            Some("none") => limits::MAX_DURATION_NS,
+            _ => c.positive_duration_or(&p(field), text, default_ns),
+        };
+    let attempt_timeout_ns = or_none(c, "timeout.total", &total, 30 * NS_PER_S);
+    let connect_timeout_ns =
+        or_none(c, "timeout.connect", &connect, 10 * NS_PER_S).min(attempt_timeout_ns);
     let deadline_ns = match &raw.deadline {
         Some(d) => c.positive_duration_or(&p("deadline"), &Some(d.clone()), 0),
         None => Nanos::MAX,
@@ -1139,28 +1146,48 @@ fn policy(
     });
     let cooldown = raw.cooldown.as_ref().map(|cd| {
         let cp = p("cooldown");
-        // LiteLLM's defaults: no explicit allowed_fails, so its failure-rate rule (more than
-        // half of at least 5 calls in the minute), 5 s cooldown.
+        // LiteLLM's defaults (cooldown_handlers.py, `_should_cooldown_deployment`): without
+        // an explicit allowed_fails, more than half of at least 5 calls in the minute, or a
+        // 429, cool a group of several deployments; a group of one cools only when all of at
+        // least 1,000 calls failed. 5 s cooldown.
+        let deployments = c.int_in(
+            &join(&cp, "deployments"),
+            cd.deployments.unwrap_or(1),
+            1,
+            1_000_000,
+        );
+        let several = deployments > 1;
         let allowed_fails = cd
             .allowed_fails
             .map(|n| c.int_in(&join(&cp, "allowed_fails"), n, 0, 1_000_000));
-        let failure_rate = match (cd.failure_rate, cd.min_requests, allowed_fails) {
-            (None, None, Some(_)) => None,
-            (rate, minimum, _) => Some((
-                c.probability(&join(&cp, "failure_rate"), rate.unwrap_or(0.5)),
+        let legacy = allowed_fails.is_some();
+        let rate_set = cd.failure_rate.is_some() || cd.min_requests.is_some();
+        let failure_rate = if rate_set || (several && !legacy) {
+            Some((
+                c.probability(&join(&cp, "failure_rate"), cd.failure_rate.unwrap_or(0.5)),
                 c.int_in(
                     &join(&cp, "min_requests"),
-                    minimum.unwrap_or(5),
+                    cd.min_requests.unwrap_or(5),
                     1,
                     1_000_000,
                 ),
-            )),
+            ))
+        } else {
+            None
+        };
+        let all_failed_min_requests = match (cd.all_failed_min_requests, legacy) {
+            (Some(n), _) => {
+                Some(c.int_in(&join(&cp, "all_failed_min_requests"), n, 1, 1_000_000_000))
+            }
+            (None, false) => Some(1000),
+            (None, true) => None,
         };
         CooldownConfig {
             allowed_fails,
             failure_rate,
+            all_failed_min_requests,
             cooldown_ns: c.positive_duration_or(&join(&cp, "cooldown"), &cd.cooldown, 5 * NS_PER_S),
-            cool_on_429: cd.cool_on_429.unwrap_or(false),
+            cool_on_429: cd.cool_on_429.unwrap_or(several && !legacy),
         }
     });
     let credit_check = raw.credit_check.as_ref().map(|cc| {
@@ -1391,6 +1418,7 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
         "full" => Jitter::Full,
         "equal" => Jitter::Equal,
         "decorrelated" => Jitter::Decorrelated,
+        "decorrelated_v2" => Jitter::DecorrelatedV2,
         // openai-python's 0.25; resilience4j's randomization factor 0.5.
         "proportional" => Jitter::Proportional {
             ratio: ratio(c, 0.25),
@@ -1415,6 +1443,7 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
                 "proportional",
                 "randomized",
                 "additive",
+                "decorrelated_v2",
             ];
             let hint = nearest_name(other, &kinds)
                 .map(|n| format!(" (did you mean `{n}`?)"))
@@ -1440,6 +1469,13 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
             "applies only to `jitter: \"proportional\"` or `\"randomized\"`",
         );
     }
+    if jitter == Jitter::DecorrelatedV2 && kind != BackoffKind::Exponential {
+        // Polly applies V2 to its exponential backoff only (RetryHelper.GetRetryDelay).
+        c.fail(
+            &join(&bp, "jitter"),
+            "`decorrelated_v2` is Polly's exponential backoff with jitter: it needs `kind: \"exponential\"`",
+        );
+    }
     if b.and_then(|b| b.jitter_max.as_ref()).is_some() && !matches!(jitter, Jitter::Additive { .. })
     {
         c.fail(
@@ -1460,11 +1496,11 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
             1.0,
             1e3,
         ),
-        cap_ns: c.duration_or(
-            &join(&bp, "cap"),
-            &b.and_then(|b| b.cap.clone()),
-            60 * NS_PER_S,
-        ),
+        cap_ns: match b.and_then(|b| b.cap.as_deref()) {
+            // Polly's MaxDelay left unset: no cap but the 10-year limit on durations.
+            Some("none") => limits::MAX_DURATION_NS,
+            cap => c.duration_or(&join(&bp, "cap"), &cap.map(str::to_string), 60 * NS_PER_S),
+        },
         jitter,
     };
     let ra = retry.and_then(|r| r.retry_after.as_ref());
@@ -1472,11 +1508,11 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
     let above_max = ra.and_then(|r| r.above_max.as_deref()).unwrap_or("cap");
     let retry_after = RetryAfterPolicy {
         honour: ra.and_then(|r| r.honour).unwrap_or(true),
-        max_ns: c.duration_or(
-            &join(&rap, "max"),
-            &ra.and_then(|r| r.max.clone()),
-            60 * NS_PER_S,
-        ),
+        max_ns: match ra.and_then(|r| r.max.as_deref()) {
+            // Any value honoured (Microsoft's RetryAfterHelper): the 10-year duration limit.
+            Some("none") => limits::MAX_DURATION_NS,
+            max => c.duration_or(&join(&rap, "max"), &max.map(str::to_string), 60 * NS_PER_S),
+        },
         above_max: c
             .choice(
                 &join(&rap, "above_max"),
@@ -1581,6 +1617,18 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         }
         x
     };
+    only_for(
+        c,
+        "sampling",
+        br.sampling.is_some(),
+        &[TimeWindow],
+        "\"time_window\"",
+    );
+    let polly_sampling = c.choice(
+        &field("sampling"),
+        br.sampling.as_deref().unwrap_or("seconds"),
+        &[("seconds", false), ("polly", true)],
+    ) == Some(true);
     // Defaults per family: (open, probes, minimum calls, failure rate).
     let (open_default, probes_default, minimum_default, rate_default) = match kind {
         Consecutive => (30 * NS_PER_S, 1, 0, 1.0),
@@ -1614,6 +1662,42 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
             TripRule::CountWindow {
                 size,
                 minimum_calls,
+                failure_rate: rate(
+                    c,
+                    "failure_rate_threshold",
+                    br.failure_rate_threshold,
+                    rate_default,
+                ),
+                slow_rate: rate(
+                    c,
+                    "slow_call_rate_threshold",
+                    br.slow_call_rate_threshold,
+                    1.0,
+                ),
+            }
+        }
+        TimeWindow if polly_sampling => {
+            let sampling_ns = c.positive_duration_or(&field("window"), &br.window, 30 * NS_PER_S);
+            // Below 10 x 20 ms Polly keeps a single window (HealthMetrics.Create), not modelled.
+            if sampling_ns < 200 * NS_PER_MS
+                || sampling_ns / NS_PER_S > u64::from(limits::MAX_BREAKER_WINDOW)
+            {
+                c.fail(
+                    &field("window"),
+                    format!(
+                        "Polly's sampling is 10 windows: from 200ms up to {}s",
+                        limits::MAX_BREAKER_WINDOW
+                    ),
+                );
+            }
+            TripRule::PollyWindows {
+                sampling_ns: sampling_ns.max(200 * NS_PER_MS),
+                minimum_calls: c.int_in(
+                    &field("minimum_calls"),
+                    br.minimum_calls.unwrap_or(minimum_default),
+                    1,
+                    u32::MAX,
+                ),
                 failure_rate: rate(
                     c,
                     "failure_rate_threshold",
@@ -1737,6 +1821,7 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         ),
         hold_open_for_retry_after: br.hold_open_for_retry_after.unwrap_or(false),
         instances,
+        records: br.records.unwrap_or(true),
     }
 }
 

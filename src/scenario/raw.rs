@@ -442,23 +442,34 @@ pub struct Cooldown {
     /// failure-rate rule decides.
     #[serde(default)]
     pub allowed_fails: Option<u32>,
-    /// Cool a target when more than this fraction of its calls in the last minute failed,
-    /// in [0, 1]; off when only `allowed_fails` is set.
+    /// Deployments in the target's model group, in [1, 1000000]: LiteLLM spares a group of
+    /// one the failure-rate and 429 rules (it would have nowhere else to send).
     #[serde(default)]
-    #[schemars(transform = default_is(0.5))]
+    #[schemars(transform = default_is(1))]
+    pub deployments: Option<u32>,
+    /// Cool a target when more than this fraction of its calls in the last minute failed,
+    /// in [0, 1]. Absent: 0.5 for a group of several `deployments`, off for a group of one
+    /// or when only `allowed_fails` is set.
+    #[serde(default)]
+    #[schemars(transform = default_by("0.5 with several deployments, else off"))]
     pub failure_rate: Option<f64>,
     /// Calls in the last minute before `failure_rate` is judged (at least 1).
     #[serde(default)]
     #[schemars(transform = default_is(5))]
     pub min_requests: Option<u32>,
+    /// Cool any target, a group of one included, when every call of the last minute failed
+    /// and there were at least this many (at least 1); off when only `allowed_fails` is set.
+    #[serde(default)]
+    #[schemars(transform = default_is(1000))]
+    pub all_failed_min_requests: Option<u32>,
     /// How long a cooling target is skipped, a duration.
     #[serde(default)]
     #[schemars(transform = default_is("5s"))]
     pub cooldown: Option<String>,
-    /// A single 429 cools the target at once (LiteLLM does so for a model group of several
-    /// deployments).
+    /// A single 429 cools the target at once. Absent: true for a model group of several
+    /// `deployments`, false for a group of one (LiteLLM's rule).
     #[serde(default)]
-    #[schemars(transform = default_is(false))]
+    #[schemars(transform = default_by("true with several deployments, else false"))]
     pub cool_on_429: Option<bool>,
 }
 
@@ -487,12 +498,14 @@ pub struct CreditCheck {
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
 pub struct Timeout {
-    /// Time to establish the connection, a duration (at most `total`); ends attempts on a
-    /// hung connection (`connect_timeout`).
+    /// Time to establish the connection, a duration (at most `total`), or "none" (no
+    /// connect timeout); ends attempts on a hung connection (`connect_timeout`).
     #[serde(default)]
     #[schemars(transform = default_is("10s"))]
     pub connect: Option<String>,
-    /// The whole attempt, from sending to the last token, a duration (`timeout`).
+    /// The whole attempt, from sending to the last token, a duration (`timeout`), or
+    /// "none": no client timeout (resilience4j without a TimeLimiter, gRPC without a
+    /// deadline), so a hung attempt waits for the request's `deadline` or forever.
     #[serde(default)]
     #[schemars(transform = default_is("30s"))]
     pub total: Option<String>,
@@ -545,14 +558,18 @@ pub struct Backoff {
     #[serde(default)]
     #[schemars(transform = default_is(2.0))]
     pub multiplier: Option<f64>,
-    /// The longest nominal delay, a duration.
+    /// The longest nominal delay, a duration, or "none" for no cap (Polly's `MaxDelay`
+    /// unset).
     #[serde(default)]
     #[schemars(transform = default_is("60s"))]
     pub cap: Option<String>,
     /// Randomness on the nominal delay d: `none`; `full`: U(0, d); `equal`: d/2 + U(0, d/2);
     /// `decorrelated`: U(base, 3 * previous delay); `proportional`: d * (1 - jitter_ratio *
     /// U) (the OpenAI and Anthropic SDKs); `randomized`: d * (1 ± jitter_ratio)
-    /// (resilience4j, Polly); `additive`: d + U(0, jitter_max) (LiteLLM).
+    /// (resilience4j, Polly's constant and linear backoff, gRPC); `additive`: d + U(0,
+    /// jitter_max) (LiteLLM); `decorrelated_v2`: Polly's DecorrelatedJitterBackoffV2 (its
+    /// exponential backoff with jitter), (f(n + U) - f(previous)) * base / 1.4 with f(t) =
+    /// 2^t tanh(sqrt(4t)): the first retry within [0, 1.38 base), medians near base * 2^n.
     #[serde(default)]
     #[schemars(
         transform = one_of(&[
@@ -563,6 +580,7 @@ pub struct Backoff {
             "proportional",
             "randomized",
             "additive",
+            "decorrelated_v2",
         ]),
         transform = default_is("none")
     )]
@@ -587,7 +605,7 @@ pub struct RetryAfter {
     #[serde(default)]
     #[schemars(transform = default_is(true))]
     pub honour: Option<bool>,
-    /// The longest Retry-After honoured as such, a duration.
+    /// The longest Retry-After honoured as such, a duration, or "none" (any value).
     #[serde(default)]
     #[schemars(transform = default_is("60s"))]
     pub max: Option<String>,
@@ -653,10 +671,21 @@ pub struct Breaker {
     #[serde(default)]
     #[schemars(transform = default_is(100))]
     pub window_size: Option<u32>,
-    /// Kind `time_window` only: the span judged, a duration in whole seconds up to 100000s.
+    /// Kind `time_window` only: the span judged, a duration: whole seconds up to 100000s
+    /// with `sampling: "seconds"`, at least 200ms with `"polly"`.
     #[serde(default)]
     #[schemars(transform = default_is("30s"))]
     pub window: Option<String>,
+    /// Kind `time_window` only: how the window is cut. `seconds` (resilience4j TIME_BASED):
+    /// one-second buckets on the clock; `polly` (Polly v8's RollingHealthMetrics): 10
+    /// windows of a tenth of `window` each, opened by calls, and the ratio judged after
+    /// failures only.
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["seconds", "polly"]),
+        transform = default_is("seconds")
+    )]
+    pub sampling: Option<String>,
     /// Kinds `count_window` and `time_window` only: calls recorded before the rates are
     /// judged (for `count_window`, at most `window_size`).
     #[serde(default)]
@@ -695,6 +724,11 @@ pub struct Breaker {
         transform = default_is("shared")
     )]
     pub scope: Option<String>,
+    /// False: calls consult the breaker (it stays closed) but no outcome is ever recorded
+    /// in it, as in the seed's service, which builds a breaker and never calls through it.
+    #[serde(default)]
+    #[schemars(transform = default_is(true))]
+    pub records: Option<bool>,
     /// Scope `per_instance` only: client instances in the fleet, in [1, 10000].
     #[serde(default)]
     #[schemars(transform = default_is(1))]

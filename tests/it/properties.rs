@@ -33,6 +33,14 @@ fn trip_rule() -> impl Strategy<Value = TripRule> {
                 slow_rate: 1.0,
             }
         }),
+        (200u64..10_000, 1u32..10, 0.1f64..1.0).prop_map(|(sampling_ms, minimum_calls, rate)| {
+            TripRule::PollyWindows {
+                sampling_ns: sampling_ms * NS_PER_MS,
+                minimum_calls,
+                failure_rate: rate,
+                slow_rate: 1.0,
+            }
+        }),
     ]
 }
 
@@ -139,8 +147,8 @@ proptest! {
     }
 
     #[test]
-    fn backoff_never_passes_its_cap(base_ms in 1u64..5000, multiplier in 1.0f64..10.0, cap_ms in 1u64..60_000, n in 0u32..64, u in 0.0f64..1.0, previous_ms in 0u64..60_000, jitter in 0usize..6) {
-        let jitter = [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated, Jitter::Proportional { ratio: 0.25 }, Jitter::Randomized { ratio: 0.5 }][jitter];
+    fn backoff_never_passes_its_cap(base_ms in 1u64..5000, multiplier in 1.0f64..10.0, cap_ms in 1u64..60_000, n in 0u32..64, u in 0.0f64..1.0, previous_ms in 0u64..60_000, jitter in 0usize..7) {
+        let jitter = [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated, Jitter::Proportional { ratio: 0.25 }, Jitter::Randomized { ratio: 0.5 }, Jitter::DecorrelatedV2][jitter];
         let b = Backoff { kind: BackoffKind::Exponential, base_ns: base_ms * NS_PER_MS, multiplier, cap_ns: cap_ms * NS_PER_MS, jitter };
         prop_assert!(b.delay_ns(n, previous_ms * NS_PER_MS, u) <= b.cap_ns);
     }

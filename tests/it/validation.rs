@@ -235,7 +235,8 @@ fn contention(clients: u32, jitter: &str) -> (u64, f64) {
 }
 
 fn contention_rows(clients: u32) -> Vec<String> {
-    let results: Vec<(&str, (u64, f64))> = ["none", "full", "equal", "decorrelated"]
+    let jitters = ["none", "full", "equal", "decorrelated", "decorrelated_v2"];
+    let results: Vec<(&str, (u64, f64))> = jitters
         .iter()
         .map(|j| (*j, contention(clients, j)))
         .collect();
@@ -245,7 +246,9 @@ fn contention_rows(clients: u32) -> Vec<String> {
         "full jitter must do less work than none: {results:?}"
     );
     assert!(
-        work("equal") < work("none") && work("decorrelated") < work("none"),
+        work("equal") < work("none")
+            && work("decorrelated") < work("none")
+            && work("decorrelated_v2") < work("none"),
         "{results:?}"
     );
     results
