@@ -167,7 +167,29 @@ pub fn claim_dir(dir: &Path, force: bool, sharing: Sharing) -> Result<DirLock, C
     let mut markers = lock_enclosing_markers(dir)?;
     fs::create_dir_all(dir).map_err(|e| Io(format!("cannot create the directory: {e}")))?;
     markers.push(lock_marker(dir, sharing)?);
+    if sharing == Sharing::Exclusive {
+        remove_stale_partials(dir);
+    }
     Ok(DirLock { _markers: markers })
+}
+
+/// Removes the temporary files a killed writer left (`.<name>.<pid>.partial[.ext]`): with
+/// the directory held alone, none of them is being written.
+fn remove_stale_partials(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with('.')
+            && name.split('.').collect::<Vec<_>>().windows(2).any(|w| {
+                w[1] == "partial" && !w[0].is_empty() && w[0].bytes().all(|b| b.is_ascii_digit())
+            });
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Shared locks on the markers of the aichaos directories that contain `dir`.
@@ -307,6 +329,28 @@ mod tests {
         assert!(claim_dir(dir.path(), false, Sharing::Exclusive).is_err());
         drop((first, second));
         drop(claim_dir(dir.path(), false, Sharing::Exclusive).unwrap());
+    }
+
+    /// What a killed run left is removed by the next writer that holds the directory
+    /// alone; nothing else is touched.
+    #[test]
+    fn stale_temporaries_are_removed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".timeseries.csv.4242.partial",
+            ".latency.4242.partial.png",
+            "keep.partial",
+            ".notes.partial",
+        ] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        drop(claim_dir(dir.path(), true, Sharing::Exclusive).unwrap());
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".aichaos-output", ".notes.partial", "keep.partial"]);
     }
 
     #[test]

@@ -24,39 +24,36 @@ pub fn refuse_if_too_large(scenario: &Scenario) -> Option<(String, String)> {
             ),
         ));
     }
-    let live = live_requests_bound(scenario);
+    let by_group = live_requests_by_group(scenario);
+    let live: f64 = by_group.iter().sum();
     if live <= limits::MAX_LIVE_REQUESTS_BOUND {
         return None;
     }
     let gb = live * limits::BYTES_PER_LIVE_REQUEST / 1e9;
     let budget_gb = limits::MAX_LIVE_REQUEST_BYTES / 1e9;
-    let most_users = scenario
-        .groups
+    // Blame the group that holds the most: its field is the one to change.
+    let (group, _) = by_group
         .iter()
         .enumerate()
-        .filter_map(|(i, g)| match g.arrivals {
-            ArrivalModel::ClosedLoop { users, .. } => Some((users, i)),
-            ArrivalModel::Poisson(_) => None,
-        })
-        .max();
-    Some(if let Some((_, group)) = most_users {
-        (
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("a scenario has groups");
+    let estimate = format!(
+        "up to {live:.2e} requests could be alive at once, needing about {gb:.1} GB (budget \
+         {budget_gb:.0} GB)"
+    );
+    Some(match scenario.groups[group].arrivals {
+        ArrivalModel::ClosedLoop { .. } => (
             format!("traffic[{group}].arrivals.users"),
+            format!("{estimate}, most of them this group's, a request per user; lower `users`"),
+        ),
+        ArrivalModel::Poisson(_) => (
+            format!("traffic[{group}]"),
             format!(
-                "up to {live:.2e} requests could be alive at once (a request per closed-loop user, \
-             plus the open-loop groups' peak rate x longest request lifetime), needing about \
-             {gb:.1} GB (budget {budget_gb:.0} GB); lower `users` or the rates"
+                "{estimate}, most of them this group's (its peak arrival rate x the longest a \
+                 request can live); bound the request lifetime with `policy.deadline` or shorter \
+                 timeouts, or lower the peak rate"
             ),
-        )
-    } else {
-        (
-            "traffic".into(),
-            format!(
-                "up to {live:.2e} requests could be alive at once (peak arrival rate x longest request \
-             lifetime), needing about {gb:.1} GB (budget {budget_gb:.0} GB); bound the request \
-             lifetime with `policy.deadline` or shorter timeouts, or lower the peak rate"
-            ),
-        )
+        ),
     })
 }
 
@@ -95,11 +92,11 @@ pub fn format_wall_seconds(seconds: f64) -> String {
     }
 }
 
-/// An upper bound on the requests alive at once: each group's peak arrival rate times the
-/// longest a request can live (its deadline, or every attempt of its chain timing out after
-/// the longest wait, and never longer than the run); closed-loop groups hold at most one
-/// request per user.
-pub fn live_requests_bound(scenario: &Scenario) -> f64 {
+/// Upper bounds on the requests alive at once, group by group: each group's peak arrival
+/// rate times the longest a request can live (its deadline, or every attempt of its chain
+/// timing out after the longest wait, and never longer than the run); closed-loop groups
+/// hold at most one request per user.
+pub fn live_requests_by_group(scenario: &Scenario) -> Vec<f64> {
     let run_ns = scenario
         .duration_ns
         .map_or(Nanos::MAX, |d| d.saturating_add(scenario.drain_limit_ns));
@@ -129,7 +126,7 @@ pub fn live_requests_bound(scenario: &Scenario) -> f64 {
                 profile.peak_rate_per_s() * crate::time::ns_to_secs(lifetime_ns)
             }
         })
-        .sum()
+        .collect()
 }
 
 /// Expected number of requests a scenario offers (for refusal estimates and progress).

@@ -139,7 +139,38 @@ pub fn load_file_patched(
     overrides: &[overrides::Override],
 ) -> Result<Scenario, InputError> {
     let doc = scenario_document(path, only, patch)?;
-    let mut experiment = parse_with(path, &doc.to_string(), overrides)?;
+    let mut experiment = parse_unlocated(path, &doc.to_string(), overrides).map_err(|mut e| {
+        // Positions in the generated one-line document mean nothing to the user: place each
+        // problem in the file itself (inside its scenario, for an experiment), except where
+        // the patch, not the file, gave the value.
+        let text = read_text(path).unwrap_or_default();
+        let index = only.and_then(|name| {
+            let file: Value = serde_json::from_str(&text).ok()?;
+            file.get("scenarios")?
+                .as_array()?
+                .iter()
+                .position(|s| s.get("name").and_then(Value::as_str) == Some(name))
+        });
+        let patched: Vec<&str> = patch
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let locator = locate::Locator::new(&text);
+        for p in &mut e.problems {
+            p.line_col = None;
+            let top = p.path.split(['.', '[']).next().unwrap_or("");
+            if p.set_by.is_some() || patched.contains(&top) {
+                continue;
+            }
+            let in_file = match (index, p.path.is_empty()) {
+                (Some(i), true) => format!("scenarios[{i}]"),
+                (Some(i), false) => format!("scenarios[{i}].{}", p.path),
+                (None, _) => p.path.clone(),
+            };
+            p.line_col = locator.locate(&in_file);
+        }
+        e
+    })?;
     Ok(experiment.scenarios.remove(0))
 }
 
@@ -274,6 +305,13 @@ pub fn parse_with(
                 p.line_col = locator.locate(&p.path);
             }
         }
+        // A problem in an experiment's `base` is found once per scenario, at one place in
+        // the file: report it once.
+        let mut seen = std::collections::BTreeSet::new();
+        e.problems.retain(|p| match p.line_col {
+            Some(at) => seen.insert((at, p.reason.clone())),
+            None => true,
+        });
         e
     })
 }

@@ -554,3 +554,103 @@ fn very_long_names_are_cut_in_messages() {
     assert!(stderr.contains("… (5000 characters)"), "{stderr}");
     assert!(stderr.len() < 1_000, "{} bytes of error", stderr.len());
 }
+
+/// The memory refusal names the group that holds the most requests, not the closed-loop
+/// group that happens to be there.
+#[test]
+fn the_memory_refusal_names_the_group_that_holds_the_most() {
+    let request =
+        json!({ "model": "m", "input_tokens": 100, "output_tokens": 50, "max_tokens": 100 });
+    let text = with(json!({ "traffic": [
+        { "name": "app", "arrivals": { "rate": "100000/s" }, "policy": { "timeout": { "total": "60s" } } },
+        { "name": "few", "arrivals": { "type": "closed_loop", "users": 10 }, "request": request }
+    ] }));
+    let (code, stderr) = validate(text.as_bytes(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("`traffic[0]`: up to"), "{stderr}");
+    assert!(stderr.contains("most of them this group's"), "{stderr}");
+}
+
+/// An unknown key that contains a dot is one unknown key: the real field of the same
+/// dotted name stays, and the problem is reported once.
+#[test]
+fn an_unknown_dotted_key_is_reported_once() {
+    let text = with(json!({ "traffic": [{ "name": "app",
+        "policy": { "retry": { "max_attempts": 3 }, "retry.max_attempts": 5 } }] }));
+    let (code, stderr) = validate(text.as_bytes(), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("unknown field `retry.max_attempts`"),
+        "{stderr}"
+    );
+}
+
+/// A value from sweep's --param or compare's --variant is reported at that option; an
+/// unknown preset given with --set at the --set.
+#[test]
+fn errors_name_the_option_that_gave_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    std::fs::write(&file, with(json!({ "duration": "1m" }))).unwrap();
+    let file = file.to_str().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let path = "traffic[0].policy.retry.max_attempts";
+    let cases: [(Vec<String>, String); 3] = [
+        (
+            ["sweep", file, "--param", &format!("{path}=0,3"), "--out", out].map(String::from).to_vec(),
+            format!("--param {path}=0: `{path}`: 0 is out of range"),
+        ),
+        (
+            ["compare", file, "--variant", &format!("v:{path}=0"), "--out", out].map(String::from).to_vec(),
+            format!("--variant {path}=0: `{path}`: 0 is out of range"),
+        ),
+        (
+            ["validate", file, "--set", "traffic[app].policy.preset=bogus"].map(String::from).to_vec(),
+            "--set traffic[app].policy.preset=\"bogus\": `traffic[0].policy.preset`: unknown preset"
+                .to_string(),
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = crate::support::aichaos(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&expected),
+            "{args:?}: expected `{expected}` in: {stderr}"
+        );
+    }
+}
+
+/// compare, sweep and incidents check a scenario built from the file; its problems are
+/// still placed at their line in the file, as validate places them.
+#[test]
+fn compare_places_a_problem_at_its_line_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.json");
+    let mut doc = base();
+    doc["traffic"][0]["policy"] = json!({ "retry": { "max_attempts": 0 } });
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    std::fs::write(&file, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"max_attempts\": 0"))
+        .unwrap()
+        + 1;
+    let file = file.to_str().unwrap();
+    let out = dir.path().join("out");
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "compare",
+        file,
+        "--variant",
+        "v:duration=5m",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:{line}:")),
+        "expected line {line}: {stderr}"
+    );
+}

@@ -2,8 +2,8 @@
 //! probes than allowed, opens only when its rule says so and closes only through good
 //! probes; budgets never allow more than their ratio; backoff never passes its cap; a token
 //! bucket never grants more than its rate; hedged requests end exactly once. Generated
-//! worlds keep their books (one outcome per request, time never goes back, credits never
-//! negative, the time series adds up to the summary), and no mangled scenario text, `--set`
+//! worlds keep their books (one outcome per request, time never goes back, credits
+//! conserved, the time series adds up to the summary), and no mangled scenario text, `--set`
 //! string or byte soup panics the parser (the fuzz target, run as properties in CI).
 
 use aichaos::outcome::{Failure, FailureSet};
