@@ -3,7 +3,9 @@
 //! exactly the files of an uninterrupted one.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+use crate::support::start;
 use std::time::Duration;
 
 const STORM: &str = concat!(
@@ -11,15 +13,6 @@ const STORM: &str = concat!(
     "/models/outage-retry-storm.json"
 );
 const LONG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/thousand-hours.json");
-
-fn start(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aichaos"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Sends SIGINT after `after`, and waits: (exit code, stderr).
 fn interrupt(child: Child, after: Duration) -> (i32, String) {

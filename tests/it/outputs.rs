@@ -4,7 +4,9 @@
 //! 143 terminated).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
+
+use crate::support::start;
 use std::time::{Duration, Instant};
 
 const LONG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/thousand-hours.json");
@@ -17,15 +19,6 @@ fn names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn start(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aichaos"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// Waits until a file whose name contains `part` appears in `dir` (the run is writing).

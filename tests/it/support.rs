@@ -102,3 +102,13 @@ pub fn check_credits_conserved(scenario: &Scenario, summary: &Summary) -> Result
     }
     Ok(())
 }
+
+/// Starts the `aichaos` binary with its output piped, for tests that signal or race it.
+pub fn start(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_aichaos"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
