@@ -305,12 +305,13 @@ pub fn parse_with(
                 p.line_col = locator.locate(&p.path);
             }
         }
-        // A problem in an experiment's `base` is found once per scenario, at one place in
-        // the file: report it once.
+        // A problem in an experiment's `base`, or one a --set causes, is found once per
+        // scenario at one place (a line of the file, an option): report it once.
         let mut seen = std::collections::BTreeSet::new();
-        e.problems.retain(|p| match p.line_col {
-            Some(at) => seen.insert((at, p.reason.clone())),
-            None => true,
+        e.problems.retain(|p| match (&p.set_by, p.line_col) {
+            (Some(option), _) => seen.insert((option.clone(), None, p.reason.clone())),
+            (None, Some(at)) => seen.insert((String::new(), Some(at), p.reason.clone())),
+            (None, None) => true,
         });
         e
     })

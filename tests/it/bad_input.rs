@@ -488,6 +488,11 @@ fn a_set_error_points_at_the_argument() {
     );
     assert!(lines[1].contains("scenario.json:1:"), "{stderr}");
     assert!(lines[1].contains("`providers[0].errors.500`"), "{stderr}");
+    // In an experiment the same --set fails in every scenario: it is reported once.
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/models/rate-limit-429.json");
+    let (code, _, stderr) = crate::support::aichaos(&["validate", model, "--set", "duration=0s"]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]
