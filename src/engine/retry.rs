@@ -1,0 +1,347 @@
+//! An attempt's outcome and what follows it. A success ends the request; a failure is
+//! counted, recorded in the breaker, and then decided: retry the same target after a
+//! delay, move to the next target of the fallback chain, or give up.
+//!
+//! The retry orchestration: the retry policy's backoff (and a 429's Retry-After),
+//! the retry budget's veto, the cut at the request's deadline, and the outer retry layers
+//! that call the inner ones again from scratch.
+
+use rand::RngExt;
+
+use crate::events::Event;
+use crate::metrics::{ErrorRecord, record_latency};
+use crate::outcome::Failure;
+use crate::policy::breaker::Recorded;
+use crate::policy::budget::accepted;
+use crate::policy::{ChainStep, MAX_OUTER_RETRY_LAYERS, NextStep};
+use crate::time::Nanos;
+use crate::trace::TraceKind;
+
+use super::Sim;
+use super::slab::{Phase, copy_bit};
+
+impl Sim<'_> {
+    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32) {
+        let r = self.requests.items[request as usize];
+        if generation != r.first_live_generation {
+            self.count(r.group, r.counted, |t| t.hedges_won += 1);
+        }
+        self.record_breaker(request, Recorded::Success, None);
+        self.attempt_ended(request, None);
+        let r = self.requests.items[request as usize];
+        let pi = self.current_step(request).target.provider as usize;
+        if r.counted {
+            let step = self.current_step(request);
+            self.target_answers[self.target_offsets[pi] + step.target.model as usize] += 1;
+        }
+        if let Some(since) = self.faults[pi].recovering_since_ns.take() {
+            // The first answer after a fault window: the time to recover.
+            let totals = &mut self.provider_totals[pi];
+            totals.recoveries += 1;
+            totals.recovery_sum_ns += u128::from(self.now - since);
+            totals.recovery_max_ns = totals.recovery_max_ns.max(self.now - since);
+        }
+        let latency = self.now - r.arrived_ns;
+        let from_fallback = r.chain_pos > 0;
+        self.count(r.group, r.counted, |t| {
+            t.succeeded += 1;
+            t.latency_sum_ns += u128::from(latency);
+            t.served_by_fallback += u64::from(from_fallback);
+        });
+        if r.counted {
+            record_latency(&mut self.latency_ok, latency);
+            self.slo.request_ended(r.group, true, latency);
+        }
+        record_latency(&mut self.bucket.latency, latency);
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::Succeeded);
+            e.attempt_ns = Some(self.now - r.attempt_started_ns);
+            self.as_copy(&mut e, request, generation);
+            self.emit(e);
+        }
+        self.end_request(request);
+    }
+
+    /// The failure of copy `generation` of the request's attempt (its own timer, its answer).
+    pub(super) fn copy_failed(
+        &mut self,
+        request: u32,
+        generation: u32,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+    ) {
+        self.answering = Some(generation);
+        self.attempt_failed(request, failure, retry_after_ns);
+        self.answering = None;
+    }
+
+    pub(super) fn attempt_failed(
+        &mut self,
+        request: u32,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+    ) {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let step = self.current_step(request);
+        let gi = r.group as usize;
+        let policy = &self.scenario.groups[gi].policy;
+        if !failure.is_local() {
+            let counts = policy
+                .breaker
+                .as_ref()
+                .is_some_and(|b| b.counts().contains(failure));
+            let recorded = if counts {
+                Recorded::Failure
+            } else {
+                Recorded::Neutral
+            };
+            let retry_after = retry_after_ns.filter(|_| failure == Failure::RateLimited);
+            self.record_breaker(request, recorded, retry_after);
+            self.attempt_ended(request, Some(failure));
+        }
+        self.count(r.group, r.counted, |t| {
+            t.attempt_failures[failure.index()] += 1
+        });
+        if r.counted {
+            self.slo.attempt_failed(r.group, failure);
+        }
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::AttemptFailed);
+            e.failure = Some(failure);
+            e.retry_after_ns = retry_after_ns;
+            // A local rejection sent nothing: it has no duration of its own.
+            e.attempt_ns = (!failure.is_local()).then(|| now - r.attempt_started_ns);
+            if let Some(copy) = self.answering {
+                self.as_copy(&mut e, request, copy);
+            }
+            self.emit(e);
+        }
+        self.recent_errors.push(ErrorRecord {
+            time_ns: now,
+            request_id: r.id,
+            attempt: r.attempts.max(1),
+            failure,
+            provider: step.target.provider,
+            model: step.target.model,
+        });
+        if !failure.is_local() && r.copies.count_ones() > 1 {
+            // A hedged copy failed while another is still out: wait for that one, and ignore
+            // anything more from this copy (its timer, a late answer).
+            let generation = self.answering.unwrap_or(r.generation);
+            self.requests.items[request as usize].copies &=
+                !copy_bit(r.first_live_generation, generation);
+            return;
+        }
+
+        if failure == Failure::DeadlineExceeded {
+            // Out of time: no retry, no fallback.
+            return self.finish_failed(request, failure);
+        }
+        let uniform = self.groups[gi].jitter.random::<f64>();
+        let next = policy.retry.after_failure(
+            failure,
+            retry_after_ns,
+            step,
+            r.attempts_on_target,
+            r.backoff_memory,
+            uniform,
+        );
+        let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
+        // The retry budget has the last word on a retry; denied, the request moves on as if
+        // its retries were exhausted.
+        let next = match next {
+            NextStep::Retry { .. } if self.groups[gi].budget.is_some() => {
+                let g = &self.groups[gi];
+                let (live, in_flight) = (g.live, g.retries_in_flight);
+                let budget = self.groups[gi].budget.as_mut().expect("matched above");
+                if budget.try_retry(now, failure, live, in_flight) {
+                    let cost = budget.retry_cost(failure) as u16;
+                    self.requests.items[request as usize].retry_cost = cost;
+                    next
+                } else {
+                    self.count(r.group, r.counted, |t| t.retries_denied += 1);
+                    NextStep::NextTarget
+                }
+            }
+            _ => next,
+        };
+        if next == NextStep::NextTarget
+            && self.retry_outer_layer(request, failure, retry_after_ns, deadline_at)
+        {
+            return;
+        }
+        match next {
+            NextStep::Retry { delay_ns } => {
+                let at = now.saturating_add(delay_ns);
+                if at >= deadline_at {
+                    return self.finish_failed(request, Failure::DeadlineExceeded);
+                }
+                let req = &mut self.requests.items[request as usize];
+                req.backoff_memory =
+                    policy
+                        .retry
+                        .memory_after(r.attempts_on_target, uniform, delay_ns);
+                req.phase = Phase::Waiting;
+                let generation = req.generation;
+                self.count(r.group, r.counted, |t| t.retries += 1);
+                if self.tracing() {
+                    let mut e = self.request_trace(request, TraceKind::RetryScheduled);
+                    e.delay_ns = Some(delay_ns);
+                    self.emit(e);
+                }
+                self.queue.schedule(
+                    at,
+                    Event::AttemptStart {
+                        request,
+                        generation,
+                    },
+                );
+            }
+            NextStep::NextTarget => {
+                // Credits belong to the account: its other models cannot pay either.
+                let chain = &policy.chain;
+                let skip_provider =
+                    (failure == Failure::InsufficientCredits).then_some(step.target.provider);
+                let next_pos = (r.chain_pos as usize + 1..chain.len())
+                    .find(|&pos| skip_provider.is_none_or(|p| chain[pos].target.provider != p));
+                match next_pos {
+                    None => self.finish_failed(request, failure),
+                    Some(pos) => {
+                        let req = &mut self.requests.items[request as usize];
+                        req.chain_pos = pos as u8;
+                        req.attempts_on_target = 0;
+                        req.backoff_memory = 0;
+                        req.retry_cost = 0;
+                        req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
+                        req.layer_memory = [0; MAX_OUTER_RETRY_LAYERS];
+                        req.phase = Phase::Waiting;
+                        let generation = req.generation;
+                        self.fell_back(request);
+                        if self.tracing() {
+                            self.emit(self.request_trace(request, TraceKind::FellBack));
+                        }
+                        // As the seed's service: the fallback is tried at once.
+                        self.queue.schedule(
+                            now,
+                            Event::AttemptStart {
+                                request,
+                                generation,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The layers inside gave up on the target: the innermost outer retry layer that may
+    /// still retry calls them again, from scratch, after its own backoff. True if one did.
+    pub(super) fn retry_outer_layer(
+        &mut self,
+        request: u32,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+        deadline_at: Nanos,
+    ) -> bool {
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let layers = &self.scenario.groups[gi].policy.outer_retries;
+        for (k, layer) in layers.iter().enumerate() {
+            let calls = u32::from(r.layer_retries[k]) + 1;
+            let step = ChainStep {
+                target: self.current_step(request).target,
+                attempts: layer.max_attempts,
+            };
+            let uniform = self.groups[gi].jitter.random::<f64>();
+            let NextStep::Retry { delay_ns } = layer.policy.after_failure(
+                failure,
+                retry_after_ns,
+                step,
+                calls,
+                r.layer_memory[k],
+                uniform,
+            ) else {
+                continue;
+            };
+            let at = self.now.saturating_add(delay_ns);
+            if at >= deadline_at {
+                return false;
+            }
+            let req = &mut self.requests.items[request as usize];
+            req.layer_retries[k] += 1;
+            // The layers inside start over, as a fresh call to them would.
+            req.layer_retries[..k].fill(0);
+            req.layer_memory[k] = layer.policy.memory_after(calls, uniform, delay_ns);
+            req.layer_memory[..k].fill(0);
+            req.attempts_on_target = 0;
+            req.backoff_memory = 0;
+            req.retry_cost = 0;
+            req.phase = Phase::Waiting;
+            let generation = req.generation;
+            self.count(r.group, r.counted, |t| t.layer_retries[k] += 1);
+            self.queue.schedule(
+                at,
+                Event::AttemptStart {
+                    request,
+                    generation,
+                },
+            );
+            return true;
+        }
+        false
+    }
+
+    /// A sent attempt has its answer (or timed out): retry-budget, throttling, cooldown and
+    /// retries-in-flight bookkeeping.
+    pub(super) fn attempt_ended(&mut self, request: u32, failure: Option<Failure>) {
+        let now = self.now;
+        let r = self.requests.items[request as usize];
+        let gi = r.group as usize;
+        let g = &mut self.groups[gi];
+        // A retry leaves flight with its request's last attempt out (or its success).
+        if r.is_retry && (failure.is_none() || r.copies.count_ones() <= 1) {
+            g.retries_in_flight -= 1;
+        }
+        if let Some(budget) = &mut g.budget {
+            budget.on_attempt(failure.is_none(), f64::from(r.retry_cost));
+        }
+        if accepted(failure)
+            && let Some(throttle) = &mut g.throttle
+        {
+            throttle.on_accept(now);
+        }
+        // With hedging, a success also ends the copies still out.
+        let ended = if failure.is_none() {
+            r.copies.count_ones().max(1)
+        } else {
+            1
+        };
+        self.release_bulkhead_slots(gi, ended);
+        let g = &mut self.groups[gi];
+        if let Some(config) = &self.scenario.groups[gi].policy.cooldown {
+            let cooldown = &mut g.cooldowns[r.chain_pos as usize];
+            let cooled = match failure {
+                None => {
+                    cooldown.on_success(now);
+                    false
+                }
+                Some(failure) => cooldown.on_failure(config, now, failure == Failure::RateLimited),
+            };
+            if cooled {
+                self.count(r.group, r.counted, |t| t.cooldowns += 1);
+            }
+        }
+    }
+
+    /// Counts a move down the fallback chain, to the request's (new) current target.
+    pub(super) fn fell_back(&mut self, request: u32) {
+        let r = self.requests.items[request as usize];
+        self.count(r.group, r.counted, |t| t.fallbacks += 1);
+        if r.counted {
+            let target = self.current_step(request).target;
+            self.target_fallbacks
+                [self.target_offsets[target.provider as usize] + target.model as usize] += 1;
+        }
+    }
+}
