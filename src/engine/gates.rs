@@ -163,4 +163,24 @@ impl Sim<'_> {
         }
         short
     }
+
+    /// A request waited for a bulkhead slot as long as it may: if it is still in the queue,
+    /// it leaves it, rejected (or out of time).
+    pub(super) fn bulkhead_wait_over(&mut self, request: u32, generation: u32) {
+        let group = self.requests.items[request as usize].group as usize;
+        let queue = &mut self.groups[group].bulkhead_queue;
+        if let Some(at) = queue
+            .iter()
+            .position(|&entry| entry == (request, generation))
+        {
+            queue.remove(at);
+            let r = &self.requests.items[request as usize];
+            let deadline = self.scenario.groups[group].policy.deadline_ns;
+            if self.now >= r.arrived_ns.saturating_add(deadline) {
+                self.finish_failed(request, Failure::DeadlineExceeded);
+            } else {
+                self.rejected_locally(request, Failure::BulkheadFull);
+            }
+        }
+    }
 }

@@ -41,11 +41,10 @@ use crate::events::{Event, EventQueue, Lane};
 use crate::metrics::{
     BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
 };
-use crate::outcome::Failure;
 use crate::policy::breaker::Breaker;
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget};
 use crate::policy::cooldown::Cooldown;
-use crate::provider::{ProviderState, RANDOM_OUTAGE_ID};
+use crate::provider::ProviderState;
 use crate::ratelimit::TokenBucket;
 use crate::rng::{RequestDraws, SimRng, named_stream};
 use crate::scenario::Scenario;
@@ -578,27 +577,12 @@ impl<'a> Sim<'a> {
             .all(|(g, s)| g.max_requests.is_some_and(|max| s.arrived >= max))
     }
 
+    /// Hands an event to its handler. Events for an attempt carry its generation: a stale one
+    /// (the attempt was answered, timed out or superseded) is dropped here, lazily.
     fn dispatch(&mut self, event: Event) -> Result<(), RunError> {
         match event {
-            Event::Arrival { group } => {
-                self.arrive(group, NONE)?;
-                let g = &self.scenario.groups[group as usize];
-                if let ArrivalModel::Poisson(profile) = &g.arrivals
-                    && g.max_requests
-                        .is_none_or(|max| self.groups[group as usize].arrived < max)
-                    && let Some(t) = self.groups[group as usize].traffic.next(profile, self.now)
-                {
-                    self.schedule_arrival(t, Event::Arrival { group });
-                }
-            }
-            Event::UserWakes { group, user } => {
-                let g = &self.scenario.groups[group as usize];
-                if g.max_requests
-                    .is_none_or(|max| self.groups[group as usize].arrived < max)
-                {
-                    self.arrive(group, user)?;
-                }
-            }
+            Event::Arrival { group } => self.arrival(group)?,
+            Event::UserWakes { group, user } => self.user_wakes(group, user)?,
             Event::AttemptStart {
                 request,
                 generation,
@@ -629,39 +613,14 @@ impl<'a> Sim<'a> {
                 generation,
             } => {
                 if self.is_outstanding(request, generation) {
-                    // The timer was cut short by the request's deadline, or is the
-                    // attempt's own timeout.
-                    let r = &self.requests.items[request as usize];
-                    let deadline = self.scenario.groups[r.group as usize].policy.deadline_ns;
-                    let failure = if self.now >= r.arrived_ns.saturating_add(deadline) {
-                        Failure::DeadlineExceeded
-                    } else {
-                        Failure::Timeout
-                    };
-                    self.copy_failed(request, generation, failure, None);
+                    self.attempt_timed_out(request, generation);
                 }
             }
             Event::ServiceDone { job } => self.service_done(job),
             Event::BulkheadWaitOver {
                 request,
                 generation,
-            } => {
-                let group = self.requests.items[request as usize].group as usize;
-                let queue = &mut self.groups[group].bulkhead_queue;
-                if let Some(at) = queue
-                    .iter()
-                    .position(|&entry| entry == (request, generation))
-                {
-                    queue.remove(at);
-                    let r = &self.requests.items[request as usize];
-                    let deadline = self.scenario.groups[group].policy.deadline_ns;
-                    if self.now >= r.arrived_ns.saturating_add(deadline) {
-                        self.finish_failed(request, Failure::DeadlineExceeded);
-                    } else {
-                        self.rejected_locally(request, Failure::BulkheadFull);
-                    }
-                }
-            }
+            } => self.bulkhead_wait_over(request, generation),
             Event::HedgeDue {
                 request,
                 generation,
@@ -671,79 +630,12 @@ impl<'a> Sim<'a> {
                     self.send_hedge(request);
                 }
             }
-            Event::OutageStarts { provider, outage } => {
-                let o = self.scenario.providers[provider as usize].outages[outage as usize];
-                self.providers[provider as usize].outage_starts(outage, o.effect);
-                self.conditions_changed(provider);
-                self.abort_work_in_progress(provider);
-                self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
-            }
-            Event::OutageEnds { provider, outage } => {
-                self.providers[provider as usize].outage_ends(outage);
-                self.conditions_changed(provider);
-            }
-            Event::RandomOutageStarts { provider } => {
-                let r = self.scenario.providers[provider as usize]
-                    .random_outages
-                    .expect("scheduled only when configured");
-                self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
-                self.conditions_changed(provider);
-                self.abort_work_in_progress(provider);
-                let down = crate::dist::exponential_ns(
-                    &mut self.outage_rngs[provider as usize],
-                    r.mttr_ns,
-                );
-                self.schedule_background(
-                    self.now.saturating_add(down),
-                    Event::RandomOutageEnds { provider },
-                );
-            }
-            Event::RandomOutageEnds { provider } => {
-                let r = self.scenario.providers[provider as usize]
-                    .random_outages
-                    .expect("scheduled only when configured");
-                self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
-                self.conditions_changed(provider);
-                let up = crate::dist::exponential_ns(
-                    &mut self.outage_rngs[provider as usize],
-                    r.mtbf_ns,
-                );
-                self.schedule_background(
-                    self.now.saturating_add(up),
-                    Event::RandomOutageStarts { provider },
-                );
-            }
-            Event::TopUp { provider, index } => {
-                let credits = self.scenario.providers[provider as usize]
-                    .credits
-                    .as_ref()
-                    .expect("scheduled only with credits");
-                let amount = credits.top_ups[index as usize].1;
-                self.providers[provider as usize]
-                    .credits
-                    .as_mut()
-                    .expect("has credits")
-                    .deposit(amount);
-                self.credits_changed(provider, false);
-            }
-            Event::RechargeLands { provider } => {
-                let credits = self.scenario.providers[provider as usize]
-                    .credits
-                    .as_ref()
-                    .expect("scheduled only with credits");
-                let amount = credits
-                    .auto_recharge
-                    .expect("scheduled only with auto-recharge")
-                    .amount_nusd;
-                let account = self.providers[provider as usize]
-                    .credits
-                    .as_mut()
-                    .expect("has credits");
-                account.deposit(amount);
-                account.recharge_pending = false;
-                self.credits_changed(provider, false);
-                self.check_recharge(provider);
-            }
+            Event::OutageStarts { provider, outage } => self.outage_started(provider, outage),
+            Event::OutageEnds { provider, outage } => self.outage_ended(provider, outage),
+            Event::RandomOutageStarts { provider } => self.random_outage_started(provider),
+            Event::RandomOutageEnds { provider } => self.random_outage_ended(provider),
+            Event::TopUp { provider, index } => self.topped_up(provider, index),
+            Event::RechargeLands { provider } => self.recharge_landed(provider),
         }
         Ok(())
     }

@@ -459,4 +459,31 @@ impl Sim<'_> {
             );
         }
     }
+
+    /// A Poisson arrival: the request arrives, and the next arrival of its group is
+    /// scheduled (unless the group has had all its requests).
+    pub(super) fn arrival(&mut self, group: u16) -> Result<(), RunError> {
+        self.arrive(group, NONE)?;
+        let g = &self.scenario.groups[group as usize];
+        if let ArrivalModel::Poisson(profile) = &g.arrivals
+            && g.max_requests
+                .is_none_or(|max| self.groups[group as usize].arrived < max)
+            && let Some(t) = self.groups[group as usize].traffic.next(profile, self.now)
+        {
+            self.schedule_arrival(t, Event::Arrival { group });
+        }
+        Ok(())
+    }
+
+    /// A closed-loop user is done thinking and sends its next request (unless the group has
+    /// had all its requests).
+    pub(super) fn user_wakes(&mut self, group: u16, user: u32) -> Result<(), RunError> {
+        let g = &self.scenario.groups[group as usize];
+        if g.max_requests
+            .is_none_or(|max| self.groups[group as usize].arrived < max)
+        {
+            self.arrive(group, user)?;
+        }
+        Ok(())
+    }
 }

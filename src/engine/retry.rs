@@ -344,4 +344,17 @@ impl Sim<'_> {
                 [self.target_offsets[target.provider as usize] + target.model as usize] += 1;
         }
     }
+
+    /// An attempt's timer fired while the attempt was still out.
+    pub(super) fn attempt_timed_out(&mut self, request: u32, generation: u32) {
+        // The timer was cut short by the request's deadline, or is the attempt's own timeout.
+        let r = &self.requests.items[request as usize];
+        let deadline = self.scenario.groups[r.group as usize].policy.deadline_ns;
+        let failure = if self.now >= r.arrived_ns.saturating_add(deadline) {
+            Failure::DeadlineExceeded
+        } else {
+            Failure::Timeout
+        };
+        self.copy_failed(request, generation, failure, None);
+    }
 }

@@ -6,7 +6,7 @@
 use crate::events::Event;
 use crate::outage::DownBehaviour;
 use crate::outcome::Failure;
-use crate::provider::ServiceKind;
+use crate::provider::{RANDOM_OUTAGE_ID, ServiceKind};
 use crate::slo::ConditionKind;
 use crate::trace::TraceKind;
 
@@ -139,5 +139,85 @@ impl Sim<'_> {
         {
             self.schedule_background(at, Event::RechargeLands { provider });
         }
+    }
+
+    /// A scheduled outage begins: the provider's condition changes, the work in progress is
+    /// aborted where the outage says so, and the outage's end is scheduled.
+    pub(super) fn outage_started(&mut self, provider: u16, outage: u32) {
+        let o = self.scenario.providers[provider as usize].outages[outage as usize];
+        self.providers[provider as usize].outage_starts(outage, o.effect);
+        self.conditions_changed(provider);
+        self.abort_work_in_progress(provider);
+        self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
+    }
+
+    /// A scheduled outage ends.
+    pub(super) fn outage_ended(&mut self, provider: u16, outage: u32) {
+        self.providers[provider as usize].outage_ends(outage);
+        self.conditions_changed(provider);
+    }
+
+    /// A random outage begins; it lasts an exponential time of mean MTTR.
+    pub(super) fn random_outage_started(&mut self, provider: u16) {
+        let r = self.scenario.providers[provider as usize]
+            .random_outages
+            .expect("scheduled only when configured");
+        self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
+        self.conditions_changed(provider);
+        self.abort_work_in_progress(provider);
+        let down = crate::dist::exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
+        self.schedule_background(
+            self.now.saturating_add(down),
+            Event::RandomOutageEnds { provider },
+        );
+    }
+
+    /// A random outage ends; the next begins after an exponential time of mean MTBF.
+    pub(super) fn random_outage_ended(&mut self, provider: u16) {
+        let r = self.scenario.providers[provider as usize]
+            .random_outages
+            .expect("scheduled only when configured");
+        self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
+        self.conditions_changed(provider);
+        let up = crate::dist::exponential_ns(&mut self.outage_rngs[provider as usize], r.mtbf_ns);
+        self.schedule_background(
+            self.now.saturating_add(up),
+            Event::RandomOutageStarts { provider },
+        );
+    }
+
+    /// A scheduled top-up lands in the account.
+    pub(super) fn topped_up(&mut self, provider: u16, index: u32) {
+        let credits = self.scenario.providers[provider as usize]
+            .credits
+            .as_ref()
+            .expect("scheduled only with credits");
+        let amount = credits.top_ups[index as usize].1;
+        self.providers[provider as usize]
+            .credits
+            .as_mut()
+            .expect("has credits")
+            .deposit(amount);
+        self.credits_changed(provider, false);
+    }
+
+    /// An auto-recharge lands in the account; the balance may call for the next one.
+    pub(super) fn recharge_landed(&mut self, provider: u16) {
+        let credits = self.scenario.providers[provider as usize]
+            .credits
+            .as_ref()
+            .expect("scheduled only with credits");
+        let amount = credits
+            .auto_recharge
+            .expect("scheduled only with auto-recharge")
+            .amount_nusd;
+        let account = self.providers[provider as usize]
+            .credits
+            .as_mut()
+            .expect("has credits");
+        account.deposit(amount);
+        account.recharge_pending = false;
+        self.credits_changed(provider, false);
+        self.check_recharge(provider);
     }
 }
