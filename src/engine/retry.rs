@@ -18,7 +18,7 @@ use crate::time::Nanos;
 use crate::trace::TraceKind;
 
 use super::Sim;
-use super::slab::{Phase, copy_bit};
+use super::slab::{Phase, Request, copy_bit};
 
 impl Sim<'_> {
     pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32) {
@@ -138,6 +138,36 @@ impl Sim<'_> {
             // Out of time: no retry, no fallback.
             return self.finish_failed(request, failure);
         }
+        match self.decide_retry(request, &r, step, failure, retry_after_ns) {
+            RetryDecision::Retry {
+                delay_ns,
+                at,
+                uniform,
+            } => self.retry_same_target(request, &r, delay_ns, at, uniform),
+            RetryDecision::NextTarget => self.move_to_next_target(request, &r, step, failure),
+            RetryDecision::OuterLayer => {}
+            RetryDecision::PastDeadline => {
+                self.finish_failed(request, Failure::DeadlineExceeded);
+            }
+        }
+    }
+
+    /// Where a failed attempt's retry delay is finally decided, one layer after the other:
+    /// the retry policy's backoff (which reads a 429's Retry-After), the retry budget's veto
+    /// (denied, the request moves on as if its retries were exhausted), the outer retry
+    /// layers (once the inner ones give up on the target), and the cut at the request's
+    /// deadline (a retry that would start after it is not taken).
+    fn decide_retry(
+        &mut self,
+        request: u32,
+        r: &Request,
+        step: ChainStep,
+        failure: Failure,
+        retry_after_ns: Option<Nanos>,
+    ) -> RetryDecision {
+        let now = self.now;
+        let gi = r.group as usize;
+        let policy = &self.scenario.groups[gi].policy;
         let uniform = self.groups[gi].jitter.random::<f64>();
         let next = policy.retry.after_failure(
             failure,
@@ -166,71 +196,100 @@ impl Sim<'_> {
             }
             _ => next,
         };
-        if next == NextStep::NextTarget
-            && self.retry_outer_layer(request, failure, retry_after_ns, deadline_at)
-        {
-            return;
-        }
         match next {
+            NextStep::NextTarget => {
+                if self.retry_outer_layer(request, failure, retry_after_ns, deadline_at) {
+                    RetryDecision::OuterLayer
+                } else {
+                    RetryDecision::NextTarget
+                }
+            }
             NextStep::Retry { delay_ns } => {
                 let at = now.saturating_add(delay_ns);
                 if at >= deadline_at {
-                    return self.finish_failed(request, Failure::DeadlineExceeded);
+                    RetryDecision::PastDeadline
+                } else {
+                    RetryDecision::Retry {
+                        delay_ns,
+                        at,
+                        uniform,
+                    }
                 }
+            }
+        }
+    }
+
+    /// Retries the same target at `at`, after the backoff's `delay_ns`.
+    fn retry_same_target(
+        &mut self,
+        request: u32,
+        r: &Request,
+        delay_ns: Nanos,
+        at: Nanos,
+        uniform: f64,
+    ) {
+        let policy = &self.scenario.groups[r.group as usize].policy;
+        let req = &mut self.requests.items[request as usize];
+        req.backoff_memory = policy
+            .retry
+            .memory_after(r.attempts_on_target, uniform, delay_ns);
+        req.phase = Phase::Waiting;
+        let generation = req.generation;
+        self.count(r.group, r.counted, |t| t.retries += 1);
+        if self.tracing() {
+            let mut e = self.request_trace(request, TraceKind::RetryScheduled);
+            e.delay_ns = Some(delay_ns);
+            self.emit(e);
+        }
+        self.queue.schedule(
+            at,
+            Event::AttemptStart {
+                request,
+                generation,
+            },
+        );
+    }
+
+    /// Moves to the next target of the fallback chain, at once; without one, the request
+    /// fails with the attempt's failure.
+    fn move_to_next_target(
+        &mut self,
+        request: u32,
+        r: &Request,
+        step: ChainStep,
+        failure: Failure,
+    ) {
+        let now = self.now;
+        // Credits belong to the account: its other models cannot pay either.
+        let chain = &self.scenario.groups[r.group as usize].policy.chain;
+        let skip_provider =
+            (failure == Failure::InsufficientCredits).then_some(step.target.provider);
+        let next_pos = (r.chain_pos as usize + 1..chain.len())
+            .find(|&pos| skip_provider.is_none_or(|p| chain[pos].target.provider != p));
+        match next_pos {
+            None => self.finish_failed(request, failure),
+            Some(pos) => {
                 let req = &mut self.requests.items[request as usize];
-                req.backoff_memory =
-                    policy
-                        .retry
-                        .memory_after(r.attempts_on_target, uniform, delay_ns);
+                req.chain_pos = pos as u8;
+                req.attempts_on_target = 0;
+                req.backoff_memory = 0;
+                req.retry_cost = 0;
+                req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
+                req.layer_memory = [0; MAX_OUTER_RETRY_LAYERS];
                 req.phase = Phase::Waiting;
                 let generation = req.generation;
-                self.count(r.group, r.counted, |t| t.retries += 1);
+                self.fell_back(request);
                 if self.tracing() {
-                    let mut e = self.request_trace(request, TraceKind::RetryScheduled);
-                    e.delay_ns = Some(delay_ns);
-                    self.emit(e);
+                    self.emit(self.request_trace(request, TraceKind::FellBack));
                 }
+                // As the seed's service: the fallback is tried at once.
                 self.queue.schedule(
-                    at,
+                    now,
                     Event::AttemptStart {
                         request,
                         generation,
                     },
                 );
-            }
-            NextStep::NextTarget => {
-                // Credits belong to the account: its other models cannot pay either.
-                let chain = &policy.chain;
-                let skip_provider =
-                    (failure == Failure::InsufficientCredits).then_some(step.target.provider);
-                let next_pos = (r.chain_pos as usize + 1..chain.len())
-                    .find(|&pos| skip_provider.is_none_or(|p| chain[pos].target.provider != p));
-                match next_pos {
-                    None => self.finish_failed(request, failure),
-                    Some(pos) => {
-                        let req = &mut self.requests.items[request as usize];
-                        req.chain_pos = pos as u8;
-                        req.attempts_on_target = 0;
-                        req.backoff_memory = 0;
-                        req.retry_cost = 0;
-                        req.layer_retries = [0; MAX_OUTER_RETRY_LAYERS];
-                        req.layer_memory = [0; MAX_OUTER_RETRY_LAYERS];
-                        req.phase = Phase::Waiting;
-                        let generation = req.generation;
-                        self.fell_back(request);
-                        if self.tracing() {
-                            self.emit(self.request_trace(request, TraceKind::FellBack));
-                        }
-                        // As the seed's service: the fallback is tried at once.
-                        self.queue.schedule(
-                            now,
-                            Event::AttemptStart {
-                                request,
-                                generation,
-                            },
-                        );
-                    }
-                }
             }
         }
     }
@@ -357,4 +416,22 @@ impl Sim<'_> {
         };
         self.copy_failed(request, generation, failure, None);
     }
+}
+
+/// Where a failed attempt's request goes next, once every layer has had its say
+/// (`Sim::decide_retry`).
+enum RetryDecision {
+    /// Retry the same target at `at`, `delay_ns` from now; `uniform` is the jitter draw the
+    /// backoff used (its memory for the next retry needs it).
+    Retry {
+        delay_ns: Nanos,
+        at: Nanos,
+        uniform: f64,
+    },
+    /// The target is given up: the next one in the fallback chain, if any.
+    NextTarget,
+    /// An outer retry layer took the request: its next attempt is scheduled already.
+    OuterLayer,
+    /// The retry would start at or after the request's deadline.
+    PastDeadline,
 }
