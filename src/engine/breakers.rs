@@ -20,7 +20,7 @@ impl Sim<'_> {
         recorded: Recorded,
         retry_after_ns: Option<Nanos>,
     ) {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         if r.breaker == NONE {
             return;
         }
@@ -29,12 +29,12 @@ impl Sim<'_> {
             duration_ns: self.now - r.attempt_started_ns,
             retry_after_ns,
         };
-        let slot = &mut self.breakers[r.breaker as usize];
+        let slot = &mut self.clients.breakers[r.breaker as usize];
         match slot.breaker.record(self.now, r.breaker_epoch, outcome) {
             Transition::Opened { until_ns } => self.breaker_opened(r.breaker, until_ns),
             Transition::Closed => {
                 slot.closes += 1;
-                self.bucket.breaker_closes += 1;
+                self.observers.bucket.breaker_closes += 1;
                 if self.tracing() {
                     self.emit(self.breaker_trace(r.breaker, TraceKind::BreakerClosed, self.now));
                 }
@@ -45,12 +45,15 @@ impl Sim<'_> {
 
     /// Book-keeping of a breaker opening (or reopening, or being held open longer).
     pub(super) fn breaker_opened(&mut self, breaker: u32, until_ns: Nanos) {
-        let slot = &mut self.breakers[breaker as usize];
+        let slot = &mut self.clients.breakers[breaker as usize];
         // The previous open interval is over (or is being extended): its share of this
         // bucket counts now.
-        let bucket = (self.bucket.start_ns, self.bucket.end_ns());
+        let bucket = (
+            self.observers.bucket.start_ns,
+            self.observers.bucket.end_ns(),
+        );
         let previous = (slot.open_interval.0, slot.open_interval.1.min(self.now));
-        self.bucket.breaker_open_ns += crate::metrics::overlap(previous, bucket);
+        self.observers.bucket.breaker_open_ns += crate::metrics::overlap(previous, bucket);
         slot.open_ns_total -= slot
             .open_interval
             .1
@@ -59,7 +62,7 @@ impl Sim<'_> {
         slot.opens += 1;
         slot.first_open_ns.get_or_insert(self.now);
         slot.open_ns_total += until_ns - self.now;
-        self.bucket.breaker_opens += 1;
+        self.observers.bucket.breaker_opens += 1;
         let (provider, group) = (slot.target.provider, slot.group);
         self.classify_open(provider, group);
         if self.tracing() {
@@ -83,13 +86,13 @@ impl Sim<'_> {
             .chaos
             .as_ref()
             .is_some_and(|c| c.applies(now, group as usize, pi));
-        let faults = &mut self.faults[pi];
-        let degraded = self.providers[pi].conditions.is_degraded();
+        let faults = &mut self.observers.faults[pi];
+        let degraded = self.world.providers[pi].conditions.is_degraded();
         if let (true, Some(since)) = (degraded, faults.degraded_since_ns)
             && !faults.detected
         {
             faults.detected = true;
-            let totals = &mut self.provider_totals[pi];
+            let totals = &mut self.observers.provider_totals[pi];
             totals.detections += 1;
             totals.detection_sum_ns += u128::from(now - since);
             totals.detection_max_ns = totals.detection_max_ns.max(now - since);
@@ -98,7 +101,7 @@ impl Sim<'_> {
             .last_fault_end_ns
             .is_some_and(|end| now <= end.saturating_add(grace));
         if !(degraded || chaos || recently) {
-            self.false_opens += 1;
+            self.observers.false_opens += 1;
         }
     }
 }

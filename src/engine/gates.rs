@@ -16,7 +16,7 @@ impl Sim<'_> {
     /// that would end past the request's deadline is not taken.
     pub(super) fn client_gates_open(&mut self, request: u32) -> bool {
         let now = self.now;
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
@@ -45,7 +45,7 @@ impl Sim<'_> {
         if let Some(bulkhead) = policy.bulkhead
             && !r.bulkhead_slot
         {
-            let g = &mut self.groups[gi];
+            let g = &mut self.clients.groups[gi];
             if g.in_flight >= bulkhead.max_in_flight {
                 if g.bulkhead_queue.len() >= bulkhead.max_queue as usize
                     || bulkhead.max_wait_ns == 0
@@ -71,11 +71,11 @@ impl Sim<'_> {
 
     /// How long the client's limiter makes this request's next attempt wait (0: room now).
     pub(super) fn limiter_wait(&mut self, request: u32) -> Nanos {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let tokens =
             f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
-        let g = &mut self.groups[gi];
+        let g = &mut self.clients.groups[gi];
         let wait_rpm = g
             .limiter_rpm
             .as_mut()
@@ -89,11 +89,11 @@ impl Sim<'_> {
 
     /// Takes the limiter's tokens for an attempt going out now (room was checked).
     pub(super) fn take_limiter_tokens(&mut self, request: u32) {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let tokens =
             f64::from(r.input_tokens) + f64::from(self.scenario.groups[gi].request.max_tokens);
-        let g = &mut self.groups[gi];
+        let g = &mut self.clients.groups[gi];
         if let Some(b) = &mut g.limiter_rpm {
             b.take(1.0);
         }
@@ -105,17 +105,18 @@ impl Sim<'_> {
     /// Slots of the group's bulkhead freed: they go to the requests waiting, first come
     /// first served, each holding its slot (`bulkhead_slot`) until it sends or gives it back.
     pub(super) fn release_bulkhead_slots(&mut self, group: usize, slots: u32) {
-        self.groups[group].in_flight -= slots;
+        self.clients.groups[group].in_flight -= slots;
         let Some(bulkhead) = self.scenario.groups[group].policy.bulkhead else {
             return;
         };
-        while self.groups[group].in_flight < bulkhead.max_in_flight {
-            let Some((request, generation)) = self.groups[group].bulkhead_queue.pop_front() else {
+        while self.clients.groups[group].in_flight < bulkhead.max_in_flight {
+            let Some((request, generation)) = self.clients.groups[group].bulkhead_queue.pop_front()
+            else {
                 break;
             };
             if self.is_current(request, generation, Phase::Waiting) {
-                self.groups[group].in_flight += 1;
-                self.requests.items[request as usize].bulkhead_slot = true;
+                self.clients.groups[group].in_flight += 1;
+                self.clients.requests.items[request as usize].bulkhead_slot = true;
                 self.queue.schedule(
                     self.now,
                     Event::AttemptStart {
@@ -129,7 +130,7 @@ impl Sim<'_> {
 
     /// A request holding a bulkhead slot it will not use gives it back.
     pub(super) fn return_bulkhead_slot(&mut self, request: u32) {
-        let r = &mut self.requests.items[request as usize];
+        let r = &mut self.clients.requests.items[request as usize];
         if r.bulkhead_slot {
             r.bulkhead_slot = false;
             let group = r.group as usize;
@@ -144,10 +145,10 @@ impl Sim<'_> {
         request: u32,
         check: crate::policy::CreditCheck,
     ) -> bool {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let step = self.current_step(request);
         let pi = step.target.provider as usize;
-        let Some(account) = &self.providers[pi].credits else {
+        let Some(account) = &self.world.providers[pi].credits else {
             return false;
         };
         let model = &self.scenario.providers[pi].models[step.target.model as usize];
@@ -157,7 +158,7 @@ impl Sim<'_> {
         let short = (balance as f64) < estimate || balance < check.alert_below_nusd;
         if short {
             self.count(r.group, r.counted, |t| t.low_credit_alerts += 1);
-            self.provider_totals[pi]
+            self.observers.provider_totals[pi]
                 .first_low_credit_alert_ns
                 .get_or_insert(self.now);
         }
@@ -167,14 +168,14 @@ impl Sim<'_> {
     /// A request waited for a bulkhead slot as long as it may: if it is still in the queue,
     /// it leaves it, rejected (or out of time).
     pub(super) fn bulkhead_wait_over(&mut self, request: u32, generation: u32) {
-        let group = self.requests.items[request as usize].group as usize;
-        let queue = &mut self.groups[group].bulkhead_queue;
+        let group = self.clients.requests.items[request as usize].group as usize;
+        let queue = &mut self.clients.groups[group].bulkhead_queue;
         if let Some(at) = queue
             .iter()
             .position(|&entry| entry == (request, generation))
         {
             queue.remove(at);
-            let r = &self.requests.items[request as usize];
+            let r = &self.clients.requests.items[request as usize];
             let deadline = self.scenario.groups[group].policy.deadline_ns;
             if self.now >= r.arrived_ns.saturating_add(deadline) {
                 self.finish_failed(request, Failure::DeadlineExceeded);

@@ -145,17 +145,39 @@ pub struct Sim<'a> {
     scenario: &'a Scenario,
     now: Nanos,
     queue: EventQueue,
-    requests: Slab<Request>,
-    jobs: Slab<Job>,
-    providers: Vec<ProviderState>,
-    breakers: Vec<BreakerSlot>,
-    groups: Vec<GroupState>,
-    draws: RequestDraws,
-    outage_rngs: Vec<SimRng>,
-    next_request_id: u64,
     arrivals_end_ns: Nanos,
     hard_stop_ns: Nanos,
     events_processed: u64,
+    /// The rest of the state by owner: the world, the clients, the observers. (Handlers are
+    /// still methods on `Sim`; borrowing one group at a time is the next step.)
+    world: World,
+    clients: Clients,
+    observers: Observers<'a>,
+}
+
+/// The simulated world the clients call: the providers (their slots, queues, limits,
+/// outages, accounts), the jobs they serve, and the draws that decide each request's fate.
+struct World {
+    providers: Vec<ProviderState>,
+    jobs: Slab<Job>,
+    draws: RequestDraws,
+    outage_rngs: Vec<SimRng>,
+}
+
+/// The clients: the requests alive, each group's client state (traffic, limiter, bulkhead,
+/// budget, cooldowns) and the breakers.
+struct Clients {
+    requests: Slab<Request>,
+    groups: Vec<GroupState>,
+    breakers: Vec<BreakerSlot>,
+    next_request_id: u64,
+    /// The copy an answer being handled belongs to, when it is not the latest (hedging).
+    answering: Option<u32>,
+}
+
+/// What watches the run without changing it: counters, histograms, the open time bucket,
+/// Little's law, fault windows, per-target tallies, the SLO tracker, the trace and progress.
+struct Observers<'a> {
     totals: Totals,
     latency_ok: Histogram<u64>,
     latency_failed: Histogram<u64>,
@@ -169,8 +191,6 @@ pub struct Sim<'a> {
     /// Per provider: the fault window in progress or just ended, for detection and recovery.
     faults: Vec<FaultWindow>,
     false_opens: u64,
-    /// The copy an answer being handled belongs to, when it is not the latest (hedging).
-    answering: Option<u32>,
     /// Per (provider, model), flattened by `target_index`: answers delivered to counted
     /// requests, and what counted calls to it cost.
     target_answers: Vec<u64>,
@@ -363,70 +383,76 @@ impl<'a> Sim<'a> {
             scenario,
             now: 0,
             queue,
-            requests: Slab::new(),
-            jobs: Slab::new(),
-            providers: scenario.providers.iter().map(ProviderState::new).collect(),
-            breakers,
-            groups,
-            draws: RequestDraws::new(seed),
-            outage_rngs: scenario
-                .providers
-                .iter()
-                .map(|p| named_stream(seed, &format!("outages/{}", p.name)))
-                .collect(),
-            next_request_id: 0,
             arrivals_end_ns,
             hard_stop_ns: arrivals_end_ns.saturating_add(scenario.drain_limit_ns),
             events_processed: 0,
-            totals: Totals::default(),
-            latency_ok: latency_histogram(3),
-            latency_failed: latency_histogram(3),
-            provider_totals: vec![ProviderTotals::default(); scenario.providers.len()],
-            recent_errors: RecentErrors::new(),
-            bucket: BucketStats::new(
-                scenario.bucket_ns,
-                scenario.providers.len(),
-                scenario.chaos.as_ref().map(|c| (c.start_ns, c.end_ns)),
-            ),
-            breaker_intervals: vec![(0, 0); breaker_count],
-            little: LittlesLaw::default(),
-            in_system_changed_ns: 0,
-            faults: vec![FaultWindow::default(); scenario.providers.len()],
-            false_opens: 0,
-            answering: None,
-            target_answers: vec![0; targets],
-            target_cost_nusd: vec![0; targets],
-            target_fallbacks: vec![0; targets],
-            target_offsets,
-            slo: Self::slo_tracker(scenario),
-            provider_condition: vec![None; scenario.providers.len()],
-            credits_out: vec![false; scenario.providers.len()],
-            trace: Trace {
-                sink: None,
-                from_ns: Nanos::MAX,
-                to_ns: Nanos::MAX,
-                started: false,
-                error: None,
+            world: World {
+                providers: scenario.providers.iter().map(ProviderState::new).collect(),
+                jobs: Slab::new(),
+                draws: RequestDraws::new(seed),
+                outage_rngs: scenario
+                    .providers
+                    .iter()
+                    .map(|p| named_stream(seed, &format!("outages/{}", p.name)))
+                    .collect(),
             },
-            progress: None,
+            clients: Clients {
+                requests: Slab::new(),
+                groups,
+                breakers,
+                next_request_id: 0,
+                answering: None,
+            },
+            observers: Observers {
+                totals: Totals::default(),
+                latency_ok: latency_histogram(3),
+                latency_failed: latency_histogram(3),
+                provider_totals: vec![ProviderTotals::default(); scenario.providers.len()],
+                recent_errors: RecentErrors::new(),
+                bucket: BucketStats::new(
+                    scenario.bucket_ns,
+                    scenario.providers.len(),
+                    scenario.chaos.as_ref().map(|c| (c.start_ns, c.end_ns)),
+                ),
+                breaker_intervals: vec![(0, 0); breaker_count],
+                little: LittlesLaw::default(),
+                in_system_changed_ns: 0,
+                faults: vec![FaultWindow::default(); scenario.providers.len()],
+                false_opens: 0,
+                target_answers: vec![0; targets],
+                target_cost_nusd: vec![0; targets],
+                target_fallbacks: vec![0; targets],
+                target_offsets,
+                slo: Self::slo_tracker(scenario),
+                provider_condition: vec![None; scenario.providers.len()],
+                credits_out: vec![false; scenario.providers.len()],
+                trace: Trace {
+                    sink: None,
+                    from_ns: Nanos::MAX,
+                    to_ns: Nanos::MAX,
+                    started: false,
+                    error: None,
+                },
+                progress: None,
+            },
         }
     }
 
     /// Reports (simulated time, requests arrived) every 65,536 events, for a progress bar.
     pub fn watch(&mut self, progress: &'a dyn Fn(Nanos, u64)) {
-        self.progress = Some(progress);
+        self.observers.progress = Some(progress);
     }
 
     /// Traces every event in [from_ns, to_ns) into `sink`; the run stops at `to_ns`.
     pub fn trace_window(&mut self, from_ns: Nanos, to_ns: Nanos, sink: &'a mut dyn TraceSink) {
-        self.trace = Trace {
+        self.observers.trace = Trace {
             sink: Some(sink),
             from_ns,
             to_ns,
             started: false,
             error: None,
         };
-        self.slo.record_events();
+        self.observers.slo.record_events();
     }
 
     fn schedule_initial_events(&mut self) {
@@ -435,14 +461,14 @@ impl<'a> Sim<'a> {
             let gi16 = gi as u16;
             match &g.arrivals {
                 ArrivalModel::Poisson(profile) => {
-                    if let Some(t) = self.groups[gi].traffic.next(profile, 0) {
+                    if let Some(t) = self.clients.groups[gi].traffic.next(profile, 0) {
                         self.schedule_arrival(t, Event::Arrival { group: gi16 });
                     }
                 }
                 ArrivalModel::ClosedLoop { users, think } => {
                     // Users start spread over one think time, not all at t = 0.
                     for user in 0..*users {
-                        let t = secs_to_ns(think.sample(self.groups[gi].traffic.rng()));
+                        let t = secs_to_ns(think.sample(self.clients.groups[gi].traffic.rng()));
                         self.schedule_arrival(t, Event::UserWakes { group: gi16, user });
                     }
                 }
@@ -462,7 +488,7 @@ impl<'a> Sim<'a> {
                 );
             }
             if let Some(r) = &p.random_outages {
-                let up = crate::dist::exponential_ns(&mut self.outage_rngs[pi], r.mtbf_ns);
+                let up = crate::dist::exponential_ns(&mut self.world.outage_rngs[pi], r.mtbf_ns);
                 self.schedule_background(up, Event::RandomOutageStarts { provider });
             }
             if let Some(credits) = &p.credits {
@@ -507,20 +533,24 @@ impl<'a> Sim<'a> {
     /// time the trace ends (the window's end, or the run's if it ended first).
     pub fn replay(&mut self) -> Result<Nanos, RunError> {
         self.play(&mut crate::metrics::NoRows)?;
-        let end_ns = self.trace.to_ns.min(match self.scenario.duration_ns {
-            Some(d) => d.max(self.now),
-            None => self.now,
-        });
-        if self.trace.to_ns > end_ns {
+        let end_ns = self
+            .observers
+            .trace
+            .to_ns
+            .min(match self.scenario.duration_ns {
+                Some(d) => d.max(self.now),
+                None => self.now,
+            });
+        if self.observers.trace.to_ns > end_ns {
             // The run ended inside the window: its last SLO steps are part of the trace.
             self.slo_steps(end_ns);
         }
-        if let Some(sink) = self.trace.sink.as_mut()
+        if let Some(sink) = self.observers.trace.sink.as_mut()
             && let Err(err) = sink.finish(end_ns)
         {
-            self.trace.error.get_or_insert(err);
+            self.observers.trace.error.get_or_insert(err);
         }
-        match self.trace.error.take() {
+        match self.observers.trace.error.take() {
             Some(err) => Err(RunError::Io(err)),
             None => Ok(end_ns),
         }
@@ -533,25 +563,25 @@ impl<'a> Sim<'a> {
             if time >= self.hard_stop_ns {
                 break;
             }
-            if time >= self.trace.to_ns {
+            if time >= self.observers.trace.to_ns {
                 // The SLO steps that end inside the window belong to its trace.
-                self.slo_steps(self.trace.to_ns - 1);
+                self.slo_steps(self.observers.trace.to_ns - 1);
                 break;
             }
             // Done when no arrival can come, no request is alive and the providers have
             // finished (and billed) the work clients abandoned.
             let arrivals_over = time >= self.arrivals_end_ns || self.arrivals_exhausted();
             if arrivals_over
-                && self.requests.live() == 0
-                && self.jobs.live() == 0
+                && self.clients.requests.live() == 0
+                && self.world.jobs.live() == 0
                 && !matches!(event, Event::Arrival { .. } | Event::UserWakes { .. })
             {
                 break;
             }
-            while time >= self.bucket.end_ns() {
+            while time >= self.observers.bucket.end_ns() {
                 self.close_bucket(sink, Nanos::MAX)?;
             }
-            if time >= self.slo.next_boundary_ns() {
+            if time >= self.observers.slo.next_boundary_ns() {
                 self.slo_steps(time);
             }
             self.now = time;
@@ -559,8 +589,8 @@ impl<'a> Sim<'a> {
                 if crate::interrupt::requested() {
                     return Err(RunError::Interrupted(time));
                 }
-                if let Some(progress) = self.progress {
-                    progress(time, self.next_request_id);
+                if let Some(progress) = self.observers.progress {
+                    progress(time, self.clients.next_request_id);
                 }
             }
             self.events_processed += 1;
@@ -573,7 +603,7 @@ impl<'a> Sim<'a> {
         self.scenario
             .groups
             .iter()
-            .zip(&self.groups)
+            .zip(&self.clients.groups)
             .all(|(g, s)| g.max_requests.is_some_and(|max| s.arrived >= max))
     }
 

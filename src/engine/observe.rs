@@ -57,38 +57,41 @@ impl Sim<'_> {
     /// Is the clock inside the traced window? One comparison: false without a trace.
     #[inline]
     pub(super) fn tracing(&self) -> bool {
-        self.now >= self.trace.from_ns
+        self.now >= self.observers.trace.from_ns
     }
 
     /// Hands an event inside the window to the trace sink; the window's opening moment
     /// first gets a snapshot of the breakers and providers not in their normal state.
     pub(super) fn emit(&mut self, event: TraceEvent) {
-        if event.time_ns < self.trace.from_ns || event.time_ns >= self.trace.to_ns {
+        if event.time_ns < self.observers.trace.from_ns
+            || event.time_ns >= self.observers.trace.to_ns
+        {
             return;
         }
-        if !self.trace.started {
-            self.trace.started = true;
-            let snapshot = self.snapshot(self.trace.from_ns);
-            if let Some(sink) = self.trace.sink.as_mut() {
+        if !self.observers.trace.started {
+            self.observers.trace.started = true;
+            let snapshot = self.snapshot(self.observers.trace.from_ns);
+            if let Some(sink) = self.observers.trace.sink.as_mut() {
                 for e in &snapshot {
                     if let Err(err) = sink.snapshot(e) {
-                        self.trace.error.get_or_insert(err);
+                        self.observers.trace.error.get_or_insert(err);
                     }
                 }
             }
         }
-        if let Some(sink) = self.trace.sink.as_mut()
+        if let Some(sink) = self.observers.trace.sink.as_mut()
             && let Err(err) = sink.event(&event)
         {
-            self.trace.error.get_or_insert(err);
+            self.observers.trace.error.get_or_insert(err);
         }
     }
 
     pub(super) fn snapshot(&self, at: Nanos) -> Vec<TraceEvent> {
-        let breakers = (0..self.breakers.len() as u32)
+        let breakers = (0..self.clients.breakers.len() as u32)
             .map(|b| self.breaker_trace(b, TraceKind::BreakerState, at))
             .filter(|e| e.breaker_state != Some(BreakerState::Closed));
         let providers = self
+            .observers
             .provider_condition
             .iter()
             .enumerate()
@@ -107,7 +110,7 @@ impl Sim<'_> {
 
     /// A request's event now: its attempt, target, breaker and the target's credits.
     pub(super) fn request_trace(&self, request: u32, kind: TraceKind) -> TraceEvent {
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         let step = self.current_step(request);
         let mut e = TraceEvent::at(self.now, kind);
         e.request = r.id;
@@ -116,16 +119,16 @@ impl Sim<'_> {
         e.provider = step.target.provider;
         e.model = step.target.model;
         e.latency_ns = Some(self.now - r.arrived_ns);
-        let g = &self.groups[r.group as usize];
+        let g = &self.clients.groups[r.group as usize];
         let first = g.breakers[r.chain_pos as usize];
         if first != NONE {
             let b = first + (r.id % u64::from(g.breaker_instances)) as u32;
-            let slot = &self.breakers[b as usize];
+            let slot = &self.clients.breakers[b as usize];
             e.breaker = b;
             e.breaker_instance = slot.instance;
             e.breaker_state = Some(slot.breaker.state());
         }
-        e.credits_nusd = self.providers[step.target.provider as usize]
+        e.credits_nusd = self.world.providers[step.target.provider as usize]
             .credits
             .as_ref()
             .map(|c| c.balance_nusd());
@@ -135,7 +138,7 @@ impl Sim<'_> {
     /// Makes a request's event that of copy `generation` of its attempt (hedging): its own
     /// attempt number; its start time is not kept, so no duration.
     pub(super) fn as_copy(&self, e: &mut TraceEvent, request: u32, generation: u32) {
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         let behind = r.generation.wrapping_sub(generation);
         if behind > 0 {
             e.attempt = r.attempts.saturating_sub(behind);
@@ -144,7 +147,7 @@ impl Sim<'_> {
     }
 
     pub(super) fn breaker_trace(&self, breaker: u32, kind: TraceKind, at: Nanos) -> TraceEvent {
-        let slot = &self.breakers[breaker as usize];
+        let slot = &self.clients.breakers[breaker as usize];
         let mut e = TraceEvent::at(at, kind);
         e.group = slot.group;
         e.provider = slot.target.provider;
@@ -158,7 +161,7 @@ impl Sim<'_> {
     pub(super) fn provider_trace(&self, provider: u16, kind: TraceKind) -> TraceEvent {
         let mut e = TraceEvent::at(self.now, kind);
         e.provider = provider;
-        e.credits_nusd = self.providers[provider as usize]
+        e.credits_nusd = self.world.providers[provider as usize]
             .credits
             .as_ref()
             .map(|c| c.balance_nusd());
@@ -167,9 +170,9 @@ impl Sim<'_> {
 
     /// Closes the SLOs' steps up to `now`, tracing what they report.
     pub(super) fn slo_steps(&mut self, now: Nanos) {
-        self.slo.advance(now);
-        if !self.slo.events.is_empty() {
-            for (at, event) in std::mem::take(&mut self.slo.events) {
+        self.observers.slo.advance(now);
+        if !self.observers.slo.events.is_empty() {
+            for (at, event) in std::mem::take(&mut self.observers.slo.events) {
                 self.emit(TraceEvent::at(at, TraceKind::Slo(event)));
             }
         }
@@ -178,19 +181,20 @@ impl Sim<'_> {
     /// Integrates the number of requests in the system up to now; call before it changes.
     #[inline]
     pub(super) fn in_system_changes(&mut self) {
-        let live = self.requests.live() as u128;
-        self.little.in_system_area_ns += live * u128::from(self.now - self.in_system_changed_ns);
-        self.in_system_changed_ns = self.now;
+        let live = self.clients.requests.live() as u128;
+        self.observers.little.in_system_area_ns +=
+            live * u128::from(self.now - self.observers.in_system_changed_ns);
+        self.observers.in_system_changed_ns = self.now;
     }
 
     /// Adds to the run totals (if the request counts), the group's and the bucket's.
     #[inline]
     pub(super) fn count(&mut self, group: u16, counted: bool, add: impl Fn(&mut Totals)) {
         if counted {
-            add(&mut self.totals);
-            add(&mut self.groups[group as usize].totals);
+            add(&mut self.observers.totals);
+            add(&mut self.clients.groups[group as usize].totals);
         }
-        add(&mut self.bucket.totals);
+        add(&mut self.observers.bucket.totals);
     }
 
     pub(super) fn close_bucket(
@@ -198,15 +202,22 @@ impl Sim<'_> {
         sink: &mut dyn BucketSink,
         run_end_ns: Nanos,
     ) -> Result<(), RunError> {
-        for (slot, interval) in self.breakers.iter().zip(self.breaker_intervals.iter_mut()) {
+        for (slot, interval) in self
+            .clients
+            .breakers
+            .iter()
+            .zip(self.observers.breaker_intervals.iter_mut())
+        {
             *interval = slot.open_interval;
         }
         let credits = self
+            .world
             .providers
             .iter()
             .map(|p| p.credits.as_ref().map(|c| nano_to_usd(c.balance_nusd())));
-        self.bucket
-            .close(sink, run_end_ns, &self.breaker_intervals, credits)
+        self.observers
+            .bucket
+            .close(sink, run_end_ns, &self.observers.breaker_intervals, credits)
             .map_err(RunError::Io)
     }
 
@@ -216,23 +227,26 @@ impl Sim<'_> {
         end_ns: Nanos,
     ) -> Result<RunResult, RunError> {
         // Close every bucket up to the end; the last one may be partial.
-        while self.bucket.start_ns < end_ns {
+        while self.observers.bucket.start_ns < end_ns {
             self.close_bucket(sink, end_ns)?;
         }
         self.in_system_changes();
         debug_assert!(
-            self.requests.live() > 0
-                || self.little.in_system_area_ns == self.little.time_in_system_sum_ns,
+            self.clients.requests.live() > 0
+                || self.observers.little.in_system_area_ns
+                    == self.observers.little.time_in_system_sum_ns,
             "Little's law must hold exactly once every request has ended: {:?}",
-            self.little
+            self.observers.little
         );
         let unfinished = self
+            .clients
             .requests
             .items
             .iter()
             .filter(|r| r.phase != Phase::Free)
             .count() as u64;
         let breakers = self
+            .clients
             .breakers
             .iter()
             .map(|b| {
@@ -272,34 +286,41 @@ impl Sim<'_> {
                 .map(|p| p.name.as_str())
                 .collect(),
         };
-        let slo = std::mem::replace(&mut self.slo, SloTracker::new(&[])).finish(end_ns, &names);
+        let slo =
+            std::mem::replace(&mut self.observers.slo, SloTracker::new(&[])).finish(end_ns, &names);
         Ok(RunResult {
             slo,
-            totals: std::mem::take(&mut self.totals),
-            latency_ok: self.latency_ok.clone(),
-            latency_failed: self.latency_failed.clone(),
-            groups: self.groups.iter().map(|g| g.totals.clone()).collect(),
-            providers: self.provider_totals.clone(),
+            totals: std::mem::take(&mut self.observers.totals),
+            latency_ok: self.observers.latency_ok.clone(),
+            latency_failed: self.observers.latency_failed.clone(),
+            groups: self
+                .clients
+                .groups
+                .iter()
+                .map(|g| g.totals.clone())
+                .collect(),
+            providers: self.observers.provider_totals.clone(),
             credits_remaining_nusd: self
+                .world
                 .providers
                 .iter()
                 .map(|p| p.credits.as_ref().map(|c| c.balance_nusd()))
                 .collect(),
             breakers,
-            recent_errors: self.recent_errors.in_order().copied().collect(),
-            false_opens: self.false_opens,
+            recent_errors: self.observers.recent_errors.in_order().copied().collect(),
+            false_opens: self.observers.false_opens,
             target_answers: self
                 .scenario
                 .providers
                 .iter()
-                .zip(&self.target_offsets)
+                .zip(&self.observers.target_offsets)
                 .map(|(p, &first)| {
                     (first..first + p.models.len())
                         .map(|i| {
                             (
-                                self.target_answers[i],
-                                self.target_cost_nusd[i],
-                                self.target_fallbacks[i],
+                                self.observers.target_answers[i],
+                                self.observers.target_cost_nusd[i],
+                                self.observers.target_fallbacks[i],
                             )
                         })
                         .collect()
@@ -308,7 +329,7 @@ impl Sim<'_> {
             events_processed: self.events_processed,
             unfinished,
             end_ns,
-            little: self.little,
+            little: self.observers.little,
         })
     }
 }

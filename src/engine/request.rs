@@ -26,7 +26,7 @@ use super::{RunError, Sim};
 impl Sim<'_> {
     #[inline]
     pub(super) fn is_current(&self, request: u32, generation: u32, phase: Phase) -> bool {
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         r.generation == generation && r.phase == phase
     }
 
@@ -34,7 +34,7 @@ impl Sim<'_> {
     /// the latest one or, while hedging, an earlier one racing it.
     #[inline]
     pub(super) fn is_outstanding(&self, request: u32, generation: u32) -> bool {
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         r.phase == Phase::InFlight
             && r.first_live_generation <= generation
             && generation <= r.generation
@@ -42,7 +42,7 @@ impl Sim<'_> {
     }
 
     pub(super) fn arrive(&mut self, group: u16, user: u32) -> Result<(), RunError> {
-        if self.requests.live() >= limits::MAX_LIVE_REQUESTS {
+        if self.clients.requests.live() >= limits::MAX_LIVE_REQUESTS {
             // Checked here, at the only place requests are born.
             return Err(RunError::Limit(format!(
                 "more than {} requests alive at once at {}: the clients' timeouts do not bound the backlog; \
@@ -52,28 +52,29 @@ impl Sim<'_> {
             )));
         }
         let g = &self.scenario.groups[group as usize];
-        let id = self.next_request_id;
-        self.next_request_id += 1;
-        self.groups[group as usize].arrived += 1;
-        let rng = self.draws.at(id, DrawCursor::START);
+        let id = self.clients.next_request_id;
+        self.clients.next_request_id += 1;
+        self.clients.groups[group as usize].arrived += 1;
+        let rng = self.world.draws.at(id, DrawCursor::START);
         let input_tokens = g.request.input_tokens.sample_count(rng, 1);
         let output_tokens = g
             .request
             .output_tokens
             .sample_count(rng, 1)
             .min(g.request.max_tokens);
-        let draws = self.draws.cursor(id);
+        let draws = self.world.draws.cursor(id);
         let counted = self.now >= self.scenario.warmup_ns;
         self.in_system_changes();
-        self.little.arrived += 1;
+        self.observers.little.arrived += 1;
         // Keep the slot's generation running across reuse (see `Request::generation`).
         let generation = self
+            .clients
             .requests
             .free
             .last()
-            .map_or(0, |&i| self.requests.items[i as usize].generation)
+            .map_or(0, |&i| self.clients.requests.items[i as usize].generation)
             .wrapping_add(1);
-        let index = self.requests.insert(Request {
+        let index = self.clients.requests.insert(Request {
             id,
             arrived_ns: self.now,
             backoff_memory: 0,
@@ -102,12 +103,12 @@ impl Sim<'_> {
         });
         self.count(group, counted, |t| t.arrived += 1);
         if counted {
-            self.slo.arrival(group);
+            self.observers.slo.arrival(group);
         }
         if self.tracing() {
             self.emit(self.request_trace(index, TraceKind::Arrived));
         }
-        let g = &mut self.groups[group as usize];
+        let g = &mut self.clients.groups[group as usize];
         g.live += 1;
         if let Some(budget) = &mut g.budget {
             budget.on_request(self.now);
@@ -117,13 +118,13 @@ impl Sim<'_> {
     }
 
     pub(super) fn current_step(&self, request: u32) -> ChainStep {
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         self.scenario.groups[r.group as usize].policy.chain[r.chain_pos as usize]
     }
 
     pub(super) fn start_attempt(&mut self, request: u32) {
         let now = self.now;
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         if now >= r.arrived_ns.saturating_add(policy.deadline_ns) {
@@ -136,31 +137,31 @@ impl Sim<'_> {
         if !self.client_gates_open(request) {
             return;
         }
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         // Adaptive throttling rejects before the breaker is consulted.
-        if let Some(throttle) = &mut self.groups[gi].throttle {
+        if let Some(throttle) = &mut self.clients.groups[gi].throttle {
             let p = throttle.reject_probability(now);
             throttle.on_request(now);
-            if p > 0.0 && self.groups[gi].jitter.random::<f64>() < p {
+            if p > 0.0 && self.clients.groups[gi].jitter.random::<f64>() < p {
                 return self.rejected_locally(request, Failure::Throttled);
             }
         }
-        let first_breaker = self.groups[gi].breakers[r.chain_pos as usize];
+        let first_breaker = self.clients.groups[gi].breakers[r.chain_pos as usize];
         let breaker = if first_breaker == NONE {
             NONE
         } else {
-            first_breaker + (r.id % u64::from(self.groups[gi].breaker_instances)) as u32
+            first_breaker + (r.id % u64::from(self.clients.groups[gi].breaker_instances)) as u32
         };
         let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
-            let slot = &mut self.breakers[breaker as usize].breaker;
+            let slot = &mut self.clients.breakers[breaker as usize].breaker;
             let state_before = slot.state();
             let admission = slot.admit(now);
             let reopened = slot.take_reopened();
             breaker_epoch = slot.epoch();
             if self.tracing()
                 && state_before == BreakerState::Open
-                && self.breakers[breaker as usize].breaker.state() == BreakerState::HalfOpen
+                && self.clients.breakers[breaker as usize].breaker.state() == BreakerState::HalfOpen
             {
                 self.emit(self.breaker_trace(breaker, TraceKind::BreakerHalfOpen, now));
             }
@@ -193,16 +194,16 @@ impl Sim<'_> {
     ) {
         let now = self.now;
         let step = self.current_step(request);
-        let gi = self.requests.items[request as usize].group as usize;
+        let gi = self.clients.requests.items[request as usize].group as usize;
         let policy = &self.scenario.groups[gi].policy;
-        let r = &mut self.requests.items[request as usize];
+        let r = &mut self.clients.requests.items[request as usize];
         if r.bulkhead_slot {
             // The slot handed over while it waited now counts as this attempt's.
             r.bulkhead_slot = false;
         } else {
-            self.groups[gi].in_flight += 1;
+            self.clients.groups[gi].in_flight += 1;
         }
-        let r = &mut self.requests.items[request as usize];
+        let r = &mut self.clients.requests.items[request as usize];
         r.generation = r.generation.wrapping_add(1);
         r.attempts += 1;
         r.phase = Phase::InFlight;
@@ -219,7 +220,7 @@ impl Sim<'_> {
             r.hedges = 0;
             r.is_retry = r.attempts_on_target > 1;
             if r.is_retry {
-                self.groups[gi].retries_in_flight += 1;
+                self.clients.groups[gi].retries_in_flight += 1;
             }
         }
         if r.attempts > 1 {
@@ -233,7 +234,7 @@ impl Sim<'_> {
             t.hedges += u64::from(hedge);
         });
         if counted {
-            self.slo.attempt_sent(gi as u16);
+            self.observers.slo.attempt_sent(gi as u16);
         }
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::AttemptSent);
@@ -261,7 +262,7 @@ impl Sim<'_> {
         };
         if timeout_at <= deadline_at {
             self.queue
-                .schedule_in_lane(self.groups[gi].timeout_lane, now, timeout);
+                .schedule_in_lane(self.clients.groups[gi].timeout_lane, now, timeout);
         } else {
             self.queue.schedule(deadline_at, timeout);
         }
@@ -269,9 +270,9 @@ impl Sim<'_> {
         if let Some(chaos) = &self.scenario.chaos
             && chaos.applies(now, gi, step.target.provider as usize)
         {
-            let rng = self.draws.at(id, cursor);
+            let rng = self.world.draws.at(id, cursor);
             let (fire, kind) = (rng.random::<f64>(), rng.random::<f64>());
-            self.requests.items[request as usize].draws = self.draws.cursor(id);
+            self.clients.requests.items[request as usize].draws = self.world.draws.cursor(id);
             match chaos.roll(fire, kind) {
                 None => {}
                 Some(ChaosFault::Timeout) => {
@@ -324,7 +325,7 @@ impl Sim<'_> {
     /// but it counts against the target's attempts so a retry loop stays bounded.
     pub(super) fn rejected_locally(&mut self, request: u32, failure: Failure) {
         self.return_bulkhead_slot(request);
-        let r = &mut self.requests.items[request as usize];
+        let r = &mut self.clients.requests.items[request as usize];
         r.attempts_on_target += 1;
         r.phase = Phase::InFlight;
         self.attempt_failed(request, failure, None);
@@ -337,17 +338,17 @@ impl Sim<'_> {
     /// success wins; the others are abandoned.
     pub(super) fn send_hedge(&mut self, request: u32) {
         let now = self.now;
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         let step = self.current_step(request);
         let cooling = policy.cooldown.is_some()
-            && self.groups[gi].cooldowns[r.chain_pos as usize].is_cool(now);
+            && self.clients.groups[gi].cooldowns[r.chain_pos as usize].is_cool(now);
         let bulkhead_full = policy
             .bulkhead
-            .is_some_and(|b| self.groups[gi].in_flight >= b.max_in_flight);
+            .is_some_and(|b| self.clients.groups[gi].in_flight >= b.max_in_flight);
         let breaker_closed = r.breaker == NONE
-            || self.breakers[r.breaker as usize].breaker.state() == BreakerState::Closed;
+            || self.clients.breakers[r.breaker as usize].breaker.state() == BreakerState::Closed;
         if now >= r.arrived_ns.saturating_add(policy.deadline_ns)
             || cooling
             || bulkhead_full
@@ -359,26 +360,26 @@ impl Sim<'_> {
         if policy.rate_limiter.is_some() && self.limiter_wait(request) > 0 {
             return;
         }
-        if let Some(budget) = &mut self.groups[gi].budget
+        if let Some(budget) = &mut self.clients.groups[gi].budget
             && !budget.allows_hedge()
         {
             return;
         }
-        if let Some(throttle) = &mut self.groups[gi].throttle {
+        if let Some(throttle) = &mut self.clients.groups[gi].throttle {
             let p = throttle.reject_probability(now);
             throttle.on_request(now);
-            if p > 0.0 && self.groups[gi].jitter.random::<f64>() < p {
+            if p > 0.0 && self.clients.groups[gi].jitter.random::<f64>() < p {
                 return;
             }
         }
         let mut epoch = Epoch::default();
         if r.breaker != NONE {
-            let slot = &mut self.breakers[r.breaker as usize].breaker;
+            let slot = &mut self.clients.breakers[r.breaker as usize].breaker;
             slot.admit(now);
             epoch = slot.epoch();
         }
         self.take_limiter_tokens(request);
-        self.requests.items[request as usize].hedges += 1;
+        self.clients.requests.items[request as usize].hedges += 1;
         self.send_attempt(request, r.breaker, epoch, true);
     }
 
@@ -388,12 +389,13 @@ impl Sim<'_> {
     pub(super) fn route_around_unavailable_targets(&mut self, request: u32) -> bool {
         let now = self.now;
         loop {
-            let r = self.requests.items[request as usize];
+            let r = self.clients.requests.items[request as usize];
             let gi = r.group as usize;
             let policy = &self.scenario.groups[gi].policy;
             let pos = r.chain_pos as usize;
             let has_next = pos + 1 < policy.chain.len();
-            let cooling = policy.cooldown.is_some() && self.groups[gi].cooldowns[pos].is_cool(now);
+            let cooling =
+                policy.cooldown.is_some() && self.clients.groups[gi].cooldowns[pos].is_cool(now);
             let short = policy
                 .credit_check
                 .is_some_and(|check| self.credits_short(request, check));
@@ -406,7 +408,7 @@ impl Sim<'_> {
                 self.finish_failed(request, Failure::CooledDown);
                 return false;
             }
-            let r = &mut self.requests.items[request as usize];
+            let r = &mut self.clients.requests.items[request as usize];
             r.chain_pos += 1;
             r.attempts_on_target = 0;
             r.backoff_memory = 0;
@@ -418,15 +420,15 @@ impl Sim<'_> {
     }
 
     pub(super) fn finish_failed(&mut self, request: u32, failure: Failure) {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let latency = self.now - r.arrived_ns;
         self.count(r.group, r.counted, |t| {
             t.failed += 1;
             t.failed_by[failure.index()] += 1;
         });
         if r.counted {
-            record_latency(&mut self.latency_failed, latency);
-            self.slo.request_ended(r.group, false, latency);
+            record_latency(&mut self.observers.latency_failed, latency);
+            self.observers.slo.request_ended(r.group, false, latency);
         }
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::RequestFailed);
@@ -439,20 +441,20 @@ impl Sim<'_> {
     pub(super) fn end_request(&mut self, request: u32) {
         self.return_bulkhead_slot(request);
         self.in_system_changes();
-        self.little.ended += 1;
-        let lifetime = self.now - self.requests.items[request as usize].arrived_ns;
-        self.little.time_in_system_sum_ns += u128::from(lifetime);
-        let r = &mut self.requests.items[request as usize];
+        self.observers.little.ended += 1;
+        let lifetime = self.now - self.clients.requests.items[request as usize].arrived_ns;
+        self.observers.little.time_in_system_sum_ns += u128::from(lifetime);
+        let r = &mut self.clients.requests.items[request as usize];
         r.phase = Phase::Free;
         r.generation = r.generation.wrapping_add(1);
         let (group, user, id) = (r.group, r.user, r.id);
-        self.requests.release(request);
-        self.groups[group as usize].live -= 1;
+        self.clients.requests.release(request);
+        self.clients.groups[group as usize].live -= 1;
         if user != NONE
             && let ArrivalModel::ClosedLoop { think, .. } =
                 &self.scenario.groups[group as usize].arrivals
         {
-            let think_ns = secs_to_ns(think.sample(self.draws.think(id)));
+            let think_ns = secs_to_ns(think.sample(self.world.draws.think(id)));
             self.schedule_arrival(
                 self.now.saturating_add(think_ns),
                 Event::UserWakes { group, user },
@@ -467,8 +469,10 @@ impl Sim<'_> {
         let g = &self.scenario.groups[group as usize];
         if let ArrivalModel::Poisson(profile) = &g.arrivals
             && g.max_requests
-                .is_none_or(|max| self.groups[group as usize].arrived < max)
-            && let Some(t) = self.groups[group as usize].traffic.next(profile, self.now)
+                .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
+            && let Some(t) = self.clients.groups[group as usize]
+                .traffic
+                .next(profile, self.now)
         {
             self.schedule_arrival(t, Event::Arrival { group });
         }
@@ -480,7 +484,7 @@ impl Sim<'_> {
     pub(super) fn user_wakes(&mut self, group: u16, user: u32) -> Result<(), RunError> {
         let g = &self.scenario.groups[group as usize];
         if g.max_requests
-            .is_none_or(|max| self.groups[group as usize].arrived < max)
+            .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
         {
             self.arrive(group, user)?;
         }

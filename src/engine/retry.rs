@@ -22,21 +22,22 @@ use super::slab::{Phase, Request, copy_bit};
 
 impl Sim<'_> {
     pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32) {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         if generation != r.first_live_generation {
             self.count(r.group, r.counted, |t| t.hedges_won += 1);
         }
         self.record_breaker(request, Recorded::Success, None);
         self.attempt_ended(request, None);
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let pi = self.current_step(request).target.provider as usize;
         if r.counted {
             let step = self.current_step(request);
-            self.target_answers[self.target_offsets[pi] + step.target.model as usize] += 1;
+            self.observers.target_answers
+                [self.observers.target_offsets[pi] + step.target.model as usize] += 1;
         }
-        if let Some(since) = self.faults[pi].recovering_since_ns.take() {
+        if let Some(since) = self.observers.faults[pi].recovering_since_ns.take() {
             // The first answer after a fault window: the time to recover.
-            let totals = &mut self.provider_totals[pi];
+            let totals = &mut self.observers.provider_totals[pi];
             totals.recoveries += 1;
             totals.recovery_sum_ns += u128::from(self.now - since);
             totals.recovery_max_ns = totals.recovery_max_ns.max(self.now - since);
@@ -49,10 +50,10 @@ impl Sim<'_> {
             t.served_by_fallback += u64::from(from_fallback);
         });
         if r.counted {
-            record_latency(&mut self.latency_ok, latency);
-            self.slo.request_ended(r.group, true, latency);
+            record_latency(&mut self.observers.latency_ok, latency);
+            self.observers.slo.request_ended(r.group, true, latency);
         }
-        record_latency(&mut self.bucket.latency, latency);
+        record_latency(&mut self.observers.bucket.latency, latency);
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::Succeeded);
             e.attempt_ns = Some(self.now - r.attempt_started_ns);
@@ -70,9 +71,9 @@ impl Sim<'_> {
         failure: Failure,
         retry_after_ns: Option<Nanos>,
     ) {
-        self.answering = Some(generation);
+        self.clients.answering = Some(generation);
         self.attempt_failed(request, failure, retry_after_ns);
-        self.answering = None;
+        self.clients.answering = None;
     }
 
     pub(super) fn attempt_failed(
@@ -82,7 +83,7 @@ impl Sim<'_> {
         retry_after_ns: Option<Nanos>,
     ) {
         let now = self.now;
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let step = self.current_step(request);
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
@@ -104,7 +105,7 @@ impl Sim<'_> {
             t.attempt_failures[failure.index()] += 1
         });
         if r.counted {
-            self.slo.attempt_failed(r.group, failure);
+            self.observers.slo.attempt_failed(r.group, failure);
         }
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::AttemptFailed);
@@ -112,12 +113,12 @@ impl Sim<'_> {
             e.retry_after_ns = retry_after_ns;
             // A local rejection sent nothing: it has no duration of its own.
             e.attempt_ns = (!failure.is_local()).then(|| now - r.attempt_started_ns);
-            if let Some(copy) = self.answering {
+            if let Some(copy) = self.clients.answering {
                 self.as_copy(&mut e, request, copy);
             }
             self.emit(e);
         }
-        self.recent_errors.push(ErrorRecord {
+        self.observers.recent_errors.push(ErrorRecord {
             time_ns: now,
             request_id: r.id,
             attempt: r.attempts.max(1),
@@ -128,8 +129,8 @@ impl Sim<'_> {
         if !failure.is_local() && r.copies.count_ones() > 1 {
             // A hedged copy failed while another is still out: wait for that one, and ignore
             // anything more from this copy (its timer, a late answer).
-            let generation = self.answering.unwrap_or(r.generation);
-            self.requests.items[request as usize].copies &=
+            let generation = self.clients.answering.unwrap_or(r.generation);
+            self.clients.requests.items[request as usize].copies &=
                 !copy_bit(r.first_live_generation, generation);
             return;
         }
@@ -168,7 +169,7 @@ impl Sim<'_> {
         let now = self.now;
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
-        let uniform = self.groups[gi].jitter.random::<f64>();
+        let uniform = self.clients.groups[gi].jitter.random::<f64>();
         let next = policy.retry.after_failure(
             failure,
             retry_after_ns,
@@ -181,13 +182,16 @@ impl Sim<'_> {
         // The retry budget has the last word on a retry; denied, the request moves on as if
         // its retries were exhausted.
         let next = match next {
-            NextStep::Retry { .. } if self.groups[gi].budget.is_some() => {
-                let g = &self.groups[gi];
+            NextStep::Retry { .. } if self.clients.groups[gi].budget.is_some() => {
+                let g = &self.clients.groups[gi];
                 let (live, in_flight) = (g.live, g.retries_in_flight);
-                let budget = self.groups[gi].budget.as_mut().expect("matched above");
+                let budget = self.clients.groups[gi]
+                    .budget
+                    .as_mut()
+                    .expect("matched above");
                 if budget.try_retry(now, failure, live, in_flight) {
                     let cost = budget.retry_cost(failure) as u16;
-                    self.requests.items[request as usize].retry_cost = cost;
+                    self.clients.requests.items[request as usize].retry_cost = cost;
                     next
                 } else {
                     self.count(r.group, r.counted, |t| t.retries_denied += 1);
@@ -229,7 +233,7 @@ impl Sim<'_> {
         uniform: f64,
     ) {
         let policy = &self.scenario.groups[r.group as usize].policy;
-        let req = &mut self.requests.items[request as usize];
+        let req = &mut self.clients.requests.items[request as usize];
         req.backoff_memory = policy
             .retry
             .memory_after(r.attempts_on_target, uniform, delay_ns);
@@ -269,7 +273,7 @@ impl Sim<'_> {
         match next_pos {
             None => self.finish_failed(request, failure),
             Some(pos) => {
-                let req = &mut self.requests.items[request as usize];
+                let req = &mut self.clients.requests.items[request as usize];
                 req.chain_pos = pos as u8;
                 req.attempts_on_target = 0;
                 req.backoff_memory = 0;
@@ -303,7 +307,7 @@ impl Sim<'_> {
         retry_after_ns: Option<Nanos>,
         deadline_at: Nanos,
     ) -> bool {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let layers = &self.scenario.groups[gi].policy.outer_retries;
         for (k, layer) in layers.iter().enumerate() {
@@ -312,7 +316,7 @@ impl Sim<'_> {
                 target: self.current_step(request).target,
                 attempts: layer.max_attempts,
             };
-            let uniform = self.groups[gi].jitter.random::<f64>();
+            let uniform = self.clients.groups[gi].jitter.random::<f64>();
             let NextStep::Retry { delay_ns } = layer.policy.after_failure(
                 failure,
                 retry_after_ns,
@@ -327,7 +331,7 @@ impl Sim<'_> {
             if at >= deadline_at {
                 return false;
             }
-            let req = &mut self.requests.items[request as usize];
+            let req = &mut self.clients.requests.items[request as usize];
             req.layer_retries[k] += 1;
             // The layers inside start over, as a fresh call to them would.
             req.layer_retries[..k].fill(0);
@@ -355,9 +359,9 @@ impl Sim<'_> {
     /// retries-in-flight bookkeeping.
     pub(super) fn attempt_ended(&mut self, request: u32, failure: Option<Failure>) {
         let now = self.now;
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
-        let g = &mut self.groups[gi];
+        let g = &mut self.clients.groups[gi];
         // A retry leaves flight with its request's last attempt out (or its success).
         if r.is_retry && (failure.is_none() || r.copies.count_ones() <= 1) {
             g.retries_in_flight -= 1;
@@ -377,7 +381,7 @@ impl Sim<'_> {
             1
         };
         self.release_bulkhead_slots(gi, ended);
-        let g = &mut self.groups[gi];
+        let g = &mut self.clients.groups[gi];
         if let Some(config) = &self.scenario.groups[gi].policy.cooldown {
             let cooldown = &mut g.cooldowns[r.chain_pos as usize];
             let cooled = match failure {
@@ -395,19 +399,20 @@ impl Sim<'_> {
 
     /// Counts a move down the fallback chain, to the request's (new) current target.
     pub(super) fn fell_back(&mut self, request: u32) {
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         self.count(r.group, r.counted, |t| t.fallbacks += 1);
         if r.counted {
             let target = self.current_step(request).target;
-            self.target_fallbacks
-                [self.target_offsets[target.provider as usize] + target.model as usize] += 1;
+            self.observers.target_fallbacks[self.observers.target_offsets
+                [target.provider as usize]
+                + target.model as usize] += 1;
         }
     }
 
     /// An attempt's timer fired while the attempt was still out.
     pub(super) fn attempt_timed_out(&mut self, request: u32, generation: u32) {
         // The timer was cut short by the request's deadline, or is the attempt's own timeout.
-        let r = &self.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         let deadline = self.scenario.groups[r.group as usize].policy.deadline_ns;
         let failure = if self.now >= r.arrived_ns.saturating_add(deadline) {
             Failure::DeadlineExceeded

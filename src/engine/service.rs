@@ -18,18 +18,18 @@ impl Sim<'_> {
         let now = self.now;
         let step = self.current_step(request);
         let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
-        let r = self.requests.items[request as usize];
+        let r = self.clients.requests.items[request as usize];
         let provider = &self.scenario.providers[pi];
         let model = &provider.models[mi];
         let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
-        self.provider_totals[pi].received += 1;
-        match self.providers[pi].admit(now, provider, model, r.input_tokens, max_tokens) {
+        self.observers.provider_totals[pi].received += 1;
+        match self.world.providers[pi].admit(now, provider, model, r.input_tokens, max_tokens) {
             Verdict::Reject {
                 failure,
                 retry_after_ns,
             } => {
                 if failure == Failure::InsufficientCredits {
-                    self.provider_totals[pi]
+                    self.observers.provider_totals[pi]
                         .credits_exhausted_at_ns
                         .get_or_insert(now);
                     self.credits_changed(pi as u16, true);
@@ -53,9 +53,9 @@ impl Sim<'_> {
                 }
             }
             Verdict::Accept { reserved_nusd } => {
-                self.provider_totals[pi].accepted += 1;
-                let conditions = self.providers[pi].conditions;
-                let rng = self.draws.at(r.id, r.draws);
+                self.observers.provider_totals[pi].accepted += 1;
+                let conditions = self.world.providers[pi].conditions;
+                let rng = self.world.draws.at(r.id, r.draws);
                 let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
                 let mut kind = provider.errors.roll(fault_roll);
                 if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
@@ -70,7 +70,7 @@ impl Sim<'_> {
                             * conditions.latency_multiplier
                     }
                 };
-                let job = self.jobs.insert(Job {
+                let job = self.world.jobs.insert(Job {
                     request,
                     generation: r.generation,
                     provider: pi as u16,
@@ -85,14 +85,14 @@ impl Sim<'_> {
                     counted: r.counted,
                     live: true,
                 });
-                let state = &mut self.providers[pi];
+                let state = &mut self.world.providers[pi];
                 if state.has_free_slot(provider) {
                     self.start_service(job);
                 } else {
                     state.queue.push_back(job);
                     let len = state.queue.len() as u32;
-                    self.bucket.levels[pi].queue.set(now, len);
-                    let totals = &mut self.provider_totals[pi];
+                    self.observers.bucket.levels[pi].queue.set(now, len);
+                    let totals = &mut self.observers.provider_totals[pi];
                     totals.queue_max = totals.queue_max.max(len);
                 }
             }
@@ -100,17 +100,17 @@ impl Sim<'_> {
     }
 
     pub(super) fn start_service(&mut self, job: u32) {
-        let j = self.jobs.items[job as usize];
+        let j = self.world.jobs.items[job as usize];
         if j.admitted_ns >= self.scenario.warmup_ns {
-            let totals = &mut self.provider_totals[j.provider as usize];
+            let totals = &mut self.observers.provider_totals[j.provider as usize];
             let wait = self.now - j.admitted_ns;
             totals.started += 1;
             totals.waited += u64::from(wait > 0);
             totals.wait_sum_ns += u128::from(wait);
         }
-        let state = &mut self.providers[j.provider as usize];
+        let state = &mut self.world.providers[j.provider as usize];
         state.in_service += 1;
-        self.bucket.levels[j.provider as usize]
+        self.observers.bucket.levels[j.provider as usize]
             .in_service
             .set(self.now, state.in_service);
         self.queue.schedule(
@@ -121,9 +121,9 @@ impl Sim<'_> {
 
     pub(super) fn service_done(&mut self, job: u32) {
         let now = self.now;
-        let j = self.jobs.items[job as usize];
-        self.jobs.items[job as usize].live = false;
-        self.jobs.release(job);
+        let j = self.world.jobs.items[job as usize];
+        self.world.jobs.items[job as usize].live = false;
+        self.world.jobs.release(job);
         let pi = j.provider as usize;
         let model = &self.scenario.providers[pi].models[j.model as usize];
         let cost = if j.kind == ServiceKind::Success {
@@ -131,15 +131,16 @@ impl Sim<'_> {
         } else {
             0
         };
-        if let Some(account) = &mut self.providers[pi].credits {
+        if let Some(account) = &mut self.world.providers[pi].credits {
             account.settle(j.reserved_nusd, cost);
         }
         self.check_recharge(j.provider);
         let client_waiting = self.is_outstanding(j.request, j.generation);
-        let totals = &mut self.provider_totals[pi];
+        let totals = &mut self.observers.provider_totals[pi];
         if j.counted {
             totals.cost_nusd += cost;
-            self.target_cost_nusd[self.target_offsets[pi] + j.model as usize] += cost;
+            self.observers.target_cost_nusd
+                [self.observers.target_offsets[pi] + j.model as usize] += cost;
         }
         if j.kind == ServiceKind::Success {
             totals.completed_ok += 1;
@@ -150,12 +151,14 @@ impl Sim<'_> {
         // The bill is the run's cost whoever waited for it.
         self.count(j.group, j.counted, |t| t.cost_nusd += cost);
 
-        let state = &mut self.providers[pi];
+        let state = &mut self.world.providers[pi];
         state.in_service -= 1;
-        self.bucket.levels[pi].in_service.set(now, state.in_service);
+        self.observers.bucket.levels[pi]
+            .in_service
+            .set(now, state.in_service);
         if let Some(next) = state.queue.pop_front() {
             let len = state.queue.len() as u32;
-            self.bucket.levels[pi].queue.set(now, len);
+            self.observers.bucket.levels[pi].queue.set(now, len);
             self.start_service(next);
         }
 

@@ -16,11 +16,11 @@ impl Sim<'_> {
     /// Credits of `provider` ran out (a 402 from the account itself) or came back.
     pub(super) fn credits_changed(&mut self, provider: u16, out: bool) {
         let pi = provider as usize;
-        if self.credits_out[pi] == out {
+        if self.observers.credits_out[pi] == out {
             return;
         }
-        self.credits_out[pi] = out;
-        self.slo.condition(
+        self.observers.credits_out[pi] = out;
+        self.observers.slo.condition(
             ConditionKind::CreditsExhausted,
             u32::from(provider),
             self.now,
@@ -39,8 +39,8 @@ impl Sim<'_> {
     /// Records the provider's down / brownout state for the time series and the fault
     /// window figures.
     pub(super) fn conditions_changed(&mut self, provider: u16) {
-        let conditions = self.providers[provider as usize].conditions;
-        let faults = &mut self.faults[provider as usize];
+        let conditions = self.world.providers[provider as usize].conditions;
+        let faults = &mut self.observers.faults[provider as usize];
         match (conditions.is_degraded(), faults.degraded_since_ns) {
             (true, None) => {
                 *faults = FaultWindow {
@@ -49,7 +49,7 @@ impl Sim<'_> {
                 };
                 faults.detected = false;
                 faults.recovering_since_ns = None;
-                self.provider_totals[provider as usize].fault_windows += 1;
+                self.observers.provider_totals[provider as usize].fault_windows += 1;
             }
             (false, Some(_)) => {
                 faults.degraded_since_ns = None;
@@ -60,7 +60,7 @@ impl Sim<'_> {
         }
         let down = conditions.down.is_some();
         let brownout = !down && conditions.is_degraded();
-        let levels = &mut self.bucket.levels[provider as usize];
+        let levels = &mut self.observers.bucket.levels[provider as usize];
         levels.down.set(self.now, u32::from(down));
         levels.brownout.set(self.now, u32::from(brownout));
         let condition = if down {
@@ -70,15 +70,15 @@ impl Sim<'_> {
         } else {
             None
         };
-        let previous = self.provider_condition[provider as usize];
+        let previous = self.observers.provider_condition[provider as usize];
         if condition != previous {
-            self.provider_condition[provider as usize] = condition;
+            self.observers.provider_condition[provider as usize] = condition;
             let subject = u32::from(provider);
             if let Some(kind) = previous {
-                self.slo.condition(kind, subject, self.now, false);
+                self.observers.slo.condition(kind, subject, self.now, false);
             }
             if let Some(kind) = condition {
-                self.slo.condition(kind, subject, self.now, true);
+                self.observers.slo.condition(kind, subject, self.now, true);
             }
             if self.tracing() {
                 let kind = match condition {
@@ -96,26 +96,27 @@ impl Sim<'_> {
     /// provider hangs, never answer. Nothing of it is billed. Brownouts leave it alone.
     pub(super) fn abort_work_in_progress(&mut self, provider: u16) {
         let pi = provider as usize;
-        let failure = match self.providers[pi].conditions.down {
+        let failure = match self.world.providers[pi].conditions.down {
             None => return,
             Some(DownBehaviour::Refuse) => Some(Failure::ConnectionError),
             Some(DownBehaviour::Status(failure)) => Some(failure),
             Some(DownBehaviour::Hang) => None,
         };
         let mut lost = Vec::new();
-        while let Some(job) = self.providers[pi].queue.pop_front() {
-            let j = self.jobs.items[job as usize];
-            self.jobs.items[job as usize].live = false;
-            self.jobs.release(job);
-            if let Some(account) = &mut self.providers[pi].credits {
+        while let Some(job) = self.world.providers[pi].queue.pop_front() {
+            let j = self.world.jobs.items[job as usize];
+            self.world.jobs.items[job as usize].live = false;
+            self.world.jobs.release(job);
+            if let Some(account) = &mut self.world.providers[pi].credits {
                 account.settle(j.reserved_nusd, 0);
             }
             lost.push(j);
         }
-        self.bucket.levels[pi].queue.set(self.now, 0);
+        self.observers.bucket.levels[pi].queue.set(self.now, 0);
         // What is in service keeps its slot until its scheduled end (the provider is down
         // and admits nothing meanwhile) but will neither answer nor bill.
         for job in self
+            .world
             .jobs
             .items
             .iter_mut()
@@ -134,7 +135,7 @@ impl Sim<'_> {
     }
 
     pub(super) fn check_recharge(&mut self, provider: u16) {
-        if let Some(account) = &mut self.providers[provider as usize].credits
+        if let Some(account) = &mut self.world.providers[provider as usize].credits
             && let Some((at, _)) = account.recharge_due(self.now)
         {
             self.schedule_background(at, Event::RechargeLands { provider });
@@ -145,7 +146,7 @@ impl Sim<'_> {
     /// aborted where the outage says so, and the outage's end is scheduled.
     pub(super) fn outage_started(&mut self, provider: u16, outage: u32) {
         let o = self.scenario.providers[provider as usize].outages[outage as usize];
-        self.providers[provider as usize].outage_starts(outage, o.effect);
+        self.world.providers[provider as usize].outage_starts(outage, o.effect);
         self.conditions_changed(provider);
         self.abort_work_in_progress(provider);
         self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
@@ -153,7 +154,7 @@ impl Sim<'_> {
 
     /// A scheduled outage ends.
     pub(super) fn outage_ended(&mut self, provider: u16, outage: u32) {
-        self.providers[provider as usize].outage_ends(outage);
+        self.world.providers[provider as usize].outage_ends(outage);
         self.conditions_changed(provider);
     }
 
@@ -162,10 +163,11 @@ impl Sim<'_> {
         let r = self.scenario.providers[provider as usize]
             .random_outages
             .expect("scheduled only when configured");
-        self.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
+        self.world.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
         self.conditions_changed(provider);
         self.abort_work_in_progress(provider);
-        let down = crate::dist::exponential_ns(&mut self.outage_rngs[provider as usize], r.mttr_ns);
+        let down =
+            crate::dist::exponential_ns(&mut self.world.outage_rngs[provider as usize], r.mttr_ns);
         self.schedule_background(
             self.now.saturating_add(down),
             Event::RandomOutageEnds { provider },
@@ -177,9 +179,10 @@ impl Sim<'_> {
         let r = self.scenario.providers[provider as usize]
             .random_outages
             .expect("scheduled only when configured");
-        self.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
+        self.world.providers[provider as usize].outage_ends(RANDOM_OUTAGE_ID);
         self.conditions_changed(provider);
-        let up = crate::dist::exponential_ns(&mut self.outage_rngs[provider as usize], r.mtbf_ns);
+        let up =
+            crate::dist::exponential_ns(&mut self.world.outage_rngs[provider as usize], r.mtbf_ns);
         self.schedule_background(
             self.now.saturating_add(up),
             Event::RandomOutageStarts { provider },
@@ -193,7 +196,7 @@ impl Sim<'_> {
             .as_ref()
             .expect("scheduled only with credits");
         let amount = credits.top_ups[index as usize].1;
-        self.providers[provider as usize]
+        self.world.providers[provider as usize]
             .credits
             .as_mut()
             .expect("has credits")
@@ -211,7 +214,7 @@ impl Sim<'_> {
             .auto_recharge
             .expect("scheduled only with auto-recharge")
             .amount_nusd;
-        let account = self.providers[provider as usize]
+        let account = self.world.providers[provider as usize]
             .credits
             .as_mut()
             .expect("has credits");
