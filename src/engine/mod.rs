@@ -141,6 +141,7 @@ pub struct BreakerReport {
     pub final_state: &'static str,
 }
 
+/// One run of one scenario: the clock, the event queue, and the state by owner.
 pub struct Sim<'a> {
     scenario: &'a Scenario,
     now: Nanos,
