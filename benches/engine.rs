@@ -76,12 +76,15 @@ fn whole_runs(c: &mut Criterion) {
         if let Some(h) = duration_h {
             sc.duration_ns = Some(h * aichaos::time::NS_PER_H);
         }
-        let requests = aichaos::sim::run(&sc, &mut NoRows).unwrap().totals.arrived;
+        let requests = aichaos::engine::run(&sc, &mut NoRows)
+            .unwrap()
+            .totals
+            .arrived;
         group.throughput(Throughput::Elements(requests));
         group.bench_function(label, |b| {
             b.iter(|| {
                 black_box(
-                    aichaos::sim::run(&sc, &mut NoRows)
+                    aichaos::engine::run(&sc, &mut NoRows)
                         .unwrap()
                         .events_processed,
                 )

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checkpoint::Checkpoint;
+use crate::engine::RunError;
 use crate::report::Summary;
 use crate::scenario::Scenario;
-use crate::sim::RunError;
 
 /// A compared metric: its name in outputs and how to read it from a summary.
 pub struct Metric {

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
+use crate::engine::RunError;
 use crate::report::{BELOW_ONE_ATTEMPT, incident_line, prints_below_one};
 use crate::scenario::Scenario;
-use crate::sim::RunError;
 use crate::slo::Incident;
 use crate::time::{NS_PER_MIN, format_clock, secs_to_ns};
 use crate::timeseries::csv_field;

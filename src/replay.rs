@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
+use crate::engine::{RunError, Sim};
 use crate::output::PendingFile;
 use crate::scenario::Scenario;
-use crate::sim::{RunError, Sim};
 use crate::time::{Nanos, format_clock, format_duration};
 use crate::trace::{ChromeTrace, JsonlTrace, Labels, Narrator, Tee, TraceSink};
 

@@ -7,11 +7,11 @@
 use serde::Serialize;
 
 use crate::credits::nano_to_usd;
+use crate::engine::RunResult;
 use crate::metrics::Totals;
 use crate::outcome::Failure;
 use crate::rng::GENERATOR;
 use crate::scenario::Scenario;
-use crate::sim::RunResult;
 use crate::slo::{Incident, SloSummary};
 use crate::time::{format_clock, format_duration, ns_to_secs, secs_to_ns};
 
@@ -354,7 +354,7 @@ pub struct Expectation {
 
 /// L = λW over the whole run (warm-up included), checked in every run: the time-averaged
 /// number of requests in the system equals the arrival rate times the mean time in the
-/// system. `holds` is exact agreement of the two integrals (see `sim::LittlesLaw`).
+/// system. `holds` is exact agreement of the two integrals (see `engine::LittlesLaw`).
 #[derive(Debug, Serialize)]
 pub struct LittlesLawSummary {
     pub requests_in_system_avg: f64,
@@ -632,7 +632,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
     summary
 }
 
-fn littles_law(l: &crate::sim::LittlesLaw, end_ns: u64) -> LittlesLawSummary {
+fn littles_law(l: &crate::engine::LittlesLaw, end_ns: u64) -> LittlesLawSummary {
     let span_s = ns_to_secs(end_ns).max(1e-9);
     LittlesLawSummary {
         requests_in_system_avg: round(l.in_system_area_ns as f64 / 1e9 / span_s, 6),

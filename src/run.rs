@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::engine::{self, RunError};
 use crate::metrics::{BucketSink, NoRows};
 use crate::output::{PendingFile, write_atomic};
 use crate::report::{Summary, summarize};
 use crate::scenario::Scenario;
-use crate::sim::{self, RunError};
 use crate::timeseries::CsvSink;
 
 /// Runs `scenario` and writes `timeseries.csv`, `summary.json` and, with `charts`, the PNG
@@ -98,7 +98,7 @@ fn run_watched(
     progress: &dyn Fn(crate::time::Nanos, u64),
 ) -> Result<Summary, RunError> {
     let started = Instant::now();
-    let mut sim = sim::Sim::new(scenario);
+    let mut sim = engine::Sim::new(scenario);
     sim.watch(progress);
     let result = sim.run(sink)?;
     Ok(summarize(

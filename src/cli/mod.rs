@@ -189,7 +189,7 @@ pub(crate) fn check_replications(replications: u32) -> Result<(), String> {
 }
 
 /// Reports a run that failed; its exit code (see `RunError::exit_code`).
-pub(crate) fn run_failed(context: &str, e: &aichaos::sim::RunError) -> i32 {
+pub(crate) fn run_failed(context: &str, e: &aichaos::engine::RunError) -> i32 {
     eprintln!("error: {context}: {e}");
     e.exit_code()
 }

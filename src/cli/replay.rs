@@ -101,7 +101,7 @@ pub fn execute(a: Args) -> i32 {
     };
     let outcome = match replay::replay(&scenario, &request) {
         Ok(o) => o,
-        Err(aichaos::sim::RunError::Io(e)) => {
+        Err(aichaos::engine::RunError::Io(e)) => {
             let path = a
                 .trace
                 .as_deref()

@@ -3,7 +3,7 @@
 //! Two phases at the edge: `raw` mirrors the JSON (serde, unknown fields rejected), `build`
 //! turns it into typed values with units (`Nanos`, probabilities, samplers) and checks every
 //! range, collecting all problems with their field paths before giving up. Nothing under
-//! `sim` re-checks what `build` guaranteed.
+//! `engine` re-checks what `build` guaranteed.
 //!
 //! A file holds one scenario, or an experiment: `{"name", "base", "scenarios": [...]}` where
 //! each scenario is a JSON merge patch (RFC 7396) over `base`, so the seed's three runs share

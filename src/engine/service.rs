@@ -1,0 +1,175 @@
+//! The provider's side of an attempt: admission when the attempt reaches it (outage, rate
+//! limits, credits, FIFO slots or a queue), the start of service and its completion (the
+//! answer, the bill, and a freed slot handed to the next job in the queue). A job outlives
+//! the client's interest in it: an abandoned attempt is still served and billed.
+
+use rand::RngExt;
+
+use crate::events::Event;
+use crate::outcome::Failure;
+use crate::provider::{ServiceKind, Verdict};
+use crate::time::secs_to_ns;
+
+use super::Sim;
+use super::slab::Job;
+
+impl Sim<'_> {
+    pub(super) fn reach_provider(&mut self, request: u32) {
+        let now = self.now;
+        let step = self.current_step(request);
+        let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
+        let r = self.clients.requests.items[request as usize];
+        let provider = &self.scenario.providers[pi];
+        let model = &provider.models[mi];
+        let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
+        self.observers.provider_totals[pi].received += 1;
+        match self.world.providers[pi].admit(now, provider, model, r.input_tokens, max_tokens) {
+            Verdict::Reject {
+                failure,
+                retry_after_ns,
+            } => {
+                if failure == Failure::InsufficientCredits {
+                    self.observers.provider_totals[pi]
+                        .credits_exhausted_at_ns
+                        .get_or_insert(now);
+                    self.credits_changed(pi as u16, true);
+                    // Nothing may be in flight to settle and trigger it: check here too.
+                    self.check_recharge(pi as u16);
+                }
+                self.attempt_failed(request, failure, retry_after_ns);
+            }
+            Verdict::ConnectHang => {
+                let policy = &self.scenario.groups[r.group as usize].policy;
+                // Ends at the connect timeout unless the attempt timeout comes first.
+                if policy.connect_timeout_ns < policy.attempt_timeout_ns {
+                    let failure = Failure::ConnectTimeout;
+                    let event = Event::AttemptFails {
+                        request,
+                        generation: r.generation,
+                        failure,
+                    };
+                    self.queue
+                        .schedule(now.saturating_add(policy.connect_timeout_ns), event);
+                }
+            }
+            Verdict::Accept { reserved_nusd } => {
+                self.observers.provider_totals[pi].accepted += 1;
+                let conditions = self.world.providers[pi].conditions;
+                let rng = self.world.draws.at(r.id, r.draws);
+                let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
+                let mut kind = provider.errors.roll(fault_roll);
+                if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
+                    kind = ServiceKind::Error(conditions.extra_error);
+                }
+                let service_s = match kind {
+                    ServiceKind::Error(_) => provider.error_latency.sample(rng),
+                    ServiceKind::Success | ServiceKind::Hang => {
+                        let ttft = model.ttft.sample(rng);
+                        let per_token = model.per_token.sample(rng);
+                        (ttft + per_token * f64::from(r.output_tokens))
+                            * conditions.latency_multiplier
+                    }
+                };
+                let job = self.world.jobs.insert(Job {
+                    request,
+                    generation: r.generation,
+                    provider: pi as u16,
+                    model: mi as u16,
+                    kind,
+                    service_ns: secs_to_ns(service_s),
+                    input_tokens: r.input_tokens,
+                    output_tokens: r.output_tokens,
+                    reserved_nusd,
+                    admitted_ns: now,
+                    group: r.group,
+                    counted: r.counted,
+                    live: true,
+                });
+                let state = &mut self.world.providers[pi];
+                if state.has_free_slot(provider) {
+                    self.start_service(job);
+                } else {
+                    state.queue.push_back(job);
+                    let len = state.queue.len() as u32;
+                    self.observers.bucket.levels[pi].queue.set(now, len);
+                    let totals = &mut self.observers.provider_totals[pi];
+                    totals.queue_max = totals.queue_max.max(len);
+                }
+            }
+        }
+    }
+
+    pub(super) fn start_service(&mut self, job: u32) {
+        let j = self.world.jobs.items[job as usize];
+        if j.admitted_ns >= self.scenario.warmup_ns {
+            let totals = &mut self.observers.provider_totals[j.provider as usize];
+            let wait = self.now - j.admitted_ns;
+            totals.started += 1;
+            totals.waited += u64::from(wait > 0);
+            totals.wait_sum_ns += u128::from(wait);
+        }
+        let state = &mut self.world.providers[j.provider as usize];
+        state.in_service += 1;
+        self.observers.bucket.levels[j.provider as usize]
+            .in_service
+            .set(self.now, state.in_service);
+        self.queue.schedule(
+            self.now.saturating_add(j.service_ns),
+            Event::ServiceDone { job },
+        );
+    }
+
+    pub(super) fn service_done(&mut self, job: u32) {
+        let now = self.now;
+        let j = self.world.jobs.items[job as usize];
+        self.world.jobs.items[job as usize].live = false;
+        self.world.jobs.release(job);
+        let pi = j.provider as usize;
+        let model = &self.scenario.providers[pi].models[j.model as usize];
+        let cost = if j.kind == ServiceKind::Success {
+            model.cost_nusd(j.input_tokens, j.output_tokens)
+        } else {
+            0
+        };
+        if let Some(account) = &mut self.world.providers[pi].credits {
+            account.settle(j.reserved_nusd, cost);
+        }
+        self.check_recharge(j.provider);
+        let client_waiting = self.is_outstanding(j.request, j.generation);
+        let totals = &mut self.observers.provider_totals[pi];
+        if j.counted {
+            totals.cost_nusd += cost;
+            self.observers.target_cost_nusd
+                [self.observers.target_offsets[pi] + j.model as usize] += cost;
+        }
+        if j.kind == ServiceKind::Success {
+            totals.completed_ok += 1;
+            if !client_waiting {
+                totals.wasted += 1;
+            }
+        }
+        // The bill is the run's cost whoever waited for it.
+        self.count(j.group, j.counted, |t| t.cost_nusd += cost);
+
+        let state = &mut self.world.providers[pi];
+        state.in_service -= 1;
+        self.observers.bucket.levels[pi]
+            .in_service
+            .set(now, state.in_service);
+        if let Some(next) = state.queue.pop_front() {
+            let len = state.queue.len() as u32;
+            self.observers.bucket.levels[pi].queue.set(now, len);
+            self.start_service(next);
+        }
+
+        if client_waiting {
+            match j.kind {
+                ServiceKind::Success => self.attempt_succeeded(j.request, j.generation),
+                ServiceKind::Error(failure) => {
+                    self.copy_failed(j.request, j.generation, failure, None)
+                }
+                ServiceKind::Hang => {}
+            }
+        }
+    }
+}
