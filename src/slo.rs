@@ -20,6 +20,11 @@
 //! its suspected trigger. An incident still in breach a window after every such condition
 //! has ended is sustained by something else (retries, queues): it has outlived its trigger,
 //! and past `metastable_after` it is flagged metastable.
+//!
+//! Why over 1,000 lines: the tracker, its windows and alerts, and the incidents with their
+//! triggers are one state machine over one ring of steps; about 250 lines are its tests. The
+//! natural split, when it grows, is the incidents' post-run analysis (triggers,
+//! metastability) into a file of its own.
 
 use serde::{Deserialize, Serialize};
 

@@ -14,6 +14,10 @@
 //!   track, breaker states and provider conditions as spans, retries and fallbacks as
 //!   instants. Spans cut by the window's edges are clipped to it.
 //! * `Narrator`: a short postmortem timeline of the notable events, in words.
+//!
+//! Why over 1,000 lines: three sinks of one event type (JSON lines, Chrome trace JSON, the
+//! narrator), each with its own formatting rules; a file per sink is the split when one
+//! grows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};

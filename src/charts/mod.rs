@@ -10,6 +10,10 @@
 //! (as a strip along the top) the SLO incidents, metastable ones darker.
 //! Long runs are aggregated to at most `MAX_POINTS` points per line, drawn as the bin's
 //! mean with a min-max envelope, so a 1,000-hour run stays readable.
+//!
+//! Why over 1,000 lines: every chart of a run, an overlay and an overview shares the
+//! `TimeChart` scaffolding here; `data`, `percentile`, `logaxis` and `style` are already
+//! apart. The sweep's charts (line, heatmap, Pareto) are the next to move out.
 
 pub mod data;
 pub mod logaxis;
