@@ -85,6 +85,10 @@ pub struct ProviderModel {
     pub overload: Failure,
     pub rpm: Option<f64>,
     pub tpm: Option<f64>,
+    /// How much of the rate the RPM and TPM buckets hold (`ratelimit`).
+    pub burst_ns: Nanos,
+    /// A request refused with 429 still takes its tokens (`ratelimit`).
+    pub count_rejected: bool,
     pub errors: ErrorModel,
     /// How long an error response takes, seconds.
     pub error_latency: Dist,
@@ -127,8 +131,12 @@ impl ProviderState {
         ProviderState {
             in_service: 0,
             queue: VecDeque::new(),
-            rpm: model.rpm.map(TokenBucket::per_minute),
-            tpm: model.tpm.map(TokenBucket::per_minute),
+            rpm: model
+                .rpm
+                .map(|r| TokenBucket::with_burst(r, model.burst_ns)),
+            tpm: model
+                .tpm
+                .map(|t| TokenBucket::with_burst(t, model.burst_ns)),
             credits: model.credits.as_ref().map(CreditAccount::new),
             conditions: Conditions::NORMAL,
             active_outages: Vec::new(),
@@ -173,11 +181,18 @@ impl ProviderState {
         let tokens = f64::from(input_tokens) + f64::from(max_tokens);
         let wait_rpm = self.rpm.as_mut().map_or(Ok(()), |b| b.check(now, 1.0));
         let wait_tpm = self.tpm.as_mut().map_or(Ok(()), |b| b.check(now, tokens));
-        match (wait_rpm, wait_tpm) {
+        let wait_ns = match (wait_rpm, wait_tpm) {
             (_, Err(Nanos::MAX)) => return reject(Failure::RequestTooLarge, None),
-            (Err(a), Err(b)) => return reject(Failure::RateLimited, Some(a.max(b))),
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => return reject(Failure::RateLimited, Some(a)),
-            (Ok(()), Ok(())) => {}
+            (Err(a), Err(b)) => Some(a.max(b)),
+            (Err(a), Ok(())) | (Ok(()), Err(a)) => Some(a),
+            (Ok(()), Ok(())) => None,
+        };
+        if let Some(wait_ns) = wait_ns {
+            if provider.count_rejected {
+                // OpenAI: "unsuccessful requests contribute to your per-minute limit".
+                self.take_tokens(tokens);
+            }
+            return reject(Failure::RateLimited, Some(wait_ns));
         }
         if !self.has_free_slot(provider) && self.queue_full(provider) {
             return reject(provider.overload, None);
@@ -192,13 +207,18 @@ impl ProviderState {
             }
             None => 0,
         };
+        self.take_tokens(tokens);
+        Verdict::Accept { reserved_nusd }
+    }
+
+    /// One request and its `tokens` taken from the limits' buckets.
+    fn take_tokens(&mut self, tokens: f64) {
         if let Some(b) = &mut self.rpm {
             b.take(1.0);
         }
         if let Some(b) = &mut self.tpm {
             b.take(tokens);
         }
-        Verdict::Accept { reserved_nusd }
     }
 
     pub fn has_free_slot(&self, model: &ProviderModel) -> bool {

@@ -669,6 +669,25 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
         Some(r) => (limit(c, "rpm", r.rpm), limit(c, "tpm", r.tpm)),
         None => (None, None),
     };
+    let burst_ns = match raw.rate_limits.as_ref().and_then(|r| r.burst.as_ref()) {
+        Some(text) => {
+            let path = p("rate_limits.burst");
+            let ns = c.positive_duration(&path, text);
+            if ns > NS_PER_MIN {
+                c.fail(
+                    &path,
+                    "a bucket holds at most the minute its limit is counted over (\"1m\")",
+                );
+            }
+            ns.clamp(1, NS_PER_MIN)
+        }
+        None => NS_PER_MIN,
+    };
+    let count_rejected = raw
+        .rate_limits
+        .as_ref()
+        .and_then(|r| r.count_rejected)
+        .unwrap_or(false);
 
     let mut errors = ErrorModel::default();
     let mut status_total = 0.0;
@@ -774,6 +793,8 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
         overload,
         rpm,
         tpm,
+        burst_ns,
+        count_rejected,
         errors,
         error_latency,
         outages,

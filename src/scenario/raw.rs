@@ -848,6 +848,28 @@ pub struct RateLimits {
     /// Tokens per minute, a number > 0 (e.g. 30000). Absent: no token limit.
     #[serde(default)]
     pub tpm: Option<f64>,
+    /// How much of the rate the buckets hold, a duration in (0, 1m]: "1s" for OpenAI's
+    /// quantized limits (60,000 RPM enforced as 1,000 a second), "1m" for a bucket of the
+    /// whole minute (Anthropic's). A request above a short burst fits when the bucket is
+    /// full. Default: "1m".
+    #[serde(default)]
+    #[schemars(default = "default_burst")]
+    pub burst: Option<String>,
+    /// Whether a request refused with 429 still takes its request (and its token estimate)
+    /// from the buckets, as OpenAI documents ("unsuccessful requests contribute to your
+    /// per-minute limit"): a tight retry loop then keeps the account throttled. Default:
+    /// false.
+    #[serde(default)]
+    #[schemars(default = "default_false")]
+    pub count_rejected: Option<bool>,
+}
+
+fn default_burst() -> Option<String> {
+    Some("1m".into())
+}
+
+fn default_false() -> Option<bool> {
+    Some(false)
 }
 
 /// A scheduled outage: `kind` `down` (every attempt fails, as `behaviour` says) or

@@ -659,3 +659,19 @@ fn compare_places_a_problem_at_its_line_in_the_file() {
         "expected line {line}: {stderr}"
     );
 }
+
+#[test]
+fn a_rate_limit_burst_is_a_positive_duration_of_at_most_a_minute() {
+    for (burst, reason) in [
+        ("0s", "must be longer than zero"),
+        ("-1s", "`-1s`"),
+        ("2m", "at most the minute"),
+    ] {
+        rejected(
+            &with(
+                json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 600, "burst": burst } }] }),
+            ),
+            &["providers[0].rate_limits.burst", reason],
+        );
+    }
+}

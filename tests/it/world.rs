@@ -415,3 +415,52 @@ fn a_hard_outage_fails_the_work_in_progress() {
     );
     assert!((s.cost_usd - 0.0002 * s.requests.succeeded as f64).abs() < 1e-9);
 }
+
+/// OpenAI's quantized limits (`rate_limits.burst: "1s"`): 50 requests a second against
+/// 2,400 RPM are refused within seconds, not only once a whole minute's bucket has drained
+/// (which takes four minutes: no 429 at all in the first minute).
+#[test]
+fn a_quantized_rate_limit_refuses_within_seconds() {
+    let rate_limited = |burst: serde_json::Value| {
+        let s = crate::support::run(json!({
+            "duration": "1m",
+            "traffic": [{ "name": "app", "arrivals": { "rate": "50/s" },
+                "policy": { "retry": { "max_attempts": 1 } } }],
+            "providers": [{ "name": "p", "rate_limits": { "rpm": 2400, "burst": burst } }]
+        }));
+        crate::support::count(&s, "rate_limited")
+    };
+    assert_eq!(rate_limited(json!("1m")), 0);
+    // 10 a second over the rate once the 40-request bucket is gone after 4 s.
+    let quantized = rate_limited(json!("1s"));
+    assert!((450..=650).contains(&quantized), "{quantized}");
+}
+
+/// `rate_limits.count_rejected` (OpenAI: "unsuccessful requests contribute to your
+/// per-minute limit"): a client retrying every 200 ms without honouring Retry-After keeps
+/// spending the account's requests on 429s, and far fewer calls get through.
+#[test]
+fn counting_rejected_requests_keeps_a_tight_retry_loop_throttled() {
+    let outcome = |count_rejected: bool| {
+        crate::support::run(json!({
+            "duration": "5m",
+            "traffic": [{ "name": "app", "arrivals": { "rate": "12/s" },
+                "policy": { "retry": { "max_attempts": 20, "retry_after": { "honour": false },
+                    "backoff": { "kind": "constant", "base": "200ms" } } } }],
+            "providers": [{ "name": "p", "rate_limits": { "rpm": 600, "burst": "1s",
+                "count_rejected": count_rejected } }]
+        }))
+    };
+    let (free, counted) = (outcome(false), outcome(true));
+    // Without counting, the bucket's 10/s get through whatever the retries do.
+    let free_rate = free.requests.succeeded as f64 / 300.0;
+    assert!((9.0..=10.5).contains(&free_rate), "{free_rate}/s");
+    // Counted, most of the rate is spent on refusals.
+    assert!(
+        counted.requests.succeeded * 2 < free.requests.succeeded,
+        "{} vs {}",
+        counted.requests.succeeded,
+        free.requests.succeeded
+    );
+    assert!(counted.attempts.sent > free.attempts.sent);
+}
