@@ -33,11 +33,21 @@ pub enum OutageEffect {
     },
 }
 
+/// What a hard outage does to the work the provider had accepted when it began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InProgress {
+    /// It fails as new attempts do: a crash takes it down.
+    Fail,
+    /// It is served to the end, while nothing new is admitted: a drain.
+    Finish,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct ScheduledOutage {
     pub start_ns: Nanos,
     pub end_ns: Nanos,
     pub effect: OutageEffect,
+    pub in_progress: InProgress,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +55,7 @@ pub struct RandomOutages {
     pub mtbf_ns: Nanos,
     pub mttr_ns: Nanos,
     pub effect: OutageEffect,
+    pub in_progress: InProgress,
 }
 
 /// The combined effect of the outages active on one provider right now.

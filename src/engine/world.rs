@@ -4,7 +4,7 @@
 //! SLOs and the trace see.
 
 use crate::events::Event;
-use crate::outage::DownBehaviour;
+use crate::outage::{DownBehaviour, InProgress};
 use crate::outcome::Failure;
 use crate::provider::{RANDOM_OUTAGE_ID, ServiceKind};
 use crate::slo::ConditionKind;
@@ -91,9 +91,10 @@ impl Sim<'_> {
         }
     }
 
-    /// A hard outage takes the work in progress down with it: queued and in-service attempts
-    /// fail the way new ones do (connection reset, the outage's status) or, when the
-    /// provider hangs, never answer. Nothing of it is billed. Brownouts leave it alone.
+    /// A hard outage takes the work in progress down with it (unless it lets that work
+    /// finish, `in_progress: "finish"`): queued and in-service attempts fail the way new ones
+    /// do (connection reset, the outage's status) or, when the provider hangs, never answer.
+    /// Nothing of it is billed. Brownouts leave it alone.
     pub(super) fn abort_work_in_progress(&mut self, provider: u16) {
         let pi = provider as usize;
         let failure = match self.world.providers[pi].conditions.down {
@@ -148,7 +149,9 @@ impl Sim<'_> {
         let o = self.scenario.providers[provider as usize].outages[outage as usize];
         self.world.providers[provider as usize].outage_starts(outage, o.effect);
         self.conditions_changed(provider);
-        self.abort_work_in_progress(provider);
+        if o.in_progress == InProgress::Fail {
+            self.abort_work_in_progress(provider);
+        }
         self.schedule_background(o.end_ns, Event::OutageEnds { provider, outage });
     }
 
@@ -165,7 +168,9 @@ impl Sim<'_> {
             .expect("scheduled only when configured");
         self.world.providers[provider as usize].outage_starts(RANDOM_OUTAGE_ID, r.effect);
         self.conditions_changed(provider);
-        self.abort_work_in_progress(provider);
+        if r.in_progress == InProgress::Fail {
+            self.abort_work_in_progress(provider);
+        }
         let down =
             crate::dist::exponential_ns(&mut self.world.outage_rngs[provider as usize], r.mttr_ns);
         self.schedule_background(

@@ -17,7 +17,7 @@ use crate::chaos::{ChaosFault, ChaosModel};
 use crate::credits::{AutoRecharge, CreditsModel, usd_to_nano};
 use crate::dist::{Dist, Family, lognormal_from_median_p99};
 use crate::error::{FieldError, nearest_name};
-use crate::outage::{DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
+use crate::outage::{DownBehaviour, InProgress, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::backoff::{Backoff, BackoffKind, Jitter};
 use crate::policy::breaker::{BreakerConfig, TripRule};
@@ -738,6 +738,7 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
                 start_ns,
                 end_ns: start_ns.saturating_add(length_ns),
                 effect: outage_effect(c, &o.effect(), &op),
+                in_progress: in_progress(c, &o.effect(), &op),
             }
         })
         .collect();
@@ -747,6 +748,7 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
             mtbf_ns: c.positive_duration_or(&join(&rp, "mtbf"), &Some(r.mtbf.clone()), 0),
             mttr_ns: c.positive_duration_or(&join(&rp, "mttr"), &Some(r.mttr.clone()), 0),
             effect: outage_effect(c, &r.effect(), &rp),
+            in_progress: in_progress(c, &r.effect(), &rp),
         }
     });
     let credits = raw.credits.as_ref().map(|cr| {
@@ -801,6 +803,26 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
         random_outages,
         credits,
     }
+}
+
+/// What a hard outage does to accepted work (`fail` unless said); only for kind `down`,
+/// since a brownout leaves that work alone anyway.
+fn in_progress(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> InProgress {
+    let Some(text) = raw.in_progress.as_deref() else {
+        return InProgress::Fail;
+    };
+    if raw.kind.as_deref() == Some("brownout") {
+        c.fail(
+            &join(path, "in_progress"),
+            "applies only to `kind: \"down\"` (a brownout leaves accepted work alone)",
+        );
+    }
+    c.choice(
+        &join(path, "in_progress"),
+        text,
+        &[("fail", InProgress::Fail), ("finish", InProgress::Finish)],
+    )
+    .unwrap_or(InProgress::Fail)
 }
 
 fn outage_effect(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> OutageEffect {

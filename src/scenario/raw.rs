@@ -882,8 +882,9 @@ pub struct Outage {
     pub start: String,
     /// How long it lasts, a duration ("5m").
     pub duration: String,
-    /// `down`: the provider is hard down, and the work in progress fails too; `brownout`: it
-    /// still serves, with `error_rate` more failures and `latency_multiplier` times slower.
+    /// `down`: the provider is hard down (the work in progress fails too, unless
+    /// `in_progress` is `finish`); `brownout`: it still serves, with `error_rate` more
+    /// failures and `latency_multiplier` times slower.
     #[serde(default)]
     #[schemars(transform = one_of(&["down", "brownout"]), transform = default_is("down"))]
     pub kind: Option<String>,
@@ -893,6 +894,12 @@ pub struct Outage {
     #[serde(default)]
     #[schemars(transform = outage_behaviours, transform = default_is("refuse"))]
     pub behaviour: Option<String>,
+    /// Kind `down` only: what becomes of the work the provider had accepted when the outage
+    /// begins. `fail`: it fails as new attempts do (a crash); `finish`: it is served to the
+    /// end while nothing new is admitted (a drain, as a deployment that stops accepting).
+    #[serde(default)]
+    #[schemars(transform = one_of(&["fail", "finish"]), transform = default_is("fail"))]
+    pub in_progress: Option<String>,
     /// Kind `brownout` only: the extra fraction of attempts that fail, in [0, 1].
     #[serde(default)]
     #[schemars(transform = default_is(0.0))]
@@ -917,8 +924,9 @@ pub struct RandomOutages {
     pub mtbf: String,
     /// Mean time to repair: the mean outage length, a duration ("10m").
     pub mttr: String,
-    /// `down`: the provider is hard down, and the work in progress fails too; `brownout`: it
-    /// still serves, with `error_rate` more failures and `latency_multiplier` times slower.
+    /// `down`: the provider is hard down (the work in progress fails too, unless
+    /// `in_progress` is `finish`); `brownout`: it still serves, with `error_rate` more
+    /// failures and `latency_multiplier` times slower.
     #[serde(default)]
     #[schemars(transform = one_of(&["down", "brownout"]), transform = default_is("down"))]
     pub kind: Option<String>,
@@ -928,6 +936,12 @@ pub struct RandomOutages {
     #[serde(default)]
     #[schemars(transform = outage_behaviours, transform = default_is("refuse"))]
     pub behaviour: Option<String>,
+    /// Kind `down` only: what becomes of the work the provider had accepted when the outage
+    /// begins. `fail`: it fails as new attempts do (a crash); `finish`: it is served to the
+    /// end while nothing new is admitted (a drain, as a deployment that stops accepting).
+    #[serde(default)]
+    #[schemars(transform = one_of(&["fail", "finish"]), transform = default_is("fail"))]
+    pub in_progress: Option<String>,
     /// Kind `brownout` only: the extra fraction of attempts that fail, in [0, 1].
     #[serde(default)]
     #[schemars(transform = default_is(0.0))]
@@ -947,6 +961,7 @@ pub struct RandomOutages {
 pub struct OutageEffect<'a> {
     pub kind: &'a Option<String>,
     pub behaviour: &'a Option<String>,
+    pub in_progress: &'a Option<String>,
     pub error_rate: Option<f64>,
     pub error_status: Option<u16>,
     pub latency_multiplier: Option<f64>,
@@ -959,6 +974,7 @@ macro_rules! outage_effect {
                 OutageEffect {
                     kind: &self.kind,
                     behaviour: &self.behaviour,
+                    in_progress: &self.in_progress,
                     error_rate: self.error_rate,
                     error_status: self.error_status,
                     latency_multiplier: self.latency_multiplier,

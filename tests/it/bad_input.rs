@@ -675,3 +675,27 @@ fn a_rate_limit_burst_is_a_positive_duration_of_at_most_a_minute() {
         );
     }
 }
+
+#[test]
+fn in_progress_is_fail_or_finish_and_only_for_hard_outages() {
+    rejected(
+        &with(
+            json!({ "providers": [{ "name": "p", "outages": [{ "start": "1m", "duration": "1m",
+            "in_progress": "drain" }] }] }),
+        ),
+        &[
+            "providers[0].outages[0].in_progress",
+            "expected one of: fail, finish",
+        ],
+    );
+    rejected(
+        &with(
+            json!({ "providers": [{ "name": "p", "outages": [{ "start": "1m", "duration": "1m",
+            "kind": "brownout", "error_rate": 0.1, "in_progress": "finish" }] }] }),
+        ),
+        &[
+            "providers[0].outages[0].in_progress",
+            "applies only to `kind: \"down\"`",
+        ],
+    );
+}

@@ -464,3 +464,35 @@ fn counting_rejected_requests_keeps_a_tight_retry_loop_throttled() {
     );
     assert!(counted.attempts.sent > free.attempts.sent);
 }
+
+/// `outages[].in_progress`: a crash fails the work the provider had accepted, a drain
+/// (`finish`) serves it to the end while admitting nothing new.
+#[test]
+fn an_outage_can_let_accepted_work_finish() {
+    let run = |in_progress: &str| {
+        crate::support::run(json!({
+            "duration": "10m",
+            // Each call takes 10.2 s of a slot: about 3 of the 4 are busy at any time.
+            "traffic": [{ "name": "app", "arrivals": { "rate": "0.3/s" },
+                "request": { "output_tokens": 20 },
+                "policy": { "retry": { "max_attempts": 1 }, "timeout": { "total": "120s" } } }],
+            "providers": [{ "name": "p", "capacity": { "slots": 4, "queue_limit": 100 },
+                "models": [{ "name": "m", "per_token": "500ms" }],
+                "outages": [{ "start": "3m", "duration": "1m", "kind": "down",
+                    "behaviour": "503", "in_progress": in_progress }] }]
+        }))
+    };
+    let (fail, finish) = (run("fail"), run("finish"));
+    assert_eq!(fail.requests.arrived, finish.requests.arrived);
+    // The same arrivals meet the outage; the accepted ones (4 in service, a queue behind
+    // them) succeed only when they may finish.
+    let lost = finish.requests.succeeded as i64 - fail.requests.succeeded as i64;
+    assert!(
+        lost >= 4,
+        "{lost} more successes when accepted work finishes"
+    );
+    assert_eq!(
+        crate::support::count(&fail, "http_503") - crate::support::count(&finish, "http_503"),
+        lost as u64
+    );
+}
