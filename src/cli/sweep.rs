@@ -204,28 +204,11 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
             .skip(index - 1)
             .step_by(count)
             .collect();
-        let checkpoint = match open_checkpoint(
-            &out,
-            &format!("sweep-part-{index}-of-{count}-progress.jsonl"),
-            &spec,
-            &o,
-            g,
-        ) {
+        let progress_file = format!("sweep-part-{index}-of-{count}-progress.jsonl");
+        let comparison = match run_resumable(&file, &out, &progress_file, &spec, &subset, &o, g) {
             Ok(c) => c,
             Err(code) => return code,
         };
-        let comparison = match run_variants(
-            &file,
-            &subset,
-            o.replications,
-            o.threads.threads,
-            g.quiet,
-            Some(&checkpoint),
-        ) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
-        checkpoint.complete();
         let part = SweepPart {
             format: SWEEP_PART_FORMAT.into(),
             spec,
@@ -256,23 +239,37 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         );
         return 0;
     }
-    let checkpoint = match open_checkpoint(&out, "sweep-progress.jsonl", &spec, &o, g) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let comparison = match run_variants(
-        &file,
-        &variants,
+    let comparison =
+        match run_resumable(&file, &out, "sweep-progress.jsonl", &spec, &variants, &o, g) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+    finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+}
+
+/// Runs the points, keeping finished runs in the progress file `name` in `out` (resumed
+/// with `--resume`, removed once all are done); the exit code if refused or interrupted.
+fn run_resumable(
+    file: &str,
+    out: &std::path::Path,
+    name: &str,
+    spec: &SweepSpec,
+    variants: &[aichaos::compare::Variant],
+    o: &Args,
+    g: super::Globals,
+) -> Result<aichaos::compare::Comparison, i32> {
+    let checkpoint = open_checkpoint(out, name, spec, o, g)?;
+    let threads = o.threads.threads;
+    let comparison = run_variants(
+        file,
+        variants,
         o.replications,
-        o.threads.threads,
+        threads,
         g.quiet,
         Some(&checkpoint),
-    ) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    )?;
     checkpoint.complete();
-    finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+    Ok(comparison)
 }
 
 /// The sweep's progress file in `out` (resumed with `--resume`); the exit code if refused.

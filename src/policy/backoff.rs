@@ -37,6 +37,18 @@ pub enum BackoffKind {
     Exponential,
 }
 
+/// The jitters' names in scenario files, the one list the parser and the schema share.
+pub const JITTER_NAMES: &[&str] = &[
+    "none",
+    "full",
+    "equal",
+    "decorrelated",
+    "proportional",
+    "randomized",
+    "additive",
+    "decorrelated_v2",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Jitter {
     None,

@@ -1482,17 +1482,8 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
             ),
         },
         other => {
-            let kinds = [
-                "none",
-                "full",
-                "equal",
-                "decorrelated",
-                "proportional",
-                "randomized",
-                "additive",
-                "decorrelated_v2",
-            ];
-            let hint = nearest_name(other, &kinds)
+            let kinds = crate::policy::backoff::JITTER_NAMES;
+            let hint = nearest_name(other, kinds)
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
             c.fail(
@@ -1682,6 +1673,32 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         CountWindow => (60 * NS_PER_S, 10, 100, 0.5),
         TimeWindow => (5 * NS_PER_S, 1, 100, 0.1),
     };
+    // What every windowed rule shares: its rate thresholds and, for the time windows, the
+    // calls needed before it judges.
+    let thresholds = |c: &mut Checker| {
+        (
+            rate(
+                c,
+                "failure_rate_threshold",
+                br.failure_rate_threshold,
+                rate_default,
+            ),
+            rate(
+                c,
+                "slow_call_rate_threshold",
+                br.slow_call_rate_threshold,
+                1.0,
+            ),
+        )
+    };
+    let time_minimum_calls = |c: &mut Checker| {
+        c.int_in(
+            &field("minimum_calls"),
+            br.minimum_calls.unwrap_or(minimum_default),
+            1,
+            u32::MAX,
+        )
+    };
     let trip = match kind {
         Consecutive => TripRule::Consecutive {
             // The seed's proxy: 5 failures.
@@ -1706,21 +1723,12 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
                     format!("{minimum_calls} calls can never be recorded in a window of {size}; at most `window_size`"),
                 );
             }
+            let (failure_rate, slow_rate) = thresholds(c);
             TripRule::CountWindow {
                 size,
                 minimum_calls,
-                failure_rate: rate(
-                    c,
-                    "failure_rate_threshold",
-                    br.failure_rate_threshold,
-                    rate_default,
-                ),
-                slow_rate: rate(
-                    c,
-                    "slow_call_rate_threshold",
-                    br.slow_call_rate_threshold,
-                    1.0,
-                ),
+                failure_rate,
+                slow_rate,
             }
         }
         TimeWindow if polly_sampling => {
@@ -1737,26 +1745,13 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
                     ),
                 );
             }
+            let minimum_calls = time_minimum_calls(c);
+            let (failure_rate, slow_rate) = thresholds(c);
             TripRule::PollyWindows {
                 sampling_ns: sampling_ns.max(200 * NS_PER_MS),
-                minimum_calls: c.int_in(
-                    &field("minimum_calls"),
-                    br.minimum_calls.unwrap_or(minimum_default),
-                    1,
-                    u32::MAX,
-                ),
-                failure_rate: rate(
-                    c,
-                    "failure_rate_threshold",
-                    br.failure_rate_threshold,
-                    rate_default,
-                ),
-                slow_rate: rate(
-                    c,
-                    "slow_call_rate_threshold",
-                    br.slow_call_rate_threshold,
-                    1.0,
-                ),
+                minimum_calls,
+                failure_rate,
+                slow_rate,
             }
         }
         TimeWindow => {
@@ -1769,27 +1764,14 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
                     format!("the window is made of one-second buckets: a whole number of seconds up to {}", limits::MAX_BREAKER_WINDOW),
                 );
             }
+            let minimum_calls = time_minimum_calls(c);
+            let (failure_rate, slow_rate) = thresholds(c);
             TripRule::TimeWindow {
                 seconds: (window_ns / NS_PER_S).clamp(1, u64::from(limits::MAX_BREAKER_WINDOW))
                     as u32,
-                minimum_calls: c.int_in(
-                    &field("minimum_calls"),
-                    br.minimum_calls.unwrap_or(minimum_default),
-                    1,
-                    u32::MAX,
-                ),
-                failure_rate: rate(
-                    c,
-                    "failure_rate_threshold",
-                    br.failure_rate_threshold,
-                    rate_default,
-                ),
-                slow_rate: rate(
-                    c,
-                    "slow_call_rate_threshold",
-                    br.slow_call_rate_threshold,
-                    1.0,
-                ),
+                minimum_calls,
+                failure_rate,
+                slow_rate,
             }
         }
     };

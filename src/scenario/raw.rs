@@ -576,16 +576,7 @@ pub struct Backoff {
     /// 2^t tanh(sqrt(4t)): the first retry within [0, 1.38 base), medians near base * 2^n.
     #[serde(default)]
     #[schemars(
-        transform = one_of(&[
-            "none",
-            "full",
-            "equal",
-            "decorrelated",
-            "proportional",
-            "randomized",
-            "additive",
-            "decorrelated_v2",
-        ]),
+        transform = one_of(crate::policy::backoff::JITTER_NAMES),
         transform = default_is("none")
     )]
     pub jitter: Option<String>,
