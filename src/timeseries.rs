@@ -151,7 +151,7 @@ impl<W: Write> BucketSink for CsvSink<W> {
             af[Failure::RateLimited.index()],
             server_errors,
             timeouts,
-            af[Failure::InsufficientCredits.index()],
+            af[Failure::InsufficientCredits.index()] + af[Failure::InsufficientQuota.index()],
             af[Failure::BreakerOpen.index()],
             row.breaker_opens,
             fixed(row.breaker_open_ns as f64 / (1000.0 * NS_PER_MS as f64), 3),
