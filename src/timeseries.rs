@@ -5,7 +5,8 @@
 //! failure kind, `success_rate` (of requests ended in the bucket; empty if none ended),
 //! `latency_p50_ms`, `latency_p95_ms`, `latency_p99_ms` (end-to-end, successful requests
 //! ended in the bucket), `attempts`, `retries`, `fallbacks`, `rate_limited`,
-//! `server_errors`, `timeouts`, `insufficient_credits`, `breaker_rejected`, `breaker_opens`,
+//! `server_errors`, `timeouts`, `insufficient_credits` (402 and 429 `insufficient_quota`),
+//! `breaker_rejected`, `breaker_opens`,
 //! `breaker_open_s` (summed over breakers), `breakers_open` (at the bucket's end),
 //! `cost_usd`, `chaos_active_s`, `retries_denied` (by a retry budget), `throttled`
 //! (adaptive throttling), `low_credit_alerts`, `breaker_closes`, `hedges_sent`,
