@@ -202,10 +202,8 @@ impl ProviderState {
             Err(Refusal::TooLarge) => return reject(Failure::RequestTooLarge, None),
             Err(Refusal::Wait(wait_ns)) => {
                 for limits in [account, own].into_iter().flatten() {
-                    if limits.count_rejected {
-                        // OpenAI: "unsuccessful requests contribute to your per-minute limit".
-                        limits.take(charge);
-                    }
+                    // OpenAI: "unsuccessful requests contribute to your per-minute limit".
+                    limits.charge_refused(charge);
                 }
                 let retry_after = provider.retry_after.header(wait_ns);
                 return reject(Failure::RateLimited, Some(retry_after));

@@ -12,9 +12,10 @@
 //! A request larger than a short burst's capacity (a 2,000-token call against a 500-token
 //! one-second quantum) is not refused for ever: it fits once the bucket is full, and leaves
 //! it in debt that the refill repays. Only a request above the whole per-minute limit never
-//! fits. The same debt lets a rejected request still count against the limit (OpenAI:
-//! "unsuccessful requests contribute to your per-minute limit"), which is how a tight retry
-//! loop keeps an account throttled after the burst that caused it.
+//! fits. The same debt, at most one burst deep, lets a rejected request still count against
+//! the limit (OpenAI: "unsuccessful requests contribute to your per-minute limit"), which is
+//! how a tight retry loop keeps an account throttled after the burst that caused it, for as
+//! long as the retries outrun the rate.
 
 use crate::time::{NS_PER_MIN, NS_PER_S, Nanos};
 
@@ -88,6 +89,18 @@ impl TokenBucket {
         self.tokens -= amount;
     }
 
+    /// Charges a request refused now: it counts against the window it was made in, so the
+    /// bucket goes into debt by at most one burst's worth (a debt already deeper, left by a
+    /// large admitted request, is not deepened). Unbounded debt would make a refusal count
+    /// for ever; OpenAI's "unsuccessful requests contribute to your per-minute limit" counts
+    /// it in the period it falls in: the throttling lasts while retries outrun the rate.
+    pub fn charge_refused(&mut self, amount: f64) {
+        let floor = -self.capacity;
+        if self.tokens > floor {
+            self.tokens = (self.tokens - amount).max(floor);
+        }
+    }
+
     /// Gives back tokens reserved but not used (never above the capacity).
     pub fn give_back(&mut self, now: Nanos, amount: f64) {
         self.refill(now);
@@ -142,7 +155,7 @@ pub struct Limits {
     itpm: Option<TokenBucket>,
     otpm: Option<TokenBucket>,
     tpm_counts: TpmCounts,
-    pub count_rejected: bool,
+    count_rejected: bool,
 }
 
 /// Why a request does not fit a block of limits.
@@ -198,11 +211,24 @@ impl Limits {
         wait.map_or(Ok(()), |w| Err(Refusal::Wait(w)))
     }
 
-    /// Takes the request's share of every bucket (checked, or charged when refused).
+    /// Takes the request's share of every bucket (checked at the same instant).
     pub fn take(&mut self, charge: Charge) {
         for (bucket, amount) in self.amounts(charge) {
             if let Some(bucket) = bucket {
                 bucket.take(amount);
+            }
+        }
+    }
+
+    /// Charges a refused request to every bucket, when the provider counts refusals
+    /// (`TokenBucket::charge_refused`).
+    pub fn charge_refused(&mut self, charge: Charge) {
+        if !self.count_rejected {
+            return;
+        }
+        for (bucket, amount) in self.amounts(charge) {
+            if let Some(bucket) = bucket {
+                bucket.charge_refused(amount);
             }
         }
     }
@@ -397,7 +423,7 @@ mod tests {
                     bucket.take(1.0);
                     granted += 1;
                 } else if count_rejected {
-                    bucket.take(1.0);
+                    bucket.charge_refused(1.0);
                 }
             }
             granted

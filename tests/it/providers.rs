@@ -220,3 +220,42 @@ fn exhausted_credits_answer_402_or_429_insufficient_quota() {
     );
     assert!(quota.providers[0].first_insufficient_credits_s.is_some());
 }
+
+/// The shipped `shared-api-retry-storm`: with refused requests counted, retries that outrun
+/// the limit keep the account throttled after the burst that began it (the incident
+/// outlives its trigger: metastable); behind a retry budget the same client recovers.
+#[test]
+fn retries_that_outrun_a_counted_limit_keep_the_account_throttled() {
+    let file = format!(
+        "{}/models/shared-api-retry-storm.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let experiment = aichaos::scenario::load_file(&file).unwrap();
+    let outcome = |name: &str| {
+        let sc = experiment
+            .scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"));
+        let s = aichaos::run::run_summary(sc).unwrap();
+        let incidents = s.objectives.as_ref().unwrap().incidents.clone();
+        (s.success_rate, incidents)
+    };
+    for stuck in ["naive retries", "openai-python"] {
+        let (rate, incidents) = outcome(stuck);
+        assert!(rate < 0.2, "{stuck}: {rate}");
+        assert_eq!(incidents.len(), 1, "{stuck}");
+        assert_eq!(incidents[0].trigger.kind, "traffic_spike");
+        let m = incidents[0].metastability.as_ref().expect("judged");
+        assert!(
+            m.metastable && m.outlived_trigger_by_s > 2400.0,
+            "{stuck}: {m:?}"
+        );
+    }
+    let (rate, incidents) = outcome("openai-python + retry budget");
+    assert!(rate > 0.85, "{rate}");
+    assert_eq!(incidents.len(), 1);
+    // Breached from the burst (10:00 to 13:00) until the 5-minute window has passed it.
+    assert!(!incidents[0].ongoing_at_end && incidents[0].end_s < 20.0 * 60.0);
+    assert!(!incidents[0].metastability.as_ref().unwrap().metastable);
+}
