@@ -25,7 +25,7 @@ use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
     AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, CreditCheck, Hedging,
-    MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
+    Combine, MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
     default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
@@ -1629,6 +1629,13 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
                 ],
             )
             .unwrap_or(AboveMax::Cap),
+        combine: c
+            .choice(
+                &join(&rap, "combine"),
+                ra.and_then(|r| r.combine.as_deref()).unwrap_or("max"),
+                &[("max", Combine::Max), ("replace", Combine::Replace)],
+            )
+            .unwrap_or(Combine::Max),
     };
 
     (

@@ -591,7 +591,8 @@ pub struct Backoff {
     pub jitter_max: Option<String>,
 }
 
-/// Retry-After handling: the client waits max(backoff, Retry-After).
+/// Retry-After handling: the client waits max(backoff, Retry-After), or the header alone
+/// (`combine: "replace"`, as the OpenAI and Anthropic SDKs do).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
@@ -612,6 +613,15 @@ pub struct RetryAfter {
         transform = default_is("cap")
     )]
     pub above_max: Option<String>,
+    /// How a honoured header and the backoff make one wait: `max` waits the longer of the
+    /// two; `replace` waits exactly the header when 0 < Retry-After <= `max` (openai-python
+    /// and anthropic-python, Polly's delay generator), else the backoff.
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["max", "replace"]),
+        transform = default_is("max")
+    )]
+    pub combine: Option<String>,
 }
 
 /// A circuit breaker per (provider, model) target: closed, open, half-open. Each kind has

@@ -122,6 +122,13 @@ fn closed_sets() -> Vec<ClosedSet> {
             "one of: ",
         ),
         set(
+            "/$defs/RetryAfter/properties/combine",
+            |v| policy(json!({ "retry": { "retry_after": { "combine": v } } })),
+            json!("zzzz"),
+            "traffic[0].policy.retry.retry_after.combine",
+            "one of: ",
+        ),
+        set(
             "/$defs/Retry/properties/retry_on/items",
             |v| policy(json!({ "retry": { "retry_on": [v] } })),
             json!("zzzz"),
