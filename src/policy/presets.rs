@@ -88,10 +88,10 @@ pub fn provenance(name: &str) -> Option<String> {
 }
 
 /// What the SDKs retry: timeouts, connection errors, 429 and every status >= 500. Any 429 is
-/// retried (`_should_retry` reads the status alone): a 429 `insufficient_quota` (here:
-/// `insufficient_credits`) and a 429 "request too large" (`request_too_large`) too, though
-/// neither can ever succeed, and they cost the attempts (measured on openai 3.57 and
-/// anthropic 2.14, POLICY-FACTS.md).
+/// retried (`_should_retry` reads the status alone): OpenAI's 429 `insufficient_quota` and a
+/// 429 "request too large" (`request_too_large`) too, though neither can succeed, and they
+/// cost the attempts; a 402 (`insufficient_credits`) and a 400 are not (measured on openai
+/// 3.57 and anthropic 2.14, POLICY-FACTS.md).
 fn sdk_retry_on() -> Value {
     json!([
         "timeout",
@@ -99,7 +99,7 @@ fn sdk_retry_on() -> Value {
         "connection_error",
         "rate_limited",
         "5xx",
-        "insufficient_credits",
+        "insufficient_quota",
         "request_too_large"
     ])
 }
@@ -116,6 +116,7 @@ fn everything() -> Value {
         "rate_limited",
         "5xx",
         "insufficient_credits",
+        "insufficient_quota",
         "context_length_exceeded",
         "request_too_large"
     ])
@@ -123,7 +124,7 @@ fn everything() -> Value {
 
 /// Microsoft's `HttpClientResiliencePredicates.IsTransient` (:50, 69-71):
 /// HttpRequestException, TimeoutRejectedException, status >= 500, 408 and every 429 (so
-/// exhausted credits and "request too large" too, both 429s); not a 400.
+/// OpenAI's `insufficient_quota` and "request too large" too, both 429s); not a 400 or a 402.
 fn ms_transient() -> Value {
     json!([
         "timeout",
@@ -131,7 +132,7 @@ fn ms_transient() -> Value {
         "connection_error",
         "rate_limited",
         "5xx",
-        "insufficient_credits",
+        "insufficient_quota",
         "request_too_large"
     ])
 }
@@ -174,6 +175,12 @@ pub fn preset(name: &str) -> Option<Value> {
             // 4294967 s cap is the simulator's bound (no such clamp is in the SDK's source),
             // far beyond any header a world here sends. _base_client.py
             // (_calculate_retry_timeout) returns the header itself: it replaces the backoff.
+            // The retry list is the shared _base_client's, by status (any 429, >= 500, 529
+            // included). What Anthropic itself answers: overload 529 `overloaded_error`
+            // (retried), an exhausted balance 402 `billing_error` (formerly a 400
+            // `invalid_request_error`, "credit balance is too low"): neither status is
+            // retried, so against an Anthropic world (`credits.exhausted_status: 402`) no
+            // attempt is spent on it; `insufficient_quota` is OpenAI's 429 and never comes.
             v["retry"]["retry_after"] = json!({ "honour": true, "max": "4294967s", "above_max": "cap", "combine": "replace" });
             v
         }

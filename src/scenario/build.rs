@@ -24,8 +24,8 @@ use crate::policy::breaker::{BreakerConfig, TripRule};
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
-    AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, CreditCheck, Hedging,
-    Combine, MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
+    AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, Combine, CreditCheck, Hedging,
+    MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
     default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};

@@ -194,15 +194,14 @@ fn sdk_presets_sleep_a_short_retry_after_as_sent() {
         let p = policy(name);
         // The second retry, whose backoff (0.75-1 s for the SDKs) dwarfs the header.
         for uniform in [0.0, 0.5, 1.0] {
-            let next = p.retry.after_failure(
-                Failure::RateLimited,
-                Some(short),
-                p.chain[0],
-                2,
-                0,
-                uniform,
+            let next =
+                p.retry
+                    .after_failure(Failure::RateLimited, Some(short), p.chain[0], 2, 0, uniform);
+            assert_eq!(
+                next,
+                NextStep::Retry { delay_ns: short },
+                "{name} at U = {uniform}"
             );
-            assert_eq!(next, NextStep::Retry { delay_ns: short }, "{name} at U = {uniform}");
         }
     }
     // Clients that max the two still wait their backoff: LiteLLM (min(0.5 * 2^n, 8) +
@@ -241,7 +240,10 @@ fn openai_python_gets_through_a_short_throttle_sooner_by_obeying_the_header() {
         replace.latency_ms.unwrap().mean,
         max.latency_ms.unwrap().mean,
     );
-    assert!(replace_ms < max_ms, "replace {replace_ms} ms, max {max_ms} ms");
+    assert!(
+        replace_ms < max_ms,
+        "replace {replace_ms} ms, max {max_ms} ms"
+    );
     // The price: every loser wakes exactly when the bucket has a token for one of them, so
     // they collide again (75 attempts against 35 for seed 1).
     assert!(replace.attempts.sent > max.attempts.sent);
@@ -253,7 +255,10 @@ fn openai_python_gets_through_a_short_throttle_sooner_by_obeying_the_header() {
 fn sdk_presets_retry_a_request_too_large_for_the_tpm_limit() {
     for name in ["openai-python", "openai-python-v1", "anthropic-python"] {
         let p = policy(name);
-        assert!(p.retry.retry_on.contains(Failure::RequestTooLarge), "{name}");
+        assert!(
+            p.retry.retry_on.contains(Failure::RequestTooLarge),
+            "{name}"
+        );
     }
     let s = run(json!({
         "duration": "1m",
@@ -262,7 +267,10 @@ fn sdk_presets_retry_a_request_too_large_for_the_tpm_limit() {
     }));
     assert!(s.requests.arrived > 30);
     assert_eq!(s.requests.succeeded, 0);
-    assert_eq!(crate::support::count(&s, "request_too_large"), s.requests.arrived);
+    assert_eq!(
+        crate::support::count(&s, "request_too_large"),
+        s.requests.arrived
+    );
     assert_eq!(s.attempts.sent, 3 * s.requests.arrived);
 }
 
@@ -281,16 +289,23 @@ fn fields_next_to_a_preset_override_it() {
     );
 }
 
+/// OpenAI's empty account answers 429 `insufficient_quota`, which openai-python retries like
+/// any 429 (three attempts, none can succeed); a 402 billing refusal it sends once.
 #[test]
-fn openai_python_retries_exhausted_credits_and_pays_for_it_in_attempts() {
-    let s = run(json!({
-        "duration": "2m",
-        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" }, "policy": { "preset": "openai-python" } }],
-        "providers": [{ "name": "p", "credits": { "balance_usd": 0.0 } }]
-    }));
-    // Every request: three attempts, all 402, none can succeed.
-    assert_eq!(s.requests.succeeded, 0);
-    assert_eq!(s.attempts.insufficient_credits, 3 * s.requests.arrived);
+fn openai_python_retries_insufficient_quota_and_pays_for_it_in_attempts() {
+    let attempts = |status: u16| {
+        let s = run(json!({
+            "duration": "2m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" }, "policy": { "preset": "openai-python" } }],
+            "providers": [{ "name": "p", "credits": { "balance_usd": 0.0, "exhausted_status": status } }]
+        }));
+        assert_eq!(s.requests.succeeded, 0);
+        (s.attempts.insufficient_credits, s.requests.arrived)
+    };
+    let (sent, arrived) = attempts(429);
+    assert_eq!(sent, 3 * arrived);
+    let (sent, arrived) = attempts(402);
+    assert_eq!(sent, arrived);
 }
 
 const NONE_NS: u64 = 3650 * 86_400 * NS_PER_S;
@@ -308,6 +323,7 @@ fn everything() -> FailureSet {
         "rate_limited",
         "5xx",
         "insufficient_credits",
+        "insufficient_quota",
         "context_length_exceeded",
         "request_too_large",
     ])
@@ -400,7 +416,7 @@ fn ms_standard_resilience_pins_its_documented_values() {
         "connection_error",
         "rate_limited",
         "5xx",
-        "insufficient_credits",
+        "insufficient_quota",
         "request_too_large",
     ]);
     assert_eq!(p.retry.retry_on, transient);

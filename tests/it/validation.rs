@@ -168,14 +168,47 @@ fn bucket_rows(minutes: f64) -> Vec<String> {
         (tpm_rate - 5.0).abs() < 0.02,
         "TPM bucket passed {tpm_rate}/s"
     );
-    vec![
+    let mut rows = vec![
         format!(
             "| 600 RPM, offered 30/s: accepted per second (after the burst) | 10 | {rpm_rate:.4} | exact within one token |"
         ),
         format!(
             "| 600 RPM + 60,000 TPM (200 tokens a request), offered 30/s | 5 | {tpm_rate:.4} | TPM binds, exact within one token |"
         ),
-    ]
+    ];
+    // How the providers count (issue 12), each offered 30/s against a rate of 10/s. The
+    // initial burst is what the bucket holds over what a request finally spends from it.
+    let cases = [
+        (
+            "600 RPM quantized to one second (`burst: 1s`, OpenAI)",
+            json!({ "rpm": 600, "burst": "1s" }),
+            10.0,
+        ),
+        (
+            "60,000 TPM counting the larger of input (100) and max_tokens (100), OpenAI's reservation",
+            json!({ "tpm": 60000, "tpm_counts": "larger_of_input_and_max_tokens" }),
+            600.0,
+        ),
+        (
+            "60,000 ITPM (100 input tokens a request, Anthropic)",
+            json!({ "itpm": 60000 }),
+            600.0,
+        ),
+        (
+            "30,000 OTPM, 100 reserved and 50 written a request: the rest given back (Anthropic)",
+            json!({ "otpm": 30000 }),
+            600.0,
+        ),
+    ];
+    for (what, limits, burst) in cases {
+        let s = aichaos::run::run_summary(&run(limits, "30/s")).unwrap();
+        let passed = rate(&s, burst);
+        assert!((passed - 10.0).abs() < 0.02, "{what}: passed {passed}/s");
+        rows.push(format!(
+            "| {what}, offered 30/s | 10 | {passed:.4} | exact within one token |"
+        ));
+    }
+    rows
 }
 
 #[test]
