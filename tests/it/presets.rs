@@ -194,15 +194,14 @@ fn sdk_presets_sleep_a_short_retry_after_as_sent() {
         let p = policy(name);
         // The second retry, whose backoff (0.75-1 s for the SDKs) dwarfs the header.
         for uniform in [0.0, 0.5, 1.0] {
-            let next = p.retry.after_failure(
-                Failure::RateLimited,
-                Some(short),
-                p.chain[0],
-                2,
-                0,
-                uniform,
+            let next =
+                p.retry
+                    .after_failure(Failure::RateLimited, Some(short), p.chain[0], 2, 0, uniform);
+            assert_eq!(
+                next,
+                NextStep::Retry { delay_ns: short },
+                "{name} at U = {uniform}"
             );
-            assert_eq!(next, NextStep::Retry { delay_ns: short }, "{name} at U = {uniform}");
         }
     }
     // Clients that max the two still wait their backoff: LiteLLM (min(0.5 * 2^n, 8) +
@@ -241,7 +240,10 @@ fn openai_python_gets_through_a_short_throttle_sooner_by_obeying_the_header() {
         replace.latency_ms.unwrap().mean,
         max.latency_ms.unwrap().mean,
     );
-    assert!(replace_ms < max_ms, "replace {replace_ms} ms, max {max_ms} ms");
+    assert!(
+        replace_ms < max_ms,
+        "replace {replace_ms} ms, max {max_ms} ms"
+    );
     // The price: every loser wakes exactly when the bucket has a token for one of them, so
     // they collide again (75 attempts against 35 for seed 1).
     assert!(replace.attempts.sent > max.attempts.sent);
@@ -253,7 +255,10 @@ fn openai_python_gets_through_a_short_throttle_sooner_by_obeying_the_header() {
 fn sdk_presets_retry_a_request_too_large_for_the_tpm_limit() {
     for name in ["openai-python", "openai-python-v1", "anthropic-python"] {
         let p = policy(name);
-        assert!(p.retry.retry_on.contains(Failure::RequestTooLarge), "{name}");
+        assert!(
+            p.retry.retry_on.contains(Failure::RequestTooLarge),
+            "{name}"
+        );
     }
     let s = run(json!({
         "duration": "1m",
@@ -262,7 +267,10 @@ fn sdk_presets_retry_a_request_too_large_for_the_tpm_limit() {
     }));
     assert!(s.requests.arrived > 30);
     assert_eq!(s.requests.succeeded, 0);
-    assert_eq!(crate::support::count(&s, "request_too_large"), s.requests.arrived);
+    assert_eq!(
+        crate::support::count(&s, "request_too_large"),
+        s.requests.arrived
+    );
     assert_eq!(s.attempts.sent, 3 * s.requests.arrived);
 }
 
