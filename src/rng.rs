@@ -4,8 +4,9 @@
 //! kinds of stream exist:
 //!
 //! * **Named streams**: one generator per concern (`traffic/<group>`, `outages/<provider>`,
-//!   `jitter/<group>`, `instances/<group>`), each keyed by `(seed, name)`. Drawing more from one never shifts
-//!   another, so a policy change cannot move the arrival times or the outage schedule.
+//!   `jitter/<group>`, `instances/<group>`), each keyed by `(seed, name)`. Drawing more
+//!   from one never shifts another, so a policy change cannot move the arrival times or the
+//!   outage schedule.
 //! * **Request draws** (common random numbers): everything the *world* decides about one
 //!   request (its token counts, think time, and for each attempt the chaos roll, the fault
 //!   roll, the time to first token and the per-token time) is read from a ChaCha stream

@@ -1010,7 +1010,6 @@ mod tests {
         ));
     }
 
-    /// The seed's breaker: consulted, never told.
     fn retry_breaker(trip: TripRule) -> Breaker {
         let mut config = BreakerConfig::seed(1, 60, FailureSet::of(&[Failure::Timeout]));
         config.trip = trip;
@@ -1087,6 +1086,7 @@ mod tests {
         );
     }
 
+    /// The seed's breaker: consulted, never told.
     #[test]
     fn a_breaker_that_does_not_record_never_opens() {
         let mut config = BreakerConfig::seed(1, 30, FailureSet::of(&[Failure::Timeout]));
