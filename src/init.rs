@@ -100,6 +100,11 @@ const READING_ORDER: &[&str] = &[
     "rate_limits",
     "rpm",
     "tpm",
+    "tpm_counts",
+    "itpm",
+    "otpm",
+    "burst",
+    "count_rejected",
     "errors",
     "500",
     "502",
@@ -171,12 +176,17 @@ pub fn starter(preset: Option<&str>, profile: Option<&str>) -> Result<Starter, S
     let profile = profile
         .map(|name| crate::profiles::profile(name).map(|p| (name, p)))
         .transpose()?;
-    // The starter's requests reserve about 1,750 tokens each (a mean input of ~750 for the
-    // lognormal below, plus max_tokens 1,000): with a profile, traffic runs at 70 % of what
-    // the tier sustains, at most 10 requests/s.
-    let rate_per_s = profile
-        .as_ref()
-        .map_or(10.0, |(_, p)| (0.7 * p.sustainable_per_s(1750.0)).min(10.0));
+    // The starter's requests, on average (the lognormals below: median 500 and p99 4,000
+    // input tokens, median 200 and p99 1,000 output tokens, cut at max_tokens 1,000): with
+    // a profile, traffic runs at 70 % of what the tier sustains, at most 10 requests/s.
+    let mean_request = crate::profiles::MeanRequest {
+        input_tokens: 746.0,
+        output_tokens: 250.0,
+        max_tokens: 1000.0,
+    };
+    let rate_per_s = profile.as_ref().map_or(10.0, |(_, p)| {
+        (0.7 * p.sustainable_per_s(&mean_request)).min(10.0)
+    });
     let (provider_name, model, cheaper) = match &profile {
         Some((_, p)) => (
             p.provider["name"].as_str().unwrap_or("openai").to_string(),
@@ -231,7 +241,10 @@ pub fn starter(preset: Option<&str>, profile: Option<&str>) -> Result<Starter, S
     let mut description = "A starting point: edit me. `traffic` is your callers (Poisson arrivals; \
             try `\"type\": \"closed_loop\"` with `users` and `think_time`, or `spikes` and `diurnal`). \
             `providers` is the API you call: latency per model, capacity, RPM/TPM limits, \
-            background errors and a 5-minute outage at 20:00. `policy` is your client's defence \
+            background errors and a 5-minute outage at 20:00 (`capacity` is a dedicated \
+            deployment's servers, such as provisioned throughput or a self-hosted model; a \
+            public API shares its servers among all its customers: remove `capacity` there \
+            and model its trouble as outages and brownouts). `policy` is your client's defence \
             (timeouts, retries, breaker, fallback, or a `preset` of a real client). `slos` judge \
             the run: incidents are printed and charted. `expect` makes \
             the run fail (exit 1) below 90 % success. Run it with `aichaos run`, compare \
@@ -245,7 +258,7 @@ pub fn starter(preset: Option<&str>, profile: Option<&str>) -> Result<Starter, S
         description.push(' ');
         description.push_str(&crate::profiles::provenance(name));
         description
-            .push_str(" Traffic runs at 70 % of what the tier's RPM and TPM limits sustain.");
+            .push_str(" Traffic runs at 70 % of what the model's limits in the tier sustain.");
     }
     Ok(Starter(json!({
         "$schema": "./aichaos.schema.json",
@@ -310,7 +323,11 @@ mod tests {
         );
         // The profile's provider and models, named consistently through the file.
         let Starter(doc) = starter(None, Some("anthropic-tier1")).unwrap();
-        assert_eq!(doc["providers"][0]["rate_limits"]["rpm"], 50);
+        let limits = &doc["providers"][0]["models"][0]["rate_limits"];
+        assert_eq!(limits["rpm"], 50);
+        assert_eq!(limits["otpm"], 8000);
+        assert_eq!(doc["providers"][0]["retry_after"], "seconds");
+        assert!(doc["providers"][0].get("capacity").is_none());
         assert_eq!(doc["traffic"][0]["request"]["model"], "claude-3-5-sonnet");
         assert_eq!(
             doc["traffic"][0]["policy"]["fallback"][0]["model"],

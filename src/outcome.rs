@@ -41,10 +41,13 @@ pub enum Failure {
     ClientRateLimited,
     /// The client's bulkhead was full (or its queue wait ran out).
     BulkheadFull,
+    /// HTTP 429 `insufficient_quota`: OpenAI's answer when the account cannot pay. A 429,
+    /// so the SDKs retry it (a real cost), though it never succeeds until the balance does.
+    InsufficientQuota,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 17] = [
+    pub const ALL: [Failure; 18] = [
         Failure::Timeout,
         Failure::ConnectTimeout,
         Failure::ConnectionError,
@@ -62,6 +65,7 @@ impl Failure {
         Failure::CooledDown,
         Failure::ClientRateLimited,
         Failure::BulkheadFull,
+        Failure::InsufficientQuota,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -89,6 +93,7 @@ impl Failure {
             Failure::CooledDown => "cooled_down",
             Failure::ClientRateLimited => "client_rate_limited",
             Failure::BulkheadFull => "bulkhead_full",
+            Failure::InsufficientQuota => "insufficient_quota",
         }
     }
 
@@ -127,6 +132,14 @@ impl Failure {
         )
     }
 
+    /// The account could not pay: 402, or OpenAI's 429 `insufficient_quota`.
+    pub fn is_out_of_credits(self) -> bool {
+        matches!(
+            self,
+            Failure::InsufficientCredits | Failure::InsufficientQuota
+        )
+    }
+
     pub fn is_timeout(self) -> bool {
         matches!(self, Failure::Timeout | Failure::ConnectTimeout)
     }
@@ -151,6 +164,7 @@ impl Failure {
             Failure::CooledDown => "no target available: all cooling down",
             Failure::ClientRateLimited => "client-side rate limiter: no room in time",
             Failure::BulkheadFull => "bulkhead full",
+            Failure::InsufficientQuota => "insufficient_quota: out of credits (429)",
         }
     }
 }

@@ -3,9 +3,14 @@
 //!
 //! A provider decides an attempt's fate when the attempt reaches it (`admit`), in the order
 //! a real API gateway checks: hard-down outage, request validation (context window), credits,
-//! rate limits (RPM and TPM token buckets; a request reserves `max_tokens` of output, as the
-//! real APIs count it), then capacity: `slots` attempts in service at once, a FIFO queue of
-//! at most `queue_limit` behind them, and "overloaded" (503 or 529) at once beyond that.
+//! rate limits (the account's buckets, then the model's: RPM, TPM, ITPM, OTPM; a request
+//! reserves `max_tokens` of output, as the real APIs count it), then capacity: `slots`
+//! attempts in service at once, a FIFO queue of at most `queue_limit` behind them, and
+//! "overloaded" (503 or 529) at once beyond that.
+//!
+//! Capacity is for dedicated deployments (provisioned throughput, a self-hosted server): a
+//! public API's capacity is shared by all its customers, so there one customer's traffic
+//! meets rate limits and the provider's own incidents (brownouts, outages), not `slots`.
 //!
 //! Service time is time-to-first-token plus output tokens times the per-token time, both
 //! drawn per attempt, multiplied by any brownout. A slot stays busy until the service would
@@ -18,7 +23,7 @@ use crate::credits::{CreditAccount, CreditsModel, NanoUsd};
 use crate::dist::Dist;
 use crate::outage::{Conditions, DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::Failure;
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{Charge, LimitSpec, Limits, Refusal, RetryAfterUnit};
 use crate::time::Nanos;
 
 #[derive(Debug, Clone)]
@@ -32,6 +37,8 @@ pub struct ModelSpec {
     pub ttft: Dist,
     /// Time per output token, seconds.
     pub per_token: Dist,
+    /// The model's own limits within the account (OpenAI and Anthropic limit each model).
+    pub limits: Option<LimitSpec>,
 }
 
 impl ModelSpec {
@@ -83,12 +90,13 @@ pub struct ProviderModel {
     pub slots: Option<u32>,
     pub queue_limit: u32,
     pub overload: Failure,
-    pub rpm: Option<f64>,
-    pub tpm: Option<f64>,
-    /// How much of the rate the RPM and TPM buckets hold (`ratelimit`).
-    pub burst_ns: Nanos,
-    /// A request refused with 429 still takes its tokens (`ratelimit`).
-    pub count_rejected: bool,
+    /// The account's limits, shared by all its models.
+    pub limits: Option<LimitSpec>,
+    /// How the 429s write their Retry-After.
+    pub retry_after: RetryAfterUnit,
+    /// What an account out of credits answers: `InsufficientCredits` (402, never retried by
+    /// the SDKs) or `InsufficientQuota` (OpenAI's 429 `insufficient_quota`, which they retry).
+    pub credits_exhausted: Failure,
     pub errors: ErrorModel,
     /// How long an error response takes, seconds.
     pub error_latency: Dist,
@@ -116,8 +124,9 @@ pub enum Verdict {
 pub struct ProviderState {
     pub in_service: u32,
     pub queue: VecDeque<u32>,
-    rpm: Option<TokenBucket>,
-    tpm: Option<TokenBucket>,
+    account_limits: Option<Limits>,
+    /// Per model (by index); None where the model has no limits of its own.
+    model_limits: Vec<Option<Limits>>,
     pub credits: Option<CreditAccount>,
     pub conditions: Conditions,
     /// Outage effects currently active, by id (scheduled index, or `RANDOM_OUTAGE_ID`).
@@ -131,12 +140,12 @@ impl ProviderState {
         ProviderState {
             in_service: 0,
             queue: VecDeque::new(),
-            rpm: model
-                .rpm
-                .map(|r| TokenBucket::with_burst(r, model.burst_ns)),
-            tpm: model
-                .tpm
-                .map(|t| TokenBucket::with_burst(t, model.burst_ns)),
+            account_limits: model.limits.as_ref().map(Limits::new),
+            model_limits: model
+                .models
+                .iter()
+                .map(|m| m.limits.as_ref().map(Limits::new))
+                .collect(),
             credits: model.credits.as_ref().map(CreditAccount::new),
             conditions: Conditions::NORMAL,
             active_outages: Vec::new(),
@@ -159,10 +168,11 @@ impl ProviderState {
         &mut self,
         now: Nanos,
         provider: &ProviderModel,
-        model: &ModelSpec,
+        model_index: usize,
         input_tokens: u32,
         max_tokens: u32,
     ) -> Verdict {
+        let model = &provider.models[model_index];
         match self.conditions.down {
             Some(DownBehaviour::Refuse) => return reject(Failure::ConnectionError, None),
             Some(DownBehaviour::Hang) => return Verdict::ConnectHang,
@@ -176,23 +186,29 @@ impl ProviderState {
         if let Some(credits) = &self.credits
             && credits.balance_nusd() < worst_cost
         {
-            return reject(Failure::InsufficientCredits, None);
+            return reject(provider.credits_exhausted, None);
         }
-        let tokens = f64::from(input_tokens) + f64::from(max_tokens);
-        let wait_rpm = self.rpm.as_mut().map_or(Ok(()), |b| b.check(now, 1.0));
-        let wait_tpm = self.tpm.as_mut().map_or(Ok(()), |b| b.check(now, tokens));
-        let wait_ns = match (wait_rpm, wait_tpm) {
-            (_, Err(Nanos::MAX)) => return reject(Failure::RequestTooLarge, None),
-            (Err(a), Err(b)) => Some(a.max(b)),
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => Some(a),
-            (Ok(()), Ok(())) => None,
+        let charge = Charge {
+            input_tokens,
+            max_tokens,
         };
-        if let Some(wait_ns) = wait_ns {
-            if provider.count_rejected {
-                // OpenAI: "unsuccessful requests contribute to your per-minute limit".
-                self.take_tokens(tokens);
+        let [mut account, mut own] = self.limits_of(model_index);
+        let refusal = [account.as_deref_mut(), own.as_deref_mut()]
+            .into_iter()
+            .flatten()
+            .map(|limits| limits.check(now, charge))
+            .fold(Ok(()), worst_refusal);
+        match refusal {
+            Err(Refusal::TooLarge) => return reject(Failure::RequestTooLarge, None),
+            Err(Refusal::Wait(wait_ns)) => {
+                for limits in [account, own].into_iter().flatten() {
+                    // OpenAI: "unsuccessful requests contribute to your per-minute limit".
+                    limits.charge_refused(charge);
+                }
+                let retry_after = provider.retry_after.header(wait_ns);
+                return reject(Failure::RateLimited, Some(retry_after));
             }
-            return reject(Failure::RateLimited, Some(wait_ns));
+            Ok(()) => {}
         }
         if !self.has_free_slot(provider) && self.queue_full(provider) {
             return reject(provider.overload, None);
@@ -201,23 +217,38 @@ impl ProviderState {
             Some(credits) => {
                 if !credits.try_reserve(worst_cost) {
                     // Covered by the balance but not by what other calls in flight left free.
-                    return reject(Failure::InsufficientCredits, None);
+                    return reject(provider.credits_exhausted, None);
                 }
                 worst_cost
             }
             None => 0,
         };
-        self.take_tokens(tokens);
+        let [account, own] = self.limits_of(model_index);
+        for limits in [account, own].into_iter().flatten() {
+            limits.take(charge);
+        }
         Verdict::Accept { reserved_nusd }
     }
 
-    /// One request and its `tokens` taken from the limits' buckets.
-    fn take_tokens(&mut self, tokens: f64) {
-        if let Some(b) = &mut self.rpm {
-            b.take(1.0);
-        }
-        if let Some(b) = &mut self.tpm {
-            b.take(tokens);
+    /// The account's limits and the model's own, either possibly absent.
+    fn limits_of(&mut self, model_index: usize) -> [Option<&mut Limits>; 2] {
+        [
+            self.account_limits.as_mut(),
+            self.model_limits[model_index].as_mut(),
+        ]
+    }
+
+    /// An answer ended (or was given up on by the provider): the output tokens reserved but
+    /// not produced return to the OTPM buckets.
+    pub fn output_settled(
+        &mut self,
+        now: Nanos,
+        model_index: usize,
+        max_tokens: u32,
+        output_tokens: u32,
+    ) {
+        for limits in self.limits_of(model_index).into_iter().flatten() {
+            limits.settle_output(now, max_tokens, output_tokens);
         }
     }
 
@@ -227,6 +258,16 @@ impl ProviderState {
 
     pub fn queue_full(&self, model: &ProviderModel) -> bool {
         self.queue.len() >= model.queue_limit as usize
+    }
+}
+
+/// The worse of two verdicts of limits: too large beats a wait, a longer wait a shorter one.
+fn worst_refusal(a: Result<(), Refusal>, b: Result<(), Refusal>) -> Result<(), Refusal> {
+    match (a, b) {
+        (Err(Refusal::TooLarge), _) | (_, Err(Refusal::TooLarge)) => Err(Refusal::TooLarge),
+        (Err(Refusal::Wait(x)), Err(Refusal::Wait(y))) => Err(Refusal::Wait(x.max(y))),
+        (Err(r), Ok(())) | (Ok(()), Err(r)) => Err(r),
+        (Ok(()), Ok(())) => Ok(()),
     }
 }
 

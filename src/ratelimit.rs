@@ -1,4 +1,5 @@
-//! Token buckets, as the providers' RPM and TPM limits behave.
+//! Token buckets, as the providers' RPM, TPM, ITPM and OTPM limits behave, and the way a
+//! provider writes a 429's Retry-After.
 //!
 //! A bucket refills continuously at its per-minute rate (OpenAI and Anthropic document their
 //! limits as buckets that refill continuously, not as fixed windows) and holds at most
@@ -11,9 +12,10 @@
 //! A request larger than a short burst's capacity (a 2,000-token call against a 500-token
 //! one-second quantum) is not refused for ever: it fits once the bucket is full, and leaves
 //! it in debt that the refill repays. Only a request above the whole per-minute limit never
-//! fits. The same debt lets a rejected request still count against the limit (OpenAI:
-//! "unsuccessful requests contribute to your per-minute limit"), which is how a tight retry
-//! loop keeps an account throttled after the burst that caused it.
+//! fits. The same debt, at most one burst deep, lets a rejected request still count against
+//! the limit (OpenAI: "unsuccessful requests contribute to your per-minute limit"), which is
+//! how a tight retry loop keeps an account throttled after the burst that caused it, for as
+//! long as the retries outrun the rate.
 
 use crate::time::{NS_PER_MIN, NS_PER_S, Nanos};
 
@@ -85,6 +87,184 @@ impl TokenBucket {
     /// (which may leave the bucket in debt).
     pub fn take(&mut self, amount: f64) {
         self.tokens -= amount;
+    }
+
+    /// Charges a request refused now: it counts against the window it was made in, so the
+    /// bucket goes into debt by at most one burst's worth (a debt already deeper, left by a
+    /// large admitted request, is not deepened). Unbounded debt would make a refusal count
+    /// for ever; OpenAI's "unsuccessful requests contribute to your per-minute limit" counts
+    /// it in the period it falls in: the throttling lasts while retries outrun the rate.
+    pub fn charge_refused(&mut self, amount: f64) {
+        let floor = -self.capacity;
+        if self.tokens > floor {
+            self.tokens = (self.tokens - amount).max(floor);
+        }
+    }
+
+    /// Gives back tokens reserved but not used (never above the capacity).
+    pub fn give_back(&mut self, now: Nanos, amount: f64) {
+        self.refill(now);
+        self.tokens = (self.tokens + amount).min(self.capacity);
+    }
+}
+
+/// What a provider counts against its total-token (TPM) limit for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TpmCounts {
+    /// Input plus `max_tokens`: the worst case of the whole call.
+    InputPlusMaxTokens,
+    /// The larger of the input and `max_tokens`, as OpenAI documents its reservation: "the
+    /// maximum of max_tokens and the estimated number of tokens based on the character count
+    /// of your request" (OpenAI, *Rate limits* guide).
+    LargerOfInputAndMaxTokens,
+}
+
+/// One block of limits: the account's (shared by all its models) or one model's. Each
+/// limit is a bucket of its own; a request must fit all of them.
+#[derive(Debug, Clone)]
+pub struct LimitSpec {
+    pub rpm: Option<f64>,
+    /// Total tokens per minute, counted as `tpm_counts` says.
+    pub tpm: Option<f64>,
+    pub tpm_counts: TpmCounts,
+    /// Input tokens per minute (Anthropic's ITPM): the prompt, taken when admitted.
+    pub itpm: Option<f64>,
+    /// Output tokens per minute (Anthropic's OTPM): `max_tokens` reserved when admitted,
+    /// the unused part given back when the answer ends. Anthropic: "OTPM rate limits are
+    /// estimated based on max_tokens at the beginning of each request and adjusted at the
+    /// end of the request to reflect the actual number of output tokens used".
+    pub otpm: Option<f64>,
+    /// How much of the rate each bucket holds.
+    pub burst_ns: Nanos,
+    /// A request refused with 429 still takes its share (OpenAI).
+    pub count_rejected: bool,
+}
+
+/// A request as the limits count it.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge {
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+}
+
+/// The buckets of one `LimitSpec` during a run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    rpm: Option<TokenBucket>,
+    tpm: Option<TokenBucket>,
+    itpm: Option<TokenBucket>,
+    otpm: Option<TokenBucket>,
+    tpm_counts: TpmCounts,
+    count_rejected: bool,
+}
+
+/// Why a request does not fit a block of limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It will fit after this wait (the 429's exact Retry-After).
+    Wait(Nanos),
+    /// One of its token counts is above a per-minute limit: it never fits.
+    TooLarge,
+}
+
+impl Limits {
+    pub fn new(spec: &LimitSpec) -> Self {
+        let bucket = |rate: Option<f64>| rate.map(|r| TokenBucket::with_burst(r, spec.burst_ns));
+        Limits {
+            rpm: bucket(spec.rpm),
+            tpm: bucket(spec.tpm),
+            itpm: bucket(spec.itpm),
+            otpm: bucket(spec.otpm),
+            tpm_counts: spec.tpm_counts,
+            count_rejected: spec.count_rejected,
+        }
+    }
+
+    /// Each bucket with the amount this request takes from it.
+    fn amounts(&mut self, charge: Charge) -> [(Option<&mut TokenBucket>, f64); 4] {
+        let (input, max) = (f64::from(charge.input_tokens), f64::from(charge.max_tokens));
+        let total = match self.tpm_counts {
+            TpmCounts::InputPlusMaxTokens => input + max,
+            TpmCounts::LargerOfInputAndMaxTokens => input.max(max),
+        };
+        [
+            (self.rpm.as_mut(), 1.0),
+            (self.tpm.as_mut(), total),
+            (self.itpm.as_mut(), input),
+            (self.otpm.as_mut(), max),
+        ]
+    }
+
+    /// Ok if the request fits every bucket now (nothing is taken), else the longest wait.
+    /// The request bucket never makes a request "too large": a limit under one request a
+    /// minute only makes it wait.
+    pub fn check(&mut self, now: Nanos, charge: Charge) -> Result<(), Refusal> {
+        let mut wait = None;
+        for (i, (bucket, amount)) in self.amounts(charge).into_iter().enumerate() {
+            let Some(bucket) = bucket else { continue };
+            match bucket.check(now, amount) {
+                Ok(()) => {}
+                Err(Nanos::MAX) if i > 0 => return Err(Refusal::TooLarge),
+                Err(w) => wait = Some(wait.map_or(w, |v: Nanos| v.max(w))),
+            }
+        }
+        wait.map_or(Ok(()), |w| Err(Refusal::Wait(w)))
+    }
+
+    /// Takes the request's share of every bucket (checked at the same instant).
+    pub fn take(&mut self, charge: Charge) {
+        for (bucket, amount) in self.amounts(charge) {
+            if let Some(bucket) = bucket {
+                bucket.take(amount);
+            }
+        }
+    }
+
+    /// Charges a refused request to every bucket, when the provider counts refusals
+    /// (`TokenBucket::charge_refused`).
+    pub fn charge_refused(&mut self, charge: Charge) {
+        if !self.count_rejected {
+            return;
+        }
+        for (bucket, amount) in self.amounts(charge) {
+            if let Some(bucket) = bucket {
+                bucket.charge_refused(amount);
+            }
+        }
+    }
+
+    /// The answer is over: the output tokens reserved (`max_tokens`) but not produced go
+    /// back to the OTPM bucket.
+    pub fn settle_output(&mut self, now: Nanos, max_tokens: u32, output_tokens: u32) {
+        if let Some(bucket) = &mut self.otpm {
+            let unused = max_tokens.saturating_sub(output_tokens);
+            bucket.give_back(now, f64::from(unused));
+        }
+    }
+}
+
+/// How a provider writes the Retry-After of its 429s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfterUnit {
+    /// The exact wait, to the nanosecond (an idealised provider).
+    Exact,
+    /// Whole milliseconds, rounded up: OpenAI's `retry-after-ms` header.
+    Milliseconds,
+    /// Whole seconds, rounded up: Anthropic's `retry-after` ("the number of seconds to wait
+    /// before you can retry", Anthropic, *Rate limits*).
+    Seconds,
+}
+
+impl RetryAfterUnit {
+    /// The header's value for an exact wait: rounded up, so that a client obeying it finds
+    /// room.
+    pub fn header(self, wait_ns: Nanos) -> Nanos {
+        let unit = match self {
+            RetryAfterUnit::Exact => return wait_ns,
+            RetryAfterUnit::Milliseconds => NS_PER_S / 1000,
+            RetryAfterUnit::Seconds => NS_PER_S,
+        };
+        wait_ns.div_ceil(unit).saturating_mul(unit)
     }
 }
 
@@ -159,6 +339,77 @@ mod tests {
         assert_eq!(bucket.check(0, 30_001.0), Err(Nanos::MAX));
     }
 
+    #[test]
+    fn retry_after_rounds_up_to_the_providers_unit() {
+        let wait = 1_234_567_891; // 1.234567891 s
+        assert_eq!(RetryAfterUnit::Exact.header(wait), wait);
+        assert_eq!(RetryAfterUnit::Milliseconds.header(wait), 1_235_000_000);
+        assert_eq!(RetryAfterUnit::Seconds.header(wait), 2 * NS_PER_S);
+        assert_eq!(RetryAfterUnit::Seconds.header(42_000_000), NS_PER_S);
+        assert_eq!(RetryAfterUnit::Seconds.header(NS_PER_S), NS_PER_S);
+        assert_eq!(RetryAfterUnit::Seconds.header(Nanos::MAX), Nanos::MAX);
+    }
+
+    fn spec(tpm_counts: TpmCounts) -> LimitSpec {
+        LimitSpec {
+            rpm: None,
+            tpm: Some(6_000.0),
+            tpm_counts,
+            itpm: None,
+            otpm: None,
+            burst_ns: NS_PER_MIN,
+            count_rejected: false,
+        }
+    }
+
+    #[test]
+    fn tpm_counts_the_sum_or_the_larger_part() {
+        let charge = Charge {
+            input_tokens: 1_000,
+            max_tokens: 2_000,
+        };
+        for (counts, fits) in [
+            (TpmCounts::InputPlusMaxTokens, 2),
+            (TpmCounts::LargerOfInputAndMaxTokens, 3),
+        ] {
+            let mut limits = Limits::new(&spec(counts));
+            let mut admitted = 0;
+            while limits.check(0, charge).is_ok() {
+                limits.take(charge);
+                admitted += 1;
+            }
+            assert_eq!(admitted, fits, "{counts:?}");
+        }
+        let huge = Charge {
+            input_tokens: 7_000,
+            max_tokens: 1,
+        };
+        let mut limits = Limits::new(&spec(TpmCounts::LargerOfInputAndMaxTokens));
+        assert_eq!(limits.check(0, huge), Err(Refusal::TooLarge));
+    }
+
+    #[test]
+    fn output_tokens_not_written_return_to_the_otpm_bucket() {
+        let mut limits = Limits::new(&LimitSpec {
+            otpm: Some(3_000.0),
+            tpm: None,
+            ..spec(TpmCounts::InputPlusMaxTokens)
+        });
+        let charge = Charge {
+            input_tokens: 10,
+            max_tokens: 1_000,
+        };
+        for _ in 0..3 {
+            limits.check(0, charge).unwrap();
+            limits.take(charge);
+        }
+        assert_eq!(limits.check(0, charge), Err(Refusal::Wait(20 * NS_PER_S)));
+        // Two answers wrote 100 tokens each: 1,800 come back, room for one more call.
+        limits.settle_output(0, 1_000, 100);
+        limits.settle_output(0, 1_000, 100);
+        assert!(limits.check(0, charge).is_ok());
+    }
+
     /// Charging refused requests keeps a bucket hammered by retries empty: what it grants
     /// over a minute falls from the rate to almost nothing.
     #[test]
@@ -172,7 +423,7 @@ mod tests {
                     bucket.take(1.0);
                     granted += 1;
                 } else if count_rejected {
-                    bucket.take(1.0);
+                    bucket.charge_refused(1.0);
                 }
             }
             granted

@@ -163,6 +163,8 @@ pub struct Attempts {
     pub rate_limited: u64,
     pub server_errors: u64,
     pub timeouts: u64,
+    /// Refused for want of credits, whatever the status: 402 or OpenAI's 429
+    /// `insufficient_quota` (`failures` tells them apart).
     pub insufficient_credits: u64,
     pub breaker_rejected: u64,
     pub fallbacks: u64,
@@ -481,7 +483,7 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             rate_limited: af[Failure::RateLimited.index()],
             server_errors: sum_of(Failure::is_server_error),
             timeouts: sum_of(Failure::is_timeout),
-            insufficient_credits: af[Failure::InsufficientCredits.index()],
+            insufficient_credits: sum_of(Failure::is_out_of_credits),
             breaker_rejected: af[Failure::BreakerOpen.index()],
             fallbacks: t.fallbacks,
             served_by_fallback: t.served_by_fallback,

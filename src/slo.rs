@@ -971,7 +971,7 @@ fn observed_trigger(
     match mix.first().map(|&(_, f)| f) {
         Some(Failure::RateLimited | Failure::RequestTooLarge) => "rate_limiting",
         Some(Failure::Http503 | Failure::Http529) => "provider_overload",
-        Some(Failure::InsufficientCredits) => "credits_exhausted",
+        Some(Failure::InsufficientCredits | Failure::InsufficientQuota) => "credits_exhausted",
         Some(f) if f.is_server_error() => "provider_errors",
         Some(Failure::Timeout | Failure::ConnectTimeout | Failure::DeadlineExceeded) => {
             "slow_responses"

@@ -5,7 +5,8 @@
 //! failure kind, `success_rate` (of requests ended in the bucket; empty if none ended),
 //! `latency_p50_ms`, `latency_p95_ms`, `latency_p99_ms` (end-to-end, successful requests
 //! ended in the bucket), `attempts`, `retries`, `fallbacks`, `rate_limited`,
-//! `server_errors`, `timeouts`, `insufficient_credits`, `breaker_rejected`, `breaker_opens`,
+//! `server_errors`, `timeouts`, `insufficient_credits` (402 and 429 `insufficient_quota`),
+//! `breaker_rejected`, `breaker_opens`,
 //! `breaker_open_s` (summed over breakers), `breakers_open` (at the bucket's end),
 //! `cost_usd`, `chaos_active_s`, `retries_denied` (by a retry budget), `throttled`
 //! (adaptive throttling), `low_credit_alerts`, `breaker_closes`, `hedges_sent`,
@@ -151,7 +152,7 @@ impl<W: Write> BucketSink for CsvSink<W> {
             af[Failure::RateLimited.index()],
             server_errors,
             timeouts,
-            af[Failure::InsufficientCredits.index()],
+            af[Failure::InsufficientCredits.index()] + af[Failure::InsufficientQuota.index()],
             af[Failure::BreakerOpen.index()],
             row.breaker_opens,
             fixed(row.breaker_open_ns as f64 / (1000.0 * NS_PER_MS as f64), 3),

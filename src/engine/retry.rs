@@ -281,8 +281,7 @@ impl Sim<'_> {
         let now = self.now;
         // Credits belong to the account: its other models cannot pay either.
         let chain = &self.scenario.groups[r.group as usize].policy.chain;
-        let skip_provider =
-            (failure == Failure::InsufficientCredits).then_some(step.target.provider);
+        let skip_provider = failure.is_out_of_credits().then_some(step.target.provider);
         let next_pos = (r.chain_pos as usize + 1..chain.len())
             .find(|&pos| skip_provider.is_none_or(|p| chain[pos].target.provider != p));
         match next_pos {

@@ -23,12 +23,12 @@ impl Sim<'_> {
         let model = &provider.models[mi];
         let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
         self.observers.provider_totals[pi].received += 1;
-        match self.world.providers[pi].admit(now, provider, model, r.input_tokens, max_tokens) {
+        match self.world.providers[pi].admit(now, provider, mi, r.input_tokens, max_tokens) {
             Verdict::Reject {
                 failure,
                 retry_after_ns,
             } => {
-                if failure == Failure::InsufficientCredits {
+                if failure.is_out_of_credits() {
                     self.observers.provider_totals[pi]
                         .credits_exhausted_at_ns
                         .get_or_insert(now);
@@ -134,6 +134,13 @@ impl Sim<'_> {
         if let Some(account) = &mut self.world.providers[pi].credits {
             account.settle(j.reserved_nusd, cost);
         }
+        let produced = if j.kind == ServiceKind::Success {
+            j.output_tokens
+        } else {
+            0
+        };
+        let max_tokens = self.scenario.groups[j.group as usize].request.max_tokens;
+        self.world.providers[pi].output_settled(now, j.model as usize, max_tokens, produced);
         self.check_recharge(j.provider);
         let client_waiting = self.is_outstanding(j.request, j.generation);
         let totals = &mut self.observers.provider_totals[pi];

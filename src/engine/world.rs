@@ -111,6 +111,8 @@ impl Sim<'_> {
             if let Some(account) = &mut self.world.providers[pi].credits {
                 account.settle(j.reserved_nusd, 0);
             }
+            let max_tokens = self.scenario.groups[j.group as usize].request.max_tokens;
+            self.world.providers[pi].output_settled(self.now, j.model as usize, max_tokens, 0);
             lost.push(j);
         }
         self.observers.bucket.levels[pi].queue.set(self.now, 0);

@@ -29,6 +29,7 @@ use crate::policy::{
     default_breaker_counts, default_retry_on,
 };
 use crate::provider::{ErrorModel, ModelSpec, ProviderModel};
+use crate::ratelimit::{LimitSpec, RetryAfterUnit, TpmCounts};
 use crate::slo::{AlertModel, Indicator, SloModel};
 use crate::time::{
     NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, format_duration, parse_duration, parse_rate_per_s,
@@ -622,6 +623,10 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
                 ),
                 ttft: c.dist(&join(&mp, "ttft"), &m.ttft, Unit::Seconds),
                 per_token: c.dist(&join(&mp, "per_token"), &m.per_token, Unit::Seconds),
+                limits: m
+                    .rate_limits
+                    .as_ref()
+                    .map(|l| limit_spec(c, l, &join(&mp, "rate_limits"))),
             }
         })
         .collect();
@@ -653,41 +658,21 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
             (Some(slots), queue, overload)
         }
     };
-    let limit = |c: &mut Checker, field: &str, x: Option<f64>| {
-        x.map(|v| {
-            let v = c.number(&p(&format!("rate_limits.{field}")), v, 0.0, 1e12);
-            if v == 0.0 {
-                c.fail(
-                    &p(&format!("rate_limits.{field}")),
-                    "must be > 0 (leave it out for no limit)",
-                );
-            }
-            v
-        })
-    };
-    let (rpm, tpm) = match &raw.rate_limits {
-        Some(r) => (limit(c, "rpm", r.rpm), limit(c, "tpm", r.tpm)),
-        None => (None, None),
-    };
-    let burst_ns = match raw.rate_limits.as_ref().and_then(|r| r.burst.as_ref()) {
-        Some(text) => {
-            let path = p("rate_limits.burst");
-            let ns = c.positive_duration(&path, text);
-            if ns > NS_PER_MIN {
-                c.fail(
-                    &path,
-                    "a bucket holds at most the minute its limit is counted over (\"1m\")",
-                );
-            }
-            ns.clamp(1, NS_PER_MIN)
-        }
-        None => NS_PER_MIN,
-    };
-    let count_rejected = raw
+    let limits = raw
         .rate_limits
         .as_ref()
-        .and_then(|r| r.count_rejected)
-        .unwrap_or(false);
+        .map(|l| limit_spec(c, l, &p("rate_limits")));
+    let retry_after = c
+        .choice(
+            &p("retry_after"),
+            raw.retry_after.as_deref().unwrap_or("exact"),
+            &[
+                ("exact", RetryAfterUnit::Exact),
+                ("milliseconds", RetryAfterUnit::Milliseconds),
+                ("seconds", RetryAfterUnit::Seconds),
+            ],
+        )
+        .unwrap_or(RetryAfterUnit::Exact);
 
     let mut errors = ErrorModel::default();
     let mut status_total = 0.0;
@@ -751,6 +736,17 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
             in_progress: in_progress(c, &r.effect(), &rp),
         }
     });
+    let credits_exhausted = match raw.credits.as_ref().and_then(|cr| cr.exhausted_status) {
+        None | Some(402) => Failure::InsufficientCredits,
+        Some(429) => Failure::InsufficientQuota,
+        Some(other) => {
+            c.fail(
+                &p("credits.exhausted_status"),
+                format!("{other}: an account out of credits answers 402 or 429"),
+            );
+            Failure::InsufficientCredits
+        }
+    };
     let credits = raw.credits.as_ref().map(|cr| {
         let cp = p("credits");
         let balance = c.number(&join(&cp, "balance_usd"), cr.balance_usd, 0.0, 1e9);
@@ -793,16 +789,81 @@ fn provider(c: &mut Checker, raw: &raw::Provider, path: &str) -> ProviderModel {
         slots,
         queue_limit,
         overload,
-        rpm,
-        tpm,
-        burst_ns,
-        count_rejected,
+        limits,
+        retry_after,
+        credits_exhausted,
         errors,
         error_latency,
         outages,
         random_outages,
         credits,
     }
+}
+
+/// One block of rate limits (a provider's or a model's).
+fn limit_spec(c: &mut Checker, raw: &raw::RateLimits, path: &str) -> LimitSpec {
+    let rate = |c: &mut Checker, field: &str, x: Option<f64>| {
+        x.map(|v| {
+            let v = c.number(&join(path, field), v, 0.0, 1e12);
+            if v == 0.0 {
+                c.fail(
+                    &join(path, field),
+                    "must be > 0 (leave it out for no limit)",
+                );
+            }
+            v
+        })
+    };
+    let burst_ns = match &raw.burst {
+        Some(text) => {
+            let bp = join(path, "burst");
+            let ns = c.positive_duration(&bp, text);
+            if ns > NS_PER_MIN {
+                c.fail(
+                    &bp,
+                    "a bucket holds at most the minute its limit is counted over (\"1m\")",
+                );
+            }
+            ns.clamp(1, NS_PER_MIN)
+        }
+        None => NS_PER_MIN,
+    };
+    let tpm_counts = c
+        .choice(
+            &join(path, "tpm_counts"),
+            raw.tpm_counts.as_deref().unwrap_or("input_plus_max_tokens"),
+            &[
+                ("input_plus_max_tokens", TpmCounts::InputPlusMaxTokens),
+                (
+                    "larger_of_input_and_max_tokens",
+                    TpmCounts::LargerOfInputAndMaxTokens,
+                ),
+            ],
+        )
+        .unwrap_or(TpmCounts::InputPlusMaxTokens);
+    let spec = LimitSpec {
+        rpm: rate(c, "rpm", raw.rpm),
+        tpm: rate(c, "tpm", raw.tpm),
+        tpm_counts,
+        itpm: rate(c, "itpm", raw.itpm),
+        otpm: rate(c, "otpm", raw.otpm),
+        burst_ns,
+        count_rejected: raw.count_rejected.unwrap_or(false),
+    };
+    if raw.tpm_counts.is_some() && raw.tpm.is_none() {
+        c.fail(
+            &join(path, "tpm_counts"),
+            "says how `tpm` counts a request, but this block has no `tpm`",
+        );
+    }
+    if spec.tpm.is_some() && (spec.itpm.is_some() || spec.otpm.is_some()) {
+        c.fail(
+            path,
+            "has both `tpm` (total tokens, OpenAI's way) and `itpm`/`otpm` (input and output \
+             apart, Anthropic's way); a provider counts tokens one way: keep one",
+        );
+    }
+    spec
 }
 
 /// What a hard outage does to accepted work (`fail` unless said); only for kind `down`,
@@ -827,14 +888,20 @@ fn in_progress(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> InPr
 
 fn outage_effect(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> OutageEffect {
     let kind = raw.kind.as_deref().unwrap_or("down");
+    let statuses = raw::outage_status_codes();
+    let listed = statuses
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let status = |c: &mut Checker, field: &str, code: u16| match Failure::from_status(code)
-        .filter(|f| f.is_server_error())
+        .filter(|_| statuses.contains(&code))
     {
         Some(f) => f,
         None => {
             c.fail(
                 &join(path, field),
-                format!("{code}: expected one of 500, 502, 503, 529"),
+                format!("{code}: expected one of {listed}"),
             );
             Failure::Http503
         }
@@ -860,7 +927,7 @@ fn outage_effect(c: &mut Checker, raw: &raw::OutageEffect<'_>, path: &str) -> Ou
                 other => match other.parse::<u16>() {
                     Ok(code) => DownBehaviour::Status(status(c, "behaviour", code)),
                     Err(_) => {
-                        c.fail(&join(path, "behaviour"), format!("unknown value `{other}`; expected refuse, hang, or a status: 500, 502, 503, 529"));
+                        c.fail(&join(path, "behaviour"), format!("unknown value `{other}`; expected refuse, hang, or a status: {listed}"));
                         DownBehaviour::Refuse
                     }
                 },

@@ -112,8 +112,10 @@ pub fn live_requests_by_group(scenario: &Scenario) -> Vec<f64> {
                 let world_retry_after_ns = scenario
                     .providers
                     .iter()
-                    .filter(|pr| pr.rpm.is_some() || pr.tpm.is_some())
-                    .map(|_| crate::time::NS_PER_MIN)
+                    .filter(|pr| {
+                        pr.limits.is_some() || pr.models.iter().any(|m| m.limits.is_some())
+                    })
+                    .map(|pr| pr.retry_after.header(crate::time::NS_PER_MIN))
                     .chain(scenario.chaos.as_ref().map(|c| c.retry_after_ns))
                     .max()
                     .unwrap_or(0);

@@ -790,10 +790,17 @@ pub struct Provider {
     /// Requests served at once, and the queue in front of them. Absent: unlimited.
     #[serde(default)]
     pub capacity: Option<Capacity>,
-    /// The account's token buckets; a request over them gets a 429 with the exact
-    /// Retry-After. Absent: none.
+    /// The account's token buckets, shared by all its models (each model may add its own);
+    /// a request over them gets a 429 with a Retry-After written as `retry_after` says.
+    /// Absent: none.
     #[serde(default)]
     pub rate_limits: Option<RateLimits>,
+    /// How the 429s write their Retry-After: `exact` (to the nanosecond, an idealised
+    /// provider), `milliseconds` (rounded up, OpenAI's `retry-after-ms`), `seconds` (whole
+    /// seconds rounded up, Anthropic's `retry-after`).
+    #[serde(default)]
+    #[schemars(transform = one_of(&["exact", "milliseconds", "seconds"]), transform = default_is("exact"))]
+    pub retry_after: Option<String>,
     /// Background failure probabilities per admitted attempt, each in [0, 1], together at
     /// most 1.
     #[serde(default)]
@@ -811,7 +818,8 @@ pub struct Provider {
     #[serde(default)]
     pub random_outages: Option<RandomOutages>,
     /// A prepaid balance that calls spend; an unaffordable call fails with
-    /// `insufficient_credits` (402). Absent: unlimited.
+    /// `insufficient_credits` (402) or `insufficient_quota` (429), as `exhausted_status`
+    /// says. Absent: unlimited.
     #[serde(default)]
     pub credits: Option<Credits>,
 }
@@ -839,6 +847,10 @@ pub struct Model {
     /// Time per output token: a duration ("15ms") or a distribution of durations.
     #[schemars(with = "DurationDist")]
     pub per_token: Value,
+    /// The model's own limits within the account (OpenAI and Anthropic limit each model);
+    /// a request must fit these and the provider's. Absent: only the provider's.
+    #[serde(default)]
+    pub rate_limits: Option<RateLimits>,
 }
 
 /// Concurrency of a provider: a FIFO queue in front of its slots; overload is answered at
@@ -859,7 +871,8 @@ pub struct Capacity {
     pub overload_status: Option<u16>,
 }
 
-/// The account's limits; a request reserves its input + `max_tokens` against `tpm`.
+/// Limits of an account or of one model: each is a token bucket refilled continuously; a
+/// request must fit all of them.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
@@ -867,9 +880,28 @@ pub struct RateLimits {
     /// Requests per minute, a number > 0 (e.g. 500). Absent: no request limit.
     #[serde(default)]
     pub rpm: Option<f64>,
-    /// Tokens per minute, a number > 0 (e.g. 30000). Absent: no token limit.
+    /// Tokens per minute, a number > 0 (e.g. 30000), counted as `tpm_counts` says.
+    /// Absent: no total-token limit.
     #[serde(default)]
     pub tpm: Option<f64>,
+    /// What a request takes from `tpm`: `input_plus_max_tokens` (the call's worst case) or
+    /// `larger_of_input_and_max_tokens` (OpenAI's documented reservation: "the maximum of
+    /// max_tokens and the estimated number of tokens" of the request).
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["input_plus_max_tokens", "larger_of_input_and_max_tokens"]),
+        transform = default_is("input_plus_max_tokens")
+    )]
+    pub tpm_counts: Option<String>,
+    /// Input tokens per minute, a number > 0 (Anthropic's ITPM): the prompt is taken when
+    /// the request is admitted. Absent: no input-token limit.
+    #[serde(default)]
+    pub itpm: Option<f64>,
+    /// Output tokens per minute, a number > 0 (Anthropic's OTPM): `max_tokens` is reserved
+    /// when the request is admitted and what the answer did not use is given back when it
+    /// ends. Absent: no output-token limit.
+    #[serde(default)]
+    pub otpm: Option<f64>,
     /// How much of the rate the buckets hold, a duration in (0, 1m]: "1s" for OpenAI's
     /// quantized limits (60,000 RPM enforced as 1,000 a second), "1m" for a bucket of the
     /// whole minute (Anthropic's). A request above a short burst fits when the bucket is
@@ -912,7 +944,7 @@ pub struct Outage {
     pub kind: Option<String>,
     /// Kind `down` only: how attempts fail. `refuse`: connection refused at once; `hang`:
     /// the connection never completes (the client's connect timeout ends it); a status
-    /// ("503"): that HTTP answer at once.
+    /// ("503", or "429" without Retry-After): that HTTP answer at once.
     #[serde(default)]
     #[schemars(transform = outage_behaviours, transform = default_is("refuse"))]
     pub behaviour: Option<String>,
@@ -926,9 +958,11 @@ pub struct Outage {
     #[serde(default)]
     #[schemars(transform = default_is(0.0))]
     pub error_rate: Option<f64>,
-    /// Kind `brownout` only: the status of those failures.
+    /// Kind `brownout` only: the status of those failures; 429 is a capacity 429 (OpenAI's
+    /// `slow_down`, sent without Retry-After), told apart from the rate limits' in the
+    /// incident narrative by its window.
     #[serde(default)]
-    #[schemars(transform = server_statuses, transform = default_is(503))]
+    #[schemars(transform = outage_statuses, transform = default_is(503))]
     pub error_status: Option<u16>,
     /// Kind `brownout` only: service times are multiplied by this, in [0, 1e6].
     #[serde(default)]
@@ -954,7 +988,7 @@ pub struct RandomOutages {
     pub kind: Option<String>,
     /// Kind `down` only: how attempts fail. `refuse`: connection refused at once; `hang`:
     /// the connection never completes (the client's connect timeout ends it); a status
-    /// ("503"): that HTTP answer at once.
+    /// ("503", or "429" without Retry-After): that HTTP answer at once.
     #[serde(default)]
     #[schemars(transform = outage_behaviours, transform = default_is("refuse"))]
     pub behaviour: Option<String>,
@@ -968,9 +1002,11 @@ pub struct RandomOutages {
     #[serde(default)]
     #[schemars(transform = default_is(0.0))]
     pub error_rate: Option<f64>,
-    /// Kind `brownout` only: the status of those failures.
+    /// Kind `brownout` only: the status of those failures; 429 is a capacity 429 (OpenAI's
+    /// `slow_down`, sent without Retry-After), told apart from the rate limits' in the
+    /// incident narrative by its window.
     #[serde(default)]
-    #[schemars(transform = server_statuses, transform = default_is(503))]
+    #[schemars(transform = outage_statuses, transform = default_is(503))]
     pub error_status: Option<u16>,
     /// Kind `brownout` only: service times are multiplied by this, in [0, 1e6].
     #[serde(default)]
@@ -1016,6 +1052,12 @@ outage_effect!(RandomOutages);
 pub struct Credits {
     /// The balance at the start, in USD.
     pub balance_usd: f64,
+    /// What an unaffordable call gets: 402 (`insufficient_credits`, a billing refusal no SDK
+    /// retries; Anthropic's `billing_error`) or 429 (`insufficient_quota`, OpenAI's answer,
+    /// which the SDKs retry like any 429).
+    #[serde(default)]
+    #[schemars(transform = one_of(&[402, 429]), transform = default_is(402))]
+    pub exhausted_status: Option<u16>,
     /// Scheduled top-ups.
     #[serde(default)]
     pub top_ups: Vec<TopUp>,
@@ -1283,15 +1325,21 @@ fn server_error_codes() -> Vec<u16> {
         .collect()
 }
 
-fn server_statuses(schema: &mut Schema) {
+/// The statuses an outage or a brownout may answer: 429 (a provider's capacity 429, as
+/// OpenAI's `slow_down`) and the server errors.
+pub fn outage_status_codes() -> Vec<u16> {
+    std::iter::once(429).chain(server_error_codes()).collect()
+}
+
+fn outage_statuses(schema: &mut Schema) {
     set_enum(
         schema,
-        server_error_codes().into_iter().map(Value::from).collect(),
+        outage_status_codes().into_iter().map(Value::from).collect(),
     );
 }
 
 fn outage_behaviours(schema: &mut Schema) {
-    let statuses = server_error_codes().into_iter().map(|c| c.to_string());
+    let statuses = outage_status_codes().into_iter().map(|c| c.to_string());
     let values = ["refuse".to_string(), "hang".to_string()]
         .into_iter()
         .chain(statuses);

@@ -742,3 +742,58 @@ fn a_retries_only_breaker_refuses_the_fields_of_an_open_wait() {
         &["traffic[0].policy.retry.retry_after.combine", "`min`"],
     );
 }
+
+#[test]
+fn provider_mechanics_refuse_impossible_values_with_their_path() {
+    let cases = [
+        (
+            json!({ "providers": [{ "name": "p", "models": [{ "name": "m",
+                "rate_limits": { "rpm": -5 } }] }] }),
+            vec!["providers[0].models[0].rate_limits.rpm"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "models": [{ "name": "m",
+                "rate_limits": { "itpm": 0 } }] }] }),
+            vec!["providers[0].models[0].rate_limits.itpm", "must be > 0"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "rate_limits": { "tpm": 1000, "itpm": 500 } }] }),
+            vec!["providers[0].rate_limits", "counts tokens one way"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 10,
+                "tpm_counts": "larger_of_input_and_max_tokens" } }] }),
+            vec!["providers[0].rate_limits.tpm_counts", "no `tpm`"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "rate_limits": { "tpm": 1000,
+                "tpm_counts": "max" } }] }),
+            vec![
+                "providers[0].rate_limits.tpm_counts",
+                "input_plus_max_tokens",
+            ],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "retry_after": "second" }] }),
+            vec!["providers[0].retry_after", "seconds"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "outages": [{ "start": "1m", "duration": "1m",
+                "kind": "brownout", "error_status": 429, "error_rate": 1.5 }] }] }),
+            vec!["providers[0].outages[0].error_rate"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p", "outages": [{ "start": "1m", "duration": "1m",
+                "kind": "brownout", "error_status": 404, "error_rate": 0.5 }] }] }),
+            vec!["providers[0].outages[0].error_status", "429, 500"],
+        ),
+        (
+            json!({ "providers": [{ "name": "p",
+                "credits": { "balance_usd": 1, "exhausted_status": 403 } }] }),
+            vec!["providers[0].credits.exhausted_status", "402 or 429"],
+        ),
+    ];
+    for (patch, expected) in cases {
+        rejected(&with(patch), &expected);
+    }
+}

@@ -184,8 +184,8 @@ fn init_writes_keys_in_reading_order() {
 
 #[test]
 fn init_writes_rates_as_people_write_them() {
-    // Without a profile, 10 requests/s; with one, 70 % of what the tier sustains for the
-    // starter's 1,750 tokens per request, at most 10/s.
+    // Without a profile, 10 requests/s; with one, 70 % of what the primary model's limits
+    // sustain for the starter's requests, at most 10/s.
     let profiles = std::iter::once(None).chain(aichaos::profiles::NAMES.iter().map(Some));
     for profile in profiles {
         let args: Vec<&str> = profile.map_or(vec![], |p| vec!["--provider-profile", p]);
@@ -200,10 +200,17 @@ fn init_writes_rates_as_people_write_them() {
             number.bytes().all(|b| b.is_ascii_digit()) && ["s", "min", "h"].contains(&unit),
             "{profile:?}: {rate}"
         );
-        let intended = profile.map_or(10.0, |p| {
-            let tier = aichaos::profiles::profile(p).unwrap();
-            (0.7 * tier.sustainable_per_s(1750.0)).min(10.0)
-        });
+        // Per minute: gpt-4o at tier 1 sustains 30,000 TPM / 1,000 (max_tokens, the larger
+        // part) = 30; tier 5 more than 10/s; Claude 3.5 Sonnet at tier 1 32 by its 8,000
+        // OTPM over ~250 output tokens, at tier 4 320 by its 80,000 OTPM.
+        let intended = match profile.copied() {
+            None => 10.0,
+            Some("openai-tier1") => 0.7 * 30.0 / 60.0,
+            Some("openai-tier5") => 10.0,
+            Some("anthropic-tier1") => 0.7 * 32.0 / 60.0,
+            Some("anthropic-tier4") => 0.7 * 320.0 / 60.0,
+            Some(other) => panic!("no expected rate for {other}"),
+        };
         let written = aichaos::time::parse_rate_per_s(rate).unwrap();
         assert!(
             (written / intended - 1.0).abs() < 0.05,
