@@ -41,7 +41,7 @@ use crate::events::{Event, EventQueue, Lane};
 use crate::metrics::{
     BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
 };
-use crate::policy::breaker::Breaker;
+use crate::policy::breaker::{Assignment, Breaker};
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget};
 use crate::policy::cooldown::Cooldown;
 use crate::provider::ProviderState;
@@ -62,9 +62,11 @@ struct GroupState {
     /// The lane holding this group's attempt timeouts (all of one duration).
     timeout_lane: Lane,
     /// For each step of the chain, the index of its first breaker (NONE without one); a
-    /// fleet of N instances has N consecutive breakers, instance = request id mod N.
+    /// fleet of N instances has N consecutive breakers, instance = request id mod N, or
+    /// `rng::pick(key, request id, N)` with `instance_key` (random assignment).
     breakers: Vec<u32>,
     breaker_instances: u32,
+    instance_key: Option<u64>,
     totals: Totals,
     /// Requests of the group alive now, and retry attempts in flight (Envoy's budget).
     live: u64,
@@ -344,6 +346,17 @@ impl<'a> Sim<'a> {
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
                     breakers: chain_breakers,
                     breaker_instances: g.policy.breaker.as_ref().map_or(1, |b| b.instances),
+                    instance_key: g
+                        .policy
+                        .breaker
+                        .as_ref()
+                        .filter(|b| b.assignment == Assignment::Random)
+                        .map(|_| {
+                            rand::RngExt::random::<u64>(&mut named_stream(
+                                seed,
+                                &format!("instances/{}", g.name),
+                            ))
+                        }),
                     totals: Totals::default(),
                     live: 0,
                     retries_in_flight: 0,

@@ -119,10 +119,8 @@ impl Sim<'_> {
         e.provider = step.target.provider;
         e.model = step.target.model;
         e.latency_ns = Some(self.now - r.arrived_ns);
-        let g = &self.clients.groups[r.group as usize];
-        let first = g.breakers[r.chain_pos as usize];
-        if first != NONE {
-            let b = first + (r.id % u64::from(g.breaker_instances)) as u32;
+        let b = self.breaker_of(request);
+        if b != NONE {
             let slot = &self.clients.breakers[b as usize];
             e.breaker = b;
             e.breaker_instance = slot.instance;

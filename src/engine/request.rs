@@ -122,6 +122,24 @@ impl Sim<'_> {
         self.scenario.groups[r.group as usize].policy.chain[r.chain_pos as usize]
     }
 
+    /// The breaker the request's attempts on its current target pass (NONE without one): of
+    /// a fleet of N instances, instance `request id mod N` or, assigned at random, the
+    /// seed's pick for the request.
+    pub(super) fn breaker_of(&self, request: u32) -> u32 {
+        let r = &self.clients.requests.items[request as usize];
+        let g = &self.clients.groups[r.group as usize];
+        let first = g.breakers[r.chain_pos as usize];
+        if first == NONE {
+            return NONE;
+        }
+        let n = u64::from(g.breaker_instances);
+        let instance = match g.instance_key {
+            None => r.id % n,
+            Some(key) => crate::rng::pick(key, r.id, n),
+        };
+        first + instance as u32
+    }
+
     pub(super) fn start_attempt(&mut self, request: u32) {
         let now = self.now;
         let r = self.clients.requests.items[request as usize];
@@ -137,7 +155,6 @@ impl Sim<'_> {
         if !self.client_gates_open(request) {
             return;
         }
-        let r = self.clients.requests.items[request as usize];
         // Adaptive throttling rejects before the breaker is consulted.
         if let Some(throttle) = &mut self.clients.groups[gi].throttle {
             let p = throttle.reject_probability(now);
@@ -146,12 +163,7 @@ impl Sim<'_> {
                 return self.rejected_locally(request, Failure::Throttled);
             }
         }
-        let first_breaker = self.clients.groups[gi].breakers[r.chain_pos as usize];
-        let breaker = if first_breaker == NONE {
-            NONE
-        } else {
-            first_breaker + (r.id % u64::from(self.clients.groups[gi].breaker_instances)) as u32
-        };
+        let breaker = self.breaker_of(request);
         let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
             let slot = &mut self.clients.breakers[breaker as usize].breaker;

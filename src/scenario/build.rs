@@ -20,7 +20,7 @@ use crate::error::{FieldError, nearest_name};
 use crate::outage::{DownBehaviour, InProgress, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::backoff::{Backoff, BackoffKind, Jitter};
-use crate::policy::breaker::{BreakerConfig, TripRule};
+use crate::policy::breaker::{AppliesTo, Assignment, BreakerConfig, TripRule};
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
@@ -1697,6 +1697,35 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         &[TimeWindow],
         "\"time_window\"",
     );
+    let applies_to = c
+        .choice(
+            &field("applies_to"),
+            br.applies_to.as_deref().unwrap_or("all"),
+            &[("all", AppliesTo::All), ("retries", AppliesTo::Retries)],
+        )
+        .unwrap_or(AppliesTo::All);
+    if applies_to == AppliesTo::Retries {
+        // A retry breaker is open exactly while its window trips: first tries keep sampling
+        // it, so it has no open wait and no probes to configure.
+        for (name, set) in [
+            ("open_duration", br.open_duration.is_some()),
+            ("open_multiplier", br.open_multiplier.is_some()),
+            ("max_open_duration", br.max_open_duration.is_some()),
+            ("half_open_probes", br.half_open_probes.is_some()),
+            ("max_half_open_wait", br.max_half_open_wait.is_some()),
+            (
+                "hold_open_for_retry_after",
+                br.hold_open_for_retry_after.is_some(),
+            ),
+        ] {
+            if set {
+                c.fail(
+                    &field(name),
+                    "applies only to `applies_to: \"all\"`: a breaker that stops retries only is open exactly while its window trips, with no open wait and no probes",
+                );
+            }
+        }
+    }
     let windowed = &[CountWindow, TimeWindow];
     for (name, set) in [
         ("minimum_calls", br.minimum_calls.is_some()),
@@ -1870,11 +1899,13 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
     }
     let instances = match br.scope.as_deref().unwrap_or("shared") {
         "shared" => {
-            if br.instances.is_some() {
-                c.fail(
-                    &field("instances"),
-                    "applies only to `scope: \"per_instance\"`",
-                );
+            for (name, set) in [
+                ("instances", br.instances.is_some()),
+                ("assignment", br.assignment.is_some()),
+            ] {
+                if set {
+                    c.fail(&field(name), "applies only to `scope: \"per_instance\"`");
+                }
             }
             1
         }
@@ -1924,7 +1955,18 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         ),
         hold_open_for_retry_after: br.hold_open_for_retry_after.unwrap_or(false),
         instances,
+        assignment: c
+            .choice(
+                &field("assignment"),
+                br.assignment.as_deref().unwrap_or("round_robin"),
+                &[
+                    ("round_robin", Assignment::RoundRobin),
+                    ("random", Assignment::Random),
+                ],
+            )
+            .unwrap_or(Assignment::RoundRobin),
         records: br.records.unwrap_or(true),
+        applies_to,
     }
 }
 

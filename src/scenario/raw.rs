@@ -738,6 +738,27 @@ pub struct Breaker {
     #[serde(default)]
     #[schemars(transform = default_is(1))]
     pub instances: Option<u32>,
+    /// Scope `per_instance` only: how the group's requests are spread over its instances.
+    /// `round_robin`: request id mod `instances`, a load balancer's rotation over a fleet;
+    /// `random`: each request to an instance drawn from the seed, so that every instance
+    /// sees its own Poisson arrivals (independent clients, as in Brooker's simulation).
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["round_robin", "random"]),
+        transform = default_is("round_robin")
+    )]
+    pub assignment: Option<String>,
+    /// Which calls an open breaker stops. `all`: every call (the classic breaker); `retries`:
+    /// only retries, never a first try (Brooker's retry breaker, 2022): it records every
+    /// answer, is open exactly while its window's failure rate trips (no open wait, no
+    /// probes), and while open a failed call is not retried (the request moves down the
+    /// fallback chain, or fails with the attempt's failure).
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["all", "retries"]),
+        transform = default_is("all")
+    )]
+    pub applies_to: Option<String>,
 }
 
 /// A fallback target: a model, on a provider, with its own attempts.

@@ -143,6 +143,24 @@ fn closed_sets() -> Vec<ClosedSet> {
             "one of: ",
         ),
         set(
+            "/$defs/Breaker/properties/applies_to",
+            |v| policy(json!({ "breaker": { "applies_to": v } })),
+            json!("zzzz"),
+            "traffic[0].policy.breaker.applies_to",
+            "one of: ",
+        ),
+        set(
+            "/$defs/Breaker/properties/assignment",
+            |v| {
+                policy(
+                    json!({ "breaker": { "scope": "per_instance", "instances": 2, "assignment": v } }),
+                )
+            },
+            json!("zzzz"),
+            "traffic[0].policy.breaker.assignment",
+            "one of: ",
+        ),
+        set(
             "/$defs/Breaker/properties/scope",
             |v| policy(json!({ "breaker": { "scope": v } })),
             json!("zzzz"),
