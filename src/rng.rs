@@ -82,9 +82,16 @@ impl DrawCursor {
     }
 }
 
+/// The generator of request draws: chacha20's ChaCha8, the same keystream as `SimRng` for
+/// the same key, stream and word position (checked by a test), but positioned with plain
+/// stores: rand_chacha's `set_stream` goes through a runtime-dispatched vector routine and,
+/// when the position is inside a block, generates the buffer a second time. Seeking to a
+/// request's draws is the hot path (once per arrival and per attempt).
+pub type RequestRng = chacha20::ChaCha8Rng;
+
 /// Random access to the draws of any request (see module docs).
 pub struct RequestDraws {
-    rng: SimRng,
+    rng: RequestRng,
     /// The request whose stream the generator is positioned in, and where: valid until the
     /// next `at` for another position.
     positioned: Option<(u64, DrawCursor)>,
@@ -93,7 +100,8 @@ pub struct RequestDraws {
 impl RequestDraws {
     pub fn new(seed: u64) -> Self {
         RequestDraws {
-            rng: named_stream(seed, "requests"),
+            // The key of the `requests` named stream, so the draws are those it would make.
+            rng: rand::SeedableRng::from_seed(named_stream(seed, "requests").get_seed()),
             positioned: None,
         }
     }
@@ -101,11 +109,11 @@ impl RequestDraws {
     /// The generator positioned at `cursor` in request `request_id`'s stream. After drawing,
     /// call `cursor` to learn where the draws stopped.
     #[inline]
-    pub fn at(&mut self, request_id: u64, cursor: DrawCursor) -> &mut SimRng {
+    pub fn at(&mut self, request_id: u64, cursor: DrawCursor) -> &mut RequestRng {
         if self.positioned != Some((request_id, cursor)) {
-            // Word position first: with the buffer emptied, `set_stream` is a plain store.
-            self.rng.set_word_pos(u128::from(cursor.0));
+            // The stream first: chacha20's `set_stream` also rewinds to word 0.
             self.rng.set_stream(request_id);
+            self.rng.set_word_pos(u128::from(cursor.0));
         }
         self.positioned = None;
         &mut self.rng
@@ -121,7 +129,7 @@ impl RequestDraws {
 
     /// The think time a closed-loop user takes after request `request_id` ends.
     #[inline]
-    pub fn think(&mut self, request_id: u64) -> &mut SimRng {
+    pub fn think(&mut self, request_id: u64) -> &mut RequestRng {
         self.at(request_id, DrawCursor(1 << (REGION_SHIFT_WORDS - 1)))
     }
 }
@@ -162,6 +170,41 @@ mod tests {
         assert_eq!(a1, a2);
         assert_ne!(a1, b);
         assert_ne!(a1, c);
+    }
+
+    /// The request draws' generator is rand_chacha's ChaCha8 keystream: the same words for
+    /// the same key, stream and position, so swapping the implementation moved no draw.
+    #[test]
+    fn request_draws_are_the_rand_chacha_keystream() {
+        use rand::Rng;
+        let mut draws = RequestDraws::new(11);
+        let mut reference = named_stream(11, "requests");
+        for (request, word) in [
+            (0u64, 0u64),
+            (17, 0),
+            (17, 5),
+            (3, 16),
+            (99, 31),
+            (5, 1 << 24),
+        ] {
+            reference.set_word_pos(0);
+            reference.set_stream(request);
+            reference.set_word_pos(u128::from(word));
+            let rng = draws.at(request, DrawCursor(word));
+            for _ in 0..40 {
+                assert_eq!(rng.next_u32(), reference.next_u32(), "{request} {word}");
+                assert_eq!(rng.next_u64(), reference.next_u64(), "{request} {word}");
+            }
+            let (mut a, mut b) = ([0u8; 7], [0u8; 7]);
+            rng.fill_bytes(&mut a);
+            reference.fill_bytes(&mut b);
+            assert_eq!(a, b);
+            assert_eq!(
+                draws.cursor(request).0 as u128,
+                reference.get_word_pos(),
+                "{request} {word}"
+            );
+        }
     }
 
     #[test]
