@@ -1514,10 +1514,12 @@ fn metric_of(point: &crate::sweep::RankedPoint, name: &str) -> (f64, Option<f64>
 /// A sweep's charts: the objective against one parameter with its 95 % band, or a heatmap
 /// over two; and the Pareto front of success rate against cost (colour: p99 latency).
 pub fn render_sweep(
-    points: &[crate::sweep::RankedPoint],
+    ranking: &crate::sweep::Ranking,
     objective_metric: &str,
+    _constraints: &[crate::sweep::Constraint],
     out: &Path,
 ) -> ChartResult<Vec<PathBuf>> {
+    let points = &ranking.points;
     let mut written = Vec::new();
     let dims = points.first().map_or(0, |p| p.settings.len());
     if dims == 1 {
