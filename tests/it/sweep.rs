@@ -387,3 +387,56 @@ fn merged_shards_equal_the_whole_sweep() {
         );
     }
 }
+
+/// The line chart draws the baseline, the constraint's bound (a panel of its own for a
+/// constraint on another metric), infeasible points as grey crosses and the recommended
+/// point ringed in green.
+#[test]
+fn the_line_chart_shows_baseline_constraint_and_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = sweep(
+        dir.path(),
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1..4:4",
+            "--constraint",
+            "amplification<=1.22",
+            "--set",
+            "traffic[app].policy.retry.max_attempts=4",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let file = std::fs::File::open(dir.path().join("out/sweep_line.png")).unwrap();
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    let width = info.width as usize;
+    let pixel = |x: usize, y: usize| {
+        let i = (y * width + x) * channels;
+        [buffer[i], buffer[i + 1], buffer[i + 2]]
+    };
+    let count = |rgb: [u8; 3], rows: std::ops::Range<usize>| {
+        rows.map(|y| (0..1000).filter(|&x| pixel(x, y) == rgb).count())
+            .collect::<Vec<usize>>()
+    };
+    // The bound (vermillion, dashed across the plot) lies in the lower panel only.
+    let (vermillion, split) = ([213, 94, 0], 720 * 3 / 5);
+    assert!(count(vermillion, split..720).iter().any(|n| *n > 300));
+    assert!(count(vermillion, 0..split).iter().all(|n| *n < 100));
+    // The baseline (black, dashed) crosses both panels: long black rows in each, above
+    // their x axes (rows 360 and 648).
+    let long_black =
+        |rows: std::ops::Range<usize>| count([0, 0, 0], rows).iter().filter(|n| **n > 300).count();
+    assert!(long_black(60..350) >= 1);
+    assert!(long_black(split..640) >= 1);
+    let (green, grey) = ([0, 158, 115], [120, 120, 120]);
+    assert!(
+        count(green, 0..720).iter().sum::<usize>() > 50,
+        "recommended ring"
+    );
+    assert!(
+        count(grey, 0..720).iter().sum::<usize>() > 20,
+        "infeasible cross"
+    );
+}
