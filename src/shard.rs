@@ -17,7 +17,11 @@ pub struct SweepSpec {
     /// `--tie-breaker`.
     #[serde(default = "default_tie_breaker")]
     pub tie_breaker: String,
+    /// Replications per point; 0 with `budget` (`--replications auto`).
     pub replications: u32,
+    /// `--budget` of `--replications auto` (never sharded, but in the progress file's header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u64>,
     pub sample: String,
     pub set: Vec<String>,
 }
@@ -211,6 +215,7 @@ mod tests {
                 constraints: vec![],
                 tie_breaker: "min:cost_usd".into(),
                 replications: 1,
+                budget: None,
                 sample: "grid".into(),
                 set: vec![],
             },

@@ -352,6 +352,10 @@ pub struct RankedPoint {
     pub tied_with_best: bool,
     /// The point written to best.json.
     pub recommended: bool,
+    /// With `--replications auto`: the stage after which the procedure dropped the point
+    /// (absent for the finalists and in a sweep of fixed replications).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_after_stage: Option<usize>,
 }
 
 /// The scenario as written, run on the same replications as the points.
@@ -420,7 +424,9 @@ fn feasible_on_mean(v: &VariantResult, constraints: &[Constraint]) -> bool {
 /// Ranks the points of a comparison whose variant 0 is the baseline (the scenario as
 /// written) and variants 1.. the points, in sweep order; tests them (see `selection`) and
 /// picks the recommendation: among the best feasible point and the points tied with it,
-/// those that beat the baseline, the best by `tie_breaker`.
+/// those that beat the baseline, the best by `tie_breaker`. `dropped` (empty, or one per
+/// point) holds the stage after which a sequential sweep dropped each point: the finalists
+/// rank first, then the points dropped last, and only finalists can be tied or recommended.
 pub fn rank(
     params: &[Param],
     points: &[Vec<Value>],
@@ -428,7 +434,11 @@ pub fn rank(
     objective: Objective,
     constraints: &[Constraint],
     tie_breaker: Objective,
+    dropped: &[Option<usize>],
 ) -> Ranking {
+    let dropped_at = |p: usize| dropped.get(p).copied().flatten();
+    // Finalists first (usize::MAX), then the later a point was dropped the better.
+    let reached = |p: usize| dropped_at(p).unwrap_or(usize::MAX);
     let baseline = &comparison.variants[0];
     let results = &comparison.variants[1..];
     debug_assert_eq!(results.len(), points.len());
@@ -440,8 +450,9 @@ pub fn rank(
     let mut order: Vec<usize> = (0..points.len()).collect();
     order.sort_by(|&a, &b| {
         let score = |p: usize| oriented(objective, mean(p, objective.metric));
-        feasibility[a]
-            .cmp(&feasibility[b])
+        reached(b)
+            .cmp(&reached(a))
+            .then(feasibility[a].cmp(&feasibility[b]))
             .then(score(b).total_cmp(&score(a)))
             .then(mean(b, success).total_cmp(&mean(a, success)))
             .then(mean(a, cost).total_cmp(&mean(b, cost)))
@@ -475,8 +486,15 @@ pub fn rank(
     let best = order
         .iter()
         .copied()
-        .find(|&p| feasibility[p] == Feasibility::Feasible);
-    let tied = ties(best, &feasibility, results, objective.metric);
+        .find(|&p| feasibility[p] == Feasibility::Feasible && dropped_at(p).is_none());
+    let finalists: Vec<Feasibility> = (0..points.len())
+        .map(|p| match dropped_at(p) {
+            None => feasibility[p],
+            // A dropped point is no candidate for a tie: the procedure ruled it out.
+            Some(_) => Feasibility::Infeasible,
+        })
+        .collect();
+    let tied = ties(best, &finalists, results, objective.metric);
     let recommended = best.and_then(|b| {
         std::iter::once(b)
             .chain(tied.iter().copied().filter(|&p| p != b))
@@ -515,6 +533,7 @@ pub fn rank(
             beats_baseline: beats[p],
             tied_with_best: tied.contains(&p),
             recommended: recommended == Some(p),
+            dropped_after_stage: dropped_at(p),
         })
         .collect();
     let baseline = Baseline {

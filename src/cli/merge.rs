@@ -146,6 +146,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
         &first.scenario,
         &first.base_document,
         &comparison,
+        None,
         out,
         json,
     )

@@ -88,7 +88,9 @@ enum Command {
     /// infeasible. Writes sweep.csv and sweep.json (every point and the baseline), and
     /// best.json (a ready-to-run scenario) only for a feasible point that beats the
     /// baseline significantly; otherwise it says that no setting tried beats the scenario
-    /// as written, and why (exit 0).
+    /// as written, and why (exit 0). --replications auto --budget RUNS spends the runs by
+    /// sequential halving: 3 replications for every point, then more for the better half,
+    /// until the best is separated or the budget is spent.
     Sweep(sweep::Args),
     /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
     Merge(merge::Args),

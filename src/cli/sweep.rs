@@ -43,9 +43,14 @@ pub struct Args {
         default_value = "min:cost_usd"
     )]
     tie_breaker: String,
-    /// Replications per point.
-    #[arg(long, default_value_t = 3)]
-    replications: u32,
+    /// Replications per point, or `auto`: sequential halving within --budget runs (every
+    /// point starts with a few replications, the better half goes on, until the best is
+    /// separated or the budget is spent). auto cannot be sharded.
+    #[arg(long, value_name = "R|auto", default_value = "3")]
+    replications: String,
+    /// With --replications auto: the most runs to spend, the baseline's included.
+    #[arg(long, value_name = "RUNS")]
+    budget: Option<u64>,
     /// How points are chosen: grid (every combination), random:N, or lhs:N (Latin
     /// hypercube over the ranges; lists are drawn by index).
     #[arg(long, default_value = "grid")]
@@ -101,8 +106,41 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
     {
         return fail("--constraint", e);
     }
-    if let Err(e) = check_replications(o.replications) {
-        return fail("--replications", e);
+    let (replications, budget) = match (o.replications.as_str(), o.budget) {
+        ("auto", Some(budget)) => (0, Some(budget)),
+        ("auto", None) => {
+            return fail(
+                "--replications",
+                "auto needs --budget RUNS: the most runs to spend".into(),
+            );
+        }
+        (fixed, budget) => match fixed.parse::<u32>() {
+            Ok(r) if budget.is_none() => match check_replications(r) {
+                Ok(()) => (r, None),
+                Err(e) => return fail("--replications", e),
+            },
+            Ok(_) => {
+                return fail(
+                    "--budget",
+                    "a budget is for --replications auto; a fixed design runs what it says".into(),
+                );
+            }
+            Err(_) => {
+                return fail(
+                    "--replications",
+                    format!("`{fixed}` is neither a number of replications nor `auto`"),
+                );
+            }
+        },
+    };
+    if budget.is_some() && o.shard.is_some() {
+        return fail(
+            "--shard",
+            "--replications auto cannot be sharded: which points go on after each stage depends on \
+             every point's results. Run it whole (it needs far fewer runs), or shard a sweep of \
+             fixed --replications"
+                .into(),
+        );
     }
     let base_sets = match parse_overrides(&o.overrides.set) {
         Ok(s) => s,
@@ -155,11 +193,30 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         }
     }
     // Estimate before running: refuse sweeps that would take hours.
-    let requests: f64 = std::iter::once(&baseline)
+    let per_replication: f64 = std::iter::once(&baseline)
         .chain(&variants)
         .map(|v| aichaos::scenario::estimate::expected_requests(&v.scenario))
-        .sum::<f64>()
-        * f64::from(o.replications);
+        .sum::<f64>();
+    let requests = match budget {
+        // The budget's runs, at the points' mean size.
+        Some(b) => per_replication / (variants.len() + 1) as f64 * b as f64,
+        None => per_replication * f64::from(replications),
+    };
+    if let Some(b) = budget
+        && b < aichaos::halving::minimum_budget(variants.len())
+    {
+        return fail(
+            "--budget",
+            format!(
+                "{b} runs are too few for {} points: sequential halving needs at least {} \
+                 ({} screening replications for each point and the baseline, and as many \
+                 runs again for the later stages)",
+                variants.len(),
+                aichaos::halving::minimum_budget(variants.len()),
+                aichaos::halving::SCREENING
+            ),
+        );
+    }
     if requests > aichaos::scenario::limits::MAX_EXPECTED_REQUESTS {
         return fail(
             "--param",
@@ -180,7 +237,8 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         objective: o.objective.clone(),
         constraints: o.constraints.clone(),
         tie_breaker: o.tie_breaker.clone(),
-        replications: o.replications,
+        replications,
+        budget,
         sample: o.sample.clone(),
         set: o.overrides.set.clone(),
     };
@@ -259,12 +317,81 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         return 0;
     }
     let variants: Vec<Variant> = std::iter::once(baseline).chain(variants).collect();
+    if let Some(budget) = budget {
+        let (comparison, procedure) = match run_halving(
+            &file, &out, &spec, &params, &points, &variants, budget, &o, g,
+        ) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        return finish_sweep(
+            &spec,
+            &name,
+            &base_doc,
+            &comparison,
+            Some(&procedure),
+            &out,
+            o.json,
+        );
+    }
     let comparison =
         match run_resumable(&file, &out, "sweep-progress.jsonl", &spec, &variants, &o, g) {
             Ok(c) => c,
             Err(code) => return code,
         };
-    finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+    finish_sweep(&spec, &name, &base_doc, &comparison, None, &out, o.json)
+}
+
+/// `--replications auto`: sequential halving within `budget` runs, its finished runs kept
+/// in sweep-progress.jsonl for `--resume`; the exit code if refused or interrupted.
+#[allow(clippy::too_many_arguments)]
+fn run_halving(
+    file: &str,
+    out: &std::path::Path,
+    spec: &SweepSpec,
+    params: &[aichaos::sweep::Param],
+    points: &[Vec<serde_json::Value>],
+    variants: &[aichaos::compare::Variant],
+    budget: u64,
+    o: &Args,
+    g: super::Globals,
+) -> Result<(aichaos::compare::Comparison, aichaos::halving::Procedure), i32> {
+    use aichaos::sweep;
+    let checkpoint = open_checkpoint(out, "sweep-progress.jsonl", spec, o, g)?;
+    let parsed = |text: &str| sweep::parse_objective(text).expect("checked before");
+    let constraints: Vec<sweep::Constraint> = spec
+        .constraints
+        .iter()
+        .map(|c| sweep::parse_constraint(c).expect("checked before"))
+        .collect();
+    let ranker = aichaos::halving::Ranker {
+        params,
+        points,
+        objective: parsed(&spec.objective),
+        constraints: &constraints,
+        tie_breaker: parsed(&spec.tie_breaker),
+    };
+    let result = aichaos::halving::sequential_halving(
+        variants,
+        &ranker,
+        budget,
+        o.threads.count(),
+        aichaos::run::run_summary,
+        &super::progress(budget, g.quiet),
+        Some(&checkpoint),
+    )
+    .map_err(|e| {
+        let code = super::run_failed(file, &e);
+        if aichaos::interrupt::is_interrupted(code) {
+            eprintln!(
+                "finished runs are kept in {}: run the same command with --resume to go on",
+                checkpoint.path().display()
+            );
+        }
+        code
+    })?;
+    checkpoint.complete();
+    Ok(result)
 }
 
 /// Runs the points, keeping finished runs in the progress file `name` in `out` (resumed
@@ -283,7 +410,7 @@ fn run_resumable(
     let comparison = run_variants(
         file,
         variants,
-        o.replications,
+        spec.replications,
         threads,
         g.quiet,
         Some(&checkpoint),
@@ -324,6 +451,7 @@ pub(super) fn finish_sweep(
     name: &str,
     base_doc: &serde_json::Value,
     comparison: &aichaos::compare::Comparison,
+    procedure: Option<&aichaos::halving::Procedure>,
     out: &std::path::Path,
     json: bool,
 ) -> i32 {
@@ -366,18 +494,23 @@ pub(super) fn finish_sweep(
         objective,
         &constraints,
         tie_breaker,
+        procedure.map_or(&[], |p| p.dropped_after.as_slice()),
     );
-    let report = serde_json::json!({
+    let mut report = serde_json::json!({
         "format": "aichaos.sweep/1",
         "scenario": name,
         "objective": spec.objective,
         "constraints": spec.constraints,
-        "replications": spec.replications,
+        // With --replications auto, the most any point ran.
+        "replications": comparison.replications,
         "seeds": comparison.seeds,
         "points": ranking.points,
         "baseline": ranking.baseline,
         "selection": ranking.selection,
     });
+    if let Some(procedure) = procedure {
+        report["procedure"] = serde_json::to_value(procedure).expect("serializes");
+    }
     let csv = sweep_csv(&params, &ranking);
     // The recommended point as a scenario: the document with the sweep's --set and the
     // point's values; none when nothing beats the scenario as written.
@@ -434,7 +567,13 @@ pub(super) fn finish_sweep(
         );
         return 0;
     }
-    outln!("{}", sweep_table(spec, &ranking, metric));
+    if let Some(p) = procedure {
+        outln!("{}", procedure_lines(p, ranking.points.len()));
+    }
+    outln!(
+        "{}",
+        sweep_table(comparison.replications, spec, &ranking, metric)
+    );
     match best {
         Some(_) => outln!(
             "best configuration written to {}",
@@ -505,7 +644,35 @@ fn sweep_csv(params: &[aichaos::sweep::Param], ranking: &aichaos::sweep::Ranking
 
 /// The console report: the baseline, the first ten points (and the recommended one), each
 /// with its paired difference to the baseline, a legend of the marks, and the verdict.
-fn sweep_table(spec: &SweepSpec, ranking: &aichaos::sweep::Ranking, metric: &str) -> String {
+/// What `--replications auto` did: each stage's contenders, replications, runs and drops.
+fn procedure_lines(p: &aichaos::halving::Procedure, points: usize) -> String {
+    let mut out = format!(
+        "sequential halving over {points} points: {} of a budget of {} runs used ({} for a fixed design of {} replications); stopped: {}\n",
+        p.runs,
+        p.budget,
+        (points as u64 + 1) * u64::from(p.stages.last().map_or(0, |s| s.replications)),
+        p.stages.last().map_or(0, |s| s.replications),
+        p.stopped
+    );
+    for (i, s) in p.stages.iter().enumerate() {
+        out.push_str(&format!(
+            "  stage {}: {} points and the baseline to {} replications ({} runs), {} dropped\n",
+            i + 1,
+            s.points,
+            s.replications,
+            s.runs,
+            s.dropped
+        ));
+    }
+    out.trim_end().to_string()
+}
+
+fn sweep_table(
+    replications: u32,
+    spec: &SweepSpec,
+    ranking: &aichaos::sweep::Ranking,
+    metric: &str,
+) -> String {
     use aichaos::selection::Feasibility;
     let shown = [
         "success_rate",
@@ -531,9 +698,10 @@ fn sweep_table(spec: &SweepSpec, ranking: &aichaos::sweep::Ranking, metric: &str
     };
     let count = |f: Feasibility| ranking.points.iter().filter(|p| p.feasibility == f).count();
     let mut out = format!(
-        "{} points x {} replications, ranked by {} ({} feasible, {} uncertain, {} infeasible); ± is a 95 % interval, Δ the paired difference to the baseline\n",
+        "{} points x {}{} replications, ranked by {} ({} feasible, {} uncertain, {} infeasible); ± is a 95 % interval, Δ the paired difference to the baseline\n",
         ranking.points.len(),
-        spec.replications,
+        if spec.budget.is_some() { "up to " } else { "" },
+        replications,
         spec.objective,
         count(Feasibility::Feasible),
         count(Feasibility::Uncertain),
