@@ -40,7 +40,7 @@ fn run_with_charts(dir: &Path, seed: u64) {
 }
 
 /// Decodes a PNG: (width, height, RGB pixels).
-fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+pub fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
     let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
     let mut reader = decoder.read_info().unwrap();
     let mut buffer = vec![0; reader.output_buffer_size()];

@@ -145,19 +145,18 @@ fn no_best_json_when_nothing_beats_the_scenario_as_written() {
 #[test]
 fn points_within_their_noise_are_tied_and_the_cheaper_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, report, stderr) = sweep(
-        dir.path(),
-        &[
-            "--set",
-            "traffic[app].policy.retry.max_attempts=1",
-            "--set",
-            "providers[p].capacity.slots=2",
-            "--param",
-            "traffic[app].policy.retry.max_attempts=3",
-            "--param",
-            "traffic[app].policy.retry.backoff.base=100ms,130ms",
-        ],
-    );
+    // Three attempts against one as written; two backoffs whose effect is within the noise.
+    let tied = [
+        "--set",
+        "traffic[app].policy.retry.max_attempts=1",
+        "--set",
+        "providers[p].capacity.slots=2",
+        "--param",
+        "traffic[app].policy.retry.max_attempts=3",
+        "--param",
+        "traffic[app].policy.retry.backoff.base=100ms,130ms",
+    ];
+    let (code, report, stderr) = sweep(dir.path(), &tied);
     assert_eq!(code, 0, "{stderr}");
     let (a, b) = (point(&report, 1), point(&report, 2));
     for p in [a, b] {
@@ -178,19 +177,7 @@ fn points_within_their_noise_are_tied_and_the_cheaper_wins() {
     // A declared tie-breaker picks the other way.
     let (_, report, _) = sweep(
         dir.path(),
-        &[
-            "--set",
-            "traffic[app].policy.retry.max_attempts=1",
-            "--set",
-            "providers[p].capacity.slots=2",
-            "--param",
-            "traffic[app].policy.retry.max_attempts=3",
-            "--param",
-            "traffic[app].policy.retry.backoff.base=100ms,130ms",
-            "--tie-breaker",
-            "max:cost_usd",
-            "--force",
-        ],
+        &[&tied[..], &["--tie-breaker", "max:cost_usd", "--force"]].concat(),
     );
     assert_ne!(report["selection"]["recommended"], cheaper["id"]);
 }
@@ -438,16 +425,9 @@ fn the_line_chart_shows_baseline_constraint_and_verdicts() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let file = std::fs::File::open(dir.path().join("out/sweep_line.png")).unwrap();
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut buffer = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buffer).unwrap();
-    let channels = info.color_type.samples();
-    let width = info.width as usize;
-    let pixel = |x: usize, y: usize| {
-        let i = (y * width + x) * channels;
-        [buffer[i], buffer[i + 1], buffer[i + 2]]
-    };
+    let (width, _, pixels) = crate::charts::decode(&dir.path().join("out/sweep_line.png"));
+    let width = width as usize;
+    let pixel = |x: usize, y: usize| pixels[y * width + x];
     let count = |rgb: [u8; 3], rows: std::ops::Range<usize>| {
         rows.map(|y| (0..1000).filter(|&x| pixel(x, y) == rgb).count())
             .collect::<Vec<usize>>()
