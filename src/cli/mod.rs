@@ -80,8 +80,17 @@ enum Command {
     Compare(compare::Args),
     /// Sweep scenario fields over a grid and rank the points by an objective.
     ///
-    /// Every point runs on the same replications (common random numbers). Writes
-    /// sweep.csv, sweep.json and best.json (the best point as a ready-to-run scenario).
+    /// The scenario as written (the baseline) and every point run on the same replications
+    /// (common random numbers). Each point gets its paired difference to the baseline on the
+    /// objective, a one-sided paired t test, and Holm's correction over all points; points
+    /// not significantly different from the best are marked tied, and --tie-breaker picks
+    /// among them. Constraints are judged on their 95 % interval: feasible, uncertain or
+    /// infeasible. Writes sweep.csv and sweep.json (every point and the baseline), and
+    /// best.json (a ready-to-run scenario) only for a feasible point that beats the
+    /// baseline significantly; otherwise it says that no setting tried beats the scenario
+    /// as written, and why (exit 0). --replications auto --budget RUNS spends the runs by
+    /// sequential halving: 3 replications for every point, then more for the better half,
+    /// until the best is separated or the budget is spent.
     Sweep(sweep::Args),
     /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
     Merge(merge::Args),
