@@ -1,0 +1,334 @@
+//! Real clients' configs in and out (`aichaos import` / `export`): the fixtures written from
+//! each project's documentation import to the values they state; the presets equal the
+//! import of their projects' documented defaults; export(policy) imports back to the same
+//! policy on every field the format carries, over generated policies; bad input is located
+//! and refused with nothing written.
+
+use aichaos::config::{self, Format, Source};
+use aichaos::policy::ClientPolicy;
+use aichaos::rng::named_stream;
+use aichaos::scenario::Scenario;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::support::{aichaos, scenario};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/config");
+
+/// A world whose models are named as the fixtures' model groups and the generators' targets.
+fn world(policy: Value) -> Scenario {
+    let model = |name: &str| json!({ "name": name, "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0, "ttft": "200ms", "per_token": "10ms" });
+    scenario(json!({
+        "traffic": [{ "name": "app", "request": { "model": "m" }, "policy": policy }],
+        "providers": [
+            { "name": "p", "models": [model("m"), model("gpt-4o"), model("claude")] },
+            { "name": "q", "models": [model("fb1"), model("fb2"), model("gpt-4o-mini")] }
+        ]
+    }))
+}
+
+fn policy_of(scenario: &Scenario) -> &ClientPolicy {
+    &scenario.groups[0].policy
+}
+
+/// The group's policy with its primary target set to `m` (fixtures name their own).
+#[track_caller]
+fn built(policy: &Value) -> String {
+    let s = world(policy.clone());
+    format!("{:?}", policy_of(&s))
+}
+
+#[track_caller]
+fn import(format: Format, file: &str, text: &str) -> config::Imported {
+    match config::import(format, file, text, None) {
+        Ok(i) => i,
+        Err(e) => panic!("import failed:\n{e}\n--- text:\n{text}"),
+    }
+}
+
+#[track_caller]
+fn import_fixture(format: Format, name: &str) -> config::Imported {
+    let path = format!("{FIXTURES}/{name}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    import(format, &path, &text)
+}
+
+#[track_caller]
+fn export(format: Format, s: &Scenario, lossy: bool) -> Result<config::Exported, Vec<String>> {
+    config::export(
+        format,
+        &Source {
+            scenario: s,
+            group: 0,
+            written: None,
+        },
+        lossy,
+    )
+}
+
+/// Exports `policy`, imports the text back, and compares the two validated policies whole.
+#[track_caller]
+fn round_trip(format: Format, file: &str, policy: &Value) {
+    let s = world(policy.clone());
+    let text = match export(format, &s, false) {
+        Ok(e) => e.text,
+        Err(lost) => panic!("refused {policy:#}: {lost:?}"),
+    };
+    let back = import(format, file, &text).policy;
+    assert_eq!(
+        format!("{:?}", policy_of(&s)),
+        built(&back),
+        "\npolicy {policy:#}\nexported:\n{text}\nimported {back:#}"
+    );
+}
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+/// A duration in whole milliseconds, from 1 ms to `max_s` seconds.
+fn ms(rng: &mut ChaCha8Rng, max_s: u64) -> String {
+    format!("{}ms", rng.random_range(1..=max_s * 1000))
+}
+
+// ---------------------------------------------------------------------------------------
+// LiteLLM
+
+#[test]
+fn litellm_fixture_imports_as_documented() {
+    let i = import_fixture(Format::Litellm, "litellm-proxy.yaml");
+    let p = &i.policy;
+    assert_eq!(p["retry"]["max_attempts"], 3);
+    assert_eq!(p["timeout"], json!({ "connect": "30s", "total": "30s" }));
+    assert_eq!(
+        p["cooldown"],
+        json!({ "allowed_fails": 3, "cooldown": "30s", "deployments": 2 })
+    );
+    assert_eq!(
+        p["fallback"],
+        json!([{ "model": "gpt-4o-mini", "attempts": 3 }])
+    );
+    assert_eq!(p["rate_limiter"]["rpm"], 800.0);
+    assert_eq!(p["rate_limiter"]["tpm"], 300000.0);
+    let report = i.report.render();
+    for line in [
+        "router_settings.routing_strategy: not modelled",
+        "litellm_settings.drop_params",
+        "general_settings: not a resilience setting",
+        "AuthenticationErrorRetries: the simulated world never fails this way",
+        "context_window_fallbacks[0].gpt-4o -> the same fallback chain",
+    ] {
+        assert!(report.contains(line), "{line} in\n{report}");
+    }
+    // It loads in a world with those models, the fallback on the other provider.
+    let s = world(i.policy.clone());
+    assert_eq!(policy_of(&s).chain.len(), 2);
+    assert_eq!(
+        s.model_name(
+            policy_of(&s).chain[1].target.provider,
+            policy_of(&s).chain[1].target.model
+        ),
+        "gpt-4o-mini"
+    );
+}
+
+#[test]
+fn litellm_router_json_imports() {
+    let i = import_fixture(Format::Litellm, "litellm-router.json");
+    let p = &i.policy;
+    assert_eq!(p["retry"]["max_attempts"], 2);
+    assert_eq!(p["timeout"]["total"], "45s");
+    assert_eq!(p["cooldown"]["allowed_fails"], 1);
+    assert_eq!(p["cooldown"]["deployments"], 1);
+    assert_eq!(
+        p["rate_limiter"],
+        json!({ "tpm": 80000.0, "max_wait": "0s" })
+    );
+    assert_eq!(p["fallback"][0]["model"], "gpt-4o-mini");
+}
+
+#[test]
+fn litellm_documented_defaults_are_the_preset() {
+    let preset = built(&json!({ "preset": "litellm-router" }));
+    assert_eq!(
+        built(&import_fixture(Format::Litellm, "litellm-defaults.yaml").policy),
+        preset
+    );
+    let bare = "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m }\n";
+    let i = import(Format::Litellm, "bare.yaml", bare);
+    assert_eq!(built(&i.policy), preset);
+    let defaults = i.report.defaulted.join("\n");
+    assert!(defaults.contains("num_retries = 2"), "{defaults}");
+    assert!(defaults.contains("cooldown_time = 5 s"), "{defaults}");
+}
+
+/// A policy LiteLLM can carry: its fixed backoff and Retry-After rule (the preset), any
+/// attempts, timeout, retried kinds, cooldown, fallbacks and limits.
+fn litellm_policy(rng: &mut ChaCha8Rng) -> Value {
+    let mut p = aichaos::policy::presets::preset("litellm-router").unwrap();
+    let attempts = rng.random_range(1..=6u32);
+    p["retry"]["max_attempts"] = json!(attempts);
+    let t = ms(rng, 600);
+    p["timeout"] = json!({ "connect": t, "total": t });
+    let mut retry_on = vec!["connection_error"];
+    for kinds in [
+        &["timeout", "connect_timeout"][..],
+        &["rate_limited"],
+        &["5xx"],
+    ] {
+        if rng.random::<bool>() {
+            retry_on.extend_from_slice(kinds);
+        }
+    }
+    p["retry"]["retry_on"] = json!(retry_on);
+    let cooldown = ms(rng, 120);
+    match rng.random_range(0..4) {
+        0 => {
+            p.as_object_mut().unwrap().remove("cooldown");
+        }
+        1 => {
+            p["cooldown"] =
+                json!({ "allowed_fails": rng.random_range(0..10), "cooldown": cooldown })
+        }
+        2 => p["cooldown"] = json!({ "deployments": 1, "cooldown": cooldown }),
+        _ => p["cooldown"] = json!({ "deployments": rng.random_range(2..6), "cooldown": cooldown }),
+    }
+    let fallbacks = rng.random_range(0..3);
+    p["fallback"] = json!(
+        ["fb1", "fb2"][..fallbacks]
+            .iter()
+            .map(|m| json!({ "model": m, "attempts": attempts }))
+            .collect::<Vec<_>>()
+    );
+    match rng.random_range(0..4) {
+        0 => {}
+        1 => p["rate_limiter"] = json!({ "rpm": rng.random_range(1..5000) as f64 }),
+        2 => p["rate_limiter"] = json!({ "tpm": rng.random_range(1..1_000_000) as f64 * 0.5 }),
+        _ => {
+            p["rate_limiter"] = json!({ "rpm": *pick(rng, &[60.0, 500.0, 3500.5]), "tpm": 90000.0 })
+        }
+    }
+    p
+}
+
+#[test]
+fn litellm_round_trips_generated_policies() {
+    let mut rng = named_stream(18, "config/litellm");
+    for _ in 0..150 {
+        let p = litellm_policy(&mut rng);
+        round_trip(Format::Litellm, "x.yaml", &p);
+        round_trip(Format::LitellmJson, "x.json", &p);
+    }
+}
+
+#[test]
+fn litellm_export_refuses_what_it_cannot_say_unless_lossy() {
+    let s = world(
+        json!({ "preset": "litellm-router", "breaker": { "failure_threshold": 3 }, "deadline": "60s" }),
+    );
+    let lost = export(Format::Litellm, &s, false).unwrap_err();
+    assert!(lost.iter().any(|l| l.starts_with("breaker:")), "{lost:?}");
+    assert!(lost.iter().any(|l| l.starts_with("deadline:")), "{lost:?}");
+    let lossy = export(Format::Litellm, &s, true).unwrap();
+    assert_eq!(lossy.lost, lost);
+    assert!(lossy.text.contains("NOT carried over"), "{}", lossy.text);
+    assert!(lossy.text.contains("num_retries: 2"), "{}", lossy.text);
+}
+
+// ---------------------------------------------------------------------------------------
+// The command line: bad input located, exit 2, nothing written.
+
+fn temp_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn yaml_syntax_errors_and_unknown_keys_are_located_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario_text = serde_json::to_string_pretty(&crate::support::base()).unwrap();
+    let target = temp_file(&dir, "s.json", &scenario_text);
+    let broken = temp_file(
+        &dir,
+        "broken.yaml",
+        "model_list:\n  - model_name: [m\nrouter_settings: {}\n",
+    );
+    let (code, _, err) = aichaos(&["import", "litellm", &broken, "--into", &target]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("broken.yaml:3:"), "{err}");
+    assert!(err.contains("invalid YAML"), "{err}");
+    let typo = temp_file(
+        &dir,
+        "typo.yaml",
+        "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m }\nrouter_settings:\n  num_retires: 4\n",
+    );
+    let (code, out, err) = aichaos(&["import", "litellm", &typo, "--into", &target]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("typo.yaml:5:3"), "{err}");
+    assert!(
+        err.contains("unknown key `num_retires` (did you mean `num_retries`?)"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        scenario_text,
+        "untouched"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "no stray file: {names:?}");
+}
+
+#[test]
+fn import_into_a_scenario_then_export_gives_the_config_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario_text = serde_json::to_string_pretty(&crate::support::base()).unwrap();
+    let target = temp_file(&dir, "s.json", &scenario_text);
+    let config = temp_file(
+        &dir,
+        "config.yaml",
+        "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, rpm: 120 }\nrouter_settings:\n  num_retries: 4\n  allowed_fails: 2\n  cooldown_time: 12.5\n",
+    );
+    let (code, _, err) = aichaos(&["import", "litellm", &config, "--into", &target]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("router_settings.allowed_fails -> cooldown.allowed_fails = 2"),
+        "{err}"
+    );
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+    assert_eq!(
+        merged["traffic"][0]["policy"]["cooldown"]["cooldown"],
+        "12500ms"
+    );
+    assert_eq!(
+        merged["providers"],
+        crate::support::base()["providers"],
+        "the rest kept"
+    );
+    let (code, yaml, err) = aichaos(&["export", "litellm", &target]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        yaml.contains("  num_retries: 4  # retry.max_attempts 5, from the scenario"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("  cooldown_time: 12.5"), "{yaml}");
+    assert!(yaml.contains("      rpm: 120"), "{yaml}");
+    let (code, _, err) = aichaos(&[
+        "export",
+        "litellm",
+        &target,
+        "--set",
+        "traffic[0].policy.retry.backoff.cap=10s",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("retry.backoff: LiteLLM's backoff is fixed"),
+        "{err}"
+    );
+    assert!(err.contains("--lossy"), "{err}");
+}
