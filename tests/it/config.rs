@@ -332,3 +332,170 @@ fn import_into_a_scenario_then_export_gives_the_config_back() {
     );
     assert!(err.contains("--lossy"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// resilience4j
+
+#[test]
+fn resilience4j_fixture_imports_as_documented() {
+    let i = import_fixture(Format::Resilience4j, "resilience4j-application.yml");
+    let p = &i.policy;
+    assert_eq!(p["retry"]["max_attempts"], 4);
+    assert_eq!(
+        p["retry"]["backoff"],
+        json!({ "kind": "exponential", "base": "1s", "multiplier": 2.0, "cap": "20s", "jitter": "randomized", "jitter_ratio": 0.25 })
+    );
+    let b = &p["breaker"];
+    assert_eq!(
+        (
+            b["kind"].as_str(),
+            b["window"].as_str(),
+            b["sampling"].as_str()
+        ),
+        (Some("time_window"), Some("60s"), Some("seconds"))
+    );
+    assert_eq!(b["minimum_calls"], 20, "from configs.default");
+    assert_eq!(b["open_duration"], "30s", "from configs.default");
+    assert_eq!(b["slow_call_rate_threshold"], 0.8);
+    assert_eq!(p["timeout"], json!({ "connect": "none", "total": "45s" }));
+    assert_eq!(p["bulkhead"]["max_in_flight"], 40);
+    assert_eq!(
+        p["rate_limiter"],
+        json!({ "rpm": 3000.0, "max_wait": "0s" })
+    );
+    let report = i.report.render();
+    assert!(
+        report.contains("recordExceptions: not modelled"),
+        "{report}"
+    );
+    assert!(
+        report.contains("spring: not a resilience4j setting"),
+        "{report}"
+    );
+    world(i.policy.clone());
+}
+
+#[test]
+fn resilience4j_properties_bind_relaxed_names() {
+    let i = import_fixture(Format::Resilience4j, "resilience4j-application.properties");
+    let p = &i.policy;
+    assert_eq!(p["retry"]["max_attempts"], 5);
+    assert_eq!(p["retry"]["backoff"]["base"], "2s");
+    assert_eq!(p["breaker"]["window_size"], 20);
+    assert_eq!(p["breaker"]["minimum_calls"], 10);
+    assert_eq!(p["breaker"]["failure_rate_threshold"], 0.25);
+    assert_eq!(p["breaker"]["open_duration"], "15s");
+}
+
+#[test]
+fn resilience4j_documented_defaults_are_the_preset() {
+    let preset = built(&json!({ "preset": "resilience4j-default" }));
+    let i = import_fixture(Format::Resilience4j, "resilience4j-defaults.yml");
+    assert_eq!(built(&i.policy), preset);
+    let bare = "resilience4j:\n  retry:\n    instances:\n      b: {}\n  circuitbreaker:\n    instances:\n      b: {}\n";
+    assert_eq!(
+        built(&import(Format::Resilience4j, "bare.yml", bare).policy),
+        preset
+    );
+}
+
+/// A policy resilience4j can carry: every failure retried and counted, no Retry-After, no
+/// connect timeout, no fallback; any attempts, fixed or exponential waits, randomized or
+/// not, a count or time window breaker, a TimeLimiter, a bulkhead and a rate limiter.
+fn resilience4j_policy(rng: &mut ChaCha8Rng) -> Value {
+    let mut p = aichaos::policy::presets::preset("resilience4j-default").unwrap();
+    p["retry"]["max_attempts"] = json!(rng.random_range(1..=6u32));
+    let base = ms(rng, 30);
+    let mut backoff = if rng.random::<bool>() {
+        json!({ "kind": "constant", "base": base, "jitter": "none" })
+    } else {
+        let cap = if rng.random::<bool>() {
+            "none".to_string()
+        } else {
+            format!("{}s", rng.random_range(31..120))
+        };
+        json!({ "kind": "exponential", "base": base, "multiplier": *pick(rng, &[1.5, 2.0, 3.0]), "cap": cap, "jitter": "none" })
+    };
+    if rng.random::<bool>() {
+        backoff["jitter"] = json!("randomized");
+        backoff["jitter_ratio"] = json!(*pick(rng, &[0.1, 0.25, 0.5, 0.75]));
+    }
+    p["retry"]["backoff"] = backoff;
+    if rng.random::<bool>() {
+        p["timeout"]["total"] = json!(ms(rng, 120));
+    }
+    match rng.random_range(0..3) {
+        0 => {
+            p.as_object_mut().unwrap().remove("breaker");
+        }
+        kind => {
+            let b = &mut p["breaker"];
+            let size = rng.random_range(1..200u32);
+            if kind == 1 {
+                b["window_size"] = json!(size);
+                b["minimum_calls"] = json!(rng.random_range(1..=size));
+            } else {
+                let o = b.as_object_mut().unwrap();
+                o.remove("window_size");
+                o.insert("kind".into(), json!("time_window"));
+                o.insert("sampling".into(), json!("seconds"));
+                o.insert("window".into(), json!(format!("{size}s")));
+                o.insert("minimum_calls".into(), json!(rng.random_range(1..500)));
+            }
+            b["failure_rate_threshold"] = json!(*pick(rng, &[0.1, 0.25, 0.3, 0.5, 0.8, 1.0]));
+            b["slow_call_rate_threshold"] = json!(*pick(rng, &[0.3, 0.5, 1.0]));
+            b["slow_call_duration"] = json!(ms(rng, 90));
+            b["open_duration"] = json!(ms(rng, 90));
+            b["half_open_probes"] = json!(rng.random_range(1..20));
+            b["max_half_open_wait"] = json!(if rng.random::<bool>() {
+                "0s".to_string()
+            } else {
+                ms(rng, 30)
+            });
+            if rng.random::<bool>() {
+                b["open_multiplier"] = json!(*pick(rng, &[1.5, 2.0]));
+                if rng.random::<bool>() {
+                    b["max_open_duration"] = json!("10m");
+                }
+            }
+        }
+    }
+    match rng.random_range(0..3) {
+        0 => {}
+        1 => {
+            p["bulkhead"] = json!({ "max_in_flight": rng.random_range(1..100), "max_queue": 0, "max_wait": "0s" })
+        }
+        _ => {
+            p["bulkhead"] = json!({ "max_in_flight": rng.random_range(1..100), "max_queue": 10_000_000, "max_wait": ms(rng, 5) })
+        }
+    }
+    if rng.random::<bool>() {
+        p["rate_limiter"] =
+            json!({ "rpm": rng.random_range(1..10_000) as f64, "max_wait": ms(rng, 10) });
+    }
+    p
+}
+
+#[test]
+fn resilience4j_round_trips_generated_policies() {
+    let mut rng = named_stream(18, "config/resilience4j");
+    for _ in 0..150 {
+        let p = resilience4j_policy(&mut rng);
+        round_trip(Format::Resilience4j, "application.yml", &p);
+        round_trip(Format::Resilience4jProperties, "application.properties", &p);
+    }
+}
+
+#[test]
+fn resilience4j_export_refuses_a_fallback_and_a_429_rule() {
+    let s = world(
+        json!({ "preset": "resilience4j-default", "fallback": [{ "model": "fb1" }], "retry": { "retry_on": ["5xx"] } }),
+    );
+    let lost = export(Format::Resilience4j, &s, false).unwrap_err();
+    assert!(lost.iter().any(|l| l.starts_with("fallback:")), "{lost:?}");
+    assert!(
+        lost.iter()
+            .any(|l| l.starts_with("retry.retry_on http_500")),
+        "{lost:?}"
+    );
+}
