@@ -499,3 +499,126 @@ fn resilience4j_export_refuses_a_fallback_and_a_429_rule() {
         "{lost:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Envoy
+
+#[test]
+fn envoy_fixture_imports_as_documented() {
+    let i = import_fixture(Format::Envoy, "envoy-bootstrap.yaml");
+    let p = &i.policy;
+    assert_eq!(p["retry"]["max_attempts"], 4);
+    assert_eq!(p["deadline"], "60s");
+    assert_eq!(p["timeout"], json!({ "connect": "2s", "total": "20s" }));
+    assert_eq!(
+        p["retry"]["retry_on"],
+        json!([
+            "timeout",
+            "connect_timeout",
+            "connection_error",
+            "rate_limited",
+            "http_500",
+            "http_502",
+            "http_503",
+            "http_529"
+        ])
+    );
+    assert_eq!(p["retry"]["backoff"]["cap"], "2s");
+    assert_eq!(
+        p["retry"]["retry_after"],
+        json!({ "honour": true, "max": "30s", "above_max": "backoff" })
+    );
+    assert_eq!(
+        p["retry_budget"],
+        json!({ "kind": "concurrency", "percent": 25.0, "min_concurrency": 5 })
+    );
+    assert_eq!(p["breaker"]["failure_threshold"], 7);
+    let report = i.report.render();
+    assert!(
+        report.contains("max_requests: a cap of the whole cluster"),
+        "{report}"
+    );
+    world(i.policy.clone());
+}
+
+#[test]
+fn envoy_documented_defaults_are_the_preset() {
+    let i = import_fixture(Format::Envoy, "envoy-defaults.yaml");
+    assert_eq!(
+        built(&i.policy),
+        built(&json!({ "preset": "envoy-default" }))
+    );
+}
+
+/// A policy Envoy can carry: exponential x 2 full-jitter backoff, a concurrency budget,
+/// retry_on sets its conditions can name, a per-try timeout under a route timeout, an
+/// outlier-detection breaker.
+fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
+    let per_try = rng.random::<bool>();
+    let deadline = rng.random::<bool>().then(|| ms(rng, 300));
+    let total = match (&deadline, per_try) {
+        (_, true) => ms(rng, 60),
+        (Some(d), false) => d.clone(),
+        (None, false) => "none".into(),
+    };
+    let mut retry_on: Vec<&str> = pick(
+        rng,
+        &[
+            &["connect_timeout", "connection_error", "5xx"][..],
+            &["connect_timeout", "connection_error", "5xx", "rate_limited"],
+            &["http_502", "http_503"],
+            &["connection_error"],
+            &[
+                "connect_timeout",
+                "connection_error",
+                "http_503",
+                "rate_limited",
+            ],
+            &["rate_limited"],
+        ],
+    )
+    .to_vec();
+    if per_try && retry_on.contains(&"connection_error") {
+        retry_on.push("timeout");
+    }
+    let mut p = json!({
+        "timeout": { "connect": ms(rng, 10), "total": total },
+        "retry": {
+            "max_attempts": rng.random_range(1..=6),
+            "retry_on": retry_on,
+            "backoff": { "kind": "exponential", "base": format!("{}ms", rng.random_range(1..1000)), "multiplier": 2, "cap": ms(rng, 30), "jitter": "full" },
+            "retry_after": if rng.random::<bool>() { json!({ "honour": false }) } else { json!({ "honour": true, "max": ms(rng, 300), "above_max": "backoff" }) }
+        },
+        "retry_budget": if rng.random::<bool>() {
+            json!({ "kind": "concurrency", "percent": 0, "min_concurrency": rng.random_range(0..10) })
+        } else {
+            json!({ "kind": "concurrency", "percent": *pick(rng, &[20.0, 25.5, 100.0]), "min_concurrency": rng.random_range(0..10) })
+        }
+    });
+    if let Some(d) = deadline {
+        p["deadline"] = json!(d);
+    }
+    if rng.random::<bool>() {
+        p["breaker"] = json!({ "kind": "consecutive", "failure_threshold": rng.random_range(1..20), "open_duration": ms(rng, 120), "half_open_probes": 1, "count_as_failure": ["connect_timeout", "connection_error", "5xx"] });
+    }
+    p
+}
+
+#[test]
+fn envoy_round_trips_generated_policies() {
+    let mut rng = named_stream(18, "config/envoy");
+    for _ in 0..200 {
+        round_trip(Format::Envoy, "envoy.yaml", &envoy_policy(&mut rng));
+    }
+}
+
+#[test]
+fn envoy_export_refuses_what_no_retry_on_condition_says() {
+    let s = world(json!({ "preset": "envoy-default", "retry": { "retry_on": ["timeout"] } }));
+    let lost = export(Format::Envoy, &s, false).unwrap_err();
+    assert!(
+        lost.iter()
+            .any(|l| l.contains("only with a per-try timeout")),
+        "{lost:?}"
+    );
+}
