@@ -166,6 +166,8 @@ pub fn import(
                 ),
             ));
         }
+        // .NET's JSON configuration skips comments; blanked in place, positions hold.
+        Format::Polly => doc::parse_yaml(file, &polly::strip_comments(text))?,
         _ => doc::parse_yaml(file, text)?,
     };
     let mut report = Report::default();

@@ -622,3 +622,92 @@ fn envoy_export_refuses_what_no_retry_on_condition_says() {
         "{lost:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Polly: Microsoft.Extensions.Http.Resilience's standard handler
+
+#[test]
+fn polly_fixture_imports_as_documented() {
+    let i = import_fixture(Format::Polly, "polly-appsettings.json");
+    let p = &i.policy;
+    assert_eq!(p["deadline"], "120s");
+    assert_eq!(p["timeout"]["total"], "45s");
+    assert_eq!(p["retry"]["max_attempts"], 6);
+    assert_eq!(
+        p["retry"]["backoff"],
+        json!({ "kind": "exponential", "base": "1s", "cap": "30s", "jitter": "decorrelated_v2" })
+    );
+    assert_eq!(p["breaker"]["failure_rate_threshold"], 0.2);
+    assert_eq!(p["breaker"]["window"], "60s");
+    assert_eq!(
+        p["bulkhead"],
+        json!({ "max_in_flight": 200, "max_queue": 50, "max_wait": "120s" })
+    );
+    world(i.policy.clone());
+}
+
+#[test]
+fn polly_documented_defaults_are_the_preset() {
+    let preset = built(&json!({ "preset": "ms-standard-resilience" }));
+    assert_eq!(
+        built(&import_fixture(Format::Polly, "polly-defaults.json").policy),
+        preset
+    );
+    assert_eq!(
+        built(&import(Format::Polly, "empty.json", "{ \"Retry\": {} }").policy),
+        preset
+    );
+}
+
+/// A policy the standard handler can carry: its transient failures, one probe, a total and
+/// an attempt timeout, its backoff types and jitters, a concurrency limiter.
+fn polly_policy(rng: &mut ChaCha8Rng) -> Value {
+    let mut p = aichaos::policy::presets::preset("ms-standard-resilience").unwrap();
+    let deadline = ms(rng, 300);
+    p["deadline"] = json!(deadline);
+    p["timeout"]["total"] = json!(ms(rng, 60));
+    p["retry"]["max_attempts"] = json!(rng.random_range(2..=7));
+    let cap = if rng.random::<bool>() {
+        "none".to_string()
+    } else {
+        ms(rng, 60)
+    };
+    let (kind, jitter) = *pick(
+        rng,
+        &[
+            ("exponential", "decorrelated_v2"),
+            ("exponential", "none"),
+            ("constant", "none"),
+            ("linear", "none"),
+            ("constant", "randomized"),
+            ("linear", "randomized"),
+        ],
+    );
+    let mut backoff = json!({ "kind": kind, "base": ms(rng, 10), "cap": cap, "jitter": jitter });
+    if jitter == "randomized" {
+        backoff["jitter_ratio"] = json!(0.25);
+    }
+    p["retry"]["backoff"] = backoff;
+    if rng.random::<bool>() {
+        p["retry"]["retry_after"] = json!({ "honour": false });
+    }
+    let b = &mut p["breaker"];
+    b["failure_rate_threshold"] = json!(*pick(rng, &[0.05, 0.1, 0.3, 0.5, 1.0]));
+    b["minimum_calls"] = json!(rng.random_range(2..500));
+    b["window"] = json!(format!("{}ms", rng.random_range(200..120_000)));
+    b["open_duration"] = json!(ms(rng, 60));
+    p["bulkhead"] = if rng.random::<bool>() {
+        json!({ "max_in_flight": rng.random_range(1..2000), "max_queue": 0, "max_wait": "0s" })
+    } else {
+        json!({ "max_in_flight": rng.random_range(1..2000), "max_queue": rng.random_range(1..100), "max_wait": deadline })
+    };
+    p
+}
+
+#[test]
+fn polly_round_trips_generated_policies() {
+    let mut rng = named_stream(18, "config/polly");
+    for _ in 0..200 {
+        round_trip(Format::Polly, "appsettings.json", &polly_policy(&mut rng));
+    }
+}
