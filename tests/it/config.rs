@@ -711,3 +711,58 @@ fn polly_round_trips_generated_policies() {
         round_trip(Format::Polly, "appsettings.json", &polly_policy(&mut rng));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// openai-python / anthropic-python: export only
+
+#[test]
+fn sdk_export_uses_the_clients_arguments_when_they_suffice() {
+    let s = world(
+        json!({ "preset": "openai-python", "retry": { "max_attempts": 5 }, "timeout": { "total": "30s" } }),
+    );
+    let py = export(Format::OpenaiPython, &s, false).unwrap().text;
+    assert!(py.contains("client = OpenAI(\n    max_retries=4,"), "{py}");
+    assert!(
+        py.contains("timeout=httpx.Timeout(30.0, connect=5.0)"),
+        "{py}"
+    );
+    assert!(!py.contains("tenacity"), "{py}");
+    let e = config::import(Format::OpenaiPython, "x.py", "", None).unwrap_err();
+    assert!(e.to_string().contains("export only"), "{e}");
+}
+
+#[test]
+fn sdk_export_adds_tenacity_for_what_the_sdk_cannot_do() {
+    let s = world(json!({
+        "timeout": { "connect": "5s", "total": "600s" },
+        "retry": {
+            "max_attempts": 4,
+            "retry_on": ["timeout", "connect_timeout", "connection_error", "5xx"],
+            "backoff": { "kind": "constant", "base": "1500ms", "jitter": "none" },
+            "retry_after": { "honour": false }
+        }
+    }));
+    let py = export(Format::AnthropicPython, &s, false).unwrap().text;
+    assert!(py.contains("max_retries=0"), "{py}");
+    assert!(py.contains("stop=stop_after_attempt(4)"), "{py}");
+    assert!(py.contains("wait=wait_fixed(1.5)"), "{py}");
+    assert!(
+        py.contains("retry_if_exception_type((anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.InternalServerError))"),
+        "{py}"
+    );
+    assert!(
+        py.contains("return client.messages.create(**kwargs)"),
+        "{py}"
+    );
+    let with_breaker = world(
+        json!({ "preset": "openai-python", "breaker": { "failure_threshold": 3 }, "fallback": [{ "model": "fb1" }] }),
+    );
+    let lost = export(Format::OpenaiPython, &with_breaker, false).unwrap_err();
+    assert_eq!(
+        lost,
+        [
+            "fallback: another model is application code, not a client argument",
+            "breaker: the SDKs have none"
+        ]
+    );
+}
