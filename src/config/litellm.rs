@@ -915,7 +915,14 @@ fn model_list(src: &Source, lost: &mut Vec<String>) -> Out {
     let several = pol
         .cooldown
         .is_some_and(|c| c.cool_on_429 || c.failure_rate.is_some());
-    let copies = if several { 2 } else { 1 };
+    // As many deployments as the scenario names when they agree with the rules in force
+    // (one, or several), else as many as LiteLLM's rules need.
+    let copies = src
+        .written
+        .and_then(|w| w.pointer("/cooldown/deployments"))
+        .and_then(Value::as_u64)
+        .filter(|n| (1..=100).contains(n) && (*n > 1 || !several))
+        .map_or(if several { 2 } else { 1 }, |n| n as u32);
     let mut list = Vec::new();
     for _ in 0..copies {
         let mut params = Out::map().with(
