@@ -766,3 +766,57 @@ fn sdk_export_adds_tenacity_for_what_the_sdk_cannot_do() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The README's walk-through, as it shows it (on a shorter day).
+
+#[test]
+fn readme_walkthrough_runs_as_shown() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("my-world.json");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/incident-hunt.json"),
+        &world,
+    )
+    .unwrap();
+    let world = world.to_string_lossy().into_owned();
+    let config = format!("{FIXTURES}/litellm-walkthrough.yaml");
+    let (code, _, err) = aichaos(&["import", "litellm", &config, "--into", &world]);
+    assert_eq!(code, 0, "{err}");
+    for line in err.lines().filter(|l| l.starts_with("  ")) {
+        assert!(
+            readme.contains(&format!("#   {line}\n")),
+            "the README quotes `{line}`"
+        );
+    }
+    let out = dir.path().join("tune").to_string_lossy().into_owned();
+    let (code, _, err) = aichaos(&[
+        "sweep",
+        &world,
+        "--set",
+        "duration=20m",
+        "--param",
+        "traffic[app].policy.cooldown.allowed_fails=1,10",
+        "--objective",
+        "max:success_rate",
+        "--replications",
+        "1",
+        "--out",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, yaml, err) = aichaos(&["export", "litellm", &format!("{out}/best.json")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        yaml.contains("  cooldown_time: 5  # seconds, cooldown.cooldown, from the scenario"),
+        "{yaml}"
+    );
+    let back = import(Format::Litellm, "tuned.yaml", &yaml).policy;
+    assert_eq!(back["cooldown"]["deployments"], 2, "{yaml}");
+    assert!(
+        [1, 10].contains(&back["cooldown"]["allowed_fails"].as_u64().unwrap()),
+        "{yaml}"
+    );
+}
