@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 
 use super::doc::{Doc, join};
 use super::{Field, Keys, Obj, Out, Report, Source, dur, secs};
+use super::{Part, lose_unsaid};
 use crate::error::InputError;
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::AboveMax;
@@ -248,11 +249,7 @@ pub fn import(doc: &Doc, instance: Option<&str>, report: &mut Report) -> Result<
         }
         Some(rp) => {
             rp.check(RETRY_POLICY_KEYS)?;
-            let n = rp
-                .get("num_retries")
-                .map(|f| f.u32(0, 99))
-                .transpose()?
-                .unwrap_or(1);
+            let n = rp.u32_or("num_retries", 0, 99, 1)?;
             p["retry"]["max_attempts"] = json!(n + 1);
             match rp.get("num_retries") {
                 Some(f) => report.mapped(&f.path, format!("retry.max_attempts = {}", n + 1)),
@@ -507,11 +504,7 @@ fn cluster(
     if let Some(od) = c.get("outlier_detection") {
         let od = od.obj(Keys::Exact)?;
         od.check(OUTLIER_KEYS)?;
-        let n = od
-            .get("consecutive_5xx")
-            .map(|f| f.u32(1, 1_000_000))
-            .transpose()?
-            .unwrap_or(5);
+        let n = od.u32_or("consecutive_5xx", 1, 1_000_000, 5)?;
         let base = od
             .get("base_ejection_time")
             .map(|f| proto_duration(&f))
@@ -536,15 +529,11 @@ fn thresholds(o: &Obj, p: &mut Value, report: &mut Report) -> Result<(), InputEr
             Some(f) => {
                 let v = f.obj(Keys::Exact)?;
                 v.check(&["value"])?;
-                v.get("value").map(|f| f.f64()).transpose()?.unwrap_or(0.0)
+                v.f64_or("value", 0.0)?
             }
             None => 20.0,
         };
-        let min = rb
-            .get("min_retry_concurrency")
-            .map(|f| f.u32(0, 1_000_000))
-            .transpose()?
-            .unwrap_or(3);
+        let min = rb.u32_or("min_retry_concurrency", 0, 1_000_000, 3)?;
         p["retry_budget"] =
             json!({ "kind": "concurrency", "percent": percent, "min_concurrency": min });
         report.mapped(
@@ -813,35 +802,27 @@ fn cluster_out(src: &Source, lost: &mut Vec<String>) -> Out {
 
 fn common_losses(src: &Source, lost: &mut Vec<String>) {
     let pol = src.policy();
-    if pol.chain.len() > 1 {
-        lost.push("fallback: another model is not an Envoy route setting".into());
-    }
-    for (present, what) in [
-        (
-            !pol.outer_retries.is_empty(),
-            "outer_retries: Envoy has one retry loop per route",
-        ),
-        (
-            pol.adaptive_throttling.is_some(),
-            "adaptive_throttling: Envoy has none here",
-        ),
-        (pol.cooldown.is_some(), "cooldown: LiteLLM's, not Envoy's"),
-        (pol.credit_check.is_some(), "credit_check: Envoy has none"),
-        (
-            pol.hedging.is_some(),
-            "hedging: Envoy's hedge_policy is not exported",
-        ),
-        (
-            pol.rate_limiter.is_some(),
-            "rate_limiter: Envoy's rate limiting is a filter, not exported",
-        ),
-        (
-            pol.bulkhead.is_some(),
-            "bulkhead: Envoy's caps are the cluster's, shared by every client",
-        ),
-    ] {
-        if present {
-            lost.push(what.into());
-        }
-    }
+    lose_unsaid(
+        pol,
+        lost,
+        &[
+            (
+                Part::Fallback,
+                "another model is not an Envoy route setting",
+            ),
+            (Part::OuterRetries, "Envoy has one retry loop per route"),
+            (Part::AdaptiveThrottling, "Envoy has none here"),
+            (Part::Cooldown, "LiteLLM's, not Envoy's"),
+            (Part::CreditCheck, "Envoy has none"),
+            (Part::Hedging, "Envoy's hedge_policy is not exported"),
+            (
+                Part::RateLimiter,
+                "Envoy's rate limiting is a filter, not exported",
+            ),
+            (
+                Part::Bulkhead,
+                "Envoy's caps are the cluster's, shared by every client",
+            ),
+        ],
+    );
 }

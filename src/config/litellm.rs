@@ -31,12 +31,13 @@ use serde_json::{Value, json};
 
 use super::doc::{Doc, join};
 use super::{Field, Keys, Obj, Out, Report, Source, dur, num, secs};
+use super::{Part, lose_unsaid};
 use crate::error::{InputError, nearest_name};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::AboveMax;
 use crate::policy::backoff::{BackoffKind, Jitter};
 use crate::policy::presets;
-use crate::time::{NS_PER_MS, NS_PER_S, Nanos};
+use crate::time::{NS_PER_MS, NS_PER_S};
 
 /// Top-level sections of the proxy's config.yaml (/docs/proxy/config_settings).
 const PROXY_SECTIONS: &[&str] = &[
@@ -791,33 +792,20 @@ fn common_losses(src: &Source, lost: &mut Vec<String>) {
                 .into(),
         );
     }
-    if pol.deadline_ns != Nanos::MAX {
-        lost.push("deadline: LiteLLM has no overall request deadline".into());
-    }
-    if !pol.outer_retries.is_empty() {
-        lost.push("outer_retries: LiteLLM has one retry loop".into());
-    }
-    for (present, what) in [
-        (
-            pol.breaker.is_some(),
-            "breaker: LiteLLM has cooldowns, not circuit breakers",
-        ),
-        (pol.retry_budget.is_some(), "retry_budget: LiteLLM has none"),
-        (
-            pol.adaptive_throttling.is_some(),
-            "adaptive_throttling: LiteLLM has none",
-        ),
-        (pol.credit_check.is_some(), "credit_check: LiteLLM has none"),
-        (pol.hedging.is_some(), "hedging: LiteLLM does not hedge"),
-        (
-            pol.bulkhead.is_some(),
-            "bulkhead: not a LiteLLM router setting",
-        ),
-    ] {
-        if present {
-            lost.push(what.into());
-        }
-    }
+    lose_unsaid(
+        pol,
+        lost,
+        &[
+            (Part::Deadline, "LiteLLM has no overall request deadline"),
+            (Part::OuterRetries, "LiteLLM has one retry loop"),
+            (Part::Breaker, "LiteLLM has cooldowns, not circuit breakers"),
+            (Part::RetryBudget, "LiteLLM has none"),
+            (Part::AdaptiveThrottling, "LiteLLM has none"),
+            (Part::CreditCheck, "LiteLLM has none"),
+            (Part::Hedging, "LiteLLM does not hedge"),
+            (Part::Bulkhead, "not a LiteLLM router setting"),
+        ],
+    );
 }
 
 fn retry_policy_out(retry_on: FailureSet, lost: &mut Vec<String>) -> Out {

@@ -346,6 +346,81 @@ impl<'d> Obj<'d> {
     pub fn key_names(&self) -> Vec<&'d str> {
         self.map.keys().map(String::as_str).collect()
     }
+
+    /// `key` as a whole number in [min, max], or `default` when absent.
+    pub fn u32_or(&self, key: &str, min: u32, max: u32, default: u32) -> Result<u32, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.u32(min, max))
+    }
+
+    /// `key` as a number, or `default` when absent.
+    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.f64())
+    }
+
+    /// `key` as a boolean, or `default` when absent.
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.bool())
+    }
+}
+
+/// The parts of a policy a format may have no setting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Deadline,
+    Fallback,
+    OuterRetries,
+    Breaker,
+    RetryBudget,
+    AdaptiveThrottling,
+    Cooldown,
+    CreditCheck,
+    Hedging,
+    RateLimiter,
+    Bulkhead,
+}
+
+impl Part {
+    fn present(self, p: &ClientPolicy) -> bool {
+        match self {
+            Part::Deadline => p.deadline_ns != Nanos::MAX,
+            Part::Fallback => p.chain.len() > 1,
+            Part::OuterRetries => !p.outer_retries.is_empty(),
+            Part::Breaker => p.breaker.is_some(),
+            Part::RetryBudget => p.retry_budget.is_some(),
+            Part::AdaptiveThrottling => p.adaptive_throttling.is_some(),
+            Part::Cooldown => p.cooldown.is_some(),
+            Part::CreditCheck => p.credit_check.is_some(),
+            Part::Hedging => p.hedging.is_some(),
+            Part::RateLimiter => p.rate_limiter.is_some(),
+            Part::Bulkhead => p.bulkhead.is_some(),
+        }
+    }
+
+    /// The scenario field.
+    fn field(self) -> &'static str {
+        match self {
+            Part::Deadline => "deadline",
+            Part::Fallback => "fallback",
+            Part::OuterRetries => "outer_retries",
+            Part::Breaker => "breaker",
+            Part::RetryBudget => "retry_budget",
+            Part::AdaptiveThrottling => "adaptive_throttling",
+            Part::Cooldown => "cooldown",
+            Part::CreditCheck => "credit_check",
+            Part::Hedging => "hedging",
+            Part::RateLimiter => "rate_limiter",
+            Part::Bulkhead => "bulkhead",
+        }
+    }
+}
+
+/// Adds to `lost` each part the policy has and the format cannot say, with the reason.
+pub fn lose_unsaid(policy: &ClientPolicy, lost: &mut Vec<String>, unsaid: &[(Part, &str)]) {
+    for (part, why) in unsaid {
+        if part.present(policy) {
+            lost.push(format!("{}: {why}", part.field()));
+        }
+    }
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use super::doc::Doc;
 use super::{Field, Keys, Obj, Out, Report, Source, dur, num};
+use super::{Part, lose_unsaid};
 use crate::error::InputError;
 use crate::policy::backoff::{BackoffKind, Jitter};
 use crate::policy::breaker::TripRule;
@@ -288,16 +289,8 @@ pub fn import(doc: &Doc, instance: Option<&str>, report: &mut Report) -> Result<
     {
         let o = f.obj(Keys::Relaxed)?;
         o.check(LIMITER_OPTION_KEYS)?;
-        let permits = o
-            .get("PermitLimit")
-            .map(|f| f.u32(1, 10_000_000))
-            .transpose()?
-            .unwrap_or(1000);
-        let queue = o
-            .get("QueueLimit")
-            .map(|f| f.u32(0, 10_000_000))
-            .transpose()?
-            .unwrap_or(0);
+        let permits = o.u32_or("PermitLimit", 1, 10_000_000, 1000)?;
+        let queue = o.u32_or("QueueLimit", 0, 10_000_000, 0)?;
         // A ConcurrencyLimiter's queue has no timeout of its own: the total timeout ends the wait.
         let wait = if queue == 0 { 0 } else { deadline };
         p["bulkhead"] =
@@ -346,11 +339,7 @@ fn retry(r: &Obj, p: &mut Value, report: &mut Report) -> Result<(), InputError> 
         },
         None => "exponential",
     };
-    let jitter = r
-        .get("UseJitter")
-        .map(|f| f.bool())
-        .transpose()?
-        .unwrap_or(true);
+    let jitter = r.bool_or("UseJitter", true)?;
     let b = &mut p["retry"]["backoff"];
     b["kind"] = json!(kind);
     b.as_object_mut().expect("an object").remove("jitter_ratio");
@@ -564,40 +553,29 @@ fn retry_out(src: &Source, lost: &mut Vec<String>) -> Out {
 
 fn common_losses(src: &Source, lost: &mut Vec<String>) {
     let pol = src.policy();
-    if pol.chain.len() > 1 {
-        lost.push("fallback: not a standard handler option (a fallback strategy is code)".into());
-    }
-    for (present, what) in [
-        (
-            !pol.outer_retries.is_empty(),
-            "outer_retries: one retry strategy in the handler",
-        ),
-        (
-            pol.retry_budget.is_some(),
-            "retry_budget: the standard handler has none",
-        ),
-        (
-            pol.adaptive_throttling.is_some(),
-            "adaptive_throttling: the standard handler has none",
-        ),
-        (pol.cooldown.is_some(), "cooldown: LiteLLM's, not Polly's"),
-        (
-            pol.credit_check.is_some(),
-            "credit_check: the standard handler has none",
-        ),
-        (
-            pol.hedging.is_some(),
-            "hedging: the standard hedging handler, not the resilience handler",
-        ),
-        (
-            pol.rate_limiter.is_some(),
-            "rate_limiter: the handler's limiter bounds concurrency, not a rate",
-        ),
-    ] {
-        if present {
-            lost.push(what.into());
-        }
-    }
+    lose_unsaid(
+        pol,
+        lost,
+        &[
+            (
+                Part::Fallback,
+                "not a standard handler option (a fallback strategy is code)",
+            ),
+            (Part::OuterRetries, "one retry strategy in the handler"),
+            (Part::RetryBudget, "the standard handler has none"),
+            (Part::AdaptiveThrottling, "the standard handler has none"),
+            (Part::Cooldown, "LiteLLM's, not Polly's"),
+            (Part::CreditCheck, "the standard handler has none"),
+            (
+                Part::Hedging,
+                "the standard hedging handler, not the resilience handler",
+            ),
+            (
+                Part::RateLimiter,
+                "the handler's limiter bounds concurrency, not a rate",
+            ),
+        ],
+    );
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use serde_json::{Value, json};
 
 use super::doc::{Doc, join};
 use super::{Field, Keys, Obj, Out, Report, Source, dur, num};
+use super::{Part, lose_unsaid};
 use crate::error::{InputError, nearest_name};
 use crate::outcome::FailureSet;
 use crate::policy::backoff::{BackoffKind, Jitter};
@@ -164,6 +165,18 @@ struct Layered<'d> {
 impl<'d> Layered<'d> {
     fn get(&self, key: &str) -> Option<Field<'d>> {
         self.layers.iter().find_map(|l| l.get(key))
+    }
+
+    fn u32_or(&self, key: &str, min: u32, max: u32, default: u32) -> Result<u32, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.u32(min, max))
+    }
+
+    fn f64_or(&self, key: &str, default: f64) -> Result<f64, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.f64())
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool, InputError> {
+        self.get(key).map_or(Ok(default), |f| f.bool())
     }
 
     fn duration(&self, key: &str) -> Result<Option<Nanos>, InputError> {
@@ -329,11 +342,7 @@ pub fn import(doc: &Doc, instance: Option<&str>, report: &mut Report) -> Result<
                 );
             }
             "bulkhead" => {
-                let calls = settings
-                    .get("maxConcurrentCalls")
-                    .map(|f| f.u32(1, 10_000_000))
-                    .transpose()?
-                    .unwrap_or(25);
+                let calls = settings.u32_or("maxConcurrentCalls", 1, 10_000_000, 25)?;
                 let wait = settings.duration("maxWaitDuration")?.unwrap_or(0);
                 // A semaphore's waiters are not counted: an unbounded queue.
                 let queue = if wait == 0 { 0 } else { MAX_QUEUE_LIMIT };
@@ -355,11 +364,7 @@ pub fn import(doc: &Doc, instance: Option<&str>, report: &mut Report) -> Result<
                 );
             }
             "ratelimiter" => {
-                let limit = settings
-                    .get("limitForPeriod")
-                    .map(|f| f.u32(1, 1_000_000_000))
-                    .transpose()?
-                    .unwrap_or(50);
+                let limit = settings.u32_or("limitForPeriod", 1, 1_000_000_000, 50)?;
                 let period = settings.duration("limitRefreshPeriod")?.unwrap_or(500);
                 if period == 0 {
                     return Err(
@@ -475,11 +480,7 @@ fn note(report: &mut Report, s: &Layered, key: &str, to: impl Into<String>, defa
 
 fn retry(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputError> {
     // RetryConfig.java: DEFAULT_MAX_ATTEMPTS 3, DEFAULT_WAIT_DURATION 500 ms.
-    let attempts = s
-        .get("maxAttempts")
-        .map(|f| f.u32(1, 100))
-        .transpose()?
-        .unwrap_or(3);
+    let attempts = s.u32_or("maxAttempts", 1, 100, 3)?;
     p["retry"]["max_attempts"] = json!(attempts);
     note(
         report,
@@ -496,18 +497,10 @@ fn retry(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputErr
         format!("retry.backoff.base = {}", dur(wait)),
         "500ms",
     );
-    let exponential = s
-        .get("enableExponentialBackoff")
-        .map(|f| f.bool())
-        .transpose()?
-        .unwrap_or(false);
+    let exponential = s.bool_or("enableExponentialBackoff", false)?;
     let mut backoff = if exponential {
         // IntervalFunction.DEFAULT_MULTIPLIER = 1.5; no cap unless exponentialMaxWaitDuration.
-        let m = s
-            .get("exponentialBackoffMultiplier")
-            .map(|f| f.f64())
-            .transpose()?
-            .unwrap_or(1.5);
+        let m = s.f64_or("exponentialBackoffMultiplier", 1.5)?;
         let cap = s.duration("exponentialMaxWaitDuration")?;
         note(
             report,
@@ -525,18 +518,10 @@ fn retry(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputErr
         }
         b
     };
-    let randomized = s
-        .get("enableRandomizedWait")
-        .map(|f| f.bool())
-        .transpose()?
-        .unwrap_or(false);
+    let randomized = s.bool_or("enableRandomizedWait", false)?;
     if randomized {
         // IntervalFunction.DEFAULT_RANDOMIZATION_FACTOR = 0.5.
-        let factor = s
-            .get("randomizedWaitFactor")
-            .map(|f| f.f64())
-            .transpose()?
-            .unwrap_or(0.5);
+        let factor = s.f64_or("randomizedWaitFactor", 0.5)?;
         backoff["jitter"] = json!("randomized");
         backoff["jitter_ratio"] = json!(factor);
         note(
@@ -559,11 +544,7 @@ fn breaker(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputE
         .get("slidingWindowType")
         .map(|f| f.str().map(str::to_ascii_uppercase))
         .transpose()?;
-    let size = s
-        .get("slidingWindowSize")
-        .map(|f| f.u32(1, 100_000))
-        .transpose()?
-        .unwrap_or(100);
+    let size = s.u32_or("slidingWindowSize", 1, 100_000, 100)?;
     match kind.as_deref() {
         None | Some("COUNT_BASED") => {
             b["kind"] = json!("count_window");
@@ -599,11 +580,7 @@ fn breaker(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputE
     );
     // CircuitBreakerConfig.java: minimumNumberOfCalls 100 (at most the window size, as
     // resilience4j clamps it for count windows).
-    let minimum = s
-        .get("minimumNumberOfCalls")
-        .map(|f| f.u32(1, 1_000_000_000))
-        .transpose()?
-        .unwrap_or(100);
+    let minimum = s.u32_or("minimumNumberOfCalls", 1, 1_000_000_000, 100)?;
     let minimum = if b["kind"] == "count_window" {
         minimum.min(size)
     } else {
@@ -645,17 +622,9 @@ fn breaker(s: &Layered, p: &mut Value, report: &mut Report) -> Result<(), InputE
         b["half_open_probes"] = json!(f.u32(1, 1_000_000)?);
         report.mapped(&f.path, "breaker.half_open_probes");
     }
-    if s.get("enableExponentialBackoff")
-        .map(|f| f.bool())
-        .transpose()?
-        .unwrap_or(false)
-    {
+    if s.bool_or("enableExponentialBackoff", false)? {
         // IntervalFunction's default multiplier, 1.5.
-        let m = s
-            .get("exponentialBackoffMultiplier")
-            .map(|f| f.f64())
-            .transpose()?
-            .unwrap_or(1.5);
+        let m = s.f64_or("exponentialBackoffMultiplier", 1.5)?;
         b["open_multiplier"] = json!(m);
         if let Some(max) = s.duration("exponentialMaxWaitDurationInOpenState")? {
             b["max_open_duration"] = json!(dur(max));
@@ -967,42 +936,26 @@ fn as_percent(rate: f64) -> f64 {
 
 fn common_losses(src: &Source, lost: &mut Vec<String>) {
     let pol = src.policy();
-    if pol.deadline_ns != Nanos::MAX {
-        lost.push("deadline: resilience4j has no overall deadline (a TimeLimiter around the Retry would be one: write it yourself)".into());
-    }
-    if pol.chain.len() > 1 {
-        lost.push("fallback: resilience4j's fallbacks are methods in code".into());
-    }
-    for (present, what) in [
-        (
-            !pol.outer_retries.is_empty(),
-            "outer_retries: one Retry per instance",
-        ),
-        (
-            pol.retry_budget.is_some(),
-            "retry_budget: resilience4j has none",
-        ),
-        (
-            pol.adaptive_throttling.is_some(),
-            "adaptive_throttling: resilience4j has none",
-        ),
-        (
-            pol.cooldown.is_some(),
-            "cooldown: LiteLLM's, not resilience4j's",
-        ),
-        (
-            pol.credit_check.is_some(),
-            "credit_check: resilience4j has none",
-        ),
-        (
-            pol.hedging.is_some(),
-            "hedging: resilience4j does not hedge",
-        ),
-    ] {
-        if present {
-            lost.push(what.into());
-        }
-    }
+    lose_unsaid(
+        pol,
+        lost,
+        &[
+            (
+                Part::Fallback,
+                "resilience4j's fallbacks are methods in code",
+            ),
+            (
+                Part::Deadline,
+                "resilience4j has no overall deadline (a TimeLimiter around the Retry would be one: write it yourself)",
+            ),
+            (Part::OuterRetries, "one Retry per instance"),
+            (Part::RetryBudget, "resilience4j has none"),
+            (Part::AdaptiveThrottling, "resilience4j has none"),
+            (Part::Cooldown, "LiteLLM's, not resilience4j's"),
+            (Part::CreditCheck, "resilience4j has none"),
+            (Part::Hedging, "resilience4j does not hedge"),
+        ],
+    );
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! exponential backoff, no jitter, full jitter (`wait_random_exponential`) and LiteLLM's
 //! additive jitter (`+ wait_random`); it reads no Retry-After header.
 
+use super::{Part, lose_unsaid};
 use super::{Source, litellm::header, secs};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::backoff::{BackoffKind, Jitter};
@@ -252,31 +253,23 @@ fn wait(b: crate::policy::backoff::Backoff, lost: &mut Vec<String>) -> String {
 
 fn common_losses(src: &Source, lost: &mut Vec<String>) {
     let pol = src.policy();
-    if pol.chain.len() > 1 {
-        lost.push("fallback: another model is application code, not a client argument".into());
-    }
-    for (present, what) in [
-        (pol.breaker.is_some(), "breaker: the SDKs have none"),
-        (!pol.outer_retries.is_empty(), "outer_retries: not exported"),
-        (
-            pol.retry_budget.is_some(),
-            "retry_budget: the SDKs have none",
-        ),
-        (
-            pol.adaptive_throttling.is_some(),
-            "adaptive_throttling: the SDKs have none",
-        ),
-        (pol.cooldown.is_some(), "cooldown: LiteLLM's, not the SDK's"),
-        (pol.credit_check.is_some(), "credit_check: application code"),
-        (pol.hedging.is_some(), "hedging: the SDKs do not hedge"),
-        (
-            pol.rate_limiter.is_some(),
-            "rate_limiter: the SDKs have none",
-        ),
-        (pol.bulkhead.is_some(), "bulkhead: the SDKs have none"),
-    ] {
-        if present {
-            lost.push(what.into());
-        }
-    }
+    lose_unsaid(
+        pol,
+        lost,
+        &[
+            (
+                Part::Fallback,
+                "another model is application code, not a client argument",
+            ),
+            (Part::Breaker, "the SDKs have none"),
+            (Part::OuterRetries, "not exported"),
+            (Part::RetryBudget, "the SDKs have none"),
+            (Part::AdaptiveThrottling, "the SDKs have none"),
+            (Part::Cooldown, "LiteLLM's, not the SDK's"),
+            (Part::CreditCheck, "application code"),
+            (Part::Hedging, "the SDKs do not hedge"),
+            (Part::RateLimiter, "the SDKs have none"),
+            (Part::Bulkhead, "the SDKs have none"),
+        ],
+    );
 }
