@@ -70,19 +70,24 @@ pub fn execute(a: Args) -> i32 {
             ));
         }
     };
-    // The group's policy as written, to say which values the scenario set.
+    // The group's policy as written, to say which values the scenario set (none when the
+    // group is not found as written: an experiment's, made of base and patches).
     let written: Option<serde_json::Value> = std::fs::read_to_string(&a.scenario)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| {
-            v.get("traffic")?
+            let group = v
+                .get("traffic")?
                 .as_array()?
                 .iter()
-                .find(|g| g.get("name").and_then(|n| n.as_str()) == Some(names[group]))?
-                .get("policy")
-                .cloned()
-        })
-        .or_else(|| Some(serde_json::json!({})));
+                .find(|g| g.get("name").and_then(|n| n.as_str()) == Some(names[group]))?;
+            Some(
+                group
+                    .get("policy")
+                    .cloned()
+                    .unwrap_or(serde_json::json!({})),
+            )
+        });
     let source = Source {
         scenario,
         group,

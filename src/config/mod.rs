@@ -180,7 +180,61 @@ pub fn import(
         Format::Polly => polly::import(&doc, instance, &mut report)?,
         Format::OpenaiPython | Format::AnthropicPython => unreachable!("refused above"),
     };
+    check_loads(file, &policy)?;
     Ok(Imported { policy, report })
+}
+
+/// Fails when the scenario loader would refuse the policy (a value beyond the simulator's
+/// ranges), checked in a world of one provider serving the primary and fallback models.
+fn check_loads(file: &str, policy: &Value) -> Result<(), InputError> {
+    let mut models = vec!["primary".to_string()];
+    for f in policy
+        .get("fallback")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(m) = f.get("model").and_then(Value::as_str)
+            && !models.iter().any(|x| x == m)
+        {
+            models.push(m.to_string());
+        }
+    }
+    let model = |name: &String| serde_json::json!({ "name": name, "input_usd_per_mtok": 1, "output_usd_per_mtok": 1, "ttft": "1s", "per_token": "1ms" });
+    let world = serde_json::json!({
+        "name": "check",
+        "duration": "1s",
+        "traffic": [{
+            "name": "imported",
+            "arrivals": { "type": "poisson", "rate": "1/s" },
+            "request": { "model": "primary", "input_tokens": 1, "output_tokens": 1 },
+            "policy": policy
+        }],
+        "providers": [{ "name": "p", "models": models.iter().map(model).collect::<Vec<_>>() }]
+    });
+    crate::scenario::parse("imported", &world.to_string())
+        .map(|_| ())
+        .map_err(|e| {
+            let reasons: Vec<String> = e
+                .problems
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}: {}",
+                        p.path.trim_start_matches("traffic[0].policy."),
+                        p.reason
+                    )
+                })
+                .collect();
+            InputError::single(
+                file,
+                "",
+                format!(
+                    "the imported policy is beyond what the simulator accepts: {}",
+                    reasons.join("; ")
+                ),
+            )
+        })
 }
 
 /// What export is given: the validated scenario, the group, and the group's `policy` as
@@ -208,24 +262,25 @@ impl Source<'_> {
         &self.scenario.provider(t.provider).name
     }
 
-    /// Where the value at a scenario policy path (`retry.max_attempts`) came from.
+    /// Where the value at a scenario policy path (`retry.max_attempts`) came from: the
+    /// scenario as written, the preset it names, or the simulator's default.
     pub fn origin(&self, path: &str) -> String {
         let Some(written) = self.written else {
             return "from the scenario".into();
         };
-        let mut node = written;
-        for key in path.split('.') {
-            match node.get(key) {
-                Some(v) => node = v,
-                None => {
-                    return match written.get("preset").and_then(Value::as_str) {
-                        Some(p) => format!("from preset {p}"),
-                        None => "aichaos default".into(),
-                    };
-                }
-            }
+        let has = |v: &Value| {
+            path.split('.')
+                .try_fold(v, |node, key| node.get(key))
+                .is_some()
+        };
+        if has(written) {
+            return "from the scenario".into();
         }
-        "from the scenario".into()
+        let preset = written.get("preset").and_then(Value::as_str);
+        match preset.and_then(|p| crate::policy::presets::preset(p).map(|v| (p, v))) {
+            Some((name, v)) if has(&v) => format!("from preset {name}"),
+            _ => "aichaos default".into(),
+        }
     }
 }
 

@@ -83,6 +83,10 @@ fn timespan(f: &Field) -> Result<Nanos, InputError> {
         Some((d, h)) => (d.parse::<u64>().map_err(|_| bad())?, h),
         None => (0, *hours),
     };
+    // TimeSpan.MaxValue is about 10.7 million days.
+    if days > 10_675_199 {
+        return Err(bad());
+    }
     let hours: u64 = hours.parse().map_err(|_| bad())?;
     let minutes: u64 = minutes.parse().map_err(|_| bad())?;
     let (whole, frac) = seconds.split_once('.').unwrap_or((seconds, ""));
