@@ -220,6 +220,23 @@ pub fn import(doc: &Doc, instance: Option<&str>, report: &mut Report) -> Result<
         &format!("model_list (model group `{primary}`)"),
         format!("the group's target, {} deployment(s)", own.len()),
     );
+    for d in &own {
+        let Some(params) = &d.params else { continue };
+        let others: Vec<&str> = params
+            .key_names()
+            .into_iter()
+            .filter(|k| !["model", "timeout", "rpm", "tpm"].contains(k))
+            .collect();
+        if !others.is_empty() {
+            report.unmodelled(
+                &params.path,
+                format!(
+                    "{}: not modelled (credentials and provider settings; a `max_retries` here is the SDK's loop inside the router's)",
+                    others.join(", ")
+                ),
+            );
+        }
+    }
     for d in deployments.iter().filter(|d| d.group != primary) {
         for k in ["rpm", "tpm", "timeout"] {
             if let Some(f) = d
