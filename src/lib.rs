@@ -5,6 +5,7 @@ pub mod chaos;
 pub mod charts;
 pub mod checkpoint;
 pub mod compare;
+pub mod config;
 pub mod credits;
 pub mod dist;
 pub mod engine;

@@ -5,6 +5,8 @@
 
 mod compare;
 mod docs;
+mod export;
+mod import;
 mod incidents;
 mod init;
 mod merge;
@@ -113,6 +115,18 @@ enum Command {
     Validate(validate::Args),
     /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
     Init(init::Args),
+    /// Read a real client's resilience config (LiteLLM, resilience4j, Envoy, Polly) as a
+    /// scenario policy.
+    ///
+    /// Prints the policy (or, with --into, writes it into a scenario's group) and reports
+    /// on stderr every setting mapped, every one not modelled and why, and every default
+    /// assumed.
+    Import(import::Args),
+    /// Write a scenario group's policy as a real client's config.
+    ///
+    /// Refuses (exit 2, with the reasons) a policy the format cannot express, unless
+    /// --lossy, which writes the rest and lists what was lost.
+    Export(export::Args),
     /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
     Schema,
     /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
@@ -165,6 +179,8 @@ impl Cli {
             Command::Replay(a) => replay::execute(a),
             Command::Validate(a) => validate::execute(a),
             Command::Init(a) => init::execute(a, g),
+            Command::Import(a) => import::execute(a),
+            Command::Export(a) => export::execute(a),
             Command::Schema => docs::schema(),
             Command::Completions(a) => docs::completions(a),
             Command::Man(a) => docs::man(a),

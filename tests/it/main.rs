@@ -5,6 +5,7 @@ mod bad_input;
 mod charts;
 mod cli;
 mod compare;
+mod config;
 mod determinism;
 mod incidents;
 mod init;
