@@ -24,6 +24,7 @@ pub mod provider;
 pub mod ratelimit;
 pub mod replay;
 pub mod report;
+pub mod requestlog;
 pub mod rng;
 pub mod run;
 pub mod scenario;

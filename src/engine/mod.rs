@@ -50,6 +50,7 @@ use crate::rng::{RequestDraws, SimRng, named_stream};
 use crate::scenario::Scenario;
 use crate::slo::{ConditionKind, SloReport, SloTracker};
 use crate::time::{Nanos, secs_to_ns};
+use crate::requestlog::AttemptSink;
 use crate::trace::TraceSink;
 use crate::traffic::{ArrivalModel, ArrivalProcess};
 
@@ -205,6 +206,8 @@ struct Observers<'a> {
     provider_condition: Vec<Option<ConditionKind>>,
     credits_out: Vec<bool>,
     trace: Trace<'a>,
+    /// The request log: every attempt as it ends (`log_attempts`), or none.
+    attempt_log: AttemptLog<'a>,
     /// Told the simulated time and the requests so far, every `WATCH_EVERY` events.
     progress: Option<&'a dyn Fn(Nanos, u64)>,
 }
@@ -219,6 +222,12 @@ struct Trace<'a> {
     from_ns: Nanos,
     to_ns: Nanos,
     started: bool,
+    error: Option<std::io::Error>,
+}
+
+/// Where ended attempts go, and the first write error (the run stops at its end with it).
+struct AttemptLog<'a> {
+    sink: Option<&'a mut dyn AttemptSink>,
     error: Option<std::io::Error>,
 }
 
@@ -434,6 +443,10 @@ impl<'a> Sim<'a> {
                     started: false,
                     error: None,
                 },
+                attempt_log: AttemptLog {
+                    sink: None,
+                    error: None,
+                },
                 progress: None,
             },
         }
@@ -442,6 +455,11 @@ impl<'a> Sim<'a> {
     /// Reports (simulated time, requests arrived) every 65,536 events, for a progress bar.
     pub fn watch(&mut self, progress: &'a dyn Fn(Nanos, u64)) {
         self.observers.progress = Some(progress);
+    }
+
+    /// Hands every attempt that goes on the wire to `sink` as it ends (the request log).
+    pub fn log_attempts(&mut self, sink: &'a mut dyn AttemptSink) {
+        self.observers.attempt_log.sink = Some(sink);
     }
 
     /// Traces every event in [from_ns, to_ns) into `sink`; the run stops at `to_ns`.
@@ -522,6 +540,12 @@ impl<'a> Sim<'a> {
 
     pub fn run(&mut self, sink: &mut dyn BucketSink) -> Result<RunResult, RunError> {
         self.play(sink)?;
+        if let Some(e) = self.observers.attempt_log.error.take() {
+            return Err(RunError::Output {
+                what: format!("cannot write the request log: {e}"),
+                complete: vec![],
+            });
+        }
         let end_ns = match self.scenario.duration_ns {
             // A timed run reports its whole duration even if the last request ended early.
             Some(d) => d.max(self.now),

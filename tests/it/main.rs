@@ -13,6 +13,7 @@ mod outputs;
 mod policy;
 mod presets;
 mod properties;
+mod requestlog;
 mod schema;
 mod support;
 mod sweep;
