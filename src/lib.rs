@@ -32,6 +32,7 @@ pub mod shard;
 pub mod slo;
 pub mod special;
 pub mod sweep;
+pub mod table;
 pub mod time;
 pub mod timeseries;
 pub mod trace;

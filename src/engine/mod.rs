@@ -52,12 +52,14 @@ use crate::slo::{ConditionKind, SloReport, SloTracker};
 use crate::time::{Nanos, secs_to_ns};
 use crate::requestlog::AttemptSink;
 use crate::trace::TraceSink;
-use crate::traffic::{ArrivalModel, ArrivalProcess};
+use crate::traffic::{ArrivalModel, ArrivalProcess, ReplayArrivals};
 
 use slab::{Job, NONE, Phase, Request, Slab};
 
 struct GroupState {
     traffic: ArrivalProcess,
+    /// A `replay` group's recorded arrivals, read as the run goes.
+    replay: Option<ReplayArrivals>,
     jitter: SimRng,
     arrived: u64,
     /// The lane holding this group's attempt timeouts (all of one duration).
@@ -259,13 +261,16 @@ pub enum RunError {
     Interrupted(Nanos),
     /// A replay's window begins after the run ended (at this time).
     EndedBeforeWindow(Nanos),
+    /// An input read while the run goes on (a replayed arrivals file) is unusable: its
+    /// file, line and why.
+    BadInput(String),
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
-            RunError::Limit(why) => f.write_str(why),
+            RunError::Limit(why) | RunError::BadInput(why) => f.write_str(why),
             RunError::Output { what, complete } if complete.is_empty() => {
                 write!(f, "{what}; nothing of this run was kept")
             }
@@ -293,7 +298,9 @@ impl RunError {
         match self {
             RunError::Interrupted(_) => crate::interrupt::exit_code(),
             RunError::Io(_) | RunError::Output { .. } => crate::error::EXIT_OUTPUT_FAILED,
-            RunError::Limit(_) | RunError::EndedBeforeWindow(_) => crate::error::EXIT_BAD_INPUT,
+            RunError::Limit(_) | RunError::EndedBeforeWindow(_) | RunError::BadInput(_) => {
+                crate::error::EXIT_BAD_INPUT
+            }
         }
     }
 }
@@ -348,6 +355,10 @@ impl<'a> Sim<'a> {
                         seed,
                         &format!("traffic/{}", g.name),
                     )),
+                    replay: match &g.arrivals {
+                        ArrivalModel::Replay(spec) => Some(ReplayArrivals::new(spec.clone())),
+                        _ => None,
+                    },
                     jitter: named_stream(seed, &format!("jitter/{}", g.name)),
                     arrived: 0,
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
@@ -474,11 +485,12 @@ impl<'a> Sim<'a> {
         self.observers.slo.record_events();
     }
 
-    fn schedule_initial_events(&mut self) {
+    fn schedule_initial_events(&mut self) -> Result<(), RunError> {
         let sc = self.scenario;
         for (gi, g) in sc.groups.iter().enumerate() {
             let gi16 = gi as u16;
             match &g.arrivals {
+                ArrivalModel::Replay(_) => self.schedule_replayed(gi16)?,
                 ArrivalModel::Poisson(profile) => {
                     if let Some(t) = self.clients.groups[gi].traffic.next(profile, 0) {
                         self.schedule_arrival(t, Event::Arrival { group: gi16 });
@@ -522,6 +534,7 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Arrivals only inside the run's duration.
@@ -583,7 +596,7 @@ impl<'a> Sim<'a> {
 
     /// The event loop, until the run is over (or the traced window is).
     fn play(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
-        self.schedule_initial_events();
+        self.schedule_initial_events()?;
         while let Some((time, event)) = self.queue.pop() {
             if time >= self.hard_stop_ns {
                 break;
