@@ -10,6 +10,7 @@ pub mod dist;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod fit;
 pub mod incidents;
 pub mod init;
 pub mod interrupt;

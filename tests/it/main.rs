@@ -4,6 +4,7 @@
 mod bad_input;
 mod charts;
 mod cli;
+mod fit;
 mod compare;
 mod determinism;
 mod incidents;
