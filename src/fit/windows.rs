@@ -3,8 +3,8 @@
 //! `changepoint` package documents the method): split the series where splitting raises the
 //! log-likelihood of "a constant failure probability per segment" most, keep the split if
 //! the gain exceeds the BIC penalty (ln of the attempts, for the new segment's rate and its
-//! change point), and recurse. The segment holding the most attempts gives the background
-//! rate; segments well above it are the windows.
+//! change point), and recurse. The calmest segments covering half the buckets give the
+//! background rate; segments well above it are the windows.
 
 /// A run of buckets `[first, end)` whose failure rate stands above the background.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,10 +74,24 @@ pub fn detect(series: &[(u64, u64)]) -> (Vec<Window>, f64) {
     cuts.sort_unstable();
     cuts.dedup();
     let segments: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    let Some(&(ba, bb)) = segments.iter().max_by_key(|(a, b)| sum(*a, *b).0) else {
-        return (vec![], 0.0);
+    // The background: the calmest segments that together cover half the buckets (a burst
+    // of retries can hold more attempts than any calm stretch, so attempts cannot decide).
+    let rate_of = |(a, b): (usize, usize)| {
+        let (n, e) = sum(a, b);
+        e as f64 / n.max(1) as f64
     };
-    let (bn, be) = sum(ba, bb);
+    let mut calm = segments.clone();
+    calm.sort_by(|x, y| rate_of(*x).total_cmp(&rate_of(*y)).then(x.cmp(y)));
+    let (mut covered, mut bn, mut be) = (0, 0, 0);
+    for (a, b) in calm {
+        if covered * 2 >= series.len() {
+            break;
+        }
+        let (n, e) = sum(a, b);
+        covered += b - a;
+        bn += n;
+        be += e;
+    }
     let base = be as f64 / bn.max(1) as f64;
     let mut windows: Vec<Window> = Vec::new();
     for (a, b) in segments {
@@ -125,5 +139,11 @@ mod tests {
         // No burst: no window.
         let flat: Vec<(u64, u64)> = (0..60).map(|i| (300, 5 + (i % 4))).collect();
         assert!(detect(&flat).0.is_empty());
+        // A burst holding more attempts than the calm stretches (retries) is still the burst.
+        let retries: Vec<(u64, u64)> = (0..30)
+            .map(|i| if (8..16).contains(&i) { (900, 900) } else { (120, 2 + (i % 2)) })
+            .collect();
+        let (windows, _) = detect(&retries);
+        assert_eq!((windows.len(), windows[0].first, windows[0].end), (1, 8, 16));
     }
 }
