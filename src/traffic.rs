@@ -270,10 +270,14 @@ impl TimeUnit {
 
     /// The unit a column's name ends in (`_ns`, `_us`, `_ms`), seconds otherwise.
     pub fn from_column_name(name: &str) -> TimeUnit {
-        [("_ns", TimeUnit::Ns), ("_us", TimeUnit::Us), ("_ms", TimeUnit::Ms)]
-            .into_iter()
-            .find(|(suffix, _)| name.ends_with(suffix))
-            .map_or(TimeUnit::S, |(_, unit)| unit)
+        [
+            ("_ns", TimeUnit::Ns),
+            ("_us", TimeUnit::Us),
+            ("_ms", TimeUnit::Ms),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| name.ends_with(suffix))
+        .map_or(TimeUnit::S, |(_, unit)| unit)
     }
 }
 
@@ -362,8 +366,9 @@ impl ReplayArrivals {
     /// retries, hedges or fallbacks of a request already replayed: skipped.
     fn next_record(&mut self) -> Result<Option<i128>, String> {
         if self.rows.is_none() {
-            let rows = crate::table::Rows::open(&self.spec.file)
+            let mut rows = crate::table::Rows::open(&self.spec.file)
                 .map_err(|e| format!("{}: {e}", self.spec.file.display()))?;
+            rows.keep_only(&[self.spec.time_column.as_str(), "attempt"]);
             self.rows = Some(rows);
         }
         loop {

@@ -80,7 +80,10 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             "exists; pass --force to replace it",
         ));
     }
-    let format = a.format.as_deref().map(|f| Format::parse(f).expect("clap checked it"));
+    let format = a
+        .format
+        .as_deref()
+        .map(|f| Format::parse(f).expect("clap checked it"));
     let mut fit = Fit::new(Options {
         format,
         columns,
@@ -95,7 +98,10 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
     }
     let unreadable = fit.unreadable.clone();
     if unreadable.count > 0 {
-        eprintln!("{} unreadable line(s), not used; the first:", unreadable.count);
+        eprintln!(
+            "{} unreadable line(s), not used; the first:",
+            unreadable.count
+        );
         for line in &unreadable.first {
             eprintln!("  {line}");
         }
@@ -141,20 +147,33 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
     {
         return write_failed(&dir, e);
     }
-    let file_name = a.out.file_name().map_or("scenario.json".into(), |n| n.to_string_lossy().to_string());
+    let file_name = a
+        .out
+        .file_name()
+        .map_or("scenario.json".into(), |n| n.to_string_lossy().to_string());
     if let Err(e) = aichaos::output::write_atomic(&dir, &file_name, text.as_bytes()) {
         return write_failed(&a.out, e);
     }
     outln!("{}", summary_lines(&report).join("\n"));
-    outln!("wrote {} (and fit.json{} beside it)", a.out.display(), if a.no_charts { "" } else { ", charts" });
+    outln!(
+        "wrote {} (and fit.json{} beside it)",
+        a.out.display(),
+        if a.no_charts { "" } else { ", charts" }
+    );
     0
 }
 
 fn summary_lines(r: &aichaos::fit::FitReport) -> Vec<String> {
-    let mut lines = vec![format!("{} attempts read from {} file(s)", r.records, r.files.len())];
+    let mut lines = vec![format!(
+        "{} attempts read from {} file(s)",
+        r.records,
+        r.files.len()
+    )];
     for t in &r.targets {
         let chosen = |f: &Option<aichaos::fit::families::SampleFit>| {
-            f.as_ref().map_or("-".to_string(), |f| format!("{} (KS {:.3})", f.chosen, f.ks_distance))
+            f.as_ref().map_or("-".to_string(), |f| {
+                format!("{} (KS {:.3})", f.chosen, f.ks_distance)
+            })
         };
         lines.push(format!(
             "{}/{}: ttft {}, per_token {}, {} successes",
@@ -175,7 +194,8 @@ fn summary_lines(r: &aichaos::fit::FitReport) -> Vec<String> {
                 .map(|(s, e)| format!("{s} {:.2}%", 100.0 * e.rate))
                 .collect::<Vec<_>>()
                 .join(" "),
-            p.rpm.map_or("-".to_string(), |(rpm, _)| format!("{rpm:.0}"))
+            p.rpm
+                .map_or("-".to_string(), |(rpm, _)| format!("{rpm:.0}"))
         ));
     }
     if let Some(retry) = &r.retries {

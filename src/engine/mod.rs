@@ -46,11 +46,11 @@ use crate::policy::budget::{AdaptiveThrottle, RetryBudget};
 use crate::policy::cooldown::Cooldown;
 use crate::provider::ProviderState;
 use crate::ratelimit::TokenBucket;
+use crate::requestlog::AttemptSink;
 use crate::rng::{RequestDraws, SimRng, named_stream};
 use crate::scenario::Scenario;
 use crate::slo::{ConditionKind, SloReport, SloTracker};
 use crate::time::{Nanos, secs_to_ns};
-use crate::requestlog::AttemptSink;
 use crate::trace::TraceSink;
 use crate::traffic::{ArrivalModel, ArrivalProcess, ReplayArrivals};
 

@@ -7,10 +7,10 @@
 //! point costs one comparison of the clock outside the window (`tracing`).
 
 use crate::credits::nano_to_usd;
-use crate::outcome::Failure;
-use crate::requestlog::{AttemptKind, AttemptRecord};
 use crate::metrics::{BucketSink, Totals};
+use crate::outcome::Failure;
 use crate::policy::breaker::BreakerState;
+use crate::requestlog::{AttemptKind, AttemptRecord};
 use crate::scenario::Scenario;
 use crate::slo::{ConditionKind, Names, SloTracker};
 use crate::time::Nanos;
@@ -217,7 +217,11 @@ impl Sim<'_> {
                 .is_none()
                 .then(|| latency_ns.saturating_sub(streaming_ns)),
             input_tokens: r.input_tokens,
-            output_tokens: if failure.is_none() { r.output_tokens } else { 0 },
+            output_tokens: if failure.is_none() {
+                r.output_tokens
+            } else {
+                0
+            },
             retry_after_ns,
         };
         let log = &mut self.observers.attempt_log;

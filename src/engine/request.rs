@@ -489,7 +489,10 @@ impl Sim<'_> {
     /// arrivals end (records are in time order, so reading stops there).
     pub(super) fn schedule_replayed(&mut self, group: u16) -> Result<(), RunError> {
         let state = &mut self.clients.groups[group as usize];
-        let replay = state.replay.as_mut().expect("a replay group has its reader");
+        let replay = state
+            .replay
+            .as_mut()
+            .expect("a replay group has its reader");
         let next = replay
             .next(state.traffic.rng())
             .map_err(RunError::BadInput)?;

@@ -70,7 +70,10 @@ impl Sim<'_> {
                         let ttft = model.ttft.sample(rng);
                         let per_token = model.per_token.sample(rng);
                         let m = conditions.latency_multiplier;
-                        ((ttft + per_token * f64::from(r.output_tokens)) * m, ttft * m)
+                        (
+                            (ttft + per_token * f64::from(r.output_tokens)) * m,
+                            ttft * m,
+                        )
                     }
                 };
                 let job = self.world.jobs.insert(Job {

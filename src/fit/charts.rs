@@ -28,6 +28,9 @@ pub fn render(report: &FitReport, dir: &Path) -> ChartResult<Vec<PathBuf>> {
     ])
 }
 
+/// A line: its legend label, colour, whether dashed, and its points.
+type Series = (String, RGBColor, bool, Vec<(f64, f64)>);
+
 /// One line per series on linear axes, with a caption and axis names.
 struct Lines<'a> {
     title: String,
@@ -35,8 +38,7 @@ struct Lines<'a> {
     y_desc: &'a str,
     x: (f64, f64),
     y: (f64, f64),
-    /// (label, colour, dashed, points)
-    series: Vec<(String, RGBColor, bool, Vec<(f64, f64)>)>,
+    series: Vec<Series>,
     /// Shaded x ranges.
     shaded: Vec<(f64, f64)>,
 }
@@ -44,11 +46,17 @@ struct Lines<'a> {
 fn draw_lines(path: &Path, l: Lines<'_>) -> ChartResult<PathBuf> {
     draw_png(path, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(&l.title, (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold))
+            .caption(
+                &l.title,
+                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
+            )
             .margin(16)
             .x_label_area_size(56)
             .y_label_area_size(84)
-            .build_cartesian_2d(l.x.0..l.x.1.max(l.x.0 + 1e-9), l.y.0..l.y.1.max(l.y.0 + 1e-9))
+            .build_cartesian_2d(
+                l.x.0..l.x.1.max(l.x.0 + 1e-9),
+                l.y.0..l.y.1.max(l.y.0 + 1e-9),
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -73,12 +81,12 @@ fn draw_lines(path: &Path, l: Lines<'_>) -> ChartResult<PathBuf> {
             } else {
                 chart.draw_series(LineSeries::new(points, style))
             };
-            drawn
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    plotters::element::PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3))
-                });
+            drawn.map_err(err)?.label(label).legend(move |(x, y)| {
+                plotters::element::PathElement::new(
+                    vec![(x, y), (x + 24, y)],
+                    colour.stroke_width(3),
+                )
+            });
         }
         chart
             .configure_series_labels()
@@ -109,7 +117,12 @@ fn latency_cdf(report: &FitReport, dir: &Path) -> ChartResult<PathBuf> {
             .map(|k| (sample[k], 100.0 * (k + 1) as f64 / n as f64))
             .collect();
         let colour = series_colour(i);
-        series.push((format!("{}/{} observed", t.provider, t.model), colour, false, observed));
+        series.push((
+            format!("{}/{} observed", t.provider, t.model),
+            colour,
+            false,
+            observed,
+        ));
         if let Some(best) = t.ttft_s.as_ref().and_then(|f| f.best) {
             let fitted = (0..=200)
                 .map(|k| {
@@ -117,7 +130,12 @@ fn latency_cdf(report: &FitReport, dir: &Path) -> ChartResult<PathBuf> {
                     (x, 100.0 * best.cdf(x))
                 })
                 .collect();
-            series.push((format!("{}/{} fitted {}", t.provider, t.model, best.name()), colour, true, fitted));
+            series.push((
+                format!("{}/{} fitted {}", t.provider, t.model, best.name()),
+                colour,
+                true,
+                fitted,
+            ));
         }
     }
     draw_lines(
@@ -150,7 +168,12 @@ fn qq(report: &FitReport, dir: &Path) -> ChartResult<PathBuf> {
             })
             .collect();
         high = points.iter().fold(high, |h, (a, b)| h.max(*a).max(*b));
-        series.push((format!("{}/{} ({})", t.provider, t.model, best.name()), series_colour(i), false, points));
+        series.push((
+            format!("{}/{} ({})", t.provider, t.model, best.name()),
+            series_colour(i),
+            false,
+            points,
+        ));
     }
     series.push(("y = x".into(), GREY, true, vec![(0.0, 0.0), (high, high)]));
     draw_lines(
@@ -182,7 +205,12 @@ fn errors(report: &FitReport, dir: &Path) -> ChartResult<PathBuf> {
             .filter(|(_, (n, _))| *n > 0)
             .map(|(b, (n, e))| (minutes(report, b), 100.0 * *e as f64 / *n as f64))
             .collect();
-        series.push((format!("{} failures", p.name), series_colour(i), false, points));
+        series.push((
+            format!("{} failures", p.name),
+            series_colour(i),
+            false,
+            points,
+        ));
         shaded.extend(
             p.windows
                 .iter()
@@ -218,7 +246,12 @@ fn arrivals(report: &FitReport, dir: &Path) -> ChartResult<PathBuf> {
                 .map(|(b, n)| (minutes(report, b), *n as f64 / bucket_s))
                 .collect();
             high = points.iter().fold(high, |h, p| h.max(p.1));
-            (format!("{}/{}", t.provider, t.model), series_colour(i), false, points)
+            (
+                format!("{}/{}", t.provider, t.model),
+                series_colour(i),
+                false,
+                points,
+            )
         })
         .collect();
     draw_lines(

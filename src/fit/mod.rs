@@ -355,17 +355,36 @@ impl Fit {
             .targets
             .iter()
             .map(|((provider, model), acc)| {
-                target_report(provider, model, acc, first_bucket, buckets, &self.options, &mut notes)
+                target_report(
+                    provider,
+                    model,
+                    acc,
+                    first_bucket,
+                    buckets,
+                    &self.options,
+                    &mut notes,
+                )
             })
             .collect();
         let providers: Vec<ProviderReport> = self
             .providers
             .iter()
             .map(|(name, counts)| {
-                provider_report(name, counts, first_bucket, buckets, &self.options, &mut notes)
+                provider_report(
+                    name,
+                    counts,
+                    first_bucket,
+                    buckets,
+                    &self.options,
+                    &mut notes,
+                )
             })
             .collect();
-        let retries = retry_report(&self.attempts_per_request, &self.gaps, &self.timeout_latency);
+        let retries = retry_report(
+            &self.attempts_per_request,
+            &self.gaps,
+            &self.timeout_latency,
+        );
         if retries.is_none() {
             notes.push(
                 "retries: not fitted: the logs have no request ids with attempt indices, \
@@ -471,8 +490,17 @@ pub fn wilson(k: u64, n: u64) -> RateEstimate {
     let half = z / (1.0 + z * z / n_f) * (p * (1.0 - p) / n_f + z * z / (4.0 * n_f * n_f)).sqrt();
     RateEstimate {
         rate: p,
-        low: (centre - half).max(0.0),
-        high: (centre + half).min(1.0),
+        // At k = 0 (or n) the bound is 0 (or 1) exactly; the arithmetic leaves a crumb.
+        low: if k == 0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        high: if k >= n {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
         count: k,
     }
 }
@@ -557,7 +585,12 @@ fn target_report(
             quantiles: vec![slope],
             ks_distance: 0.0,
         });
-        ("regression", ttft, per_token, Some((slope, my - slope * mx)))
+        (
+            "regression",
+            ttft,
+            per_token,
+            Some((slope, my - slope * mx)),
+        )
     };
     let ttft = families::fit(&ttft_values, MIN_SAMPLE);
     if ttft.is_none() {
@@ -575,7 +608,12 @@ fn target_report(
     }
     let _ = options;
     let arrivals = (0..buckets)
-        .map(|i| acc.arrivals.get(&(first_bucket + i as i64)).copied().unwrap_or(0))
+        .map(|i| {
+            acc.arrivals
+                .get(&(first_bucket + i as i64))
+                .copied()
+                .unwrap_or(0)
+        })
         .collect();
     let mut ttft_sample: Vec<f64> = ttft_values.into_iter().filter(|v| *v > 0.0).collect();
     ttft_sample.sort_by(f64::total_cmp);
@@ -792,7 +830,9 @@ fn dist_json(fit: &SampleFit, durations: bool) -> Value {
         Some(Fitted::Weibull { shape, scale }) => {
             json!({ "dist": "weibull", "shape": sig(shape), "scale": q(scale) })
         }
-        None => json!({ "dist": "empirical", "values": fit.quantiles.iter().map(|x| q(*x)).collect::<Vec<_>>() }),
+        None => {
+            json!({ "dist": "empirical", "values": fit.quantiles.iter().map(|x| q(*x)).collect::<Vec<_>>() })
+        }
     }
 }
 
@@ -856,7 +896,11 @@ impl FitReport {
                 .iter()
                 .map(|(status, r)| {
                     // Statuses the format has no name for count as 500s.
-                    let key = if [500, 502, 503, 529].contains(status) { *status } else { 500 };
+                    let key = if [500, 502, 503, 529].contains(status) {
+                        *status
+                    } else {
+                        500
+                    };
                     (key.to_string(), json!(sig(r.rate)))
                 })
                 .collect();
@@ -872,7 +916,8 @@ impl FitReport {
                     if w.kind == "down" {
                         o["behaviour"] = json!(w.behaviour);
                     } else {
-                        let extra = w.failure_rate - p.background.values().map(|r| r.rate).sum::<f64>();
+                        let extra =
+                            w.failure_rate - p.background.values().map(|r| r.rate).sum::<f64>();
                         o["error_rate"] = json!(sig(extra.clamp(0.0, 1.0)));
                         o["error_status"] = json!(w.behaviour.parse::<u16>().unwrap_or(503));
                     }
@@ -948,9 +993,11 @@ impl FitReport {
             .collect();
         sources.push(match &self.replay {
             Some(_) => "Traffic: the log's first attempts, replayed.".to_string(),
-            None => format!(
-                "Traffic: first attempts per hour (or per bucket for a log under two hours) as a schedule."
-            ),
+            None => {
+                "Traffic: first attempts per hour (or per bucket for a log under two hours) as a \
+                 schedule."
+                    .to_string()
+            }
         });
         sources.extend(self.notes.iter().map(|n| format!("Not fitted: {n}.")));
         json!({
@@ -1038,7 +1085,10 @@ mod tests {
     #[test]
     fn wilson_intervals_hold_the_rate() {
         let r = wilson(20, 1000);
-        assert!(r.low < 0.02 && 0.02 < r.high && r.high - r.low < 0.02, "{r:?}");
+        assert!(
+            r.low < 0.02 && 0.02 < r.high && r.high - r.low < 0.02,
+            "{r:?}"
+        );
         assert_eq!(wilson(0, 100).low, 0.0);
     }
 

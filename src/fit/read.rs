@@ -94,7 +94,9 @@ impl Format {
             "aichaos" => Ok(Format::Aichaos),
             "otel" => Ok(Format::Otel),
             "columns" => Ok(Format::Columns),
-            other => Err(format!("unknown format `{other}`; use aichaos, otel or columns")),
+            other => Err(format!(
+                "unknown format `{other}`; use aichaos, otel or columns"
+            )),
         }
     }
 }
@@ -126,7 +128,11 @@ pub fn columns(mapping: &[(String, String)]) -> Result<BTreeMap<String, String>,
             let names: Vec<&String> = map.keys().collect();
             return Err(format!(
                 "unknown field `{field}` in --column; fields: {}",
-                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         map.insert(field.clone(), column.clone());
@@ -205,6 +211,7 @@ pub fn read_table(
     sink: &mut dyn FnMut(Obs),
 ) -> Result<(), String> {
     let mut rows = Rows::open(path)?;
+    rows.keep_only(&map.values().map(String::as_str).collect::<Vec<_>>());
     while let Some(row) = rows.advance() {
         if let Err(e) = row {
             unreadable.push(path, e.line, &e.reason);
@@ -365,7 +372,12 @@ fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
         _ if failed => status.map_or(Outcome::Other, Outcome::from_status),
         _ => status.map_or(Outcome::Ok, Outcome::from_status),
     };
-    let tokens = |key: &str| attribute(span, key).as_ref().and_then(number).map(|x| x as u32);
+    let tokens = |key: &str| {
+        attribute(span, key)
+            .as_ref()
+            .and_then(number)
+            .map(|x| x as u32)
+    };
     Ok(Some(Obs {
         t_ns: start,
         request: None,
@@ -389,11 +401,23 @@ mod tests {
     #[test]
     fn outcomes_from_names_and_statuses() {
         assert_eq!(Outcome::from_name("ok", None), Outcome::Ok);
-        assert_eq!(Outcome::from_name("http_503", None), Outcome::ServerError(503));
-        assert_eq!(Outcome::from_name("rate_limited", Some(429)), Outcome::RateLimited);
-        assert_eq!(Outcome::from_name("connect_timeout", None), Outcome::Timeout);
+        assert_eq!(
+            Outcome::from_name("http_503", None),
+            Outcome::ServerError(503)
+        );
+        assert_eq!(
+            Outcome::from_name("rate_limited", Some(429)),
+            Outcome::RateLimited
+        );
+        assert_eq!(
+            Outcome::from_name("connect_timeout", None),
+            Outcome::Timeout
+        );
         assert_eq!(Outcome::from_name("500", None), Outcome::ServerError(500));
-        assert_eq!(Outcome::from_name("InternalServerError", Some(500)), Outcome::ServerError(500));
+        assert_eq!(
+            Outcome::from_name("InternalServerError", Some(500)),
+            Outcome::ServerError(500)
+        );
         assert_eq!(Outcome::from_status(404), Outcome::Other);
     }
 }

@@ -130,7 +130,13 @@ mod tests {
     fn a_burst_is_found_to_the_bucket_and_the_background_outside_it() {
         // 60 buckets of 300 attempts, 2 % failures, and buckets 20..30 failing entirely.
         let series: Vec<(u64, u64)> = (0..60)
-            .map(|i| if (20..30).contains(&i) { (300, 300) } else { (300, 6 + (i % 3)) })
+            .map(|i| {
+                if (20..30).contains(&i) {
+                    (300, 300)
+                } else {
+                    (300, 6 + (i % 3))
+                }
+            })
             .collect();
         let (windows, background) = detect(&series);
         assert_eq!(windows.len(), 1, "{windows:?}");
@@ -141,9 +147,18 @@ mod tests {
         assert!(detect(&flat).0.is_empty());
         // A burst holding more attempts than the calm stretches (retries) is still the burst.
         let retries: Vec<(u64, u64)> = (0..30)
-            .map(|i| if (8..16).contains(&i) { (900, 900) } else { (120, 2 + (i % 2)) })
+            .map(|i| {
+                if (8..16).contains(&i) {
+                    (900, 900)
+                } else {
+                    (120, 2 + (i % 2))
+                }
+            })
             .collect();
         let (windows, _) = detect(&retries);
-        assert_eq!((windows.len(), windows[0].first, windows[0].end), (1, 8, 16));
+        assert_eq!(
+            (windows.len(), windows[0].first, windows[0].end),
+            (1, 8, 16)
+        );
     }
 }

@@ -992,7 +992,10 @@ fn misplaced_arrival_fields(c: &mut Checker, a: &raw::Arrivals, ap: &str, kind: 
                 ClosedLoop => "closed_loop",
                 Replay => "replay",
             };
-            c.fail(&join(ap, field), format!("applies only to `type: \"{name}\"`"));
+            c.fail(
+                &join(ap, field),
+                format!("applies only to `type: \"{name}\"`"),
+            );
         }
     }
 }
@@ -1004,7 +1007,10 @@ fn replay(c: &mut Checker, a: &raw::Arrivals, ap: &str) -> ArrivalModel {
     let file = match a.file.as_deref() {
         Some(f) if !f.trim().is_empty() => f.to_string(),
         _ => {
-            c.fail(&join(ap, "file"), "a replay group needs the `file` it replays");
+            c.fail(
+                &join(ap, "file"),
+                "a replay group needs the `file` it replays",
+            );
             String::new()
         }
     };
@@ -1035,7 +1041,12 @@ fn replay(c: &mut Checker, a: &raw::Arrivals, ap: &str) -> ArrivalModel {
         time_column,
         unit,
         from_first: a.time_origin == Some(raw::TimeOrigin::First),
-        rate_scale: c.number(&join(ap, "rate_scale"), a.rate_scale.unwrap_or(1.0), 0.0, 1000.0),
+        rate_scale: c.number(
+            &join(ap, "rate_scale"),
+            a.rate_scale.unwrap_or(1.0),
+            0.0,
+            1000.0,
+        ),
         time_shift_ns,
     })
 }

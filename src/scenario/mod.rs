@@ -570,7 +570,9 @@ fn describe(o: &overrides::Override) -> String {
 /// and checks that it opens and, for CSV, has the time column: problems at
 /// `{prefix}traffic[i].arrivals.file`. The rows themselves are checked as the run reads them.
 fn check_replay_files(scenario: &mut Scenario, file: &str, prefix: &str) -> Vec<FieldError> {
-    let dir = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+    let dir = std::path::Path::new(file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
     let mut problems = Vec::new();
     for (gi, g) in scenario.groups.iter_mut().enumerate() {
         let crate::traffic::ArrivalModel::Replay(spec) = &mut g.arrivals else {

@@ -4,9 +4,9 @@
 mod bad_input;
 mod charts;
 mod cli;
-mod fit;
 mod compare;
 mod determinism;
+mod fit;
 mod incidents;
 mod init;
 mod interrupt;

@@ -19,8 +19,14 @@ fn world() -> aichaos::scenario::Scenario {
 
 fn run_logged(dir: &Path, name: &str) -> aichaos::report::Summary {
     let s = world();
-    aichaos::run::run_to_dir_logged(&s, &dir.join("out"), false, &|_, _| {}, Some(&dir.join(name)))
-        .expect("run completes")
+    aichaos::run::run_to_dir_logged(
+        &s,
+        &dir.join("out"),
+        false,
+        &|_, _| {},
+        Some(&dir.join(name)),
+    )
+    .expect("run completes")
 }
 
 #[test]
@@ -28,9 +34,15 @@ fn one_record_per_attempt_in_the_order_they_were_sent() {
     let dir = tempfile::tempdir().unwrap();
     let summary = run_logged(dir.path(), "log.jsonl");
     let text = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
-    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len() as u64, summary.attempts.sent);
-    let sent: Vec<u64> = records.iter().map(|r| r["t_ns"].as_u64().unwrap()).collect();
+    let sent: Vec<u64> = records
+        .iter()
+        .map(|r| r["t_ns"].as_u64().unwrap())
+        .collect();
     assert!(sent.windows(2).all(|w| w[0] <= w[1]), "not in send order");
     let (mut ok, mut errors, mut retries) = (0, 0, 0);
     for r in &records {
@@ -50,7 +62,10 @@ fn one_record_per_attempt_in_the_order_they_were_sent() {
             }
             other => panic!("unexpected outcome {other}"),
         }
-        assert_eq!((r["group"].as_str(), r["provider"].as_str()), (Some("app"), Some("p")));
+        assert_eq!(
+            (r["group"].as_str(), r["provider"].as_str()),
+            (Some("app"), Some("p"))
+        );
         assert_eq!(r["input_tokens"], 100);
         let kind = r["kind"].as_str().unwrap();
         assert_eq!(kind == "retry", r["attempt"].as_u64().unwrap() > 0, "{r}");
@@ -72,7 +87,10 @@ fn csv_holds_the_same_records_and_a_run_logs_the_same_bytes_twice() {
     assert_eq!(a, std::fs::read(dir.path().join("b.jsonl")).unwrap());
     let mut csv = csv::Reader::from_path(dir.path().join("c.csv")).unwrap();
     let headers = csv.headers().unwrap().clone();
-    assert_eq!(headers.iter().collect::<Vec<_>>(), aichaos::requestlog::COLUMNS);
+    assert_eq!(
+        headers.iter().collect::<Vec<_>>(),
+        aichaos::requestlog::COLUMNS
+    );
     let lines: Vec<Value> = String::from_utf8(a)
         .unwrap()
         .lines()
@@ -105,7 +123,10 @@ fn an_experiment_of_several_scenarios_is_refused() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--request-log") && err.contains("--scenario"), "{err}");
+    assert!(
+        err.contains("--request-log") && err.contains("--scenario"),
+        "{err}"
+    );
     assert!(!dir.path().join("log.jsonl").exists() && !out.join("summary.json").exists());
 }
 
@@ -138,13 +159,21 @@ fn replayed_arrivals_are_the_recorded_first_attempts_exactly() {
     run_logged(dir.path(), "log.csv");
     let recorded = first_attempts(&dir.path().join("log.csv"));
     let replay = |arrivals: Value| {
-        let s = load_in(dir.path(), json!({ "seed": 9, "duration": "2m",
-            "traffic": [{ "name": "app", "arrivals": arrivals }] }))
+        let s = load_in(
+            dir.path(),
+            json!({ "seed": 9, "duration": "2m",
+            "traffic": [{ "name": "app", "arrivals": arrivals }] }),
+        )
         .unwrap();
         let log = dir.path().join("again.csv");
-        let summary =
-            aichaos::run::run_to_dir_logged(&s, &dir.path().join("o"), false, &|_, _| {}, Some(&log))
-                .unwrap();
+        let summary = aichaos::run::run_to_dir_logged(
+            &s,
+            &dir.path().join("o"),
+            false,
+            &|_, _| {},
+            Some(&log),
+        )
+        .unwrap();
         (summary, first_attempts(&log))
     };
     let (summary, replayed) = replay(json!({ "type": "replay", "file": "log.csv" }));
@@ -154,7 +183,11 @@ fn replayed_arrivals_are_the_recorded_first_attempts_exactly() {
     // Shifted a minute earlier: the first minute is skipped, the rest a minute sooner.
     let (_, shifted) = replay(json!({ "type": "replay", "file": "log.csv", "time_shift": "-1m" }));
     let minute = 60_000_000_000;
-    let expected: Vec<u64> = recorded.iter().filter(|&&t| t >= minute).map(|t| t - minute).collect();
+    let expected: Vec<u64> = recorded
+        .iter()
+        .filter(|&&t| t >= minute)
+        .map(|t| t - minute)
+        .collect();
     assert_eq!(shifted, expected);
 
     // Half the traffic: each arrival kept with probability 1/2 (binomial, 4 sigma).
@@ -173,25 +206,49 @@ fn a_replayed_file_out_of_order_or_unreadable_is_refused_with_its_line() {
     write("back.csv", "t_ms,attempt\n10,0\n20,0\n5,1\n15,0\n");
     write("junk.jsonl", "{\"t_ms\":10}\n{\"t_ms\":\"soon\"}\n");
     let run = |file: &str| {
-        let s = load_in(dir.path(), json!({ "traffic": [{ "name": "app",
-            "arrivals": { "type": "replay", "file": file, "time_column": "t_ms" } }] }))
+        let s = load_in(
+            dir.path(),
+            json!({ "traffic": [{ "name": "app",
+            "arrivals": { "type": "replay", "file": file, "time_column": "t_ms" } }] }),
+        )
         .unwrap();
-        aichaos::run::run_to_dir(&s, &dir.path().join("o"), false).map(|_| ()).unwrap_err()
+        aichaos::run::run_to_dir(&s, &dir.path().join("o"), false)
+            .map(|_| ())
+            .unwrap_err()
     };
     // Line 4 is a retry (skipped); line 5 goes back in time.
     let e = run("back.csv");
     assert_eq!(e.exit_code(), 2);
-    assert!(e.to_string().contains("back.csv: line 5: `t_ms` goes back in time"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("back.csv: line 5: `t_ms` goes back in time"),
+        "{e}"
+    );
     assert!(!dir.path().join("o/summary.json").exists());
     let e = run("junk.jsonl").to_string();
-    assert!(e.contains("junk.jsonl: line 2: `soon` is not a number"), "{e}");
+    assert!(
+        e.contains("junk.jsonl: line 2: `soon` is not a number"),
+        "{e}"
+    );
 
-    let e = load_in(dir.path(), json!({ "traffic": [{ "name": "app",
-        "arrivals": { "type": "replay", "file": "missing.csv" } }] }))
+    let e = load_in(
+        dir.path(),
+        json!({ "traffic": [{ "name": "app",
+        "arrivals": { "type": "replay", "file": "missing.csv" } }] }),
+    )
     .unwrap_err();
-    assert!(e.contains("traffic[0].arrivals.file") && e.contains("cannot open"), "{e}");
-    let e = load_in(dir.path(), json!({ "traffic": [{ "name": "app",
-        "arrivals": { "type": "replay", "file": "back.csv", "rate": "5/s", "rate_scale": -1 } }] }))
+    assert!(
+        e.contains("traffic[0].arrivals.file") && e.contains("cannot open"),
+        "{e}"
+    );
+    let e = load_in(
+        dir.path(),
+        json!({ "traffic": [{ "name": "app",
+        "arrivals": { "type": "replay", "file": "back.csv", "rate": "5/s", "rate_scale": -1 } }] }),
+    )
     .unwrap_err();
-    assert!(e.contains("traffic[0].arrivals.rate_scale") && e.contains("traffic[0].arrivals.rate`"), "{e}");
+    assert!(
+        e.contains("traffic[0].arrivals.rate_scale") && e.contains("traffic[0].arrivals.rate`"),
+        "{e}"
+    );
 }
