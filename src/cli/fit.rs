@@ -113,6 +113,13 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             return EXIT_BAD_INPUT;
         }
     };
+    if a.replay && report.formats.contains(&"otel") {
+        return bad_input(&InputError::single(
+            &out_text,
+            "--replay",
+            "OTLP spans are not rows a replay can read; replay a request log or a CSV / JSON lines log",
+        ));
+    }
     if a.replay && report.targets.len() > 1 {
         return bad_input(&InputError::single(
             &out_text,
@@ -205,7 +212,7 @@ fn summary_lines(r: &aichaos::fit::FitReport) -> Vec<String> {
         ));
     }
     for n in &r.notes {
-        lines.push(format!("not fitted: {n}"));
+        lines.push(format!("note: {n}"));
     }
     lines
 }

@@ -355,15 +355,7 @@ impl Fit {
             .targets
             .iter()
             .map(|((provider, model), acc)| {
-                target_report(
-                    provider,
-                    model,
-                    acc,
-                    first_bucket,
-                    buckets,
-                    &self.options,
-                    &mut notes,
-                )
+                target_report(provider, model, acc, first_bucket, buckets, &mut notes)
             })
             .collect();
         let providers: Vec<ProviderReport> = self
@@ -552,7 +544,6 @@ fn target_report(
     acc: &TargetAcc,
     first_bucket: i64,
     buckets: usize,
-    options: &Options,
     notes: &mut Vec<String>,
 ) -> TargetReport {
     let name = format!("{provider}/{model}");
@@ -595,8 +586,8 @@ fn target_report(
     let ttft = families::fit(&ttft_values, MIN_SAMPLE);
     if ttft.is_none() {
         notes.push(format!(
-            "{name}: latency not fitted: {} successes with a latency, {MIN_SAMPLE} needed",
-            ttft_values.len()
+            "{name}: latency not fitted: {} successes, {MIN_SAMPLE} needed",
+            acc.successes
         ));
     }
     let input = families::fit(&acc.input.values, MIN_SAMPLE);
@@ -606,7 +597,6 @@ fn target_report(
             "{name}: token counts not fitted: fewer than {MIN_SAMPLE} successes log them"
         ));
     }
-    let _ = options;
     let arrivals = (0..buckets)
         .map(|i| {
             acc.arrivals
@@ -999,7 +989,7 @@ impl FitReport {
                     .to_string()
             }
         });
-        sources.extend(self.notes.iter().map(|n| format!("Not fitted: {n}.")));
+        sources.extend(self.notes.iter().map(|n| format!("Note: {n}.")));
         json!({
             "name": name,
             "description": sources.join(" "),
