@@ -147,7 +147,7 @@ impl YAxis {
 
 /// Where a run's files go: draws to a hidden temporary name and renames, so an interrupted
 /// draw never leaves a PNG that looks complete.
-fn draw_png(
+pub(crate) fn draw_png(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> ChartResult<()>,
 ) -> ChartResult<()> {

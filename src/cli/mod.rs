@@ -6,6 +6,7 @@
 mod compare;
 mod docs;
 mod export;
+mod fit;
 mod import;
 mod incidents;
 mod init;
@@ -111,6 +112,13 @@ enum Command {
     /// object per line, any other name Chrome trace-event JSON for ui.perfetto.dev.
     /// --narrate prints a postmortem timeline of the window's notable events.
     Replay(replay::Args),
+    /// Fit a scenario to request logs: latency, tokens, errors, outages, rate limits,
+    /// traffic and retries, each with where it came from.
+    ///
+    /// Reads aichaos's request logs, OpenTelemetry GenAI spans (OTLP JSON) or any CSV / JSON
+    /// lines with --column; writes the scenario, fit.json (every fit with its goodness) and
+    /// charts (latency CDF and Q-Q, failure rate with the windows found, arrivals).
+    Fit(fit::Args),
     /// Check scenario files and report every problem with its field path.
     Validate(validate::Args),
     /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
@@ -177,6 +185,7 @@ impl Cli {
             Command::Merge(a) => merge::execute(a, g),
             Command::Incidents(a) => incidents::execute(a, g),
             Command::Replay(a) => replay::execute(a),
+            Command::Fit(a) => fit::execute(a, g),
             Command::Validate(a) => validate::execute(a),
             Command::Init(a) => init::execute(a, g),
             Command::Import(a) => import::execute(a),

@@ -479,6 +479,12 @@ impl Sim<'_> {
     pub(super) fn arrival(&mut self, group: u16) -> Result<(), RunError> {
         self.arrive(group, NONE)?;
         let g = &self.scenario.groups[group as usize];
+        if let ArrivalModel::Replay(_) = &g.arrivals
+            && g.max_requests
+                .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
+        {
+            self.schedule_replayed(group)?;
+        }
         if let ArrivalModel::Poisson(profile) = &g.arrivals
             && g.max_requests
                 .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
@@ -486,6 +492,24 @@ impl Sim<'_> {
                 .traffic
                 .next(profile, self.now)
         {
+            self.schedule_arrival(t, Event::Arrival { group });
+        }
+        Ok(())
+    }
+
+    /// Schedules a `replay` group's next recorded arrival, if the file has one before the
+    /// arrivals end (records are in time order, so reading stops there).
+    pub(super) fn schedule_replayed(&mut self, group: u16) -> Result<(), RunError> {
+        let state = &mut self.clients.groups[group as usize];
+        let replay = state
+            .replay
+            .as_mut()
+            .expect("a replay group has its reader");
+        let next = replay
+            .next(state.traffic.rng())
+            .map_err(RunError::BadInput)?;
+        if let Some(t) = next {
+            debug_assert!(t >= self.now, "replayed arrivals are in time order");
             self.schedule_arrival(t, Event::Arrival { group });
         }
         Ok(())

@@ -21,7 +21,12 @@ use super::Sim;
 use super::slab::{NONE, Phase, Request, copy_bit};
 
 impl Sim<'_> {
-    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32) {
+    /// Copy `generation` of the request's attempt answered; it streamed its tokens for the
+    /// last `streaming_ns` (for the request log's time to first token).
+    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32, streaming_ns: Nanos) {
+        if self.observers.attempt_log.sink.is_some() {
+            self.log_attempt(request, generation, None, streaming_ns, None);
+        }
         let r = self.clients.requests.items[request as usize];
         if generation != r.first_live_generation {
             self.count(r.group, r.counted, |t| t.hedges_won += 1);
@@ -88,6 +93,10 @@ impl Sim<'_> {
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         if !failure.is_local() {
+            if self.observers.attempt_log.sink.is_some() {
+                let generation = self.clients.answering.unwrap_or(r.generation);
+                self.log_attempt(request, generation, Some(failure), 0, retry_after_ns);
+            }
             let counts = policy
                 .breaker
                 .as_ref()

@@ -61,13 +61,19 @@ impl Sim<'_> {
                 if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
                     kind = ServiceKind::Error(conditions.extra_error);
                 }
-                let service_s = match kind {
-                    ServiceKind::Error(_) => provider.error_latency.sample(rng),
+                let (service_s, ttft_s) = match kind {
+                    ServiceKind::Error(_) => {
+                        let s = provider.error_latency.sample(rng);
+                        (s, s)
+                    }
                     ServiceKind::Success | ServiceKind::Hang => {
                         let ttft = model.ttft.sample(rng);
                         let per_token = model.per_token.sample(rng);
-                        (ttft + per_token * f64::from(r.output_tokens))
-                            * conditions.latency_multiplier
+                        let m = conditions.latency_multiplier;
+                        (
+                            (ttft + per_token * f64::from(r.output_tokens)) * m,
+                            ttft * m,
+                        )
                     }
                 };
                 let job = self.world.jobs.insert(Job {
@@ -77,6 +83,7 @@ impl Sim<'_> {
                     model: mi as u16,
                     kind,
                     service_ns: secs_to_ns(service_s),
+                    streaming_ns: secs_to_ns(service_s).saturating_sub(secs_to_ns(ttft_s)),
                     input_tokens: r.input_tokens,
                     output_tokens: r.output_tokens,
                     reserved_nusd,
@@ -171,7 +178,9 @@ impl Sim<'_> {
 
         if client_waiting {
             match j.kind {
-                ServiceKind::Success => self.attempt_succeeded(j.request, j.generation),
+                ServiceKind::Success => {
+                    self.attempt_succeeded(j.request, j.generation, j.streaming_ns)
+                }
                 ServiceKind::Error(failure) => {
                     self.copy_failed(j.request, j.generation, failure, None)
                 }

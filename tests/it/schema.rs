@@ -91,6 +91,20 @@ fn closed_sets() -> Vec<ClosedSet> {
             |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": v } }] }),
             json!("zzzz"),
             "traffic[0].arrivals.type",
+            "one of ",
+        ),
+        set(
+            "/$defs/TimeUnit",
+            |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": "replay", "file": "x.csv", "time_unit": v } }] }),
+            json!("fortnights"),
+            "traffic[0].arrivals.time_unit",
+            "one of ",
+        ),
+        set(
+            "/$defs/TimeOrigin",
+            |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": "replay", "file": "x.csv", "time_origin": v } }] }),
+            json!("epoch"),
+            "traffic[0].arrivals.time_origin",
             "expected ",
         ),
         set(
