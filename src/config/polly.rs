@@ -373,7 +373,9 @@ fn retry(r: &Obj, p: &mut Value, report: &mut Report) -> Result<(), InputError> 
     if let Some(f) = r.get("ShouldRetryAfterHeader") {
         let honour = f.bool()?;
         p["retry"]["retry_after"] = if honour {
-            json!({ "honour": true, "max": "none" })
+            // Polly's delay generator returns the header itself: it replaces the backoff
+            // (RetryResilienceStrategy.cs), as the `ms-standard-resilience` preset says.
+            json!({ "honour": true, "max": "none", "combine": "replace" })
         } else {
             json!({ "honour": false })
         };
@@ -546,6 +548,13 @@ fn retry_out(src: &Source, lost: &mut Vec<String>) -> Out {
     let ra = r.retry_after;
     if ra.honour && ra.max_ns < MAX_DURATION_NS {
         lost.push("retry.retry_after.max: the standard handler honours any Retry-After".into());
+    }
+    if ra.honour && ra.combine != crate::policy::Combine::Replace {
+        lost.push(
+            "retry.retry_after.combine: the standard handler sleeps the header as sent, \
+             never the longer of it and the backoff"
+                .into(),
+        );
     }
     o.put(
         "ShouldRetryAfterHeader",
