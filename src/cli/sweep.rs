@@ -491,6 +491,7 @@ fn open_checkpoint(
 /// Ranks a sweep's points and writes everything a sweep writes. Both a whole sweep and
 /// `merge` of its shards come here, with the same inputs, so their files are identical.
 /// `comparison` holds the baseline (the scenario as written) first, then the points.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn finish_sweep(
     spec: &SweepSpec,
     name: &str,
