@@ -556,15 +556,11 @@ fn sweep_worlds(dir: &std::path::Path, worlds: &[String], extra: &[&str]) -> (i3
     let out = dir.join("out");
     let mut args = vec!["sweep", "--worlds"];
     args.extend(worlds.iter().map(String::as_str));
-    args.extend([
-        "--param",
-        "traffic[app].request.model=n,k",
-        "--replications",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-    ]);
+    args.extend(["--param", "traffic[app].request.model=n,k"]);
+    if !extra.contains(&"--replications") {
+        args.extend(["--replications", "3"]);
+    }
+    args.extend(["--out", out.to_str().unwrap(), "--force"]);
     args.extend(extra);
     crate::support::aichaos(&args)
 }
@@ -716,6 +712,20 @@ fn bad_worlds_are_refused() {
     );
     refused(two, &["--aggregate", "p101"], &["--aggregate", "`p101`"]);
     refused(two, &["--shard", "1/2"], &["--shard", "cannot be sharded"]);
+    refused(
+        two,
+        &["--replications", "auto", "--budget", "100"],
+        &["--worlds", "--replications auto is not supported"],
+    );
+    // In an experiment, the error names the scenario that lacks the path.
+    let experiment = dir.path().join("experiment.json");
+    let web = json!({ "base": c, "scenarios": [{ "name": "web-only" }] });
+    std::fs::write(&experiment, web.to_string()).unwrap();
+    refused(
+        &[files[0].clone(), experiment.to_str().unwrap().to_string()],
+        &[],
+        &["experiment.json (world `web-only`)", "traffic[app]"],
+    );
     refused(
         &[files[0].clone(), format!("{}:storm", files[1])],
         &[],
