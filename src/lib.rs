@@ -41,3 +41,4 @@ pub mod time;
 pub mod timeseries;
 pub mod trace;
 pub mod traffic;
+pub mod worlds;

@@ -24,6 +24,12 @@ pub struct SweepSpec {
     pub budget: Option<u64>,
     pub sample: String,
     pub set: Vec<String>,
+    /// `--worlds` (never sharded, but in the progress file's header): each entry as given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worlds: Vec<String>,
+    /// `--aggregate` over the worlds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<String>,
 }
 
 fn default_tie_breaker() -> String {
@@ -48,6 +54,13 @@ pub struct SweepPart {
 /// A part's own consistency: its shard is one of N, it holds exactly that slice's points,
 /// and every result has the metrics in their order (ranking reads them by position).
 pub fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
+    if !part.spec.worlds.is_empty() {
+        return Err((
+            "spec.worlds",
+            "a sweep over --worlds is never sharded: this part was not written by `sweep --shard`"
+                .into(),
+        ));
+    }
     if part.of == 0 || !(1..=part.of).contains(&part.shard) {
         return Err((
             "shard",
@@ -218,6 +231,8 @@ mod tests {
                 budget: None,
                 sample: "grid".into(),
                 set: vec![],
+                worlds: vec![],
+                aggregate: None,
             },
             shard,
             of,

@@ -356,6 +356,9 @@ pub struct RankedPoint {
     /// (absent for the finalists and in a sweep of fixed replications).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped_after_stage: Option<usize>,
+    /// With `--worlds`: the point in each world (the fields above are the aggregate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_world: Vec<crate::worlds::WorldResult>,
 }
 
 /// The scenario as written, run on the same replications as the points.
@@ -365,6 +368,9 @@ pub struct Baseline {
     pub feasibility: Feasibility,
     pub replications: usize,
     pub metrics: Vec<(String, f64, Option<f64>)>,
+    /// With `--worlds`: each world as written (the fields above are the aggregate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_world: Vec<crate::worlds::WorldResult>,
 }
 
 /// What the sweep recommends, and why.
@@ -534,6 +540,7 @@ pub fn rank(
             tied_with_best: tied.contains(&p),
             recommended: recommended == Some(p),
             dropped_after_stage: dropped_at(p),
+            per_world: Vec::new(),
         })
         .collect();
     let baseline = Baseline {
@@ -541,6 +548,7 @@ pub fn rank(
         feasibility: judge_all(baseline, constraints),
         replications: objective_values(baseline, m).len(),
         metrics: metric_rows(baseline),
+        per_world: Vec::new(),
     };
     let selection = Selection {
         test: "paired Student t, one-sided against the baseline, two-sided against the best",

@@ -147,6 +147,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
         &first.base_document,
         &comparison,
         None,
+        None,
         out,
         json,
     )

@@ -522,3 +522,227 @@ fn auto_replications_find_the_known_best_at_a_fraction_of_the_cost() {
     ]);
     assert_eq!(auto, threads);
 }
+
+/// Three worlds as files: provider q is flawless in `outage-a` and fails half its calls in
+/// the other two; r fails 10 % everywhere, p (the scenario as written) 30 %. No retries.
+fn worlds(dir: &std::path::Path) -> Vec<String> {
+    let model = |name: &str| {
+        json!({ "name": name, "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0,
+                "ttft": "200ms", "per_token": "10ms" })
+    };
+    [("outage-a", 0.0), ("storm-b", 0.5), ("runout-c", 0.5)]
+        .iter()
+        .map(|(name, q_errors)| {
+            let mut doc = crate::support::base();
+            aichaos::scenario::merge_patch(
+                &mut doc,
+                &json!({ "name": name, "duration": "5m",
+                         "traffic": [{ "name": "app", "policy": { "retry": { "max_attempts": 1 } } }] }),
+            );
+            doc["providers"] = json!([
+                { "name": "p", "models": [model("m")], "errors": { "500": 0.3 } },
+                { "name": "q", "models": [model("n")], "errors": { "500": q_errors } },
+                { "name": "r", "models": [model("k")], "errors": { "500": 0.1 } },
+            ]);
+            let file = dir.join(format!("{name}.json"));
+            std::fs::write(&file, doc.to_string()).unwrap();
+            file.to_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// `sweep --worlds` with `extra`: (exit code, stdout, stderr).
+fn sweep_worlds(dir: &std::path::Path, worlds: &[String], extra: &[&str]) -> (i32, String, String) {
+    let out = dir.join("out");
+    let mut args = vec!["sweep", "--worlds"];
+    args.extend(worlds.iter().map(String::as_str));
+    args.extend(["--param", "traffic[app].request.model=n,k"]);
+    if !extra.contains(&"--replications") {
+        args.extend(["--replications", "3"]);
+    }
+    args.extend(["--out", out.to_str().unwrap(), "--force"]);
+    args.extend(extra);
+    crate::support::aichaos(&args)
+}
+
+fn success(rows: &Value) -> f64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m[0] == "success_rate")
+        .unwrap()[1]
+        .as_f64()
+        .unwrap()
+}
+
+/// A setting tuned on one world and bad on the others loses to one good on all of them.
+#[test]
+fn the_robust_point_wins_over_several_worlds() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = worlds(dir.path());
+    // On world A alone, q (point #1, model n) is the best: it never fails there.
+    let (code, stdout, stderr) = sweep_worlds(dir.path(), &files[..1], &["--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let alone: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(alone["selection"]["recommended"], 1);
+    for aggregate in ["worst", "mean"] {
+        let (code, stdout, stderr) =
+            sweep_worlds(dir.path(), &files, &["--aggregate", aggregate, "--json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(report["aggregate"], aggregate);
+        assert_eq!(report["worlds"][1]["name"], "storm-b");
+        // r (point #2, model k) is good everywhere: recommended over q.
+        assert_eq!(report["selection"]["recommended"], 2, "{aggregate}");
+        let (q, r) = (point(&report, 1), point(&report, 2));
+        let q_worlds: Vec<f64> = q["per_world"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| success(&w["metrics"]))
+            .collect();
+        assert_eq!(q_worlds[0], 1.0, "q never fails in world A");
+        assert!(q_worlds[1] < 0.6 && q_worlds[2] < 0.6, "{q_worlds:?}");
+        let folded = success(&q["metrics"]);
+        match aggregate {
+            // Each replication's worst world: B or C, about 0.5.
+            "worst" => assert!(folded < 0.55, "{folded}"),
+            // (1 + 0.5 + 0.5) / 3.
+            _ => assert!((folded - 2.0 / 3.0).abs() < 0.03, "{folded}"),
+        }
+        let r_success = success(&r["metrics"]);
+        assert!((r_success - 0.9).abs() < 0.03, "{r_success}");
+        assert_eq!(report["baseline"]["per_world"].as_array().unwrap().len(), 3);
+        assert!((success(&report["baseline"]["per_world"][2]["metrics"]) - 0.7).abs() < 0.05);
+    }
+    let (code, console, stderr) = sweep_worlds(dir.path(), &files, &["--aggregate", "worst"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        console.contains("per world: point #2 (recommended) and the baseline"),
+        "{console}"
+    );
+    for world in ["outage-a", "storm-b", "runout-c", "aggregate (worst)"] {
+        assert!(
+            console
+                .lines()
+                .any(|l| l.starts_with(&format!("  {world}  ")) && l.contains("#2")),
+            "a line for {world} in {console}"
+        );
+    }
+    let csv = std::fs::read_to_string(dir.path().join("out/sweep.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(
+        ",replications,success_rate@outage-a,success_rate@storm-b,success_rate@runout-c"
+    ));
+    // best.json: the first world with the recommended setting.
+    let best: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/best.json")).unwrap())
+            .unwrap();
+    assert_eq!(best["name"], "outage-a");
+    assert_eq!(best["traffic"][0]["request"]["model"], "k");
+}
+
+/// An experiment file gives every scenario as a world; the outputs do not depend on threads.
+#[test]
+fn experiment_worlds_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = worlds(dir.path());
+    let a: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let experiment = json!({
+        "base": a,
+        "scenarios": [
+            { "name": "storm-b", "providers": [{ "name": "q", "errors": { "500": 0.5 } }] },
+            { "name": "runout-c", "providers": [{ "name": "q", "errors": { "500": 0.5 } }] },
+        ]
+    });
+    let exp = dir.path().join("experiment.json");
+    std::fs::write(&exp, experiment.to_string()).unwrap();
+    let given = [files[0].clone(), exp.to_str().unwrap().to_string()];
+    let run = |threads: &str| {
+        let (code, stdout, stderr) = sweep_worlds(
+            dir.path(),
+            &given,
+            &["--aggregate", "p90", "--threads", threads],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        let files: Vec<Vec<u8>> = ["sweep.json", "sweep.csv", "best.json"]
+            .iter()
+            .map(|f| std::fs::read(dir.path().join("out").join(f)).unwrap())
+            .collect();
+        (stdout, files)
+    };
+    let one = run("1");
+    assert_eq!(one, run("2"));
+    let report: Value = serde_json::from_slice(&one.1[0]).unwrap();
+    assert_eq!(report["worlds"][2]["scenario"], "runout-c");
+    assert_eq!(report["selection"]["recommended"], 2);
+}
+
+#[test]
+fn bad_worlds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = worlds(dir.path());
+    // World C names its traffic `web`: the swept path is missing there.
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&files[2]).unwrap()).unwrap();
+    c["traffic"][0]["name"] = json!("web");
+    std::fs::write(&files[2], c.to_string()).unwrap();
+    let missing = dir.path().join("missing.json");
+    let refused = |worlds: &[String], extra: &[&str], expected: &[&str]| {
+        let (code, _, stderr) = sweep_worlds(dir.path(), worlds, extra);
+        assert_eq!(code, 2, "{stderr}");
+        for e in expected {
+            assert!(stderr.contains(e), "expected `{e}` in {stderr}");
+        }
+        assert!(!dir.path().join("out").exists(), "nothing written");
+    };
+    refused(
+        &files,
+        &[],
+        &["runout-c.json (world `runout-c`)", "traffic[app]"],
+    );
+    let two = &files[..2];
+    refused(
+        &[two, &[missing.to_str().unwrap().to_string()]].concat(),
+        &[],
+        &["missing.json", "--worlds", "cannot read the world"],
+    );
+    refused(
+        two,
+        &["--aggregate", "median"],
+        &["--aggregate", "`median`", "pNN"],
+    );
+    refused(two, &["--aggregate", "p101"], &["--aggregate", "`p101`"]);
+    refused(two, &["--shard", "1/2"], &["--shard", "cannot be sharded"]);
+    refused(
+        two,
+        &["--replications", "auto", "--budget", "100"],
+        &["--worlds", "--replications auto is not supported"],
+    );
+    // In an experiment, the error names the scenario that lacks the path.
+    let experiment = dir.path().join("experiment.json");
+    let web = json!({ "base": c, "scenarios": [{ "name": "web-only" }] });
+    std::fs::write(&experiment, web.to_string()).unwrap();
+    refused(
+        &[files[0].clone(), experiment.to_str().unwrap().to_string()],
+        &[],
+        &["experiment.json (world `web-only`)", "traffic[app]"],
+    );
+    refused(
+        &[files[0].clone(), format!("{}:storm", files[1])],
+        &[],
+        &["storm-b.json", "picks a scenario of an experiment file"],
+    );
+    let (code, _, stderr) = sweep(
+        dir.path(),
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1,2",
+            "--aggregate",
+            "worst",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--aggregate") && stderr.contains("--worlds"),
+        "{stderr}"
+    );
+}
