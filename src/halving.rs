@@ -140,39 +140,27 @@ pub fn sequential_halving(
             rows[job.variant].push(row);
         }
         spent += jobs.len() as u64;
-        // The contenders ranked on what they have, as the sweep will rank them.
-        let subset: Vec<usize> = std::iter::once(0)
-            .chain(contenders.iter().map(|p| p + 1))
-            .collect();
-        let comparison = crate::compare::comparison_of(
-            &subset
-                .iter()
-                .map(|&v| Variant {
-                    name: variants[v].name.clone(),
-                    spec: String::new(),
-                    scenario: variants[v].scenario.clone(),
-                })
-                .collect::<Vec<_>>(),
-            &subset.iter().map(|&v| rows[v].clone()).collect::<Vec<_>>(),
-        );
-        let points: Vec<Vec<serde_json::Value>> = contenders
-            .iter()
-            .map(|&p| ranker.points[p].clone())
-            .collect();
+        // Every point ranked on what it has, as the sweep will rank them at the end (the
+        // dropped ones too, so that Holm's correction covers every point tried: a leader
+        // is not called separated on a weaker test than the final one). Finalists rank
+        // first.
+        let comparison = crate::compare::comparison_of(variants, &rows);
         let ranking = crate::sweep::rank(
             ranker.params,
-            &points,
+            ranker.points,
             &comparison,
             ranker.objective,
             ranker.constraints,
             ranker.tie_breaker,
-            &[],
+            &dropped_after,
         );
         let order: Vec<usize> = ranking
             .points
             .iter()
-            .map(|p| contenders[p.id - 1])
+            .map(|p| p.id - 1)
+            .filter(|&p| dropped_after[p].is_none())
             .collect();
+        debug_assert_eq!(order.len(), contenders.len());
         let leader = &ranking.points[0];
         let decided = leader.beats_baseline
             || leader.vs_baseline.half_width.is_some_and(|h| {
@@ -180,13 +168,18 @@ pub fn sequential_halving(
                     if ranker.objective.maximise { 1.0 } else { -1.0 } * leader.vs_baseline.mean;
                 gain + h <= 0.0
             });
-        let separated =
-            ranking.selection.best == Some(leader.id) && ranking.selection.tied == 0 && decided;
+        // Separated: nothing tied with the leader, its comparison with the baseline decided,
+        // and no point with an uncertain constraint scoring better (more runs would settle it).
+        let separated = ranking.selection.best == Some(leader.id)
+            && ranking.selection.tied == 0
+            && decided
+            && crate::sweep::passed_over(&ranking, ranker.objective) == 0;
         let last = stage + 1 == stages;
         let keep = if separated || last {
             contenders.len()
         } else {
-            contenders.len().div_ceil(2)
+            // Halve, but never below the two finalists the procedure promises.
+            contenders.len().div_ceil(2).max(contenders.len().min(2))
         };
         for &p in &order[keep..] {
             dropped_after[p] = Some(stage + 1);

@@ -134,6 +134,12 @@ pub fn check_merged_spec(part: &SweepPart) -> Result<(), (&'static str, String)>
         .map(|p| sweep::parse_param(p))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ("spec.params", e))?;
+    if params.is_empty() {
+        return Err((
+            "spec.params",
+            "no parameter: a sweep varies at least one".into(),
+        ));
+    }
     sweep::parse_objective(&spec.objective).map_err(|e| ("spec.objective", e))?;
     sweep::parse_objective(&spec.tie_breaker).map_err(|e| ("spec.tie_breaker", e))?;
     for c in &spec.constraints {

@@ -607,9 +607,9 @@ fn ties(
     group
 }
 
-/// The recommendation, or why there is none, in a sentence; and, when uncertain points score
-/// better than the best feasible one, that they were passed over and why.
-fn verdict(ranking: &Ranking, objective: Objective) -> String {
+/// Points whose constraint verdict is uncertain but whose objective mean beats the best
+/// feasible point's: more replications would settle whether they are the best.
+pub fn passed_over(ranking: &Ranking, objective: Objective) -> usize {
     let sign = if objective.maximise { 1.0 } else { -1.0 };
     let score = |p: &RankedPoint| {
         sign * p
@@ -622,11 +622,17 @@ fn verdict(ranking: &Ranking, objective: Objective) -> String {
         .best
         .and_then(|id| ranking.points.iter().find(|p| p.id == id))
         .map_or(f64::NEG_INFINITY, score);
-    let passed_over = ranking
+    ranking
         .points
         .iter()
         .filter(|p| p.feasibility == Feasibility::Uncertain && score(p) > best_score)
-        .count();
+        .count()
+}
+
+/// The recommendation, or why there is none, in a sentence; and, when uncertain points score
+/// better than the best feasible one, that they were passed over and why.
+fn verdict(ranking: &Ranking, objective: Objective) -> String {
+    let passed_over = passed_over(ranking, objective);
     let mut text = decision(ranking, objective);
     if passed_over > 0 {
         text.push_str(&format!(
@@ -683,6 +689,16 @@ fn decision(ranking: &Ranking, objective: Objective) -> String {
     let p = by_id(best);
     if p.replications < 2 {
         return "no setting tried beats the scenario as written: one replication gives no interval to judge by (use --replications 2 or more)".into();
+    }
+    let beaters = ranking.points.iter().filter(|q| q.beats_baseline).count();
+    if beaters > 0 {
+        // Significant against the baseline, yet neither the best nor tied with it: the
+        // best is what a recommendation must be, and it does not beat the baseline.
+        return format!(
+            "no recommendation: {beaters} point(s) beat the scenario as written, but none is the best feasible point (#{best}) or tied with it, and #{best} itself changes {} (paired, 95 %), not significant after Holm's correction over {m} points (adjusted p = {:.4})",
+            diff(p),
+            p.p_holm
+        );
     }
     let worse = p.vs_baseline.mean * if objective.maximise { 1.0 } else { -1.0 } <= 0.0;
     format!(

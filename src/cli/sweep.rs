@@ -692,7 +692,11 @@ fn sweep_csv(params: &[aichaos::sweep::Param], ranking: &aichaos::sweep::Ranking
         ));
     }
     let b = &ranking.baseline;
-    csv.push_str(&format!("{},,{}", ",".repeat(params.len() - 1), b.feasible));
+    csv.push_str(&format!(
+        "{},,{}",
+        ",".repeat(params.len().saturating_sub(1)),
+        b.feasible
+    ));
     csv.push_str(&metrics(&b.metrics));
     csv.push_str(&format!(
         ",baseline,{},,,,,,,,{}\n",

@@ -796,13 +796,13 @@ fn readme_walkthrough_runs_as_shown() {
         "sweep",
         &world,
         "--set",
-        "duration=20m",
+        "duration=3h",
         "--param",
         "traffic[app].policy.cooldown.allowed_fails=1,10",
         "--objective",
         "max:success_rate",
         "--replications",
-        "1",
+        "10",
         "--out",
         &out,
     ]);
@@ -815,8 +815,7 @@ fn readme_walkthrough_runs_as_shown() {
     );
     let back = import(Format::Litellm, "tuned.yaml", &yaml).policy;
     assert_eq!(back["cooldown"]["deployments"], 2, "{yaml}");
-    assert!(
-        [1, 10].contains(&back["cooldown"]["allowed_fails"].as_u64().unwrap()),
-        "{yaml}"
-    );
+    // Over three hours and ten replications, tolerating 10 failures beats the config's 3
+    // (+0.0013 ± 0.0010, Holm-adjusted p = 0.018): it is the recommendation exported.
+    assert_eq!(back["cooldown"]["allowed_fails"], 10, "{yaml}");
 }
