@@ -27,6 +27,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod shard;
 pub mod slo;
 pub mod special;

@@ -11,6 +11,7 @@ mod merge;
 mod plot;
 mod replay;
 mod run;
+mod serve;
 mod sweep;
 mod validate;
 
@@ -100,6 +101,16 @@ enum Command {
     /// object per line, any other name Chrome trace-event JSON for ui.perfetto.dev.
     /// --narrate prints a postmortem timeline of the window's notable events.
     Replay(replay::Args),
+    /// Serve a scenario's world as a live OpenAI- and Anthropic-compatible endpoint.
+    ///
+    /// Each request is one attempt through the scenario's provider model on the wall clock
+    /// (scaled by --time-scale): rate limits with their headers, queueing, time to first
+    /// token and per-token pacing (streamed with `stream: true`), background errors and
+    /// hangs, outages and brownouts from the server's start, credits. Point a client's base
+    /// URL at it: http://ADDR/v1 for OpenAI SDKs, http://ADDR for Anthropic's. The body's
+    /// `model` picks the provider and model (`provider/model` or a model name). Runs until
+    /// Ctrl-C or SIGTERM, letting answers in progress finish (exit 130 or 143).
+    Serve(serve::Args),
     /// Check scenario files and report every problem with its field path.
     Validate(validate::Args),
     /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
@@ -154,6 +165,7 @@ impl Cli {
             Command::Merge(a) => merge::execute(a, g),
             Command::Incidents(a) => incidents::execute(a, g),
             Command::Replay(a) => replay::execute(a),
+            Command::Serve(a) => serve::execute(a),
             Command::Validate(a) => validate::execute(a),
             Command::Init(a) => init::execute(a, g),
             Command::Schema => docs::schema(),

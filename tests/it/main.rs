@@ -15,6 +15,7 @@ mod presets;
 mod properties;
 mod providers;
 mod schema;
+mod serve;
 mod support;
 mod sweep;
 mod validation;
