@@ -296,7 +296,7 @@ impl LiveWorld {
         };
         while let Some(id) = self.providers[pi].queue.pop_front() {
             let job = self.jobs.remove(&id).expect("a queued job is live");
-            self.release(&job, 0);
+            self.release(&job, 0, 0);
             job.state.send_replace(JobState::Aborted(failure));
         }
         for job in self.jobs.values_mut().filter(|j| j.provider == provider) {
@@ -305,13 +305,13 @@ impl LiveWorld {
         }
     }
 
-    /// Returns a job's credits reservation (charging `cost_nusd`) and its unused OTPM.
-    fn release(&mut self, job: &LiveJob, cost_nusd: NanoUsd) {
+    /// Returns a job's credits reservation (charging `cost_nusd`) and the output tokens it
+    /// reserved but did not produce, as `Sim::service_done` does.
+    fn release(&mut self, job: &LiveJob, cost_nusd: NanoUsd, produced: u32) {
         let provider = &mut self.providers[job.provider as usize];
         if let Some(account) = &mut provider.credits {
             account.settle(job.reserved_nusd, cost_nusd);
         }
-        let produced = if cost_nusd > 0 { job.output_tokens } else { 0 };
         provider.output_settled(self.now_ns, job.model as usize, job.max_tokens, produced);
     }
 
@@ -410,12 +410,17 @@ impl LiveWorld {
         };
         let pi = j.provider as usize;
         let scenario = Arc::clone(&self.scenario);
-        let cost = match j.kind {
-            ServiceKind::Success => scenario.providers[pi].models[j.model as usize]
-                .cost_nusd(j.input_tokens, j.output_tokens),
-            _ => 0,
+        let (cost, produced) = match j.kind {
+            ServiceKind::Success => {
+                let model = &scenario.providers[pi].models[j.model as usize];
+                (
+                    model.cost_nusd(j.input_tokens, j.output_tokens),
+                    j.output_tokens,
+                )
+            }
+            ServiceKind::Error(_) | ServiceKind::Hang => (0, 0),
         };
-        self.release(&j, cost);
+        self.release(&j, cost, produced);
         self.check_recharge(j.provider);
         let state = &mut self.providers[pi];
         debug_assert!(state.in_service > 0, "a slot freed twice");

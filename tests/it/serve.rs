@@ -550,6 +550,18 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
         crate::support::aichaos(&["serve", file.to_str().unwrap(), "--time-scale", "0"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("--time-scale"), "{stderr}");
+
+    // A bad scenario file: the usual error (file, field path, reason), exit 2.
+    let bad = dir.path().join("bad.json");
+    let mut world = crate::support::base();
+    world["providers"][0]["rate_limits"] = json!({ "rpm": -1 });
+    std::fs::write(&bad, world.to_string()).unwrap();
+    let (code, _, stderr) = crate::support::aichaos(&["serve", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("rate_limits.rpm"),
+        "{stderr}"
+    );
 }
 
 fn sigint(pid: u32) {
