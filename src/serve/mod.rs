@@ -556,7 +556,10 @@ async fn drive_job(shared: Arc<Shared>, job: u32, mut state: watch::Receiver<Job
     let Some(end_ns) = shared.world().service_end_ns(job) else {
         return;
     };
-    tokio::time::sleep_until(shared.clock.instant_at(end_ns).into()).await;
+    let end = shared.clock.instant_at(end_ns);
+    if end > Instant::now() {
+        tokio::time::sleep_until(end.into()).await;
+    }
     let now = shared.clock.now_ns().max(end_ns);
     shared.world().service_done(now, job);
 }
@@ -576,6 +579,13 @@ async fn aborted(state: &mut watch::Receiver<JobState>) -> Option<Failure> {
 
 /// Waits for `at` (Ok) or for an abort first (its failure).
 async fn until(state: &mut watch::Receiver<JobState>, at: Instant) -> Result<(), Option<Failure>> {
+    if let JobState::Aborted(failure) = *state.borrow_and_update() {
+        return Err(failure);
+    }
+    if at <= Instant::now() {
+        // Already due: tokio's timer would still wait for its next millisecond tick.
+        return Ok(());
+    }
     tokio::select! {
         () = tokio::time::sleep_until(at.into()) => Ok(()),
         failure = aborted(state) => Err(failure),
