@@ -187,37 +187,76 @@ pub fn compare_resumable(
     let seeds: Vec<u64> = (0..replications)
         .map(|r| replication_seed(base.seed, r))
         .collect();
-    let jobs: Vec<(usize, usize)> = (0..variants.len())
-        .flat_map(|v| (0..seeds.len()).map(move |r| (v, r)))
+    let jobs: Vec<Job> = (0..variants.len())
+        .flat_map(|v| {
+            (0..replications).map(move |r| Job {
+                variant: v,
+                replication: r,
+                id: v * replications as usize + r as usize,
+            })
+        })
         .collect();
-    let outcomes = crate::parallel::map_indexed(
+    let rows = run_jobs(variants, &jobs, threads, run, done, checkpoint)?;
+    let values: Vec<Vec<Vec<f64>>> = rows
+        .chunks(seeds.len().max(1))
+        .map(<[Vec<f64>]>::to_vec)
+        .collect();
+    Ok(comparison_of(variants, &values))
+}
+
+/// One simulation: a variant on a replication, with its id in the progress file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Job {
+    pub variant: usize,
+    pub replication: u32,
+    pub id: usize,
+}
+
+/// Runs `jobs` (`threads` at once), each with the seed of its replication (derived from the
+/// first variant's seed); their metrics in METRICS order, in the order of `jobs`.
+pub fn run_jobs(
+    variants: &[Variant],
+    jobs: &[Job],
+    threads: usize,
+    run: impl Fn(&Scenario) -> Result<Summary, RunError> + Sync,
+    done: &(dyn Fn() + Sync),
+    checkpoint: Option<&Checkpoint<Vec<f64>>>,
+) -> Result<Vec<Vec<f64>>, RunError> {
+    let base_seed = variants[0].scenario.seed;
+    crate::parallel::map_indexed(
         jobs.len(),
         threads,
         |i| {
-            if let Some(row) = checkpoint.and_then(|c| c.prior(i)) {
+            let job = jobs[i];
+            if let Some(row) = checkpoint.and_then(|c| c.prior(job.id)) {
                 return Ok(row);
             }
-            let (v, r) = jobs[i];
-            let mut scenario = variants[v].scenario.clone();
-            scenario.seed = seeds[r];
+            let mut scenario = variants[job.variant].scenario.clone();
+            scenario.seed = replication_seed(base_seed, job.replication);
             let summary = run(&scenario)?;
             let row: Vec<f64> = METRICS.iter().map(|m| (m.read)(&summary)).collect();
             if let Some(c) = checkpoint {
-                c.record(i, &row);
+                c.record(job.id, &row);
             }
             Ok(row)
         },
         done,
-    );
-    // Each job's metrics, in METRICS order.
-    let rows = outcomes
-        .into_iter()
-        .collect::<Result<Vec<Vec<f64>>, RunError>>()?;
-    let values = |v: usize, metric: usize| -> Vec<f64> {
-        (0..seeds.len())
-            .map(|r| rows[v * seeds.len() + r][metric])
-            .collect()
-    };
+    )
+    .into_iter()
+    .collect()
+}
+
+/// The comparison of `variants` from their runs: `rows[v][r]` holds variant v's metrics on
+/// replication r. Variants may have run different numbers of replications (a sequential
+/// sweep), always the first ones: a paired difference uses the replications both have.
+pub fn comparison_of(variants: &[Variant], rows: &[Vec<Vec<f64>>]) -> Comparison {
+    let base = &variants[0].scenario;
+    let replications = rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
+    let seeds: Vec<u64> = (0..replications)
+        .map(|r| replication_seed(base.seed, r))
+        .collect();
+    let values =
+        |v: usize, metric: usize| -> Vec<f64> { rows[v].iter().map(|row| row[metric]).collect() };
     let variants = variants
         .iter()
         .enumerate()
@@ -246,14 +285,14 @@ pub fn compare_resumable(
                 .collect(),
         })
         .collect();
-    Ok(Comparison {
+    Comparison {
         format: COMPARE_FORMAT.to_string(),
         scenario: base.name.clone(),
         base_seed: base.seed,
         replications,
         seeds,
         variants,
-    })
+    }
 }
 
 /// `compare.csv`: one row per (variant, metric).

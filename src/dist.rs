@@ -20,8 +20,6 @@ use rand::RngExt;
 use statrs::distribution::{Exp, Gamma, LogNormal, Normal, Pareto, Weibull};
 use statrs::statistics::Distribution as Moments;
 
-use crate::rng::SimRng;
-
 #[derive(Debug, Clone)]
 pub enum Family {
     Constant(f64),
@@ -58,7 +56,7 @@ impl Dist {
     }
 
     #[inline]
-    pub fn sample(&self, rng: &mut SimRng) -> f64 {
+    pub fn sample(&self, rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
         let x = match &self.family {
             Family::Constant(v) => *v,
             Family::Uniform { min, max } => min + (max - min) * rng.random::<f64>(),
@@ -76,7 +74,7 @@ impl Dist {
 
     /// A draw rounded to a whole count (tokens), at least `min`.
     #[inline]
-    pub fn sample_count(&self, rng: &mut SimRng, min: u32) -> u32 {
+    pub fn sample_count(&self, rng: &mut (impl rand::Rng + ?Sized), min: u32) -> u32 {
         // Round half up by adding 0.5 and truncating (samples are >= 0); `f64::round` is a
         // libm call on baseline x86-64. Casts saturate, so huge draws become u32::MAX.
         ((self.sample(rng) + 0.5) as u32).max(min)
@@ -86,19 +84,19 @@ impl Dist {
 /// A uniform draw in (0, 1]: 1 - U for rand's U in [0, 1), exact (both lie on the 2^-53
 /// grid), so its logarithm is finite.
 #[inline]
-fn unit_open_closed(rng: &mut SimRng) -> f64 {
+fn unit_open_closed(rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
     1.0 - rng.random::<f64>()
 }
 
 /// A standard exponential draw by inversion: -ln(U), U in (0, 1].
 #[inline]
-fn std_exponential(rng: &mut SimRng) -> f64 {
+fn std_exponential(rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
     -libm::log(unit_open_closed(rng))
 }
 
 /// A standard normal draw (the ziggurat).
 #[inline]
-fn std_normal(rng: &mut SimRng) -> f64 {
+fn std_normal(rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
     ziggurat::std_normal(rng)
 }
 
@@ -112,7 +110,7 @@ fn exp_via_exp2(x: f64) -> f64 {
 }
 
 /// A normal draw redrawn while negative, at most NORMAL_REDRAWS times, then clamped to 0.
-fn truncated_normal(rng: &mut SimRng, d: &Normal) -> f64 {
+fn truncated_normal(rng: &mut (impl rand::Rng + ?Sized), d: &Normal) -> f64 {
     // statrs keeps these private behind its moment accessors, always Some for a normal.
     let (mean, sd) = (d.mean().unwrap_or(0.0), d.std_dev().unwrap_or(0.0));
     let mut x = mean + sd * std_normal(rng);
@@ -128,7 +126,7 @@ fn truncated_normal(rng: &mut SimRng, d: &Normal) -> f64 {
 /// variables", ACM TOMS 26(3). Below shape 1 it draws Gamma(shape + 1) and multiplies by
 /// U^(1/shape), their boost. The squeeze `u < 1 - 0.0331 x^4` accepts most candidates
 /// without a logarithm; at least 95 % of candidates are accepted for any shape.
-fn gamma(rng: &mut SimRng, shape: f64) -> f64 {
+fn gamma(rng: &mut (impl rand::Rng + ?Sized), shape: f64) -> f64 {
     let (a, boost) = if shape < 1.0 {
         (shape + 1.0, libm::pow(unit_open_closed(rng), 1.0 / shape))
     } else {
@@ -164,10 +162,9 @@ mod ziggurat {
     use std::f64::consts::{FRAC_PI_2, SQRT_2};
     use std::sync::LazyLock;
 
-    use rand::{Rng, RngExt};
+    use rand::RngExt;
 
     use super::unit_open_closed;
-    use crate::rng::SimRng;
 
     const LAYERS: usize = 256;
     /// Where the tail begins for 256 layers (Marsaglia and Tsang 2000): 3.654152885361008772
@@ -203,7 +200,7 @@ mod ziggurat {
     /// 2^-52: the spacing of the 52-bit uniform grid.
     const CELL: f64 = 1.0 / (1u64 << 52) as f64;
 
-    pub fn std_normal(rng: &mut SimRng) -> f64 {
+    pub fn std_normal(rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
         let t = &*TABLES;
         loop {
             let bits = rng.next_u64();
@@ -226,7 +223,7 @@ mod ziggurat {
 
     /// A draw of |Z| conditioned on |Z| > r (Marsaglia 1964): r + a with a exponential of
     /// rate r, accepted with probability exp(-a²/2).
-    fn tail(rng: &mut SimRng) -> f64 {
+    fn tail(rng: &mut (impl rand::Rng + ?Sized)) -> f64 {
         loop {
             let a = -libm::log(unit_open_closed(rng)) / R;
             let b = -libm::log(unit_open_closed(rng));
@@ -313,7 +310,10 @@ pub fn lognormal_from_median_p99(median: f64, p99: f64) -> (f64, f64) {
 }
 
 /// An exponential duration of mean `mean_ns` (random outages' up and down times).
-pub fn exponential_ns(rng: &mut SimRng, mean_ns: crate::time::Nanos) -> crate::time::Nanos {
+pub fn exponential_ns(
+    rng: &mut (impl rand::Rng + ?Sized),
+    mean_ns: crate::time::Nanos,
+) -> crate::time::Nanos {
     (std_exponential(rng) * mean_ns as f64) as crate::time::Nanos
 }
 

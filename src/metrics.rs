@@ -46,6 +46,8 @@ pub struct Totals {
     pub served_by_fallback: u64,
     /// Retries the retry budget refused.
     pub retries_denied: u64,
+    /// Retries an open retries-only breaker stopped.
+    pub retries_stopped_by_breaker: u64,
     /// Credit pre-checks that found the account short (the seed's low-credit alert).
     pub low_credit_alerts: u64,
     /// Targets put in LiteLLM cooldown.

@@ -24,7 +24,6 @@ use crate::dist::Dist;
 use crate::outage::{Conditions, DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::Failure;
 use crate::ratelimit::{BucketLevel, Charge, LimitSpec, Limits, Refusal, RetryAfterUnit};
-use crate::rng::SimRng;
 use crate::time::Nanos;
 
 #[derive(Debug, Clone)]
@@ -142,7 +141,7 @@ impl ProviderModel {
         &self,
         model_index: usize,
         conditions: Conditions,
-        rng: &mut SimRng,
+        rng: &mut (impl rand::Rng + ?Sized),
     ) -> ServiceDraw {
         use rand::RngExt;
         let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());

@@ -10,6 +10,7 @@ use crate::credits::nano_to_usd;
 use crate::engine::RunResult;
 use crate::metrics::Totals;
 use crate::outcome::Failure;
+use crate::policy::breaker::AppliesTo;
 use crate::rng::GENERATOR;
 use crate::scenario::Scenario;
 use crate::slo::{Incident, SloSummary};
@@ -170,6 +171,10 @@ pub struct Attempts {
     pub served_by_fallback: u64,
     /// Retries a retry budget refused.
     pub retries_denied_by_budget: u64,
+    /// Retries an open retries-only breaker stopped (`breaker.applies_to: "retries"`);
+    /// absent when no group has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries_stopped_by_breaker: Option<u64>,
     /// Attempts adaptive throttling rejected before sending.
     pub throttled: u64,
     /// Targets put in cooldown (LiteLLM).
@@ -483,6 +488,16 @@ pub fn summarize(scenario: &Scenario, result: &RunResult, wall_seconds: f64) -> 
             fallbacks: t.fallbacks,
             served_by_fallback: t.served_by_fallback,
             retries_denied_by_budget: t.retries_denied,
+            retries_stopped_by_breaker: scenario
+                .groups
+                .iter()
+                .any(|g| {
+                    g.policy
+                        .breaker
+                        .as_ref()
+                        .is_some_and(|b| b.applies_to == AppliesTo::Retries)
+                })
+                .then_some(t.retries_stopped_by_breaker),
             throttled: af[Failure::Throttled.index()],
             cooldowns: t.cooldowns,
             low_credit_alerts: t.low_credit_alerts,

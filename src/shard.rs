@@ -3,7 +3,8 @@
 //! file), which points a shard runs, and the checks `merge` makes before joining parts, so
 //! that hand-edited or mismatched parts are refused instead of silently mis-ranked.
 
-pub const SWEEP_PART_FORMAT: &str = "aichaos.sweep-part/1";
+/// Version 2: the comparison holds the baseline first (version 1 parts had none).
+pub const SWEEP_PART_FORMAT: &str = "aichaos.sweep-part/2";
 
 /// What defines a sweep: every shard of one sweep carries the same.
 #[derive(serde::Serialize, serde::Deserialize, PartialEq, Clone)]
@@ -13,12 +14,24 @@ pub struct SweepSpec {
     pub params: Vec<String>,
     pub objective: String,
     pub constraints: Vec<String>,
+    /// `--tie-breaker`.
+    #[serde(default = "default_tie_breaker")]
+    pub tie_breaker: String,
+    /// Replications per point; 0 with `budget` (`--replications auto`).
     pub replications: u32,
+    /// `--budget` of `--replications auto` (never sharded, but in the progress file's header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<u64>,
     pub sample: String,
     pub set: Vec<String>,
 }
 
-/// One shard's results: the points `indices` (in grid order) and their comparison.
+fn default_tie_breaker() -> String {
+    "min:cost_usd".into()
+}
+
+/// One shard's results: the points `indices` (in grid order) and their comparison, whose
+/// variant 0 is the baseline (the scenario as written) and variants 1.. the points.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct SweepPart {
     pub format: String,
@@ -84,11 +97,11 @@ pub fn check_part(part: &SweepPart) -> Result<(), (&'static str, String)> {
             ));
         }
     }
-    if part.comparison.variants.len() != part.indices.len() {
+    if part.comparison.variants.len() != part.indices.len() + 1 {
         return Err((
             "comparison.variants",
             format!(
-                "{} results for {} points",
+                "{} results for {} points and the baseline",
                 part.comparison.variants.len(),
                 part.indices.len()
             ),
@@ -109,6 +122,7 @@ pub fn check_merged_spec(part: &SweepPart) -> Result<(), (&'static str, String)>
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ("spec.params", e))?;
     sweep::parse_objective(&spec.objective).map_err(|e| ("spec.objective", e))?;
+    sweep::parse_objective(&spec.tie_breaker).map_err(|e| ("spec.tie_breaker", e))?;
     for c in &spec.constraints {
         sweep::parse_constraint(c).map_err(|e| ("spec.constraints", e))?;
     }
@@ -199,7 +213,9 @@ mod tests {
                 params: vec!["duration=1m,2m,3m,4m".into()],
                 objective: "max:success_rate".into(),
                 constraints: vec![],
+                tie_breaker: "min:cost_usd".into(),
                 replications: 1,
+                budget: None,
                 sample: "grid".into(),
                 set: vec![],
             },
@@ -212,8 +228,8 @@ mod tests {
                 base_seed: 1,
                 replications: 1,
                 seeds: vec![1],
-                variants: indices
-                    .iter()
+                variants: std::iter::once(usize::MAX)
+                    .chain(indices.iter().copied())
                     .map(|i| VariantResult {
                         name: format!("p{i}"),
                         spec: String::new(),
@@ -244,7 +260,7 @@ mod tests {
         assert_eq!(check_part(&lost).unwrap_err().0, "comparison.variants");
 
         let mut reordered = part(1, 2, 4);
-        reordered.comparison.variants[0].metrics.swap(0, 1);
+        reordered.comparison.variants[1].metrics.swap(0, 1);
         assert_eq!(check_part(&reordered).unwrap_err().0, "comparison.variants");
 
         let mut impossible = part(1, 2, 4);

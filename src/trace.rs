@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use crate::outcome::Failure;
-use crate::policy::breaker::{BreakerState, TripRule};
+use crate::policy::breaker::{AppliesTo, BreakerState, TripRule};
 use crate::scenario::Scenario;
 use crate::slo::SloEvent;
 use crate::time::{Nanos, format_clock, format_duration};
@@ -181,7 +181,14 @@ impl Labels {
             breaker_rules: scenario
                 .groups
                 .iter()
-                .map(|g| g.policy.breaker.as_ref().map(|b| describe_trip(&b.trip)))
+                .map(|g| {
+                    g.policy.breaker.as_ref().map(|b| match b.applies_to {
+                        AppliesTo::All => describe_trip(&b.trip),
+                        AppliesTo::Retries => {
+                            format!("{}; stops retries only", describe_trip(&b.trip))
+                        }
+                    })
+                })
                 .collect(),
         }
     }

@@ -8,6 +8,12 @@
 //!   the rest of the run draw ten candidates per arrival.
 //! * **Closed loop** (`closed_loop`): N users, each sending a request, waiting for its final
 //!   outcome, thinking, and sending the next. Offered load falls as latency rises.
+//! * **Replay** (`replay`): the first attempts of a recorded log (a request log, a proxy's
+//!   log) arrive exactly when they were sent, shifted by `time_shift`, streamed from the file
+//!   row by row (`ReplayArrivals`), so a day of traffic needs the memory of one row. With
+//!   `rate_scale` r each recorded arrival becomes floor(r) arrivals, plus one more with
+//!   probability r - floor(r) (drawn from the group's traffic stream), at the same instant:
+//!   the same day with r times the traffic, its bursts where they were.
 
 use std::f64::consts::TAU;
 
@@ -240,6 +246,162 @@ impl ArrivalProcess {
 pub enum ArrivalModel {
     Poisson(RateProfile),
     ClosedLoop { users: u32, think: Dist },
+    Replay(ReplaySpec),
+}
+
+/// The unit of a replayed log's time column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+impl TimeUnit {
+    pub fn ns(self) -> u64 {
+        match self {
+            TimeUnit::Ns => 1,
+            TimeUnit::Us => 1_000,
+            TimeUnit::Ms => 1_000_000,
+            TimeUnit::S => 1_000_000_000,
+        }
+    }
+
+    /// The unit a column's name ends in (`_ns`, `_us`, `_ms`), seconds otherwise.
+    pub fn from_column_name(name: &str) -> TimeUnit {
+        [
+            ("_ns", TimeUnit::Ns),
+            ("_us", TimeUnit::Us),
+            ("_ms", TimeUnit::Ms),
+        ]
+        .into_iter()
+        .find(|(suffix, _)| name.ends_with(suffix))
+        .map_or(TimeUnit::S, |(_, unit)| unit)
+    }
+}
+
+/// Recorded arrivals: where, which column, and how to place them on the run's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplaySpec {
+    /// Resolved against the scenario file's directory.
+    pub file: std::path::PathBuf,
+    pub time_column: String,
+    pub unit: TimeUnit,
+    /// Times count from the first record's (true) or from zero (false).
+    pub from_first: bool,
+    pub rate_scale: f64,
+    /// Added to every recorded time; arrivals before the run's start are skipped.
+    pub time_shift_ns: i64,
+}
+
+/// A recorded time in nanoseconds: an integer exactly, a decimal through f64.
+fn parse_time_ns(text: &str, unit: TimeUnit) -> Result<i128, String> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(i128::from(n) * i128::from(unit.ns()));
+    }
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok((x * unit.ns() as f64).round() as i128),
+        _ => Err(format!("`{text}` is not a number")),
+    }
+}
+
+fn replay_error(file: &std::path::Path, line: u64, reason: impl std::fmt::Display) -> String {
+    format!("{}: line {line}: {reason}", file.display())
+}
+
+/// The arrivals of a `replay` group, read from its file as the run needs them.
+pub struct ReplayArrivals {
+    spec: ReplaySpec,
+    rows: Option<crate::table::Rows>,
+    /// The first record's time (with `from_first`) and the last one's, as recorded.
+    origin: Option<i128>,
+    last: Option<i128>,
+    /// Copies of the current record still to arrive, and its instant.
+    copies_left: u32,
+    at_ns: Nanos,
+}
+
+impl ReplayArrivals {
+    pub fn new(spec: ReplaySpec) -> Self {
+        ReplayArrivals {
+            spec,
+            rows: None,
+            origin: None,
+            last: None,
+            copies_left: 0,
+            at_ns: 0,
+        }
+    }
+
+    /// The next arrival (in time order), None when the file is over; a row that cannot be
+    /// read or goes back in time is an error naming the file, its line and why.
+    pub fn next(&mut self, rng: &mut SimRng) -> Result<Option<Nanos>, String> {
+        loop {
+            if self.copies_left > 0 {
+                self.copies_left -= 1;
+                return Ok(Some(self.at_ns));
+            }
+            let Some(recorded) = self.next_record()? else {
+                return Ok(None);
+            };
+            let origin = if self.spec.from_first {
+                *self.origin.get_or_insert(recorded)
+            } else {
+                0
+            };
+            let at = recorded - origin + i128::from(self.spec.time_shift_ns);
+            if at < 0 {
+                continue;
+            }
+            self.at_ns = Nanos::try_from(at).unwrap_or(Nanos::MAX);
+            let scale = self.spec.rate_scale;
+            let whole = scale.floor();
+            let extra = scale > whole && rng.random::<f64>() < scale - whole;
+            self.copies_left = whole as u32 + u32::from(extra);
+        }
+    }
+
+    /// The next first attempt's recorded time. Rows with an `attempt` column above 0 are
+    /// retries, hedges or fallbacks of a request already replayed: skipped.
+    fn next_record(&mut self) -> Result<Option<i128>, String> {
+        if self.rows.is_none() {
+            let mut rows = crate::table::Rows::open(&self.spec.file)
+                .map_err(|e| format!("{}: {e}", self.spec.file.display()))?;
+            rows.keep_only(&[self.spec.time_column.as_str(), "attempt"]);
+            self.rows = Some(rows);
+        }
+        loop {
+            let rows = self.rows.as_mut().expect("opened above");
+            match rows.advance() {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(replay_error(&self.spec.file, e.line, e.reason)),
+                Some(Ok(())) => {}
+            }
+            let line = rows.line;
+            if rows.get("attempt").is_some_and(|a| a.trim() != "0") {
+                continue;
+            }
+            let Some(text) = rows.get(&self.spec.time_column) else {
+                let reason = format!("no `{}` (the replayed time column)", self.spec.time_column);
+                return Err(replay_error(&self.spec.file, line, reason));
+            };
+            let parsed = parse_time_ns(&text, self.spec.unit);
+            let t = parsed.map_err(|e| replay_error(&self.spec.file, line, e))?;
+            if let Some(last) = self.last
+                && t < last
+            {
+                let reason = format!(
+                    "`{}` goes back in time ({text} after a later time); replayed arrivals \
+                     must be in time order",
+                    self.spec.time_column
+                );
+                return Err(replay_error(&self.spec.file, line, reason));
+            }
+            self.last = Some(t);
+            return Ok(Some(t));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

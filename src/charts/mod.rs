@@ -13,12 +13,15 @@
 //!
 //! Why over 1,000 lines: every chart of a run, an overlay and an overview shares the
 //! `TimeChart` scaffolding here; `data`, `percentile`, `logaxis` and `style` are already
-//! apart. The sweep's charts (line, heatmap, Pareto) are the next to move out.
+//! apart, and so are the sweep's charts (`sweep`).
 
 pub mod data;
 pub mod logaxis;
 pub mod percentile;
 pub mod style;
+mod sweep;
+
+pub use sweep::render_sweep;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -58,6 +61,10 @@ struct Curve {
     points: Vec<Point>,
     envelope: Vec<Band>,
     dashed: bool,
+    /// In an overlay, the run the curve belongs to: every curve of run i is drawn with the
+    /// run's dash pattern (`style::run_dash`) as well as its colour, and a curve that one run
+    /// alone would draw dashed is drawn thin instead. None on one run's charts.
+    run: Option<usize>,
     /// Points standing on too few requests to join a line (see `percentile`), drawn as
     /// hollow rings of this radius in pixels: lines of one chart give theirs different
     /// sizes, so rings at the same place (a p95 equal to the p99) stay visible.
@@ -140,7 +147,7 @@ impl YAxis {
 
 /// Where a run's files go: draws to a hidden temporary name and renames, so an interrupted
 /// draw never leaves a PNG that looks complete.
-fn draw_png(
+pub(crate) fn draw_png(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> ChartResult<()>,
 ) -> ChartResult<()> {
@@ -190,6 +197,20 @@ fn legend_entries(
                         .map_err(err)?;
                 }
             }
+            LegendMark::Stroke(dash, width) => {
+                let (on, off) = dash.unwrap_or((30, 0));
+                let mut x = 8;
+                while x < 38 {
+                    let end = (x + on as i32).min(38);
+                    panel
+                        .draw(&PathElement::new(
+                            vec![(x, y), (end, y)],
+                            colour.stroke_width(*width + 1),
+                        ))
+                        .map_err(err)?;
+                    x = end + off as i32;
+                }
+            }
             LegendMark::Ring => panel
                 .draw(&Circle::new((23, y), 6, colour.stroke_width(2)))
                 .map_err(err)?,
@@ -220,6 +241,8 @@ fn legend_entries(
 enum LegendMark {
     Line,
     Dashed,
+    /// A sample of a dash pattern (dash, gap; None solid) at a width: an overlay's run.
+    Stroke(Option<(u32, u32)>, u32),
     Ring,
     Box(f64),
 }
@@ -432,19 +455,9 @@ impl TimeChart {
                                 curve.colour.filled(),
                             )))
                             .map_err(err)?;
-                    } else if curve.dashed {
-                        chart
-                            .draw_series(DashedLineSeries::new(
-                                segment,
-                                8,
-                                5,
-                                curve.colour.stroke_width(2),
-                            ))
-                            .map_err(err)?;
                     } else {
-                        chart
-                            .draw_series(LineSeries::new(segment, curve.colour.stroke_width(2)))
-                            .map_err(err)?;
+                        let (dash, width) = curve.stroke();
+                        draw_line(&mut chart, segment, dash, curve.colour.stroke_width(width))?;
                     }
                 }
                 chart
@@ -464,10 +477,13 @@ impl TimeChart {
     fn legend(&self) -> Vec<(String, RGBColor, LegendMark)> {
         let mut entries: Vec<(String, RGBColor, LegendMark)> = Vec::new();
         for curve in &self.curves {
-            let mark = if curve.dashed {
-                LegendMark::Dashed
-            } else {
-                LegendMark::Line
+            let mark = match curve.run {
+                Some(_) => {
+                    let (dash, width) = curve.stroke();
+                    LegendMark::Stroke(dash, width)
+                }
+                None if curve.dashed => LegendMark::Dashed,
+                None => LegendMark::Line,
             };
             entries.push((curve.label.clone(), curve.colour, mark));
         }
@@ -509,6 +525,48 @@ impl TimeChart {
             ));
         }
         entries
+    }
+}
+
+impl Curve {
+    /// Its dash pattern (dash, gap in pixels; None: solid) and width: on one run's chart
+    /// dashed or solid, 2 px; in an overlay the run's pattern, 1 px where one run alone
+    /// would be dashed (p50 under p99, offered load under attempts).
+    fn stroke(&self) -> (Option<(u32, u32)>, u32) {
+        match self.run {
+            None => (self.dashed.then_some((8, 5)), 2),
+            Some(i) => (run_dash(i), if self.dashed { 1 } else { 2 }),
+        }
+    }
+}
+
+/// A line in `style`, dashed by `dash` (dash, gap in pixels) or solid.
+fn draw_line<DB, X, Y>(
+    chart: &mut plotters::chart::ChartContext<
+        '_,
+        DB,
+        plotters::coord::cartesian::Cartesian2d<X, Y>,
+    >,
+    points: Vec<(X::ValueType, Y::ValueType)>,
+    dash: Option<(u32, u32)>,
+    style: plotters::style::ShapeStyle,
+) -> ChartResult<()>
+where
+    DB: plotters::backend::DrawingBackend,
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    match dash {
+        Some((size, gap)) => chart
+            .draw_series(DashedLineSeries::new(points, size, gap, style))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        None => chart
+            .draw_series(LineSeries::new(points, style))
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -831,28 +889,45 @@ fn success_rate(runs: &[RunData], out: &Path) -> TimeChart {
             dashed: false,
             rings: vec![],
             ring_px: 0,
+            run: (runs.len() > 1).then_some(i),
         });
-        if let Some(slo) = run.summary.expectation("min_success_rate") {
-            let label = if runs.len() == 1 {
-                format!("expected >= {}%", tick(slo.limit * 100.0))
-            } else {
-                format!("{}: expected", run.label())
-            };
-            chart.references.push((
-                label,
-                slo.limit * 100.0,
-                if runs.len() == 1 { GREEN } else { colour },
-            ));
-        }
         if runs.len() == 1 {
             chart.shades = shades(run, &axis);
         }
     }
+    chart.references = expected_lines(runs);
     chart.y = YAxis::Linear {
         low: 0.0,
         high: 102.0,
     };
     chart
+}
+
+/// The success-rate chart's expectation lines: one green line when every run expects the
+/// same (one run, or policies compared against one target), drawn once; else one per run
+/// that has an expectation, in the run's colour.
+fn expected_lines(runs: &[RunData]) -> Vec<(String, f64, RGBColor)> {
+    let limits: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| {
+            r.summary
+                .expectation("min_success_rate")
+                .map(|e| e.limit * 100.0)
+        })
+        .collect();
+    match limits[..] {
+        [Some(first), ..] if limits.iter().all(|l| *l == Some(first)) => {
+            vec![(format!("expected >= {}%", tick(first)), first, GREEN)]
+        }
+        _ => runs
+            .iter()
+            .zip(&limits)
+            .enumerate()
+            .filter_map(|(i, (run, l))| {
+                l.map(|l| (format!("{}: expected", run.label()), l, series_colour(i)))
+            })
+            .collect(),
+    }
 }
 
 /// One point of a percentile line: the buckets it stands for, its value (None where no
@@ -965,6 +1040,7 @@ fn latency(runs: &[RunData], out: &Path) -> TimeChart {
                 rings,
                 // p50 4 px, p95 9 px, p99 14 px: rings of equal values nest, apart.
                 ring_px: 4 + 5 * k as i32,
+                run: (runs.len() > 1).then_some(i),
             });
         }
         if runs.len() == 1 {
@@ -1009,6 +1085,7 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 dashed: false,
                 rings: vec![],
                 ring_px: 0,
+                run: None,
             });
             chart.curves.push(Curve {
                 label: "attempts sent (retries included)".into(),
@@ -1018,6 +1095,7 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 dashed: false,
                 rings: vec![],
                 ring_px: 0,
+                run: None,
             });
             for (column, label, colour) in [
                 ("rate_limited", "429 rate limited", SKY_BLUE),
@@ -1041,6 +1119,7 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 dashed: true,
                 rings: vec![],
                 ring_px: 0,
+                run: (runs.len() > 1).then_some(i),
             });
             chart.curves.push(Curve {
                 label: format!("{}: attempts", run.label()),
@@ -1050,6 +1129,7 @@ fn load(runs: &[RunData], out: &Path) -> TimeChart {
                 dashed: false,
                 rings: vec![],
                 ring_px: 0,
+                run: (runs.len() > 1).then_some(i),
             });
         }
     }
@@ -1175,7 +1255,7 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
     );
     let unit = chart.unit;
     let mut colour_index = 0;
-    for run in runs {
+    for (r, run) in runs.iter().enumerate() {
         let axis = Axis::of(run, unit);
         let prefix = if runs.len() == 1 {
             String::new()
@@ -1198,6 +1278,7 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
                 dashed: false,
                 rings: vec![],
                 ring_px: 0,
+                run: (runs.len() > 1).then_some(r),
             });
             if let Some(at) = p.first_low_credit_alert_s {
                 let label = format!("{prefix}{}: first low-credit alert", p.name);
@@ -1229,6 +1310,7 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
             dashed: true,
             rings: vec![],
             ring_px: 0,
+            run: (runs.len() > 1).then_some(r),
         });
     }
     chart.y = credits_axis(runs);
@@ -1316,29 +1398,36 @@ fn latency_cdf(runs: &[RunData], out: &Path) -> ChartResult<PathBuf> {
                     .iter()
                     .map(|p| (p[0].max(low), 100.0 * p[1]))
                     .collect();
-                if dashed {
-                    chart
-                        .draw_series(DashedLineSeries::new(line, 8, 5, colour.stroke_width(2)))
-                        .map_err(err)?;
-                } else {
-                    chart
-                        .draw_series(LineSeries::new(line, colour.stroke_width(2)))
-                        .map_err(err)?;
-                }
-                let label = if runs.len() == 1 {
-                    outcome.to_string()
-                } else {
-                    format!("{}: {outcome}", run.label())
-                };
-                entries.push((
-                    label,
+                // As a time chart's curve: one run's dashed or solid; in an overlay the
+                // run's dash pattern, failures thin.
+                let curve_stroke = Curve {
+                    label: String::new(),
                     colour,
-                    if dashed {
-                        LegendMark::Dashed
-                    } else {
-                        LegendMark::Line
-                    },
-                ));
+                    points: vec![],
+                    envelope: vec![],
+                    dashed,
+                    run: (runs.len() > 1).then_some(i),
+                    rings: vec![],
+                    ring_px: 0,
+                };
+                let (dash, width) = curve_stroke.stroke();
+                draw_line(&mut chart, line, dash, colour.stroke_width(width))?;
+                let (label, mark) = if runs.len() == 1 {
+                    (
+                        outcome.to_string(),
+                        if dashed {
+                            LegendMark::Dashed
+                        } else {
+                            LegendMark::Line
+                        },
+                    )
+                } else {
+                    (
+                        format!("{}: {outcome}", run.label()),
+                        LegendMark::Stroke(dash, width),
+                    )
+                };
+                entries.push((label, colour, mark));
             }
         }
         legend_entries(&panel, &entries)
@@ -1466,404 +1555,6 @@ pub fn render_overview(runs: &[RunData], path: &Path) -> ChartResult<()> {
 /// The directory name a run gets inside an overlay or experiment output.
 pub fn run_dir_name(run: &RunData) -> String {
     slug(run.label())
-}
-
-/// A parameter value on a chart axis: numbers and durations by value (seconds for
-/// durations), anything else by its position among the values seen.
-fn axis_values(values: &[serde_json::Value]) -> (Vec<f64>, Option<Vec<String>>) {
-    let numeric: Option<Vec<f64>> = values
-        .iter()
-        .map(|v| match v {
-            serde_json::Value::Number(n) => n.as_f64(),
-            serde_json::Value::String(s) => crate::time::parse_duration(s)
-                .ok()
-                .map(crate::time::ns_to_secs),
-            _ => None,
-        })
-        .collect();
-    match numeric {
-        Some(xs) => (xs, None),
-        None => {
-            let mut labels: Vec<String> = Vec::new();
-            let xs = values
-                .iter()
-                .map(|v| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), String::from);
-                    match labels.iter().position(|l| *l == text) {
-                        Some(i) => i as f64,
-                        None => {
-                            labels.push(text);
-                            (labels.len() - 1) as f64
-                        }
-                    }
-                })
-                .collect();
-            (xs, Some(labels))
-        }
-    }
-}
-
-fn metric_of(point: &crate::sweep::RankedPoint, name: &str) -> (f64, Option<f64>) {
-    point
-        .metrics
-        .iter()
-        .find(|(m, _, _)| *m == name)
-        .map_or((f64::NAN, None), |(_, mean, half)| (*mean, *half))
-}
-
-/// A sweep's charts: the objective against one parameter with its 95 % band, or a heatmap
-/// over two; and the Pareto front of success rate against cost (colour: p99 latency).
-pub fn render_sweep(
-    points: &[crate::sweep::RankedPoint],
-    objective_metric: &str,
-    out: &Path,
-) -> ChartResult<Vec<PathBuf>> {
-    let mut written = Vec::new();
-    let dims = points.first().map_or(0, |p| p.settings.len());
-    if dims == 1 {
-        written.push(sweep_line(points, objective_metric, out)?);
-    } else if dims == 2 {
-        written.push(sweep_heatmap(points, objective_metric, out)?);
-    }
-    written.push(sweep_pareto(points, out)?);
-    Ok(written)
-}
-
-fn sweep_line(
-    points: &[crate::sweep::RankedPoint],
-    metric: &str,
-    out: &Path,
-) -> ChartResult<PathBuf> {
-    let path = out.join("sweep_line.png");
-    let name = points[0].settings[0].0.clone();
-    let (xs, labels) = axis_values(
-        &points
-            .iter()
-            .map(|p| p.settings[0].1.clone())
-            .collect::<Vec<_>>(),
-    );
-    let mut rows: Vec<(f64, f64, f64)> = points
-        .iter()
-        .zip(&xs)
-        .map(|(p, x)| {
-            let (mean, half) = metric_of(p, metric);
-            (*x, mean, half.unwrap_or(0.0))
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (x0, x1) = (rows[0].0, rows[rows.len() - 1].0);
-    let (low, high) = rows
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| {
-            (l.min(r.1 - r.2), h.max(r.1 + r.2))
-        });
-    let pad = ((high - low) * 0.1).max(1e-9);
-    draw_png(&path, |root| {
-        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
-        let span = (x1 - x0).max(1e-9);
-        let mut chart = ChartBuilder::on(&main)
-            .caption(
-                format!("sweep: {metric} against {name}"),
-                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
-            )
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(90)
-            .build_cartesian_2d(
-                (x0 - span * 0.05)..(x1 + span * 0.05),
-                (low - pad)..(high + pad),
-            )
-            .map_err(err)?;
-        let label = |x: &f64| match &labels {
-            Some(l) => l
-                .get(x.round() as usize)
-                .filter(|_| (x - x.round()).abs() < 1e-9)
-                .cloned()
-                .unwrap_or_default(),
-            None => tick(*x),
-        };
-        chart
-            .configure_mesh()
-            .x_desc(if points[0].settings[0].1.is_string() && labels.is_none() {
-                format!("{name} (s)")
-            } else {
-                name.clone()
-            })
-            .y_desc(metric)
-            .x_label_formatter(&label)
-            .y_label_formatter(&|y| tick(*y))
-            .label_style((FONT, TICK_SIZE).into_font())
-            .axis_desc_style((FONT, LABEL_SIZE).into_font())
-            .light_line_style(LIGHT_GRID)
-            .bold_line_style(BOLD_GRID)
-            .draw()
-            .map_err(err)?;
-        let band: Vec<(f64, f64)> = rows
-            .iter()
-            .map(|r| (r.0, r.1 + r.2))
-            .chain(rows.iter().rev().map(|r| (r.0, r.1 - r.2)))
-            .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(
-                band,
-                BLUE.mix(ENVELOPE_ALPHA).filled(),
-            )))
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                rows.iter().map(|r| (r.0, r.1)),
-                BLUE.stroke_width(2),
-            ))
-            .map_err(err)?;
-        chart
-            .draw_series(
-                rows.iter()
-                    .map(|r| Circle::new((r.0, r.1), 4, BLUE.filled())),
-            )
-            .map_err(err)?;
-        legend_entries(
-            &panel,
-            &[
-                (metric.to_string(), BLUE, LegendMark::Line),
-                (
-                    "95 % interval".into(),
-                    BLUE,
-                    LegendMark::Box(ENVELOPE_ALPHA * 2.0),
-                ),
-            ],
-        )
-    })?;
-    Ok(path)
-}
-
-/// From blue (low) to yellow (high), readable with colour-vision deficiencies (cividis-like).
-fn ramp(f: f64) -> RGBColor {
-    let f = f.clamp(0.0, 1.0);
-    let lerp = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
-    RGBColor(lerp(0.0, 253.0), lerp(32.0, 231.0), lerp(81.0, 37.0))
-}
-
-fn sweep_heatmap(
-    points: &[crate::sweep::RankedPoint],
-    metric: &str,
-    out: &Path,
-) -> ChartResult<PathBuf> {
-    let path = out.join("sweep_heatmap.png");
-    let (name_x, name_y) = (
-        points[0].settings[0].0.clone(),
-        points[0].settings[1].0.clone(),
-    );
-    // Cells by position among the distinct values, so any spacing reads as a grid.
-    // Distinct values in their natural order (numbers and durations by value).
-    let distinct = |k: usize| {
-        let values: Vec<serde_json::Value> =
-            points.iter().map(|p| p.settings[k].1.clone()).collect();
-        let (keys, _) = axis_values(&values);
-        let mut pairs: Vec<(f64, String)> = Vec::new();
-        for (key, v) in keys.iter().zip(&values) {
-            let text = v.as_str().map_or_else(|| v.to_string(), String::from);
-            if !pairs.iter().any(|(_, t)| *t == text) {
-                pairs.push((*key, text));
-            }
-        }
-        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        pairs.into_iter().map(|(_, t)| t).collect::<Vec<String>>()
-    };
-    let (labels_x, labels_y) = (distinct(0), distinct(1));
-    let position = |labels: &[String], v: &serde_json::Value| {
-        let text = v.as_str().map_or_else(|| v.to_string(), String::from);
-        labels.iter().position(|l| *l == text).unwrap_or(0) as f64
-    };
-    let cells: Vec<(f64, f64, f64)> = points
-        .iter()
-        .map(|p| {
-            (
-                position(&labels_x, &p.settings[0].1),
-                position(&labels_y, &p.settings[1].1),
-                metric_of(p, metric).0,
-            )
-        })
-        .collect();
-    let (low, high) = cells
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), c| {
-            (l.min(c.2), h.max(c.2))
-        });
-    let scale = |v: f64| {
-        if high > low {
-            (v - low) / (high - low)
-        } else {
-            0.5
-        }
-    };
-    draw_png(&path, |root| {
-        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
-        let mut chart = ChartBuilder::on(&main)
-            .caption(
-                format!("sweep: {metric}"),
-                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
-            )
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(120)
-            .build_cartesian_2d(
-                -0.5..(labels_x.len() as f64 - 0.5),
-                -0.5..(labels_y.len() as f64 - 0.5),
-            )
-            .map_err(err)?;
-        let pick = |labels: &[String], v: f64| {
-            if (v - v.round()).abs() < 1e-9 {
-                labels.get(v.round() as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_labels(labels_x.len() * 2 + 1)
-            .y_labels(labels_y.len() * 2 + 1)
-            .x_desc(&name_x)
-            .y_desc(&name_y)
-            .x_label_formatter(&|v| pick(&labels_x, *v))
-            .y_label_formatter(&|v| pick(&labels_y, *v))
-            .label_style((FONT, TICK_SIZE).into_font())
-            .axis_desc_style((FONT, LABEL_SIZE).into_font())
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(cells.iter().map(|&(x, y, v)| {
-                Rectangle::new(
-                    [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)],
-                    ramp(scale(v)).filled(),
-                )
-            }))
-            .map_err(err)?;
-        let font = (FONT, LEGEND_SIZE).into_font();
-        chart
-            .draw_series(cells.iter().map(|&(x, y, v)| {
-                let colour = if scale(v) > 0.6 { BLACK } else { WHITE };
-                Text::new(tick(v), (x - 0.2, y + 0.05), font.clone().color(&colour))
-            }))
-            .map_err(err)?;
-        legend_entries(
-            &panel,
-            &[
-                (
-                    format!("high: {}", tick(high)),
-                    ramp(1.0),
-                    LegendMark::Box(1.0),
-                ),
-                (
-                    format!("low: {}", tick(low)),
-                    ramp(0.0),
-                    LegendMark::Box(1.0),
-                ),
-            ],
-        )
-    })?;
-    Ok(path)
-}
-
-fn sweep_pareto(points: &[crate::sweep::RankedPoint], out: &Path) -> ChartResult<PathBuf> {
-    let path = out.join("sweep_pareto.png");
-    let rows: Vec<(f64, f64, f64)> = points
-        .iter()
-        .map(|p| {
-            (
-                metric_of(p, "cost_usd").0,
-                100.0 * metric_of(p, "success_rate").0,
-                metric_of(p, "latency_p99_ms").0,
-            )
-        })
-        .collect();
-    // On the front: no other point at least as cheap and as successful, and better in one.
-    let front: Vec<(f64, f64)> = {
-        let mut f: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|a| {
-                !rows
-                    .iter()
-                    .any(|b| b.0 <= a.0 && b.1 >= a.1 && (b.0 < a.0 || b.1 > a.1))
-            })
-            .map(|a| (a.0, a.1))
-            .collect();
-        f.sort_by(|a, b| a.0.total_cmp(&b.0));
-        f
-    };
-    let bounds = |k: usize| {
-        rows.iter()
-            .map(|r| [r.0, r.1, r.2][k])
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-                (l.min(v), h.max(v))
-            })
-    };
-    let ((c0, c1), (s0, s1), (p0, p1)) = (bounds(0), bounds(1), bounds(2));
-    let pad = |a: f64, b: f64| ((b - a) * 0.08).max(1e-6);
-    draw_png(&path, |root| {
-        let (main, panel) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
-        let mut chart = ChartBuilder::on(&main)
-            .caption(
-                "sweep: success rate against cost (colour: p99 latency)",
-                (FONT, TITLE_SIZE).into_font().style(FontStyle::Bold),
-            )
-            .margin(16)
-            .x_label_area_size(56)
-            .y_label_area_size(84)
-            .build_cartesian_2d(
-                (c0 - pad(c0, c1))..(c1 + pad(c0, c1)),
-                (s0 - pad(s0, s1))..(s1 + pad(s0, s1)),
-            )
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("cost (US dollars)")
-            .y_desc("requests succeeded (%)")
-            .x_label_formatter(&|x| dollars(x))
-            .y_label_formatter(&|y| percent(y))
-            .label_style((FONT, TICK_SIZE).into_font())
-            .axis_desc_style((FONT, LABEL_SIZE).into_font())
-            .light_line_style(LIGHT_GRID)
-            .bold_line_style(BOLD_GRID)
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                front.iter().copied(),
-                VERMILLION.stroke_width(2),
-            ))
-            .map_err(err)?;
-        let shade = |p: f64| if p1 > p0 { (p - p0) / (p1 - p0) } else { 0.5 };
-        chart
-            .draw_series(
-                rows.iter()
-                    .map(|r| Circle::new((r.0, r.1), 6, ramp(shade(r.2)).filled())),
-            )
-            .map_err(err)?;
-        chart
-            .draw_series(
-                rows.iter()
-                    .map(|r| Circle::new((r.0, r.1), 6, BLACK.stroke_width(1))),
-            )
-            .map_err(err)?;
-        legend_entries(
-            &panel,
-            &[
-                ("Pareto front".into(), VERMILLION, LegendMark::Line),
-                (
-                    format!("p99 {}", ms_tick(p0)),
-                    ramp(0.0),
-                    LegendMark::Box(1.0),
-                ),
-                (
-                    format!("p99 {}", ms_tick(p1)),
-                    ramp(1.0),
-                    LegendMark::Box(1.0),
-                ),
-            ],
-        )
-    })?;
-    Ok(path)
 }
 
 #[cfg(test)]

@@ -60,6 +60,21 @@ pub fn series_colour(index: usize) -> RGBColor {
     SERIES[index % SERIES.len()]
 }
 
+/// Dash patterns (dash, gap in pixels; None: solid) for runs in an overlay, so runs differ
+/// by dash as well as colour (in print, in greyscale, to colour-blind readers). Five
+/// patterns against seven colours: the pair repeats only after 35 runs.
+pub const RUN_DASHES: [Option<(u32, u32)>; 5] = [
+    None,
+    Some((16, 6)),
+    Some((4, 4)),
+    Some((28, 6)),
+    Some((2, 7)),
+];
+
+pub fn run_dash(index: usize) -> Option<(u32, u32)> {
+    RUN_DASHES[index % RUN_DASHES.len()]
+}
+
 /// Shading of windows: outage (grey), brownout, chaos, and the breaker-open strip. Kept
 /// apart from the hues of the stacked failure areas (429 sky blue, timeouts orange, 5xx
 /// purple) so a shade is never mistaken for data.

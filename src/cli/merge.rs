@@ -45,7 +45,15 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             return bad_input(&InputError::single(
                 &file,
                 "format",
-                format!("`{}` is not `{SWEEP_PART_FORMAT}`", part.format),
+                if part.format == "aichaos.sweep-part/1" {
+                    format!(
+                        "`{}` is not `{SWEEP_PART_FORMAT}`: the part was written by an older \
+                         aichaos, without the baseline; run its shard again",
+                        part.format
+                    )
+                } else {
+                    format!("`{}` is not `{SWEEP_PART_FORMAT}`", part.format)
+                },
             ));
         }
         if let Err((field, reason)) = check_part(&part) {
@@ -70,6 +78,17 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
                 "this part belongs to another sweep (its parameters, scenario, seed or shard count differ)",
             ));
         }
+        // Every shard ran the baseline on the same seeds: different results mean another
+        // version of aichaos or an edited part, and points judged against different worlds.
+        if let Some(first) = loaded.first()
+            && first.comparison.variants[0] != part.comparison.variants[0]
+        {
+            return bad_input(&InputError::single(
+                &file,
+                "comparison.variants[0]",
+                "this part's baseline results differ from the first part's (another aichaos version, or an edited part); run the shards with one version",
+            ));
+        }
         if loaded.iter().any(|p| p.shard == part.shard) {
             return bad_input(&InputError::single(
                 &file,
@@ -90,12 +109,13 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             format!("shards {missing:?} of {of} are missing"),
         ));
     }
-    // Put every point's results back in grid order.
+    // The baseline, then every point's results back in grid order.
     let total = loaded[0].total_points;
-    let mut variants: Vec<Option<aichaos::compare::VariantResult>> = vec![None; total];
+    let mut variants: Vec<Option<aichaos::compare::VariantResult>> = vec![None; total + 1];
+    variants[0] = Some(loaded[0].comparison.variants[0].clone());
     for part in &loaded {
-        for (index, result) in part.indices.iter().zip(&part.comparison.variants) {
-            variants[*index] = Some(result.clone());
+        for (index, result) in part.indices.iter().zip(&part.comparison.variants[1..]) {
+            variants[*index + 1] = Some(result.clone());
         }
     }
     let Some(variants) = variants.into_iter().collect::<Option<Vec<_>>>() else {
@@ -126,6 +146,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
         &first.scenario,
         &first.base_document,
         &comparison,
+        None,
         out,
         json,
     )

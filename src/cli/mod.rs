@@ -5,6 +5,9 @@
 
 mod compare;
 mod docs;
+mod export;
+mod fit;
+mod import;
 mod incidents;
 mod init;
 mod merge;
@@ -81,8 +84,17 @@ enum Command {
     Compare(compare::Args),
     /// Sweep scenario fields over a grid and rank the points by an objective.
     ///
-    /// Every point runs on the same replications (common random numbers). Writes
-    /// sweep.csv, sweep.json and best.json (the best point as a ready-to-run scenario).
+    /// The scenario as written (the baseline) and every point run on the same replications
+    /// (common random numbers). Each point gets its paired difference to the baseline on the
+    /// objective, a one-sided paired t test, and Holm's correction over all points; points
+    /// not significantly different from the best are marked tied, and --tie-breaker picks
+    /// among them. Constraints are judged on their 95 % interval: feasible, uncertain or
+    /// infeasible. Writes sweep.csv and sweep.json (every point and the baseline), and
+    /// best.json (a ready-to-run scenario) only for a feasible point that beats the
+    /// baseline significantly; otherwise it says that no setting tried beats the scenario
+    /// as written, and why (exit 0). --replications auto --budget RUNS spends the runs by
+    /// sequential halving: 3 replications for every point, then more for the better half,
+    /// until the best is separated or the budget is spent.
     Sweep(sweep::Args),
     /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
     Merge(merge::Args),
@@ -101,6 +113,13 @@ enum Command {
     /// object per line, any other name Chrome trace-event JSON for ui.perfetto.dev.
     /// --narrate prints a postmortem timeline of the window's notable events.
     Replay(replay::Args),
+    /// Fit a scenario to request logs: latency, tokens, errors, outages, rate limits,
+    /// traffic and retries, each with where it came from.
+    ///
+    /// Reads aichaos's request logs, OpenTelemetry GenAI spans (OTLP JSON) or any CSV / JSON
+    /// lines with --column; writes the scenario, fit.json (every fit with its goodness) and
+    /// charts (latency CDF and Q-Q, failure rate with the windows found, arrivals).
+    Fit(fit::Args),
     /// Serve a scenario's world as a live OpenAI- and Anthropic-compatible endpoint.
     ///
     /// Each request is one attempt through the scenario's provider model on the wall clock
@@ -115,6 +134,18 @@ enum Command {
     Validate(validate::Args),
     /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
     Init(init::Args),
+    /// Read a real client's resilience config (LiteLLM, resilience4j, Envoy, Polly) as a
+    /// scenario policy.
+    ///
+    /// Prints the policy (or, with --into, writes it into a scenario's group) and reports
+    /// on stderr every setting mapped, every one not modelled and why, and every default
+    /// assumed.
+    Import(import::Args),
+    /// Write a scenario group's policy as a real client's config.
+    ///
+    /// Refuses (exit 2, with the reasons) a policy the format cannot express, unless
+    /// --lossy, which writes the rest and lists what was lost.
+    Export(export::Args),
     /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
     Schema,
     /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
@@ -165,9 +196,12 @@ impl Cli {
             Command::Merge(a) => merge::execute(a, g),
             Command::Incidents(a) => incidents::execute(a, g),
             Command::Replay(a) => replay::execute(a),
+            Command::Fit(a) => fit::execute(a, g),
             Command::Serve(a) => serve::execute(a),
             Command::Validate(a) => validate::execute(a),
             Command::Init(a) => init::execute(a, g),
+            Command::Import(a) => import::execute(a),
+            Command::Export(a) => export::execute(a),
             Command::Schema => docs::schema(),
             Command::Completions(a) => docs::completions(a),
             Command::Man(a) => docs::man(a),

@@ -36,6 +36,11 @@ pub struct Args {
     /// Print {experiment, passed, out, scenarios: [summary.json...]} instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write every attempt sent (time, request id, attempt, target, outcome, status,
+    /// latency, time to first token, tokens, Retry-After) to FILE: JSON lines, or CSV for a
+    /// .csv name. One scenario only (pick one of an experiment with --scenario).
+    #[arg(long, value_name = "FILE")]
+    request_log: Option<PathBuf>,
 }
 
 pub fn execute(a: Args, g: super::Globals) -> i32 {
@@ -48,6 +53,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
         no_charts,
         overrides: SetArgs { set },
         json,
+        request_log,
     } = a;
     let (draw_charts, force, quiet) = (!no_charts, g.force, g.quiet);
     let file = path.to_string_lossy().to_string();
@@ -69,6 +75,14 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             ));
         }
         experiment.scenarios.retain(|s| &s.name == name);
+    }
+    if request_log.is_some() && experiment.scenarios.len() > 1 {
+        // One file cannot hold several worlds' attempts without mixing their request ids.
+        return bad_input(&InputError::single(
+            &file,
+            "--request-log",
+            "logs one scenario's attempts; pick one with --scenario NAME",
+        ));
     }
     let duration_ns = match duration.as_deref().map(parse_duration).transpose() {
         Ok(d) => d,
@@ -125,7 +139,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
             base.clone()
         };
         let bar = run_progress(s, quiet);
-        let summary = match aichaos::run::run_to_dir_watched(
+        let summary = match aichaos::run::run_to_dir_logged(
             s,
             &dir,
             draw_charts,
@@ -135,6 +149,7 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
                     bar.set_message(format!("{requests} requests"));
                 }
             },
+            request_log.as_deref(),
         ) {
             Ok(summary) => summary,
             Err(e) => {

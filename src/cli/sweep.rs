@@ -30,12 +30,27 @@ pub struct Args {
     /// latency_p99_ms, amplification, cost_usd, breaker_opens, wasted_completions, retries).
     #[arg(long, default_value = "max:success_rate")]
     objective: String,
-    /// METRIC<=LIMIT or METRIC>=LIMIT on the mean (repeatable).
+    /// METRIC<=LIMIT or METRIC>=LIMIT (repeatable), judged on the metric's 95 % interval:
+    /// feasible (all of it meets the bound), infeasible (none does) or uncertain (the bound
+    /// is inside it; never recommended).
     #[arg(long = "constraint", value_name = "BOUND")]
     constraints: Vec<String>,
-    /// Replications per point.
-    #[arg(long, default_value_t = 3)]
-    replications: u32,
+    /// Among the points tied with the best (not significantly different from it), the one
+    /// recommended: min:METRIC or max:METRIC.
+    #[arg(
+        long = "tie-breaker",
+        value_name = "max|min:METRIC",
+        default_value = "min:cost_usd"
+    )]
+    tie_breaker: String,
+    /// Replications per point, or `auto`: sequential halving within --budget runs (every
+    /// point starts with a few replications, the better half goes on, until the best is
+    /// separated or the budget is spent). auto cannot be sharded.
+    #[arg(long, value_name = "R|auto", default_value = "3")]
+    replications: String,
+    /// With --replications auto: the most runs to spend, the baseline's included.
+    #[arg(long, value_name = "RUNS")]
+    budget: Option<u64>,
     /// How points are chosen: grid (every combination), random:N, or lhs:N (Latin
     /// hypercube over the ranges; lists are drawn by index).
     #[arg(long, default_value = "grid")]
@@ -80,6 +95,9 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
     if let Err(e) = sweep::parse_objective(&o.objective) {
         return fail("--objective", e);
     }
+    if let Err(e) = sweep::parse_objective(&o.tie_breaker) {
+        return fail("--tie-breaker", e);
+    }
     if let Some(Err(e)) = o
         .constraints
         .iter()
@@ -88,8 +106,41 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
     {
         return fail("--constraint", e);
     }
-    if let Err(e) = check_replications(o.replications) {
-        return fail("--replications", e);
+    let (replications, budget) = match (o.replications.as_str(), o.budget) {
+        ("auto", Some(budget)) => (0, Some(budget)),
+        ("auto", None) => {
+            return fail(
+                "--replications",
+                "auto needs --budget RUNS: the most runs to spend".into(),
+            );
+        }
+        (fixed, budget) => match fixed.parse::<u32>() {
+            Ok(r) if budget.is_none() => match check_replications(r) {
+                Ok(()) => (r, None),
+                Err(e) => return fail("--replications", e),
+            },
+            Ok(_) => {
+                return fail(
+                    "--budget",
+                    "a budget is for --replications auto; a fixed design runs what it says".into(),
+                );
+            }
+            Err(_) => {
+                return fail(
+                    "--replications",
+                    format!("`{fixed}` is neither a number of replications nor `auto`"),
+                );
+            }
+        },
+    };
+    if budget.is_some() && o.shard.is_some() {
+        return fail(
+            "--shard",
+            "--replications auto cannot be sharded: which points go on after each stage depends on \
+             every point's results. Run it whole (it needs far fewer runs), or shard a sweep of \
+             fixed --replications"
+                .into(),
+        );
     }
     let base_sets = match parse_overrides(&o.overrides.set) {
         Ok(s) => s,
@@ -100,10 +151,16 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         Err(e) => return fail("--sample", e),
     };
     let empty = serde_json::Value::Object(Default::default());
-    let seed = match scenario::load_file_patched(&file, o.only.as_deref(), &empty, &base_sets) {
-        Ok(s) => s.seed,
+    // The scenario as written (with --set): the baseline every point is judged against.
+    let baseline = match scenario::load_file_patched(&file, o.only.as_deref(), &empty, &base_sets) {
+        Ok(scenario) => Variant {
+            name: "baseline".into(),
+            spec: String::new(),
+            scenario,
+        },
         Err(e) => return bad_input(&e),
     };
+    let seed = baseline.scenario.seed;
     let count = sweep::point_count(&params, sampling);
     if count > MAX_POINTS {
         return fail(
@@ -136,11 +193,30 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         }
     }
     // Estimate before running: refuse sweeps that would take hours.
-    let requests: f64 = variants
-        .iter()
+    let per_replication: f64 = std::iter::once(&baseline)
+        .chain(&variants)
         .map(|v| aichaos::scenario::estimate::expected_requests(&v.scenario))
-        .sum::<f64>()
-        * f64::from(o.replications);
+        .sum::<f64>();
+    let requests = match budget {
+        // The budget's runs, at the points' mean size.
+        Some(b) => per_replication / (variants.len() + 1) as f64 * b as f64,
+        None => per_replication * f64::from(replications),
+    };
+    if let Some(b) = budget
+        && b < aichaos::halving::minimum_budget(variants.len())
+    {
+        return fail(
+            "--budget",
+            format!(
+                "{b} runs are too few for {} points: sequential halving needs at least {} \
+                 ({} screening replications for each point and the baseline, and as many \
+                 runs again for the later stages)",
+                variants.len(),
+                aichaos::halving::minimum_budget(variants.len()),
+                aichaos::halving::SCREENING
+            ),
+        );
+    }
     if requests > aichaos::scenario::limits::MAX_EXPECTED_REQUESTS {
         return fail(
             "--param",
@@ -160,11 +236,13 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         params: o.params.clone(),
         objective: o.objective.clone(),
         constraints: o.constraints.clone(),
-        replications: o.replications,
+        tie_breaker: o.tie_breaker.clone(),
+        replications,
+        budget,
         sample: o.sample.clone(),
         set: o.overrides.set.clone(),
     };
-    let name = variants[0].scenario.name.clone();
+    let name = baseline.scenario.name.clone();
     let out = o
         .out
         .clone()
@@ -198,11 +276,10 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
             );
         }
         let mine: Vec<usize> = shard_points(index, count, variants.len()).collect();
-        // The same slice as `mine`, taken by value.
-        let subset: Vec<Variant> = variants
-            .into_iter()
-            .skip(index - 1)
-            .step_by(count)
+        // The baseline, then the same slice as `mine`, taken by value: every shard runs the
+        // baseline (merge checks that they agree), so a part judges its points on its own.
+        let subset: Vec<Variant> = std::iter::once(baseline)
+            .chain(variants.into_iter().skip(index - 1).step_by(count))
             .collect();
         let progress_file = format!("sweep-part-{index}-of-{count}-progress.jsonl");
         let comparison = match run_resumable(&file, &out, &progress_file, &spec, &subset, &o, g) {
@@ -239,12 +316,82 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         );
         return 0;
     }
+    let variants: Vec<Variant> = std::iter::once(baseline).chain(variants).collect();
+    if let Some(budget) = budget {
+        let (comparison, procedure) = match run_halving(
+            &file, &out, &spec, &params, &points, &variants, budget, &o, g,
+        ) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        return finish_sweep(
+            &spec,
+            &name,
+            &base_doc,
+            &comparison,
+            Some(&procedure),
+            &out,
+            o.json,
+        );
+    }
     let comparison =
         match run_resumable(&file, &out, "sweep-progress.jsonl", &spec, &variants, &o, g) {
             Ok(c) => c,
             Err(code) => return code,
         };
-    finish_sweep(&spec, &name, &base_doc, &comparison, &out, o.json)
+    finish_sweep(&spec, &name, &base_doc, &comparison, None, &out, o.json)
+}
+
+/// `--replications auto`: sequential halving within `budget` runs, its finished runs kept
+/// in sweep-progress.jsonl for `--resume`; the exit code if refused or interrupted.
+#[allow(clippy::too_many_arguments)]
+fn run_halving(
+    file: &str,
+    out: &std::path::Path,
+    spec: &SweepSpec,
+    params: &[aichaos::sweep::Param],
+    points: &[Vec<serde_json::Value>],
+    variants: &[aichaos::compare::Variant],
+    budget: u64,
+    o: &Args,
+    g: super::Globals,
+) -> Result<(aichaos::compare::Comparison, aichaos::halving::Procedure), i32> {
+    use aichaos::sweep;
+    let checkpoint = open_checkpoint(out, "sweep-progress.jsonl", spec, o, g)?;
+    let parsed = |text: &str| sweep::parse_objective(text).expect("checked before");
+    let constraints: Vec<sweep::Constraint> = spec
+        .constraints
+        .iter()
+        .map(|c| sweep::parse_constraint(c).expect("checked before"))
+        .collect();
+    let ranker = aichaos::halving::Ranker {
+        params,
+        points,
+        objective: parsed(&spec.objective),
+        constraints: &constraints,
+        tie_breaker: parsed(&spec.tie_breaker),
+    };
+    let result = aichaos::halving::sequential_halving(
+        variants,
+        &ranker,
+        budget,
+        o.threads.count(),
+        aichaos::run::run_summary,
+        &super::progress(budget, g.quiet),
+        Some(&checkpoint),
+    )
+    .map_err(|e| {
+        let code = super::run_failed(file, &e);
+        if aichaos::interrupt::is_interrupted(code) {
+            eprintln!(
+                "finished runs are kept in {}: run the same command with --resume to go on",
+                checkpoint.path().display()
+            );
+        }
+        code
+    })?;
+    checkpoint.complete();
+    Ok(result)
 }
 
 /// Runs the points, keeping finished runs in the progress file `name` in `out` (resumed
@@ -263,7 +410,7 @@ fn run_resumable(
     let comparison = run_variants(
         file,
         variants,
-        o.replications,
+        spec.replications,
         threads,
         g.quiet,
         Some(&checkpoint),
@@ -281,7 +428,7 @@ fn open_checkpoint(
     g: super::Globals,
 ) -> Result<Checkpoint<Vec<f64>>, i32> {
     let header =
-        serde_json::json!({ "format": "aichaos.sweep-progress/1", "spec": spec, "file": name });
+        serde_json::json!({ "format": "aichaos.sweep-progress/2", "spec": spec, "file": name });
     let checkpoint = Checkpoint::open(out, name, &header, o.resume, g.force).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_BAD_INPUT
@@ -298,15 +445,16 @@ fn open_checkpoint(
 
 /// Ranks a sweep's points and writes everything a sweep writes. Both a whole sweep and
 /// `merge` of its shards come here, with the same inputs, so their files are identical.
+/// `comparison` holds the baseline (the scenario as written) first, then the points.
 pub(super) fn finish_sweep(
     spec: &SweepSpec,
     name: &str,
     base_doc: &serde_json::Value,
     comparison: &aichaos::compare::Comparison,
+    procedure: Option<&aichaos::halving::Procedure>,
     out: &std::path::Path,
     json: bool,
 ) -> i32 {
-    use aichaos::compare::METRICS;
     use aichaos::sweep;
     let fail = |e: String| {
         eprintln!("error: {e}");
@@ -321,8 +469,9 @@ pub(super) fn finish_sweep(
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let (objective, constraints, sampling, base_sets) = match (
+    let (objective, tie_breaker, constraints, sampling, base_sets) = match (
         sweep::parse_objective(&spec.objective),
+        sweep::parse_objective(&spec.tie_breaker),
         spec.constraints
             .iter()
             .map(|c| sweep::parse_constraint(c))
@@ -330,64 +479,60 @@ pub(super) fn finish_sweep(
         sweep::parse_sampling(&spec.sample),
         parse_overrides(&spec.set),
     ) {
-        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (_, _, _, Err(e)) => return fail(e),
+        (Ok(a), Ok(t), Ok(b), Ok(c), Ok(d)) => (a, t, b, c, d),
+        (Err(e), ..)
+        | (_, Err(e), ..)
+        | (_, _, Err(e), ..)
+        | (_, _, _, Err(e), _)
+        | (_, _, _, _, Err(e)) => return fail(e),
     };
     let points = sweep::points(&params, sampling, comparison.base_seed);
-    let ranked = sweep::rank(&params, &points, comparison, objective, &constraints);
-
-    let report = serde_json::json!({
+    let ranking = sweep::rank(
+        &params,
+        &points,
+        comparison,
+        objective,
+        &constraints,
+        tie_breaker,
+        procedure.map_or(&[], |p| p.dropped_after.as_slice()),
+    );
+    let mut report = serde_json::json!({
         "format": "aichaos.sweep/1",
         "scenario": name,
         "objective": spec.objective,
         "constraints": spec.constraints,
-        "replications": spec.replications,
+        // With --replications auto, the most any point ran.
+        "replications": comparison.replications,
         "seeds": comparison.seeds,
-        "points": ranked,
+        "points": ranking.points,
+        "baseline": ranking.baseline,
+        "selection": ranking.selection,
     });
-    let mut csv = params
-        .iter()
-        .map(|p| aichaos::timeseries::csv_field(&p.path))
-        .collect::<Vec<_>>()
-        .join(",");
-    csv.push_str(",rank,feasible");
-    for m in &METRICS {
-        csv.push_str(&format!(",{0},{0}_ci95_half_width", m.name));
+    if let Some(procedure) = procedure {
+        report["procedure"] = serde_json::to_value(procedure).expect("serializes");
     }
-    csv.push('\n');
-    for p in &ranked {
-        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), String::from);
-        let values: Vec<String> = p
-            .settings
+    let csv = sweep_csv(&params, &ranking);
+    // The recommended point as a scenario: the document with the sweep's --set and the
+    // point's values; none when nothing beats the scenario as written.
+    let recommended = ranking.points.iter().find(|p| p.recommended);
+    let best = recommended.map(|point| {
+        base_sets
             .iter()
-            .map(|(_, v)| aichaos::timeseries::csv_field(&text(v)))
-            .collect();
-        csv.push_str(&format!("{},{},{}", values.join(","), p.rank, p.feasible));
-        for (_, mean, half) in &p.metrics {
-            csv.push_str(&format!(
-                ",{mean:.6},{}",
-                half.map_or(String::new(), |h| format!("{h:.6}"))
-            ));
-        }
-        csv.push('\n');
-    }
-    // The best point as a scenario: the document with the sweep's --set and the point's values.
-    let best_sets = base_sets
-        .iter()
-        .cloned()
-        .chain(ranked[0].settings.iter().map(|(path, value)| Override {
-            path: path.clone(),
-            value: value.clone(),
-            flag: "--param",
-        }));
-    let best = best_sets.clone().try_fold(base_doc.clone(), |mut doc, s| {
-        s.apply(&mut doc)
-            .map(|_| doc)
-            .map_err(|e| InputError::single(&spec.file, &s.path, e))
+            .cloned()
+            .chain(point.settings.iter().map(|(path, value)| Override {
+                path: path.clone(),
+                value: value.clone(),
+                flag: "--param",
+            }))
+            .try_fold(base_doc.clone(), |mut doc, s| {
+                s.apply(&mut doc)
+                    .map(|_| doc)
+                    .map_err(|e| InputError::single(&spec.file, &s.path, e))
+            })
     });
     // Checked before anything is written, so a failure leaves no half-written directory.
-    let best = match best {
-        Ok(doc) => serde_json::to_string_pretty(&doc).expect("serializes") + "\n",
+    let best = match best.transpose() {
+        Ok(doc) => doc.map(|doc| serde_json::to_string_pretty(&doc).expect("serializes") + "\n"),
         Err(e) => return bad_input(&e),
     };
     let written = std::fs::create_dir_all(out)
@@ -398,15 +543,21 @@ pub(super) fn finish_sweep(
                 "sweep.json",
                 (serde_json::to_string_pretty(&report).expect("serializes") + "\n").as_bytes(),
             )
+        })
+        .and_then(|_| match &best {
+            Some(text) => aichaos::output::write_atomic(out, "best.json", text.as_bytes()),
+            // A best.json left by an earlier sweep in this (claimed) directory would read as
+            // this sweep's recommendation.
+            None => match std::fs::remove_file(out.join("best.json")) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
         });
     if let Err(e) = written {
         return write_failed(out, e);
     }
-    if let Err(e) = aichaos::output::write_atomic(out, "best.json", best.as_bytes()) {
-        return write_failed(out, e);
-    }
     let metric = aichaos::compare::METRICS[objective.metric].name;
-    if let Err(e) = charts::render_sweep(&ranked, metric, out) {
+    if let Err(e) = charts::render_sweep(&ranking, metric, &constraints, out) {
         return write_failed(out, e);
     }
     if json {
@@ -416,26 +567,124 @@ pub(super) fn finish_sweep(
         );
         return 0;
     }
+    if let Some(p) = procedure {
+        outln!("{}", procedure_lines(p, ranking.points.len()));
+    }
     outln!(
-        "{} points x {} replications, ranked by {} ({} feasible); ± is a 95 % interval",
-        ranked.len(),
-        spec.replications,
-        spec.objective,
-        ranked.iter().filter(|p| p.feasible).count()
+        "{}",
+        sweep_table(comparison.replications, spec, &ranking, metric)
     );
+    match best {
+        Some(_) => outln!(
+            "best configuration written to {}",
+            out.join("best.json").display()
+        ),
+        None => outln!("no best.json written"),
+    }
+    0
+}
+
+/// `sweep.csv`: a row per point, best first, then the baseline's row (id `baseline`, no
+/// settings, no rank). Columns after the metrics were added with the baseline; the ones
+/// before keep their names and order.
+fn sweep_csv(params: &[aichaos::sweep::Param], ranking: &aichaos::sweep::Ranking) -> String {
+    use aichaos::compare::METRICS;
+    use aichaos::timeseries::csv_field;
+    let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+    let metrics = |rows: &[(String, f64, Option<f64>)]| -> String {
+        rows.iter()
+            .map(|(_, mean, half)| format!(",{mean:.6},{}", opt(*half)))
+            .collect()
+    };
+    let mut csv = params
+        .iter()
+        .map(|p| csv_field(&p.path))
+        .collect::<Vec<_>>()
+        .join(",");
+    csv.push_str(",rank,feasible");
+    for m in &METRICS {
+        csv.push_str(&format!(",{0},{0}_ci95_half_width", m.name));
+    }
+    csv.push_str(
+        ",id,feasibility,objective_diff_vs_baseline,objective_diff_ci95_half_width,p_value,p_holm,beats_baseline,tied_with_best,recommended,replications\n",
+    );
+    for p in &ranking.points {
+        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), String::from);
+        let values: Vec<String> = p
+            .settings
+            .iter()
+            .map(|(_, v)| csv_field(&text(v)))
+            .collect();
+        csv.push_str(&format!("{},{},{}", values.join(","), p.rank, p.feasible));
+        csv.push_str(&metrics(&p.metrics));
+        csv.push_str(&format!(
+            ",{},{},{:.6},{},{},{:.6},{},{},{},{}\n",
+            p.id,
+            p.feasibility.name(),
+            p.vs_baseline.mean,
+            opt(p.vs_baseline.half_width),
+            opt(p.p_value),
+            p.p_holm,
+            p.beats_baseline,
+            p.tied_with_best,
+            p.recommended,
+            p.replications
+        ));
+    }
+    let b = &ranking.baseline;
+    csv.push_str(&format!("{},,{}", ",".repeat(params.len() - 1), b.feasible));
+    csv.push_str(&metrics(&b.metrics));
+    csv.push_str(&format!(
+        ",baseline,{},,,,,,,,{}\n",
+        b.feasibility.name(),
+        b.replications
+    ));
+    csv
+}
+
+/// The console report: the baseline, the first ten points (and the recommended one), each
+/// with its paired difference to the baseline, a legend of the marks, and the verdict.
+/// What `--replications auto` did: each stage's contenders, replications, runs and drops.
+fn procedure_lines(p: &aichaos::halving::Procedure, points: usize) -> String {
+    let mut out = format!(
+        "sequential halving over {points} points: {} of a budget of {} runs used ({} for a fixed design of {} replications); stopped: {}\n",
+        p.runs,
+        p.budget,
+        (points as u64 + 1) * u64::from(p.stages.last().map_or(0, |s| s.replications)),
+        p.stages.last().map_or(0, |s| s.replications),
+        p.stopped
+    );
+    for (i, s) in p.stages.iter().enumerate() {
+        out.push_str(&format!(
+            "  stage {}: {} points and the baseline to {} replications ({} runs), {} dropped\n",
+            i + 1,
+            s.points,
+            s.replications,
+            s.runs,
+            s.dropped
+        ));
+    }
+    out.trim_end().to_string()
+}
+
+fn sweep_table(
+    replications: u32,
+    spec: &SweepSpec,
+    ranking: &aichaos::sweep::Ranking,
+    metric: &str,
+) -> String {
+    use aichaos::selection::Feasibility;
     let shown = [
         "success_rate",
         "latency_p99_ms",
         "amplification",
         "cost_usd",
     ];
-    for p in ranked.iter().take(10) {
-        let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let cells: Vec<String> = shown
+    let cells = |metrics: &[(String, f64, Option<f64>)]| -> String {
+        shown
             .iter()
             .map(|name| {
-                let (_, mean, half) = p
-                    .metrics
+                let (_, mean, half) = metrics
                     .iter()
                     .find(|(m, _, _)| m == name)
                     .expect("a metric");
@@ -444,18 +693,85 @@ pub(super) fn finish_sweep(
                     half.map_or(String::new(), |h| format!(" ± {h:.4}"))
                 )
             })
-            .collect();
-        outln!(
-            "{:>3}{} {}\n     {}",
-            p.rank,
-            if p.feasible { " " } else { "x" },
-            settings.join("  "),
-            cells.join("  ")
-        );
-    }
-    outln!(
-        "best configuration written to {}",
-        out.join("best.json").display()
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let count = |f: Feasibility| ranking.points.iter().filter(|p| p.feasibility == f).count();
+    let mut out = format!(
+        "{} points x {}{} replications, ranked by {} ({} feasible, {} uncertain, {} infeasible); ± is a 95 % interval, Δ the paired difference to the baseline\n",
+        ranking.points.len(),
+        if spec.budget.is_some() { "up to " } else { "" },
+        replications,
+        spec.objective,
+        count(Feasibility::Feasible),
+        count(Feasibility::Uncertain),
+        count(Feasibility::Infeasible)
     );
-    0
+    let b = &ranking.baseline;
+    out.push_str(&format!(
+        "  baseline: the scenario as written{}\n     {}\n",
+        match b.feasibility {
+            Feasibility::Feasible => String::new(),
+            f => format!(" ({})", f.name()),
+        },
+        cells(&b.metrics)
+    ));
+    let mark = |p: &aichaos::sweep::RankedPoint| match p.feasibility {
+        Feasibility::Infeasible => 'x',
+        Feasibility::Uncertain => '?',
+        Feasibility::Feasible if p.recommended => '*',
+        Feasibility::Feasible if p.tied_with_best => '=',
+        Feasibility::Feasible => ' ',
+    };
+    for p in ranking
+        .points
+        .iter()
+        .filter(|p| p.rank <= 10 || p.recommended)
+    {
+        let settings: Vec<String> = p.settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!(
+            "{:>3}{} #{}  {}\n     {}\n     Δ {metric} {:+.4}{}  p {} (Holm {:.4}){}\n",
+            p.rank,
+            mark(p),
+            p.id,
+            settings.join("  "),
+            cells(&p.metrics),
+            p.vs_baseline.mean,
+            p.vs_baseline
+                .half_width
+                .map_or(String::new(), |h| format!(" ± {h:.4}")),
+            p.p_value.map_or("-".to_string(), |v| format!("{v:.4}")),
+            p.p_holm,
+            if p.beats_baseline {
+                ": beats the baseline"
+            } else {
+                ""
+            }
+        ));
+    }
+    let legend: Vec<&str> = [
+        ('*', "* recommended"),
+        ('=', "= tied with the best"),
+        (
+            '?',
+            "? a constraint uncertain (its bound inside the interval)",
+        ),
+        ('x', "x infeasible"),
+    ]
+    .into_iter()
+    .filter(|(m, _)| ranking.points.iter().any(|p| mark(p) == *m))
+    .map(|(_, text)| text)
+    .collect();
+    if !legend.is_empty() {
+        out.push_str(&format!("  {}\n", legend.join("  ")));
+    }
+    let s = &ranking.selection;
+    if s.tied > 0 {
+        out.push_str(&format!(
+            "{} points tied with the best (no significant difference, paired t, Holm, 5 %); tie-breaker {}\n",
+            s.tied, s.tie_breaker
+        ));
+    }
+    out.push_str(&s.verdict);
+    out
 }

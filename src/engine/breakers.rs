@@ -6,7 +6,7 @@
 //! The state machine itself (trip rules, open waits, half-open probes) is
 //! `policy::breaker`; this file only connects it to the requests and the observers.
 
-use crate::policy::breaker::{self, Recorded, Transition};
+use crate::policy::breaker::{self, OPEN_UNTIL_CLOSED_NS, Recorded, Transition};
 use crate::time::Nanos;
 use crate::trace::TraceKind;
 
@@ -33,6 +33,12 @@ impl Sim<'_> {
         match slot.breaker.record(self.now, r.breaker_epoch, outcome) {
             Transition::Opened { until_ns } => self.breaker_opened(r.breaker, until_ns),
             Transition::Closed => {
+                // A retry breaker closes before the end it was given (it has none): the open
+                // interval ends now. Others close from half-open, after it ended.
+                if slot.open_interval.1 > self.now {
+                    slot.open_ns_total -= slot.open_interval.1 - self.now;
+                    slot.open_interval.1 = self.now;
+                }
                 slot.closes += 1;
                 self.observers.bucket.breaker_closes += 1;
                 if self.tracing() {
@@ -67,7 +73,8 @@ impl Sim<'_> {
         self.classify_open(provider, group);
         if self.tracing() {
             let mut e = self.breaker_trace(breaker, TraceKind::BreakerOpened, self.now);
-            e.delay_ns = Some(until_ns - self.now);
+            // A retry breaker is open until an answer closes it: no wait to tell.
+            e.delay_ns = (until_ns != OPEN_UNTIL_CLOSED_NS).then(|| until_ns - self.now);
             self.emit(e);
         }
     }

@@ -41,30 +41,35 @@ use crate::events::{Event, EventQueue, Lane};
 use crate::metrics::{
     BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
 };
-use crate::policy::breaker::Breaker;
+use crate::policy::breaker::{Assignment, Breaker};
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget};
 use crate::policy::cooldown::Cooldown;
 use crate::provider::ProviderState;
 use crate::ratelimit::TokenBucket;
+use crate::requestlog::AttemptSink;
 use crate::rng::{RequestDraws, SimRng, named_stream};
 use crate::scenario::Scenario;
 use crate::slo::{ConditionKind, SloReport, SloTracker};
 use crate::time::{Nanos, secs_to_ns};
 use crate::trace::TraceSink;
-use crate::traffic::{ArrivalModel, ArrivalProcess};
+use crate::traffic::{ArrivalModel, ArrivalProcess, ReplayArrivals};
 
 use slab::{Job, NONE, Phase, Request, Slab};
 
 struct GroupState {
     traffic: ArrivalProcess,
+    /// A `replay` group's recorded arrivals, read as the run goes.
+    replay: Option<ReplayArrivals>,
     jitter: SimRng,
     arrived: u64,
     /// The lane holding this group's attempt timeouts (all of one duration).
     timeout_lane: Lane,
     /// For each step of the chain, the index of its first breaker (NONE without one); a
-    /// fleet of N instances has N consecutive breakers, instance = request id mod N.
+    /// fleet of N instances has N consecutive breakers, instance = request id mod N, or
+    /// `rng::pick(key, request id, N)` with `instance_key` (random assignment).
     breakers: Vec<u32>,
     breaker_instances: u32,
+    instance_key: Option<u64>,
     totals: Totals,
     /// Requests of the group alive now, and retry attempts in flight (Envoy's budget).
     live: u64,
@@ -205,6 +210,8 @@ struct Observers<'a> {
     provider_condition: Vec<Option<ConditionKind>>,
     credits_out: Vec<bool>,
     trace: Trace<'a>,
+    /// The request log: every attempt as it ends (`log_attempts`), or none.
+    attempt_log: AttemptLog<'a>,
     /// Told the simulated time and the requests so far, every `WATCH_EVERY` events.
     progress: Option<&'a dyn Fn(Nanos, u64)>,
 }
@@ -219,6 +226,12 @@ struct Trace<'a> {
     from_ns: Nanos,
     to_ns: Nanos,
     started: bool,
+    error: Option<std::io::Error>,
+}
+
+/// Where ended attempts go, and the first write error (the run stops at its end with it).
+struct AttemptLog<'a> {
+    sink: Option<&'a mut dyn AttemptSink>,
     error: Option<std::io::Error>,
 }
 
@@ -250,13 +263,16 @@ pub enum RunError {
     Interrupted(Nanos),
     /// A replay's window begins after the run ended (at this time).
     EndedBeforeWindow(Nanos),
+    /// An input read while the run goes on (a replayed arrivals file) is unusable: its
+    /// file, line and why.
+    BadInput(String),
 }
 
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RunError::Io(e) => write!(f, "cannot write the time series: {e}"),
-            RunError::Limit(why) => f.write_str(why),
+            RunError::Limit(why) | RunError::BadInput(why) => f.write_str(why),
             RunError::Output { what, complete } if complete.is_empty() => {
                 write!(f, "{what}; nothing of this run was kept")
             }
@@ -284,7 +300,9 @@ impl RunError {
         match self {
             RunError::Interrupted(_) => crate::interrupt::exit_code(),
             RunError::Io(_) | RunError::Output { .. } => crate::error::EXIT_OUTPUT_FAILED,
-            RunError::Limit(_) | RunError::EndedBeforeWindow(_) => crate::error::EXIT_BAD_INPUT,
+            RunError::Limit(_) | RunError::EndedBeforeWindow(_) | RunError::BadInput(_) => {
+                crate::error::EXIT_BAD_INPUT
+            }
         }
     }
 }
@@ -339,11 +357,26 @@ impl<'a> Sim<'a> {
                         seed,
                         &format!("traffic/{}", g.name),
                     )),
+                    replay: match &g.arrivals {
+                        ArrivalModel::Replay(spec) => Some(ReplayArrivals::new(spec.clone())),
+                        _ => None,
+                    },
                     jitter: named_stream(seed, &format!("jitter/{}", g.name)),
                     arrived: 0,
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
                     breakers: chain_breakers,
                     breaker_instances: g.policy.breaker.as_ref().map_or(1, |b| b.instances),
+                    instance_key: g
+                        .policy
+                        .breaker
+                        .as_ref()
+                        .filter(|b| b.assignment == Assignment::Random)
+                        .map(|_| {
+                            rand::RngExt::random::<u64>(&mut named_stream(
+                                seed,
+                                &format!("instances/{}", g.name),
+                            ))
+                        }),
                     totals: Totals::default(),
                     live: 0,
                     retries_in_flight: 0,
@@ -434,6 +467,10 @@ impl<'a> Sim<'a> {
                     started: false,
                     error: None,
                 },
+                attempt_log: AttemptLog {
+                    sink: None,
+                    error: None,
+                },
                 progress: None,
             },
         }
@@ -442,6 +479,11 @@ impl<'a> Sim<'a> {
     /// Reports (simulated time, requests arrived) every 65,536 events, for a progress bar.
     pub fn watch(&mut self, progress: &'a dyn Fn(Nanos, u64)) {
         self.observers.progress = Some(progress);
+    }
+
+    /// Hands every attempt that goes on the wire to `sink` as it ends (the request log).
+    pub fn log_attempts(&mut self, sink: &'a mut dyn AttemptSink) {
+        self.observers.attempt_log.sink = Some(sink);
     }
 
     /// Traces every event in [from_ns, to_ns) into `sink`; the run stops at `to_ns`.
@@ -456,11 +498,12 @@ impl<'a> Sim<'a> {
         self.observers.slo.record_events();
     }
 
-    fn schedule_initial_events(&mut self) {
+    fn schedule_initial_events(&mut self) -> Result<(), RunError> {
         let sc = self.scenario;
         for (gi, g) in sc.groups.iter().enumerate() {
             let gi16 = gi as u16;
             match &g.arrivals {
+                ArrivalModel::Replay(_) => self.schedule_replayed(gi16)?,
                 ArrivalModel::Poisson(profile) => {
                     if let Some(t) = self.clients.groups[gi].traffic.next(profile, 0) {
                         self.schedule_arrival(t, Event::Arrival { group: gi16 });
@@ -504,6 +547,7 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Arrivals only inside the run's duration.
@@ -522,6 +566,12 @@ impl<'a> Sim<'a> {
 
     pub fn run(&mut self, sink: &mut dyn BucketSink) -> Result<RunResult, RunError> {
         self.play(sink)?;
+        if let Some(e) = self.observers.attempt_log.error.take() {
+            return Err(RunError::Output {
+                what: format!("cannot write the request log: {e}"),
+                complete: vec![],
+            });
+        }
         let end_ns = match self.scenario.duration_ns {
             // A timed run reports its whole duration even if the last request ended early.
             Some(d) => d.max(self.now),
@@ -559,7 +609,7 @@ impl<'a> Sim<'a> {
 
     /// The event loop, until the run is over (or the traced window is).
     fn play(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
-        self.schedule_initial_events();
+        self.schedule_initial_events()?;
         while let Some((time, event)) = self.queue.pop() {
             if time >= self.hard_stop_ns {
                 break;

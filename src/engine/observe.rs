@@ -8,7 +8,9 @@
 
 use crate::credits::nano_to_usd;
 use crate::metrics::{BucketSink, Totals};
+use crate::outcome::Failure;
 use crate::policy::breaker::BreakerState;
+use crate::requestlog::{AttemptKind, AttemptRecord};
 use crate::scenario::Scenario;
 use crate::slo::{ConditionKind, Names, SloTracker};
 use crate::time::Nanos;
@@ -119,10 +121,8 @@ impl Sim<'_> {
         e.provider = step.target.provider;
         e.model = step.target.model;
         e.latency_ns = Some(self.now - r.arrived_ns);
-        let g = &self.clients.groups[r.group as usize];
-        let first = g.breakers[r.chain_pos as usize];
-        if first != NONE {
-            let b = first + (r.id % u64::from(g.breaker_instances)) as u32;
+        let b = self.breaker_of(request);
+        if b != NONE {
             let slot = &self.clients.breakers[b as usize];
             e.breaker = b;
             e.breaker_instance = slot.instance;
@@ -166,6 +166,69 @@ impl Sim<'_> {
             .as_ref()
             .map(|c| c.balance_nusd());
         e
+    }
+
+    /// Hands copy `generation` of the request's attempt, ending now, to the request log;
+    /// `streaming_ns` is how long a success streamed after its first token.
+    pub(super) fn log_attempt(
+        &mut self,
+        request: u32,
+        generation: u32,
+        failure: Option<Failure>,
+        streaming_ns: Nanos,
+        retry_after_ns: Option<Nanos>,
+    ) {
+        let r = &self.clients.requests.items[request as usize];
+        let step = self.current_step(request);
+        // A hedged attempt's copies go out one hedging delay apart (a declined hedge ends
+        // the series: `send_hedge`), so the copy `behind` copies before the latest was sent
+        // that many delays before it.
+        let behind = r.generation.wrapping_sub(generation);
+        let hedge_delay_ns = self.scenario.groups[r.group as usize]
+            .policy
+            .hedging
+            .map_or(0, |h| h.delay_ns);
+        let sent_ns = r
+            .attempt_started_ns
+            .saturating_sub(u64::from(behind) * hedge_delay_ns);
+        let kind = if generation != r.first_live_generation {
+            AttemptKind::Hedge
+        } else if r.is_retry {
+            AttemptKind::Retry
+        } else if r.chain_pos > 0 {
+            AttemptKind::Fallback
+        } else {
+            AttemptKind::First
+        };
+        let latency_ns = self.now - sent_ns;
+        let record = AttemptRecord {
+            sent_ns,
+            request: r.id,
+            attempt: r.attempts.saturating_sub(1 + behind),
+            kind,
+            group: r.group,
+            provider: step.target.provider,
+            model: step.target.model,
+            failure,
+            latency_ns,
+            ttft_ns: failure
+                .is_none()
+                .then(|| latency_ns.saturating_sub(streaming_ns)),
+            input_tokens: r.input_tokens,
+            output_tokens: if failure.is_none() {
+                r.output_tokens
+            } else {
+                0
+            },
+            retry_after_ns,
+        };
+        let log = &mut self.observers.attempt_log;
+        if log.error.is_none()
+            && let Some(sink) = log.sink.as_mut()
+            && let Err(e) = sink.attempt(&record)
+        {
+            log.error = Some(e);
+        }
     }
 
     /// Closes the SLOs' steps up to `now`, tracing what they report.

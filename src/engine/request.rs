@@ -122,6 +122,24 @@ impl Sim<'_> {
         self.scenario.groups[r.group as usize].policy.chain[r.chain_pos as usize]
     }
 
+    /// The breaker the request's attempts on its current target pass (NONE without one): of
+    /// a fleet of N instances, instance `request id mod N` or, assigned at random, the
+    /// seed's pick for the request.
+    pub(super) fn breaker_of(&self, request: u32) -> u32 {
+        let r = &self.clients.requests.items[request as usize];
+        let g = &self.clients.groups[r.group as usize];
+        let first = g.breakers[r.chain_pos as usize];
+        if first == NONE {
+            return NONE;
+        }
+        let n = u64::from(g.breaker_instances);
+        let instance = match g.instance_key {
+            None => r.id % n,
+            Some(key) => crate::rng::pick(key, r.id, n),
+        };
+        first + instance as u32
+    }
+
     pub(super) fn start_attempt(&mut self, request: u32) {
         let now = self.now;
         let r = self.clients.requests.items[request as usize];
@@ -137,7 +155,6 @@ impl Sim<'_> {
         if !self.client_gates_open(request) {
             return;
         }
-        let r = self.clients.requests.items[request as usize];
         // Adaptive throttling rejects before the breaker is consulted.
         if let Some(throttle) = &mut self.clients.groups[gi].throttle {
             let p = throttle.reject_probability(now);
@@ -146,12 +163,7 @@ impl Sim<'_> {
                 return self.rejected_locally(request, Failure::Throttled);
             }
         }
-        let first_breaker = self.clients.groups[gi].breakers[r.chain_pos as usize];
-        let breaker = if first_breaker == NONE {
-            NONE
-        } else {
-            first_breaker + (r.id % u64::from(self.clients.groups[gi].breaker_instances)) as u32
-        };
+        let breaker = self.breaker_of(request);
         let mut breaker_epoch = Epoch::default();
         if breaker != NONE {
             let slot = &mut self.clients.breakers[breaker as usize].breaker;
@@ -467,6 +479,12 @@ impl Sim<'_> {
     pub(super) fn arrival(&mut self, group: u16) -> Result<(), RunError> {
         self.arrive(group, NONE)?;
         let g = &self.scenario.groups[group as usize];
+        if let ArrivalModel::Replay(_) = &g.arrivals
+            && g.max_requests
+                .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
+        {
+            self.schedule_replayed(group)?;
+        }
         if let ArrivalModel::Poisson(profile) = &g.arrivals
             && g.max_requests
                 .is_none_or(|max| self.clients.groups[group as usize].arrived < max)
@@ -474,6 +492,24 @@ impl Sim<'_> {
                 .traffic
                 .next(profile, self.now)
         {
+            self.schedule_arrival(t, Event::Arrival { group });
+        }
+        Ok(())
+    }
+
+    /// Schedules a `replay` group's next recorded arrival, if the file has one before the
+    /// arrivals end (records are in time order, so reading stops there).
+    pub(super) fn schedule_replayed(&mut self, group: u16) -> Result<(), RunError> {
+        let state = &mut self.clients.groups[group as usize];
+        let replay = state
+            .replay
+            .as_mut()
+            .expect("a replay group has its reader");
+        let next = replay
+            .next(state.traffic.rng())
+            .map_err(RunError::BadInput)?;
+        if let Some(t) = next {
+            debug_assert!(t >= self.now, "replayed arrivals are in time order");
             self.schedule_arrival(t, Event::Arrival { group });
         }
         Ok(())

@@ -18,10 +18,15 @@ use crate::time::Nanos;
 use crate::trace::TraceKind;
 
 use super::Sim;
-use super::slab::{Phase, Request, copy_bit};
+use super::slab::{NONE, Phase, Request, copy_bit};
 
 impl Sim<'_> {
-    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32) {
+    /// Copy `generation` of the request's attempt answered; it streamed its tokens for the
+    /// last `streaming_ns` (for the request log's time to first token).
+    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32, streaming_ns: Nanos) {
+        if self.observers.attempt_log.sink.is_some() {
+            self.log_attempt(request, generation, None, streaming_ns, None);
+        }
         let r = self.clients.requests.items[request as usize];
         if generation != r.first_live_generation {
             self.count(r.group, r.counted, |t| t.hedges_won += 1);
@@ -88,6 +93,10 @@ impl Sim<'_> {
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         if !failure.is_local() {
+            if self.observers.attempt_log.sink.is_some() {
+                let generation = self.clients.answering.unwrap_or(r.generation);
+                self.log_attempt(request, generation, Some(failure), 0, retry_after_ns);
+            }
             let counts = policy
                 .breaker
                 .as_ref()
@@ -154,10 +163,11 @@ impl Sim<'_> {
     }
 
     /// Where a failed attempt's retry delay is finally decided, one layer after the other:
-    /// the retry policy's backoff (which reads a 429's Retry-After), the retry budget's veto
-    /// (denied, the request moves on as if its retries were exhausted), the outer retry
-    /// layers (once the inner ones give up on the target), and the cut at the request's
-    /// deadline (a retry that would start after it is not taken).
+    /// the retry policy's backoff (which reads a 429's Retry-After), an open retries-only
+    /// breaker's veto and then the retry budget's (denied, the request moves on as if its
+    /// retries were exhausted), the outer retry layers (once the inner ones give up on the
+    /// target; the breaker stops theirs too), and the cut at the request's deadline (a retry
+    /// that would start after it is not taken).
     fn decide_retry(
         &mut self,
         request: u32,
@@ -179,6 +189,20 @@ impl Sim<'_> {
             uniform,
         );
         let deadline_at = r.arrived_ns.saturating_add(policy.deadline_ns);
+        // A retries-only breaker that is open stops every retry (Brooker's retry breaker),
+        // before the budget is charged for it.
+        let breaker = self.breaker_of(request);
+        let stopped = breaker != NONE
+            && self.clients.breakers[breaker as usize]
+                .breaker
+                .stops_retries();
+        let next = match next {
+            NextStep::Retry { .. } if stopped => {
+                self.count(r.group, r.counted, |t| t.retries_stopped_by_breaker += 1);
+                return RetryDecision::NextTarget;
+            }
+            _ => next,
+        };
         // The retry budget has the last word on a retry; denied, the request moves on as if
         // its retries were exhausted.
         let next = match next {
@@ -202,7 +226,7 @@ impl Sim<'_> {
         };
         match next {
             NextStep::NextTarget => {
-                if self.retry_outer_layer(request, failure, retry_after_ns, deadline_at) {
+                if self.retry_outer_layer(request, failure, retry_after_ns, deadline_at, stopped) {
                     RetryDecision::OuterLayer
                 } else {
                     RetryDecision::NextTarget
@@ -299,12 +323,14 @@ impl Sim<'_> {
 
     /// The layers inside gave up on the target: the innermost outer retry layer that may
     /// still retry calls them again, from scratch, after its own backoff. True if one did.
+    /// `stopped`: an open retries-only breaker stops the layer's retry.
     pub(super) fn retry_outer_layer(
         &mut self,
         request: u32,
         failure: Failure,
         retry_after_ns: Option<Nanos>,
         deadline_at: Nanos,
+        stopped: bool,
     ) -> bool {
         let r = self.clients.requests.items[request as usize];
         let gi = r.group as usize;
@@ -326,6 +352,10 @@ impl Sim<'_> {
             ) else {
                 continue;
             };
+            if stopped {
+                self.count(r.group, r.counted, |t| t.retries_stopped_by_breaker += 1);
+                return false;
+            }
             let at = self.now.saturating_add(delay_ns);
             if at >= deadline_at {
                 return false;

@@ -54,7 +54,16 @@ impl Sim<'_> {
                 let conditions = self.world.providers[pi].conditions;
                 let rng = self.world.draws.at(r.id, r.draws);
                 let draw = provider.draw_service(mi, conditions, rng);
-                let (kind, service_s) = (draw.kind, draw.service_s(r.output_tokens));
+                let kind = draw.kind;
+                // What the request log records as the time to first token: an error's
+                // whole latency, or the first token's time under the brownout.
+                let (service_s, ttft_s) = match kind {
+                    ServiceKind::Error(_) => (draw.error_s, draw.error_s),
+                    ServiceKind::Success | ServiceKind::Hang => (
+                        draw.service_s(r.output_tokens),
+                        draw.ttft_s * draw.latency_multiplier,
+                    ),
+                };
                 let job = self.world.jobs.insert(Job {
                     request,
                     generation: r.generation,
@@ -62,6 +71,7 @@ impl Sim<'_> {
                     model: mi as u16,
                     kind,
                     service_ns: secs_to_ns(service_s),
+                    streaming_ns: secs_to_ns(service_s).saturating_sub(secs_to_ns(ttft_s)),
                     input_tokens: r.input_tokens,
                     output_tokens: r.output_tokens,
                     reserved_nusd,
@@ -156,7 +166,9 @@ impl Sim<'_> {
 
         if client_waiting {
             match j.kind {
-                ServiceKind::Success => self.attempt_succeeded(j.request, j.generation),
+                ServiceKind::Success => {
+                    self.attempt_succeeded(j.request, j.generation, j.streaming_ns)
+                }
                 ServiceKind::Error(failure) => {
                     self.copy_failed(j.request, j.generation, failure, None)
                 }

@@ -33,6 +33,20 @@
 //! its `chat_completion` never calls `circuit_breaker.call` and only reports `.state` in its
 //! stats (seed, `get_service_stats`): the breaker is there, and never opens.
 //!
+//! `applies_to: "retries"` makes it a *retry breaker* (Brooker, "Fixing retries with token
+//! buckets and circuit breakers", 2022, https://brooker.co.za/blog/2022/02/28/retries.html):
+//! "When a client wants to make a call, it makes that call as normal. On success or failure,
+//! it updates statistics which track the (recent) failure rate. If that failure rate is below
+//! a threshold, it retries up to N times. If it's above the threshold, it doesn't retry at
+//! all." First tries are never refused, so they keep sampling the failure rate: the breaker
+//! has no open wait and no probes. It records every answer (first tries and retries alike)
+//! in its window, is open exactly while the window's rule trips (judged at each answer), and
+//! while open the client does not retry (the engine asks `stops_retries` after a failure).
+//! Brooker's own simulation (mbrooker/simulator_example, `retry_sim/retry_strategy.py`,
+//! `CircuitBreakerRetryCall`) divides the failed attempts by the first tries since the start
+//! and refuses when the ratio is strictly above the threshold; here the window and its
+//! `>=` are the breaker's kind's (a `time_window` longer than the run is his whole history).
+//!
 //! Transitions out of open are lazy, as in the seed and in resilience4j's default
 //! (`automaticTransitionFromOpenToHalfOpenEnabled = false`): the first call after the open
 //! period becomes a probe. Which outcomes are failures is `count_as_failure`; the others
@@ -76,6 +90,31 @@ pub enum TripRule {
 /// Polly's `HealthMetrics.NumberOfWindows`.
 pub const POLLY_WINDOWS: u64 = 10;
 
+/// Which calls an open breaker stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliesTo {
+    /// Every call: the classic breaker (resilience4j, Polly, the seed).
+    All,
+    /// Retries only: Brooker's retry breaker (see the module docs).
+    Retries,
+}
+
+/// How the requests of a group are spread over its client instances (scope `per_instance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignment {
+    /// Request id mod N: a load balancer's rotation over a fleet.
+    RoundRobin,
+    /// An instance drawn from the seed for each request (`rng::pick`): N independent
+    /// clients, each with its own Poisson arrivals (Brooker's retry simulation, footnote 1:
+    /// "each client presents independent Poisson-process arrivals").
+    Random,
+}
+
+/// The end of an open interval of a retry breaker, which has no open wait: it lasts until a
+/// recorded answer closes it. Far beyond any run (`limits::MAX_DURATION_NS` is ten years),
+/// and far enough from `Nanos::MAX` that open-time sums cannot overflow.
+pub const OPEN_UNTIL_CLOSED_NS: Nanos = 1 << 62;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerConfig {
     pub trip: TripRule,
@@ -91,8 +130,10 @@ pub struct BreakerConfig {
     pub hold_open_for_retry_after: bool,
     /// Breakers per target: 1 shared by the group, or one per client instance of a fleet.
     pub instances: u32,
+    pub assignment: Assignment,
     /// False: calls consult the breaker but never record an outcome in it (the seed's).
     pub records: bool,
+    pub applies_to: AppliesTo,
 }
 
 impl BreakerConfig {
@@ -109,7 +150,9 @@ impl BreakerConfig {
             slow_call_ns: Nanos::MAX,
             hold_open_for_retry_after: false,
             instances: 1,
+            assignment: Assignment::RoundRobin,
             records: true,
+            applies_to: AppliesTo::All,
         }
     }
 
@@ -230,6 +273,42 @@ enum Window {
 }
 
 impl Window {
+    /// Whether the rule trips on what the window holds now (a retry breaker's state).
+    fn trips_now(&self, rule: &TripRule) -> bool {
+        match (self, rule) {
+            (
+                Window::Consecutive { failures },
+                TripRule::Consecutive {
+                    failures: threshold,
+                },
+            ) => *failures >= *threshold,
+            (
+                Window::Count { tally, .. }
+                | Window::Time { tally, .. }
+                | Window::Rolling { tally, .. },
+                TripRule::CountWindow {
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                    ..
+                }
+                | TripRule::TimeWindow {
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                    ..
+                }
+                | TripRule::PollyWindows {
+                    minimum_calls,
+                    failure_rate,
+                    slow_rate,
+                    ..
+                },
+            ) => tally.trips(*minimum_calls, *failure_rate, *slow_rate),
+            _ => unreachable!("the window is built from its rule"),
+        }
+    }
+
     fn new(rule: &TripRule) -> Window {
         match rule {
             TripRule::Consecutive { .. } => Window::Consecutive { failures: 0 },
@@ -415,7 +494,17 @@ impl Breaker {
         }
     }
 
+    /// Whether an open retry breaker stops the retry of a failed call now (never true for a
+    /// breaker that applies to every call: that one refuses calls in `admit`).
+    pub fn stops_retries(&self) -> bool {
+        self.config.applies_to == AppliesTo::Retries && self.state == BreakerState::Open
+    }
+
     pub fn admit(&mut self, now: Nanos) -> Admission {
+        if self.config.applies_to == AppliesTo::Retries {
+            // Never refuses a call: `stops_retries` decides, before a retry is scheduled.
+            return Admission::Allowed;
+        }
         if self.state == BreakerState::Open && now >= self.open_until_ns {
             self.enter(BreakerState::HalfOpen, now);
         }
@@ -455,6 +544,9 @@ impl Breaker {
     pub fn record(&mut self, now: Nanos, epoch: Epoch, outcome: Outcome) -> Transition {
         if !self.config.records {
             return Transition::None;
+        }
+        if self.config.applies_to == AppliesTo::Retries {
+            return self.record_retry_breaker(now, outcome);
         }
         if let (true, Some(retry_after)) = (
             self.config.hold_open_for_retry_after,
@@ -528,6 +620,33 @@ impl Breaker {
                     }
                 }
             }
+        }
+    }
+
+    /// A retry breaker records every answer, whatever state it was sent in (every answer is
+    /// a sample of the failure rate), and is open exactly while its window trips: no open
+    /// wait, no probes, and the window is never reset.
+    fn record_retry_breaker(&mut self, now: Nanos, outcome: Outcome) -> Transition {
+        if outcome.recorded == Recorded::Neutral {
+            return Transition::None;
+        }
+        let failed = outcome.recorded == Recorded::Failure;
+        let slow = outcome.duration_ns > self.config.slow_call_ns;
+        self.window.record(&self.config.trip, now, failed, slow);
+        let trips = self.window.trips_now(&self.config.trip);
+        match (self.state, trips) {
+            (BreakerState::Closed, true) => {
+                self.state = BreakerState::Open;
+                self.open_until_ns = OPEN_UNTIL_CLOSED_NS;
+                Transition::Opened {
+                    until_ns: OPEN_UNTIL_CLOSED_NS,
+                }
+            }
+            (BreakerState::Open, false) => {
+                self.state = BreakerState::Closed;
+                Transition::Closed
+            }
+            _ => Transition::None,
         }
     }
 }
@@ -889,6 +1008,82 @@ mod tests {
             call(&mut b, 4, Recorded::Failure),
             Transition::Opened { .. }
         ));
+    }
+
+    fn retry_breaker(trip: TripRule) -> Breaker {
+        let mut config = BreakerConfig::seed(1, 60, FailureSet::of(&[Failure::Timeout]));
+        config.trip = trip;
+        config.applies_to = AppliesTo::Retries;
+        Breaker::new(config)
+    }
+
+    #[test]
+    fn a_retry_breaker_admits_every_call_and_stops_retries_while_its_rate_is_over() {
+        // Brooker's example: 10 %, judged from the first answer on.
+        let mut b = retry_breaker(TripRule::CountWindow {
+            size: 1000,
+            minimum_calls: 1,
+            failure_rate: 0.1,
+            slow_rate: 1.0,
+        });
+        for t in 0..9 {
+            assert_eq!(call(&mut b, t, Recorded::Success), Transition::None);
+        }
+        assert!(!b.stops_retries());
+        // 1 failure in 10 calls: 10 %, at the threshold: open, with no end of its own.
+        assert_eq!(
+            call(&mut b, 9, Recorded::Failure),
+            Transition::Opened {
+                until_ns: OPEN_UNTIL_CLOSED_NS
+            }
+        );
+        assert!(b.stops_retries());
+        // Open, it still admits every call (no probes), and records every answer, even
+        // one from a call sent in another state (no epochs): 1 in 11 is under 10 %.
+        for t in 10..100 {
+            assert_eq!(b.admit(t), Admission::Allowed);
+        }
+        assert_eq!(
+            b.record(10, Epoch(12345), outcome(Recorded::Success)),
+            Transition::Closed
+        );
+        assert!(!b.stops_retries());
+        // Neutral answers change nothing; a second failure (2 in 12) reopens it.
+        assert_eq!(call(&mut b, 11, Recorded::Neutral), Transition::None);
+        assert!(matches!(
+            call(&mut b, 12, Recorded::Failure),
+            Transition::Opened { .. }
+        ));
+    }
+
+    #[test]
+    fn a_retry_breaker_keeps_its_window_across_states() {
+        // Consecutive: open from the 2nd failure in a row until a success.
+        let mut b = retry_breaker(TripRule::Consecutive { failures: 2 });
+        call(&mut b, 0, Recorded::Failure);
+        assert!(!b.stops_retries());
+        call(&mut b, 1, Recorded::Failure);
+        assert!(b.stops_retries());
+        assert_eq!(call(&mut b, 2, Recorded::Success), Transition::Closed);
+        // A time window forgets: 1 failure of 1 call trips a 50 % rule until the seconds
+        // pass and successes dilute it.
+        let mut b = retry_breaker(TripRule::TimeWindow {
+            seconds: 2,
+            minimum_calls: 1,
+            failure_rate: 0.5,
+            slow_rate: 1.0,
+        });
+        call(&mut b, 0, Recorded::Failure);
+        assert!(b.stops_retries());
+        assert_eq!(
+            call(&mut b, NS_PER_S / 2, Recorded::Success),
+            Transition::None
+        );
+        assert!(b.stops_retries(), "1 of 2 is still 50 %");
+        assert_eq!(
+            call(&mut b, 3 * NS_PER_S, Recorded::Success),
+            Transition::Closed
+        );
     }
 
     /// The seed's breaker: consulted, never told.

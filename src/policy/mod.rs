@@ -44,11 +44,26 @@ pub enum AboveMax {
     UseBackoff,
 }
 
+/// How an honoured Retry-After and the backoff make one wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// The longer of the two (the seed's advice: back off exponentially *and* honour it).
+    Max,
+    /// The header alone when 0 < Retry-After <= `max`, else the backoff: openai-python and
+    /// anthropic-python (`_base_client.py`, `_calculate_retry_timeout`: `if retry_after is
+    /// not None and 0 < retry_after <= MAX_RETRY_AFTER_DELAY: return retry_after`), and
+    /// Polly's retry, whose `DelayGenerator` result replaces the computed delay
+    /// (`RetryResilienceStrategy.cs`: `if (... is TimeSpan newDelay && IsValidDelay(newDelay))
+    /// delay = newDelay`). A 0.2 s header is slept as 0.2 s, not max(0.375-0.5 s, 0.2 s).
+    Replace,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct RetryAfterPolicy {
     pub honour: bool,
     pub max_ns: Nanos,
     pub above_max: AboveMax,
+    pub combine: Combine,
 }
 
 #[derive(Debug, Clone)]
@@ -159,24 +174,28 @@ impl RetryPolicy {
         }
         let retries_taken = attempts_on_target.saturating_sub(1);
         let backoff_ns = self.backoff.delay_ns(retries_taken, memory, uniform);
-        let wait_ns = match retry_after_ns {
-            Some(ra) if self.retry_after.honour => {
-                if ra <= self.retry_after.max_ns {
-                    ra
+        let ra = self.retry_after;
+        // The wait the header asks for, as this client reads it; None: the backoff alone.
+        let header_ns = match retry_after_ns {
+            Some(v) if ra.honour && v > 0 => {
+                if v <= ra.max_ns {
+                    Some(v)
                 } else {
-                    match self.retry_after.above_max {
-                        AboveMax::Cap => self.retry_after.max_ns,
-                        AboveMax::UseBackoff => 0,
+                    match ra.above_max {
+                        AboveMax::Cap => Some(ra.max_ns),
+                        AboveMax::UseBackoff => None,
                         AboveMax::GiveUp => return NextStep::NextTarget,
                     }
                 }
             }
-            _ => 0,
+            _ => None,
         };
-        // The seed's advice: back off exponentially *and* honour Retry-After.
-        NextStep::Retry {
-            delay_ns: backoff_ns.max(wait_ns),
-        }
+        let delay_ns = match (header_ns, ra.combine) {
+            (None, _) => backoff_ns,
+            (Some(h), Combine::Max) => backoff_ns.max(h),
+            (Some(h), Combine::Replace) => h,
+        };
+        NextStep::Retry { delay_ns }
     }
 
     /// What the backoff keeps for the next retry on this target, after a retry decided by
@@ -232,6 +251,10 @@ mod tests {
     use crate::time::NS_PER_S;
 
     fn policy(above_max: AboveMax) -> RetryPolicy {
+        policy_combining(above_max, Combine::Max)
+    }
+
+    fn policy_combining(above_max: AboveMax, combine: Combine) -> RetryPolicy {
         RetryPolicy {
             retry_on: default_retry_on(),
             backoff: Backoff {
@@ -245,6 +268,7 @@ mod tests {
                 honour: true,
                 max_ns: 20 * NS_PER_S,
                 above_max,
+                combine,
             },
         }
     }
@@ -275,6 +299,34 @@ mod tests {
             },
             "backoff is longer"
         );
+    }
+
+    #[test]
+    fn a_replacing_retry_after_is_slept_as_sent_even_when_shorter_than_the_backoff() {
+        let p = policy_combining(AboveMax::UseBackoff, Combine::Replace);
+        // Third attempt: the backoff is 2 s, the header 0.2 s: the header wins outright.
+        let next = p.after_failure(Failure::RateLimited, Some(NS_PER_S / 5), STEP, 2, 0, 0.0);
+        assert_eq!(
+            next,
+            NextStep::Retry {
+                delay_ns: NS_PER_S / 5
+            }
+        );
+        // Above `max` (20 s) with `above_max: backoff`, or a zero header: the backoff.
+        for ra in [30 * NS_PER_S, 0] {
+            let next = p.after_failure(Failure::RateLimited, Some(ra), STEP, 2, 0, 0.0);
+            assert_eq!(
+                next,
+                NextStep::Retry {
+                    delay_ns: 2 * NS_PER_S
+                }
+            );
+        }
+        // Above `max` with `above_max: cap`: exactly `max`, even when the backoff is longer.
+        let mut capped = policy_combining(AboveMax::Cap, Combine::Replace);
+        capped.retry_after.max_ns = NS_PER_S;
+        let next = capped.after_failure(Failure::RateLimited, Some(9 * NS_PER_S), STEP, 2, 0, 0.0);
+        assert_eq!(next, NextStep::Retry { delay_ns: NS_PER_S });
     }
 
     #[test]

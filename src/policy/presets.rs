@@ -87,9 +87,11 @@ pub fn provenance(name: &str) -> Option<String> {
         })
 }
 
-/// What the SDKs retry: timeouts, connection errors, 429 and every status >= 500. A 429
-/// `insufficient_quota` is retried like any 429 (here: `insufficient_credits`): it never
-/// succeeds, and costs the attempts.
+/// What the SDKs retry: timeouts, connection errors, 429 and every status >= 500. Any 429 is
+/// retried (`_should_retry` reads the status alone): OpenAI's 429 `insufficient_quota` and a
+/// 429 "request too large" (`request_too_large`) too, though neither can succeed, and they
+/// cost the attempts; a 402 (`insufficient_credits`) and a 400 are not (measured on openai
+/// 3.57 and anthropic 2.14, POLICY-FACTS.md).
 fn sdk_retry_on() -> Value {
     json!([
         "timeout",
@@ -97,7 +99,8 @@ fn sdk_retry_on() -> Value {
         "connection_error",
         "rate_limited",
         "5xx",
-        "insufficient_credits"
+        "insufficient_quota",
+        "request_too_large"
     ])
 }
 
@@ -113,6 +116,7 @@ fn everything() -> Value {
         "rate_limited",
         "5xx",
         "insufficient_credits",
+        "insufficient_quota",
         "context_length_exceeded",
         "request_too_large"
     ])
@@ -120,7 +124,7 @@ fn everything() -> Value {
 
 /// Microsoft's `HttpClientResiliencePredicates.IsTransient` (:50, 69-71):
 /// HttpRequestException, TimeoutRejectedException, status >= 500, 408 and every 429 (so
-/// exhausted credits and "request too large" too, both 429s); not a 400.
+/// OpenAI's `insufficient_quota` and "request too large" too, both 429s); not a 400 or a 402.
 fn ms_transient() -> Value {
     json!([
         "timeout",
@@ -128,7 +132,7 @@ fn ms_transient() -> Value {
         "connection_error",
         "rate_limited",
         "5xx",
-        "insufficient_credits",
+        "insufficient_quota",
         "request_too_large"
     ])
 }
@@ -148,8 +152,10 @@ pub fn preset(name: &str) -> Option<Value> {
                 // _base_client.py:808-812: min(0.5 * 2^n, 8) * (1 - 0.25 * random()).
                 "backoff": { "kind": "exponential", "base": "500ms", "multiplier": 2, "cap": "8s", "jitter": "proportional", "jitter_ratio": 0.25 },
                 // _constants.py:13 and _base_client.py:801,817: honoured when 0 < v <= 120 s;
-                // above, _should_retry returns False.
-                "retry_after": { "honour": true, "max": "120s", "above_max": "give_up" }
+                // above, _should_retry returns False. _calculate_retry_timeout returns the
+                // header itself (`return retry_after`), never maxed with the backoff: a 0.2 s
+                // header is slept 0.2 s (measured on openai 3.57.0).
+                "retry_after": { "honour": true, "max": "120s", "above_max": "give_up", "combine": "replace" }
             }
         })
     };
@@ -159,17 +165,23 @@ pub fn preset(name: &str) -> Option<Value> {
             let mut v = openai();
             // 1.x to 2.51.0 _base_client.py: `if retry_after is not None and 0 < retry_after
             // <= 60`, else the backoff (the 120 s rule landed in 2.52.0, commit 7fa79464).
-            v["retry"]["retry_after"] =
-                json!({ "honour": true, "max": "60s", "above_max": "backoff" });
+            // Same `return retry_after` inside the window: the header replaces the backoff.
+            v["retry"]["retry_after"] = json!({ "honour": true, "max": "60s", "above_max": "backoff", "combine": "replace" });
             v
         }
         "anthropic-python" => {
             let mut v = openai();
             // Measured on anthropic 2.14.0 (POLICY-FACTS.md): any Retry-After is slept. The
             // 4294967 s cap is the simulator's bound (no such clamp is in the SDK's source),
-            // far beyond any header a world here sends.
-            v["retry"]["retry_after"] =
-                json!({ "honour": true, "max": "4294967s", "above_max": "cap" });
+            // far beyond any header a world here sends. _base_client.py
+            // (_calculate_retry_timeout) returns the header itself: it replaces the backoff.
+            // The retry list is the shared _base_client's, by status (any 429, >= 500, 529
+            // included). What Anthropic itself answers: overload 529 `overloaded_error`
+            // (retried), an exhausted balance 402 `billing_error` (formerly a 400
+            // `invalid_request_error`, "credit balance is too low"): neither status is
+            // retried, so against an Anthropic world (`credits.exhausted_status: 402`) no
+            // attempt is spent on it; `insufficient_quota` is OpenAI's 429 and never comes.
+            v["retry"]["retry_after"] = json!({ "honour": true, "max": "4294967s", "above_max": "cap", "combine": "replace" });
             v
         }
         "resilience4j-default" => json!({
@@ -248,8 +260,11 @@ pub fn preset(name: &str) -> Option<Value> {
                 "max_attempts": 4,
                 "retry_on": ms_transient(),
                 "backoff": { "kind": "exponential", "base": "2s", "cap": "none", "jitter": "decorrelated_v2" },
-                // RetryAfterHelper.cs (ShouldRetryAfterHeader true): any Retry-After, no cap.
-                "retry_after": { "honour": true, "max": "none" }
+                // RetryAfterHelper.cs (ShouldRetryAfterHeader true): any Retry-After, no cap,
+                // as the DelayGenerator, whose value replaces Polly's computed delay
+                // (RetryResilienceStrategy.cs: `if (... is TimeSpan newDelay && ...) delay =
+                // newDelay`).
+                "retry_after": { "honour": true, "max": "none", "combine": "replace" }
             },
             "breaker": {
                 // HttpCircuitBreakerStrategyOptions.cs:24 on Polly's defaults: 0.1 / 100 /
@@ -345,7 +360,9 @@ pub fn preset(name: &str) -> Option<Value> {
                 // min(0.5 * 2^n, 8) + U(0, 0.75).
                 "backoff": { "kind": "exponential", "base": "500ms", "multiplier": 2, "cap": "8s", "jitter": "additive", "jitter_max": "750ms" },
                 // A Retry-After with 0 < v <= 60 s is used (as returned: no cap of its own),
-                // else the backoff.
+                // else the backoff. `_calculate_retry_after` returns `retry_after + jitter`
+                // (U(0, 0.75 s)) there: neither combination is exact; `max` (the default)
+                // stays, the header plus LiteLLM's jitter is not modelled.
                 "retry_after": { "honour": true, "max": "60s", "above_max": "backoff" }
             },
             // cooldown_handlers.py _should_cooldown_deployment with allowed_fails at its

@@ -20,11 +20,11 @@ use crate::error::{FieldError, nearest_name};
 use crate::outage::{DownBehaviour, InProgress, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::{Failure, FailureSet};
 use crate::policy::backoff::{Backoff, BackoffKind, Jitter};
-use crate::policy::breaker::{BreakerConfig, TripRule};
+use crate::policy::breaker::{AppliesTo, Assignment, BreakerConfig, TripRule};
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::cooldown::CooldownConfig;
 use crate::policy::{
-    AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, CreditCheck, Hedging,
+    AboveMax, Bulkhead, ChainStep, ClientPolicy, ClientRateLimiter, Combine, CreditCheck, Hedging,
     MAX_OUTER_RETRY_LAYERS, RetryAfterPolicy, RetryLayer, RetryPolicy, TargetRef,
     default_breaker_counts, default_retry_on,
 };
@@ -34,7 +34,9 @@ use crate::slo::{AlertModel, Indicator, SloModel};
 use crate::time::{
     NS_PER_MIN, NS_PER_MS, NS_PER_S, Nanos, format_duration, parse_duration, parse_rate_per_s,
 };
-use crate::traffic::{ArrivalModel, Diurnal, GroupModel, RateProfile, RequestModel, Spike};
+use crate::traffic::{
+    ArrivalModel, Diurnal, GroupModel, RateProfile, ReplaySpec, RequestModel, Spike, TimeUnit,
+};
 
 struct Checker {
     problems: Vec<FieldError>,
@@ -1033,6 +1035,89 @@ fn resolve_target(
     }
 }
 
+/// The fields that belong to one arrival type only, set where they do not belong.
+fn misplaced_arrival_fields(c: &mut Checker, a: &raw::Arrivals, ap: &str, kind: raw::ArrivalKind) {
+    use raw::ArrivalKind::{ClosedLoop, Poisson, Replay};
+    let fields = [
+        ("rate", a.rate.is_some(), Poisson),
+        ("diurnal", a.diurnal.is_some(), Poisson),
+        ("schedule", !a.schedule.is_empty(), Poisson),
+        ("spikes", !a.spikes.is_empty(), Poisson),
+        ("users", a.users.is_some(), ClosedLoop),
+        ("think_time", a.think_time.is_some(), ClosedLoop),
+        ("file", a.file.is_some(), Replay),
+        ("time_column", a.time_column.is_some(), Replay),
+        ("time_unit", a.time_unit.is_some(), Replay),
+        ("time_origin", a.time_origin.is_some(), Replay),
+        ("rate_scale", a.rate_scale.is_some(), Replay),
+        ("time_shift", a.time_shift.is_some(), Replay),
+    ];
+    for (field, set, owner) in fields {
+        if set && owner != kind {
+            let name = match owner {
+                Poisson => "poisson",
+                ClosedLoop => "closed_loop",
+                Replay => "replay",
+            };
+            c.fail(
+                &join(ap, field),
+                format!("applies only to `type: \"{name}\"`"),
+            );
+        }
+    }
+}
+
+/// `arrivals: {type: "replay"}`. The file's path is resolved and opened once the scenario
+/// is built (`scenario::check_replay_files`), where the scenario file's place is known.
+fn replay(c: &mut Checker, a: &raw::Arrivals, ap: &str) -> ArrivalModel {
+    misplaced_arrival_fields(c, a, ap, raw::ArrivalKind::Replay);
+    let file = match a.file.as_deref() {
+        Some(f) if !f.trim().is_empty() => f.to_string(),
+        _ => {
+            c.fail(
+                &join(ap, "file"),
+                "a replay group needs the `file` it replays",
+            );
+            String::new()
+        }
+    };
+    let time_column = a.time_column.clone().unwrap_or_else(|| "t_ns".to_string());
+    if time_column.trim().is_empty() {
+        c.fail(&join(ap, "time_column"), "must not be empty");
+    }
+    let unit = match a.time_unit {
+        Some(raw::TimeUnit::Ns) => TimeUnit::Ns,
+        Some(raw::TimeUnit::Us) => TimeUnit::Us,
+        Some(raw::TimeUnit::Ms) => TimeUnit::Ms,
+        Some(raw::TimeUnit::S) => TimeUnit::S,
+        None => TimeUnit::from_column_name(&time_column),
+    };
+    let time_shift_ns = match a.time_shift.as_deref().map(str::trim) {
+        None => 0,
+        Some(text) => {
+            let (sign, magnitude) = match text.strip_prefix('-') {
+                Some(rest) => (-1, rest),
+                None => (1, text),
+            };
+            let ns = c.duration(&join(ap, "time_shift"), magnitude);
+            sign * i64::try_from(ns).unwrap_or(i64::MAX)
+        }
+    };
+    ArrivalModel::Replay(ReplaySpec {
+        file: file.into(),
+        time_column,
+        unit,
+        from_first: a.time_origin == Some(raw::TimeOrigin::First),
+        rate_scale: c.number(
+            &join(ap, "rate_scale"),
+            a.rate_scale.unwrap_or(1.0),
+            0.0,
+            1000.0,
+        ),
+        time_shift_ns,
+    })
+}
+
 fn group(
     c: &mut Checker,
     raw: &raw::ClientGroup,
@@ -1044,14 +1129,7 @@ fn group(
     let ap = p("arrivals");
     let arrivals = match a.kind {
         raw::ArrivalKind::Poisson => {
-            for (field, set) in [
-                ("users", a.users.is_some()),
-                ("think_time", a.think_time.is_some()),
-            ] {
-                if set {
-                    c.fail(&join(&ap, field), "applies only to `type: \"closed_loop\"`");
-                }
-            }
+            misplaced_arrival_fields(c, a, &ap, raw::ArrivalKind::Poisson);
             let base_per_s = match &a.rate {
                 Some(r) => c.rate(&join(&ap, "rate"), r),
                 None if !a.schedule.is_empty() => 0.0,
@@ -1116,17 +1194,9 @@ fn group(
                 spikes,
             })
         }
+        raw::ArrivalKind::Replay => replay(c, a, &ap),
         raw::ArrivalKind::ClosedLoop => {
-            for (field, set) in [
-                ("rate", a.rate.is_some()),
-                ("diurnal", a.diurnal.is_some()),
-                ("schedule", !a.schedule.is_empty()),
-                ("spikes", !a.spikes.is_empty()),
-            ] {
-                if set {
-                    c.fail(&join(&ap, field), "applies only to `type: \"poisson\"`");
-                }
-            }
+            misplaced_arrival_fields(c, a, &ap, raw::ArrivalKind::ClosedLoop);
             let users = match a.users {
                 Some(u) => c.int_in(&join(&ap, "users"), u, 1, limits::MAX_USERS),
                 None => {
@@ -1629,6 +1699,13 @@ fn retry_layer(c: &mut Checker, retry: Option<&raw::Retry>, path: &str) -> (u32,
                 ],
             )
             .unwrap_or(AboveMax::Cap),
+        combine: c
+            .choice(
+                &join(&rap, "combine"),
+                ra.and_then(|r| r.combine.as_deref()).unwrap_or("max"),
+                &[("max", Combine::Max), ("replace", Combine::Replace)],
+            )
+            .unwrap_or(Combine::Max),
     };
 
     (
@@ -1690,6 +1767,35 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         &[TimeWindow],
         "\"time_window\"",
     );
+    let applies_to = c
+        .choice(
+            &field("applies_to"),
+            br.applies_to.as_deref().unwrap_or("all"),
+            &[("all", AppliesTo::All), ("retries", AppliesTo::Retries)],
+        )
+        .unwrap_or(AppliesTo::All);
+    if applies_to == AppliesTo::Retries {
+        // A retry breaker is open exactly while its window trips: first tries keep sampling
+        // it, so it has no open wait and no probes to configure.
+        for (name, set) in [
+            ("open_duration", br.open_duration.is_some()),
+            ("open_multiplier", br.open_multiplier.is_some()),
+            ("max_open_duration", br.max_open_duration.is_some()),
+            ("half_open_probes", br.half_open_probes.is_some()),
+            ("max_half_open_wait", br.max_half_open_wait.is_some()),
+            (
+                "hold_open_for_retry_after",
+                br.hold_open_for_retry_after.is_some(),
+            ),
+        ] {
+            if set {
+                c.fail(
+                    &field(name),
+                    "applies only to `applies_to: \"all\"`: a breaker that stops retries only is open exactly while its window trips, with no open wait and no probes",
+                );
+            }
+        }
+    }
     let windowed = &[CountWindow, TimeWindow];
     for (name, set) in [
         ("minimum_calls", br.minimum_calls.is_some()),
@@ -1863,11 +1969,13 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
     }
     let instances = match br.scope.as_deref().unwrap_or("shared") {
         "shared" => {
-            if br.instances.is_some() {
-                c.fail(
-                    &field("instances"),
-                    "applies only to `scope: \"per_instance\"`",
-                );
+            for (name, set) in [
+                ("instances", br.instances.is_some()),
+                ("assignment", br.assignment.is_some()),
+            ] {
+                if set {
+                    c.fail(&field(name), "applies only to `scope: \"per_instance\"`");
+                }
             }
             1
         }
@@ -1917,7 +2025,18 @@ fn breaker(c: &mut Checker, br: &raw::Breaker, kp: &str) -> BreakerConfig {
         ),
         hold_open_for_retry_after: br.hold_open_for_retry_after.unwrap_or(false),
         instances,
+        assignment: c
+            .choice(
+                &field("assignment"),
+                br.assignment.as_deref().unwrap_or("round_robin"),
+                &[
+                    ("round_robin", Assignment::RoundRobin),
+                    ("random", Assignment::Random),
+                ],
+            )
+            .unwrap_or(Assignment::RoundRobin),
         records: br.records.unwrap_or(true),
+        applies_to,
     }
 }
 

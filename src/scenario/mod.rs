@@ -365,6 +365,7 @@ fn parse_unlocated(
             match scenario_from_value(merged, None, &prefix, overrides) {
                 Ok(mut s) => {
                     s.overrides = overrides.iter().map(describe).collect();
+                    problems.extend(check_replay_files(&mut s, file, &format!("{prefix}.")));
                     scenarios.push(s)
                 }
                 Err(mut ps) => problems.append(&mut ps),
@@ -390,6 +391,10 @@ fn parse_unlocated(
     } else {
         let mut scenario = scenario_from_value(value, Some(text), "", overrides).map_err(fail)?;
         scenario.overrides = overrides.iter().map(describe).collect();
+        let problems = check_replay_files(&mut scenario, file, "");
+        if !problems.is_empty() {
+            return Err(fail(problems));
+        }
         Ok(Experiment {
             name: scenario.name.clone(),
             description: scenario.description.clone(),
@@ -559,6 +564,47 @@ fn expand_presets(scenario: &mut Value, prefix: &str) -> Result<(), FieldError> 
 
 fn describe(o: &overrides::Override) -> String {
     format!("{}={}", o.path, o.value)
+}
+
+/// Resolves each `replay` group's file against the directory of the scenario file (`file`)
+/// and checks that it opens and, for CSV, has the time column: problems at
+/// `{prefix}traffic[i].arrivals.file`. The rows themselves are checked as the run reads them.
+fn check_replay_files(scenario: &mut Scenario, file: &str, prefix: &str) -> Vec<FieldError> {
+    let dir = std::path::Path::new(file)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let mut problems = Vec::new();
+    for (gi, g) in scenario.groups.iter_mut().enumerate() {
+        let crate::traffic::ArrivalModel::Replay(spec) = &mut g.arrivals else {
+            continue;
+        };
+        if spec.file.is_relative() {
+            spec.file = dir.join(&spec.file);
+        }
+        let path = format!("{prefix}traffic[{gi}].arrivals");
+        match crate::table::Rows::open(&spec.file) {
+            Err(e) => problems.push(problem(
+                &format!("{path}.file"),
+                format!("{}: {e}", spec.file.display()),
+            )),
+            Ok(rows) => {
+                if let Some(headers) = rows.headers()
+                    && !headers.contains(&spec.time_column)
+                {
+                    problems.push(problem(
+                        &format!("{path}.time_column"),
+                        format!(
+                            "{} has no column `{}`; its columns: {}",
+                            spec.file.display(),
+                            spec.time_column,
+                            headers.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 fn problem(path: &str, reason: impl Into<String>) -> FieldError {

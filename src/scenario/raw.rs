@@ -124,13 +124,15 @@ pub struct ClientGroup {
 }
 
 /// The arrival process. `poisson` uses `rate`, `schedule`, `diurnal` and `spikes`;
-/// `closed_loop` uses `users` and `think_time`.
+/// `closed_loop` uses `users` and `think_time`; `replay` uses `file`, `time_column`,
+/// `time_unit`, `time_origin`, `rate_scale` and `time_shift`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
 pub struct Arrivals {
     /// `poisson`: open loop, requests arrive at `rate` however slow the answers;
-    /// `closed_loop`: `users` each wait for their answer, think, and send the next.
+    /// `closed_loop`: `users` each wait for their answer, think, and send the next;
+    /// `replay`: the first attempts recorded in a log `file` arrive when they were sent.
     #[serde(rename = "type")]
     pub kind: ArrivalKind,
     // poisson
@@ -159,6 +161,57 @@ pub struct Arrivals {
     #[serde(default)]
     #[schemars(with = "Option<DurationDist>", transform = default_is("0s"))]
     pub think_time: Option<Value>,
+    // replay
+    /// Replay only (and required there): the recorded log, CSV (a `.csv` name, header row
+    /// first) or JSON lines, such as `run --request-log` writes; a relative path is read
+    /// from the scenario file's directory. Rows must be in time order; rows whose `attempt`
+    /// column is above 0 (retries, hedges, fallbacks) are skipped.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Replay only: the column (CSV header or JSON key) holding when each request was sent.
+    #[serde(default)]
+    #[schemars(transform = default_is("t_ns"))]
+    pub time_column: Option<String>,
+    /// Replay only: the unit of the time column's numbers. Absent: from the column's name
+    /// (`_ns`, `_us`, `_ms`), seconds otherwise.
+    #[serde(default)]
+    pub time_unit: Option<TimeUnit>,
+    /// Replay only: `zero` when recorded times count from the run's start (a request log),
+    /// `first` to make the first record's time the run's start (epoch timestamps).
+    #[serde(default)]
+    #[schemars(transform = default_is("zero"))]
+    pub time_origin: Option<TimeOrigin>,
+    /// Replay only: a factor (0 to 1000) on the recorded traffic: each recorded arrival
+    /// becomes floor(r) arrivals at its instant, plus one more with probability r - floor(r).
+    #[serde(default)]
+    #[schemars(transform = default_is(1))]
+    pub rate_scale: Option<f64>,
+    /// Replay only: a duration added to every recorded time, "-" for earlier ("-14h" makes
+    /// 14:00 the run's start); arrivals that land before the start are skipped.
+    #[serde(default)]
+    #[schemars(transform = default_is("0s"))]
+    pub time_shift: Option<String>,
+}
+
+/// The unit of a replayed time column's numbers.
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[schemars(transform = unwrap_lines)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Ns,
+    Us,
+    Ms,
+    S,
+}
+
+/// Where a replayed log's times count from: `zero` (as recorded) or `first` (the first
+/// record's time).
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[schemars(transform = unwrap_lines)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeOrigin {
+    Zero,
+    First,
 }
 
 /// `poisson`: open loop (arrivals whatever the latency); `closed_loop`: a fixed population
@@ -169,6 +222,7 @@ pub struct Arrivals {
 pub enum ArrivalKind {
     Poisson,
     ClosedLoop,
+    Replay,
 }
 
 /// A daily (or any periodic) cycle of the arrival rate.
@@ -591,7 +645,8 @@ pub struct Backoff {
     pub jitter_max: Option<String>,
 }
 
-/// Retry-After handling: the client waits max(backoff, Retry-After).
+/// Retry-After handling: the client waits max(backoff, Retry-After), or the header alone
+/// (`combine: "replace"`, as the OpenAI and Anthropic SDKs do).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
@@ -612,6 +667,15 @@ pub struct RetryAfter {
         transform = default_is("cap")
     )]
     pub above_max: Option<String>,
+    /// How a honoured header and the backoff make one wait: `max` waits the longer of the
+    /// two; `replace` waits exactly the header when 0 < Retry-After <= `max` (openai-python
+    /// and anthropic-python, Polly's delay generator), else the backoff.
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["max", "replace"]),
+        transform = default_is("max")
+    )]
+    pub combine: Option<String>,
 }
 
 /// A circuit breaker per (provider, model) target: closed, open, half-open. Each kind has
@@ -728,6 +792,27 @@ pub struct Breaker {
     #[serde(default)]
     #[schemars(transform = default_is(1))]
     pub instances: Option<u32>,
+    /// Scope `per_instance` only: how the group's requests are spread over its instances.
+    /// `round_robin`: request id mod `instances`, a load balancer's rotation over a fleet;
+    /// `random`: each request to an instance drawn from the seed, so that every instance
+    /// sees its own Poisson arrivals (independent clients, as in Brooker's simulation).
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["round_robin", "random"]),
+        transform = default_is("round_robin")
+    )]
+    pub assignment: Option<String>,
+    /// Which calls an open breaker stops. `all`: every call (the classic breaker); `retries`:
+    /// only retries, never a first try (Brooker's retry breaker, 2022): it records every
+    /// answer, is open exactly while its window's failure rate trips (no open wait, no
+    /// probes), and while open a failed call is not retried (the request moves down the
+    /// fallback chain, or fails with the attempt's failure).
+    #[serde(default)]
+    #[schemars(
+        transform = one_of(&["all", "retries"]),
+        transform = default_is("all")
+    )]
+    pub applies_to: Option<String>,
 }
 
 /// A fallback target: a model, on a provider, with its own attempts.

@@ -700,6 +700,49 @@ fn in_progress_is_fail_or_finish_and_only_for_hard_outages() {
     );
 }
 
+/// A retries-only breaker has no open wait and no probes: their fields are refused, with
+/// their paths; so is a fleet's assignment on a shared breaker.
+#[test]
+fn a_retries_only_breaker_refuses_the_fields_of_an_open_wait() {
+    let text = with(
+        json!({ "traffic": [{ "name": "app", "policy": { "breaker": {
+        "applies_to": "retries", "open_duration": "5s", "half_open_probes": 2 } } }] }),
+    );
+    rejected(
+        &text,
+        &[
+            "traffic[0].policy.breaker.open_duration",
+            "traffic[0].policy.breaker.half_open_probes",
+            "applies only to `applies_to: \"all\"`",
+        ],
+    );
+    let text = with(
+        json!({ "traffic": [{ "name": "app", "policy": { "breaker": {
+        "applies_to": "retry" } } }] }),
+    );
+    rejected(
+        &text,
+        &["traffic[0].policy.breaker.applies_to", "`retry`", "retries"],
+    );
+    let text = with(
+        json!({ "traffic": [{ "name": "app", "policy": { "breaker": {
+        "assignment": "random" } } }] }),
+    );
+    rejected(
+        &text,
+        &[
+            "traffic[0].policy.breaker.assignment",
+            "applies only to `scope: \"per_instance\"`",
+        ],
+    );
+    let text = with(json!({ "traffic": [{ "name": "app", "policy": { "retry": {
+        "retry_after": { "combine": "min" } } } }] }));
+    rejected(
+        &text,
+        &["traffic[0].policy.retry.retry_after.combine", "`min`"],
+    );
+}
+
 #[test]
 fn provider_mechanics_refuse_impossible_values_with_their_path() {
     let cases = [

@@ -40,7 +40,7 @@ fn run_with_charts(dir: &Path, seed: u64) {
 }
 
 /// Decodes a PNG: (width, height, RGB pixels).
-fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
+pub fn decode(path: &Path) -> (u32, u32, Vec<[u8; 3]>) {
     let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
     let mut reader = decoder.read_info().unwrap();
     let mut buffer = vec![0; reader.output_buffer_size()];
@@ -544,5 +544,49 @@ fn the_expected_success_rate_lies_thin_beneath_the_data() {
     assert!(covered.len() > 300, "{}", covered.len());
     for x in covered {
         assert_eq!(at(x, y), blue, "column {x}");
+    }
+}
+
+/// Runs of an overlay differ by dash as well as colour: the second run's legend sample is
+/// broken into dashes. References every run shares (the same expected success rate) are
+/// drawn and listed once.
+#[test]
+fn an_overlay_tells_runs_apart_by_dash_and_draws_shared_references_once() {
+    let (a, b, overlay) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (one, two) = (world_run(7, a.path()), world_run(8, b.path()));
+    let labels = legend(&[one, two], "success_rate.png").unwrap();
+    let expected: Vec<&String> = labels.iter().filter(|l| l.contains("expected")).collect();
+    assert_eq!(expected, ["expected >= 90%"], "{labels:?}");
+    let (code, stderr) = aichaos(&[
+        "plot",
+        a.path().to_str().unwrap(),
+        b.path().to_str().unwrap(),
+        "--out",
+        overlay.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for chart in ["success_rate.png", "latency.png", "latency_cdf.png"] {
+        let (width, _, pixels) = decode(&overlay.path().join(chart));
+        // Stretches of a colour along a legend row, in the sample's columns.
+        let dashes = |rgb: [u8; 3]| {
+            (0..pixels.len() as u32 / width)
+                .map(|y| {
+                    let row = &pixels[(y * width + 1036) as usize..(y * width + 1070) as usize];
+                    row.windows(2)
+                        .filter(|w| w[1] == rgb && w[0] != rgb)
+                        .count()
+                })
+                .max()
+                .unwrap()
+        };
+        assert_eq!(dashes([0, 114, 178]), 1, "{chart}: the first run is solid");
+        assert!(
+            dashes([213, 94, 0]) >= 2,
+            "{chart}: the second run is dashed"
+        );
     }
 }

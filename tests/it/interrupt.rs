@@ -130,6 +130,52 @@ fn an_interrupted_sweep_resumes_to_the_same_results() {
     }
 }
 
+/// `--replications auto` keeps its finished runs too: resumed, the procedure takes them
+/// from the progress file and reaches the same stages and the same files.
+#[test]
+fn an_interrupted_sequential_sweep_resumes_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, resumed) = (dir.path().join("whole"), dir.path().join("resumed"));
+    let args = |out: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = sweep_args(out.to_str().unwrap(), extra)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let at = a.iter().position(|x| x == "--replications").unwrap();
+        a.splice(
+            at..at + 2,
+            ["--replications", "auto", "--budget", "100"].map(String::from),
+        );
+        a
+    };
+    let child = start(
+        &args(&resumed, &[])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    let (code, stderr) = interrupt(child, Duration::from_millis(1200));
+    assert_eq!(code, 130, "{stderr}");
+    let progress = resumed.join("sweep-progress.jsonl");
+    let kept = std::fs::read_to_string(&progress).unwrap().lines().count() - 1;
+    assert!(
+        kept < 100,
+        "the sweep was not interrupted ({kept} runs kept)"
+    );
+    let run = |a: Vec<String>| {
+        let (code, _, stderr) =
+            crate::support::aichaos(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{stderr}");
+    };
+    run(args(&resumed, &["--resume"]));
+    run(args(&whole, &[]));
+    let (a, b) = (files(&whole), files(&resumed));
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs after --resume");
+    }
+}
+
 #[test]
 fn an_interrupted_incident_search_resumes_to_the_same_ranking() {
     let dir = tempfile::tempdir().unwrap();

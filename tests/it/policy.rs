@@ -640,3 +640,94 @@ fn client_side_waits_respect_the_deadline_and_spend_tokens_only_when_sending() {
         "rejected calls spent no tokens"
     );
 }
+
+/// Issue 12, item 11 (Brooker, "Fixing retries with token buckets and circuit breakers",
+/// 2022): at a 10 % failure rate, a breaker that refuses first tries too (Polly v8's rule:
+/// 10 % over 30 s, at least 100 calls, open 5 s) does worse than no retries at all; the same
+/// rule stopping only retries never does. Common random numbers make the second exact:
+/// every first try meets the same fault roll in both runs, so every request that succeeds
+/// without retries succeeds with them.
+#[test]
+fn a_retries_only_breaker_never_does_worse_than_no_retries() {
+    let world = |policy: serde_json::Value| {
+        run(json!({
+            "duration": "5m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "20/s" }, "policy": policy }],
+            "providers": [{ "name": "p", "errors": { "500": 0.1 }, "error_latency": "20ms" }]
+        }))
+    };
+    let polly = |applies_to: &str| {
+        let mut b = json!({ "kind": "time_window", "sampling": "polly", "window": "30s",
+            "minimum_calls": 100, "failure_rate_threshold": 0.1, "applies_to": applies_to });
+        if applies_to == "all" {
+            b["open_duration"] = json!("5s");
+        }
+        json!({ "retry": { "max_attempts": 4, "backoff": { "kind": "constant", "base": "100ms" } }, "breaker": b })
+    };
+    let none = world(json!({ "retry": { "max_attempts": 1 } }));
+    let classic = world(polly("all"));
+    let retries_only = world(polly("retries"));
+    assert!(
+        classic.success_rate < none.success_rate,
+        "classic {} vs none {}",
+        classic.success_rate,
+        none.success_rate
+    );
+    assert!(classic.attempts.breaker_rejected > 0);
+    assert_eq!(
+        retries_only.attempts.breaker_rejected, 0,
+        "first tries always go"
+    );
+    assert!(retries_only.requests.succeeded >= none.requests.succeeded);
+    assert!(retries_only.success_rate > classic.success_rate);
+    // It did stop retries while the rate it saw was at or over 10 %, and opened and closed
+    // on the answers alone (no open wait).
+    let stopped = retries_only.attempts.retries_stopped_by_breaker.unwrap();
+    assert!(stopped > 0);
+    assert!(retries_only.breaker.opens > 0);
+    assert!(
+        none.attempts.retries_stopped_by_breaker.is_none(),
+        "absent without one"
+    );
+}
+
+/// A retries-only breaker stops the retries of an outer retry layer too (here the only
+/// retries: the client's own makes one attempt), and lets the request fall back: a first try
+/// on the fallback target is not a retry.
+#[test]
+fn a_retries_only_breaker_stops_outer_retries_and_lets_the_fallback_go() {
+    let s = run(json!({
+        "duration": "2m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "5/s" },
+            "request": { "provider": "p" },
+            "policy": { "retry": { "max_attempts": 1 },
+                "outer_retries": [{ "name": "app loop", "retry": { "max_attempts": 3, "backoff": { "kind": "constant", "base": "0s" } } }],
+                "breaker": { "applies_to": "retries", "failure_threshold": 1 },
+                "fallback": [{ "provider": "q", "model": "m" }] } }],
+        "providers": [
+            { "name": "p", "errors": { "500": 1.0 }, "error_latency": "10ms" },
+            { "name": "q", "models": [{ "name": "m", "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0, "ttft": "100ms", "per_token": "0s" }] }
+        ]
+    }));
+    // The primary always fails; from its first failure the breaker (1 failure in a row) is
+    // open and stays open (nothing succeeds there): no retry of either layer after that.
+    assert_eq!(s.requests.succeeded, s.requests.arrived);
+    assert_eq!(s.attempts.served_by_fallback, s.requests.arrived);
+    assert_eq!(s.attempts.breaker_rejected, 0);
+    assert_eq!(s.attempts.retries, 0);
+    assert_eq!(
+        s.attempts.sent,
+        2 * s.requests.arrived,
+        "one try on each target"
+    );
+    assert!(
+        s.attempts
+            .retry_layers
+            .iter()
+            .all(|l| l.calls_in == l.calls_out)
+    );
+    assert_eq!(
+        s.attempts.retries_stopped_by_breaker,
+        Some(s.requests.arrived)
+    );
+}

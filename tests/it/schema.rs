@@ -91,6 +91,20 @@ fn closed_sets() -> Vec<ClosedSet> {
             |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": v } }] }),
             json!("zzzz"),
             "traffic[0].arrivals.type",
+            "one of ",
+        ),
+        set(
+            "/$defs/TimeUnit",
+            |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": "replay", "file": "x.csv", "time_unit": v } }] }),
+            json!("fortnights"),
+            "traffic[0].arrivals.time_unit",
+            "one of ",
+        ),
+        set(
+            "/$defs/TimeOrigin",
+            |v| json!({ "traffic": [{ "name": "app", "arrivals": { "type": "replay", "file": "x.csv", "time_origin": v } }] }),
+            json!("epoch"),
+            "traffic[0].arrivals.time_origin",
             "expected ",
         ),
         set(
@@ -122,6 +136,13 @@ fn closed_sets() -> Vec<ClosedSet> {
             "one of: ",
         ),
         set(
+            "/$defs/RetryAfter/properties/combine",
+            |v| policy(json!({ "retry": { "retry_after": { "combine": v } } })),
+            json!("zzzz"),
+            "traffic[0].policy.retry.retry_after.combine",
+            "one of: ",
+        ),
+        set(
             "/$defs/Retry/properties/retry_on/items",
             |v| policy(json!({ "retry": { "retry_on": [v] } })),
             json!("zzzz"),
@@ -133,6 +154,24 @@ fn closed_sets() -> Vec<ClosedSet> {
             |v| policy(json!({ "breaker": { "kind": v } })),
             json!("zzzz"),
             "traffic[0].policy.breaker.kind",
+            "one of: ",
+        ),
+        set(
+            "/$defs/Breaker/properties/applies_to",
+            |v| policy(json!({ "breaker": { "applies_to": v } })),
+            json!("zzzz"),
+            "traffic[0].policy.breaker.applies_to",
+            "one of: ",
+        ),
+        set(
+            "/$defs/Breaker/properties/assignment",
+            |v| {
+                policy(
+                    json!({ "breaker": { "scope": "per_instance", "instances": 2, "assignment": v } }),
+                )
+            },
+            json!("zzzz"),
+            "traffic[0].policy.breaker.assignment",
             "one of: ",
         ),
         set(

@@ -6,6 +6,16 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 fn sweep(dir: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
+    let (code, stdout, stderr) = sweep_console(dir, &[&["--json"], extra].concat());
+    (
+        code,
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr,
+    )
+}
+
+/// The sweep as a user sees it: (exit code, stdout, stderr).
+fn sweep_console(dir: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
     let mut doc = crate::support::base();
     aichaos::scenario::merge_patch(
         &mut doc,
@@ -13,25 +23,32 @@ fn sweep(dir: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
     );
     let file = dir.join("scenario.json");
     std::fs::write(&file, doc.to_string()).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_aichaos"))
-        .arg("sweep")
-        .arg(&file)
-        .args(["--replications", "3", "--json", "--out"])
-        .arg(dir.join("out"))
-        .args(extra)
-        .output()
-        .unwrap();
-    let json = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
-    (
-        output.status.code().unwrap(),
-        json,
-        String::from_utf8_lossy(&output.stderr).to_string(),
-    )
+    let out = dir.join("out");
+    let (file, out) = (file.to_str().unwrap(), out.to_str().unwrap());
+    let replications: &[&str] = if extra.contains(&"--replications") {
+        &[]
+    } else {
+        &["--replications", "3"]
+    };
+    let args = [&["sweep", file, "--out", out][..], replications, extra].concat();
+    crate::support::aichaos(&args)
+}
+
+/// The ranked point with this id.
+fn point(report: &Value, id: u64) -> &Value {
+    report["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
 }
 
 #[test]
 fn the_grid_is_ranked_and_the_best_point_runs() {
     let dir = tempfile::tempdir().unwrap();
+    // The scenario as written makes 4 attempts: amplification about 1.25, over the bound
+    // for certain, so a point that meets it beats the baseline whatever its success rate.
     let (code, report, stderr) = sweep(
         dir.path(),
         &[
@@ -39,36 +56,38 @@ fn the_grid_is_ranked_and_the_best_point_runs() {
             "traffic[app].policy.retry.max_attempts=1..4:4",
             "--constraint",
             "amplification<=1.22",
+            "--set",
+            "traffic[app].policy.retry.max_attempts=4",
         ],
     );
     assert_eq!(code, 0, "{stderr}");
     let points = report["points"].as_array().unwrap();
     assert_eq!(points.len(), 4);
+    assert_eq!(report["baseline"]["feasibility"], "infeasible");
     // With 20 % errors, more attempts succeed more, but only 1 and 2 attempts keep the
     // amplification under 1.22 (1 + 0.2 + 0.04 for 3): the best feasible point is 2 attempts.
     assert_eq!(points[0]["settings"][0][1], 2);
-    assert_eq!(points[0]["feasible"], true);
+    assert_eq!(points[0]["feasibility"], "feasible");
+    assert_eq!(points[0]["recommended"], true);
+    assert_eq!(report["selection"]["recommended"], points[0]["id"]);
+    // 3 attempts: amplification 1.24 on average, but its interval reaches below 1.22.
+    assert_eq!(points[2]["settings"][0][1], 3);
+    assert_eq!(points[2]["feasibility"], "uncertain");
     assert_eq!(points[2]["feasible"], false);
-    assert_eq!(points[3]["feasible"], false);
+    assert_eq!(points[3]["feasibility"], "infeasible");
     let best = dir.path().join("out/best.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_aichaos"))
-        .args(["validate"])
-        .arg(&best)
-        .output()
-        .unwrap();
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&best).unwrap()).unwrap();
+    assert_eq!(doc["traffic"][0]["policy"]["retry"]["max_attempts"], 2);
+    let (code, _, stderr) = crate::support::aichaos(&["validate", best.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("out/sweep.csv")).unwrap();
     assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        csv.lines().count(),
+        6,
+        "a header, 4 points and the baseline"
     );
-    assert!(
-        std::fs::read_to_string(dir.path().join("out/sweep.csv"))
-            .unwrap()
-            .lines()
-            .count()
-            == 5
-    );
+    let last = csv.lines().last().unwrap();
+    assert!(last.contains(",baseline,infeasible,"), "{last}");
     for chart in ["sweep_line.png", "sweep_pareto.png"] {
         assert!(
             std::fs::metadata(dir.path().join("out").join(chart))
@@ -78,6 +97,89 @@ fn the_grid_is_ranked_and_the_best_point_runs() {
             "{chart}"
         );
     }
+}
+
+/// The first failure: every setting tried is worse than the scenario as written.
+/// No best.json (nor a stale one from before), the console says so and why, exit 0.
+#[test]
+fn no_best_json_when_nothing_beats_the_scenario_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/best.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("out/.aichaos-output"), "").unwrap();
+    // As written: 3 attempts. Fewer attempts against 20 % errors succeed less.
+    let (code, stdout, stderr) = sweep_console(
+        dir.path(),
+        &["--param", "traffic[app].policy.retry.max_attempts=1,2"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "no setting tried beats the scenario as written: the best feasible point (#2) is no better: success_rate -0.0"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no best.json written"), "{stdout}");
+    assert!(!dir.path().join("out/best.json").exists());
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["selection"]["recommended"], Value::Null);
+    assert_eq!(report["selection"]["correction"], "holm");
+    let two = point(&report, 2);
+    assert_eq!(two["rank"], 1);
+    assert_eq!(two["beats_baseline"], false);
+    // 2 attempts fail 0.2^2 of the requests, 3 attempts 0.2^3: 3.2 points of success rate.
+    let diff = two["vs_baseline"]["mean"].as_f64().unwrap();
+    assert!((-0.045..-0.02).contains(&diff), "{diff}");
+    assert!(two["p_value"].as_f64().unwrap() > 0.95);
+    let baseline_success = report["baseline"]["metrics"][0][1].as_f64().unwrap();
+    assert!(
+        (0.98..1.0).contains(&baseline_success),
+        "1 - 0.2^3: {baseline_success}"
+    );
+}
+
+/// Two settings whose difference is within their noise are both marked tied; both beat the
+/// baseline, and the cheaper is recommended (the default tie-breaker).
+#[test]
+fn points_within_their_noise_are_tied_and_the_cheaper_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three attempts against one as written; two backoffs whose effect is within the noise.
+    let tied = [
+        "--set",
+        "traffic[app].policy.retry.max_attempts=1",
+        "--set",
+        "providers[p].capacity.slots=2",
+        "--param",
+        "traffic[app].policy.retry.max_attempts=3",
+        "--param",
+        "traffic[app].policy.retry.backoff.base=100ms,130ms",
+    ];
+    let (code, report, stderr) = sweep(dir.path(), &tied);
+    assert_eq!(code, 0, "{stderr}");
+    let (a, b) = (point(&report, 1), point(&report, 2));
+    for p in [a, b] {
+        assert_eq!(p["tied_with_best"], true, "{p}");
+        assert_eq!(p["beats_baseline"], true, "{p}");
+        assert!(p["p_holm"].as_f64().unwrap() <= 0.05);
+    }
+    assert_ne!(
+        a["metrics"][0][1], b["metrics"][0][1],
+        "the two really differ"
+    );
+    assert_eq!(report["selection"]["tied"], 2);
+    let cost = |p: &Value| p["metrics"][4][1].as_f64().unwrap();
+    let cheaper = if cost(a) <= cost(b) { a } else { b };
+    assert_eq!(cheaper["recommended"], true);
+    assert_eq!(report["selection"]["recommended"], cheaper["id"]);
+    assert_eq!(report["selection"]["tie_breaker"], "min:cost_usd");
+    // A declared tie-breaker picks the other way.
+    let (_, report, _) = sweep(
+        dir.path(),
+        &[&tied[..], &["--tie-breaker", "max:cost_usd", "--force"]].concat(),
+    );
+    assert_ne!(report["selection"]["recommended"], cheaper["id"]);
 }
 
 #[test]
@@ -141,6 +243,37 @@ fn bad_sweeps_are_refused() {
     );
     let two_points = ["--param", "traffic[app].policy.retry.max_attempts=1,2"];
     refused(
+        &[&two_points[..], &["--replications", "auto"]].concat(),
+        "auto needs --budget",
+    );
+    refused(
+        &[
+            &two_points[..],
+            &["--replications", "auto", "--budget", "17"],
+        ]
+        .concat(),
+        "needs at least 18",
+    );
+    refused(
+        &[&two_points[..], &["--budget", "100"]].concat(),
+        "a budget is for --replications auto",
+    );
+    refused(
+        &[
+            &two_points[..],
+            &[
+                "--replications",
+                "auto",
+                "--budget",
+                "100",
+                "--shard",
+                "1/2",
+            ],
+        ]
+        .concat(),
+        "cannot be sharded",
+    );
+    refused(
         &[&two_points[..], &["--shard", "3/3"]].concat(),
         "use at most 2 shards",
     );
@@ -170,6 +303,8 @@ fn merged_shards_equal_the_whole_sweep() {
                 "traffic[app].policy.retry.max_attempts=1..3:3",
                 "--param",
                 "traffic[app].policy.retry.backoff.base=100ms..1s:2:log",
+                "--set",
+                "traffic[app].policy.retry.max_attempts=1",
                 "--replications",
                 "2",
                 "--out",
@@ -231,6 +366,14 @@ fn merged_shards_equal_the_whole_sweep() {
     let bad = merge(&[part(1), dir.path().join("edited.json"), part(3)]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("in this order"));
+    // Every shard ran the baseline on the same seeds: a part whose baseline differs is refused.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part(2)).unwrap()).unwrap();
+    doc["comparison"]["variants"][0]["metrics"][0]["values"][0] = json!(0.5);
+    std::fs::write(dir.path().join("edited.json"), doc.to_string()).unwrap();
+    let bad = merge(&[part(1), dir.path().join("edited.json"), part(3)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("baseline results differ"));
     // A part that claims a larger sweep than its spec makes: refused, no allocation of it.
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(part(1)).unwrap()).unwrap();
@@ -249,6 +392,7 @@ fn merged_shards_equal_the_whole_sweep() {
         "{}",
         String::from_utf8_lossy(&complete.stderr)
     );
+    assert!(whole.join("best.json").is_file(), "more attempts beat one");
     for f in [
         "sweep.csv",
         "sweep.json",
@@ -261,4 +405,120 @@ fn merged_shards_equal_the_whole_sweep() {
             "{f} differs"
         );
     }
+}
+
+/// The line chart draws the baseline, the constraint's bound (a panel of its own for a
+/// constraint on another metric), infeasible points as grey crosses and the recommended
+/// point ringed in green.
+#[test]
+fn the_line_chart_shows_baseline_constraint_and_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = sweep(
+        dir.path(),
+        &[
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1..4:4",
+            "--constraint",
+            "amplification<=1.22",
+            "--set",
+            "traffic[app].policy.retry.max_attempts=4",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let (width, _, pixels) = crate::charts::decode(&dir.path().join("out/sweep_line.png"));
+    let width = width as usize;
+    let pixel = |x: usize, y: usize| pixels[y * width + x];
+    let count = |rgb: [u8; 3], rows: std::ops::Range<usize>| {
+        rows.map(|y| (0..1000).filter(|&x| pixel(x, y) == rgb).count())
+            .collect::<Vec<usize>>()
+    };
+    // The bound (vermillion, dashed across the plot) lies in the lower panel only.
+    let (vermillion, split) = ([213, 94, 0], 720 * 3 / 5);
+    assert!(count(vermillion, split..720).iter().any(|n| *n > 300));
+    assert!(count(vermillion, 0..split).iter().all(|n| *n < 100));
+    // The baseline (black, dashed) crosses both panels: long black rows in each, above
+    // their x axes (rows 360 and 648).
+    let long_black =
+        |rows: std::ops::Range<usize>| count([0, 0, 0], rows).iter().filter(|n| **n > 300).count();
+    assert!(long_black(60..350) >= 1);
+    assert!(long_black(split..640) >= 1);
+    let (green, grey) = ([0, 158, 115], [120, 120, 120]);
+    assert!(
+        count(green, 0..720).iter().sum::<usize>() > 50,
+        "recommended ring"
+    );
+    assert!(
+        count(grey, 0..720).iter().sum::<usize>() > 20,
+        "infeasible cross"
+    );
+}
+
+/// `--replications auto` on a constructed sweep: 16 error rates, one (0.199) truly better
+/// than the scenario as written (0.2) by a small margin, four close ones, eleven clearly
+/// worse. The fixed design needs 21 replications a point to separate the best from the
+/// runner-up and show it beats the baseline (357 runs); sequential halving reaches the same
+/// answer in at most 150 (figures in the README), for any number of threads.
+#[test]
+fn auto_replications_find_the_known_best_at_a_fraction_of_the_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rates = vec!["0.1990", "0.1998", "0.2000", "0.2003", "0.2006"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    rates.extend((0..11).map(|k| format!("{:.4}", 0.203 + 0.0007 * f64::from(k))));
+    let param = format!("providers[p].errors.500={}", rates.join(","));
+    let constructed = |extra: &[&str]| {
+        let args = [
+            &[
+                "--set",
+                "duration=1m",
+                "--set",
+                "traffic[app].policy.retry.max_attempts=1",
+                "--param",
+                param.as_str(),
+                "--force",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let (code, report, stderr) = sweep(dir.path(), &args);
+        assert_eq!(code, 0, "{stderr}");
+        report
+    };
+    let fixed = constructed(&["--replications", "21"]);
+    assert_eq!(fixed["selection"]["recommended"], 1);
+    assert_eq!(fixed["selection"]["tied"], 0);
+    let fixed_runs = 17 * 21;
+    let auto = constructed(&[
+        "--replications",
+        "auto",
+        "--budget",
+        "150",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(auto["selection"]["recommended"], 1, "the known best");
+    assert_eq!(auto["selection"]["tied"], 0);
+    let runs = auto["procedure"]["runs"].as_u64().unwrap();
+    assert!(runs <= 150 && runs * 2 < fixed_runs, "{runs} runs");
+    let stages = auto["procedure"]["stages"].as_array().unwrap();
+    assert_eq!(stages[0]["points"], 16);
+    assert_eq!(stages[0]["replications"], 3);
+    assert_eq!(stages[0]["dropped"], 8);
+    let counted: u64 = stages.iter().map(|s| s["runs"].as_u64().unwrap()).sum();
+    assert_eq!(counted, runs);
+    // Points dropped early ran fewer replications and rank after the finalists.
+    let points = auto["points"].as_array().unwrap();
+    assert!(points[0]["dropped_after_stage"].is_null());
+    assert_eq!(points[15]["dropped_after_stage"], 1);
+    assert_eq!(points[15]["replications"], 3);
+    let threads = constructed(&[
+        "--replications",
+        "auto",
+        "--budget",
+        "150",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(auto, threads);
 }

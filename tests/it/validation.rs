@@ -168,14 +168,47 @@ fn bucket_rows(minutes: f64) -> Vec<String> {
         (tpm_rate - 5.0).abs() < 0.02,
         "TPM bucket passed {tpm_rate}/s"
     );
-    vec![
+    let mut rows = vec![
         format!(
             "| 600 RPM, offered 30/s: accepted per second (after the burst) | 10 | {rpm_rate:.4} | exact within one token |"
         ),
         format!(
             "| 600 RPM + 60,000 TPM (200 tokens a request), offered 30/s | 5 | {tpm_rate:.4} | TPM binds, exact within one token |"
         ),
-    ]
+    ];
+    // How the providers count (issue 12), each offered 30/s against a rate of 10/s. The
+    // initial burst is what the bucket holds over what a request finally spends from it.
+    let cases = [
+        (
+            "600 RPM quantized to one second (`burst: 1s`, OpenAI)",
+            json!({ "rpm": 600, "burst": "1s" }),
+            10.0,
+        ),
+        (
+            "60,000 TPM counting the larger of input (100) and max_tokens (100), OpenAI's reservation",
+            json!({ "tpm": 60000, "tpm_counts": "larger_of_input_and_max_tokens" }),
+            600.0,
+        ),
+        (
+            "60,000 ITPM (100 input tokens a request, Anthropic)",
+            json!({ "itpm": 60000 }),
+            600.0,
+        ),
+        (
+            "30,000 OTPM, 100 reserved and 50 written a request: the rest given back (Anthropic)",
+            json!({ "otpm": 30000 }),
+            600.0,
+        ),
+    ];
+    for (what, limits, burst) in cases {
+        let s = aichaos::run::run_summary(&run(limits, "30/s")).unwrap();
+        let passed = rate(&s, burst);
+        assert!((passed - 10.0).abs() < 0.02, "{what}: passed {passed}/s");
+        rows.push(format!(
+            "| {what}, offered 30/s | 10 | {passed:.4} | exact within one token |"
+        ));
+    }
+    rows
 }
 
 #[test]
@@ -374,6 +407,16 @@ fn validation_tables() {
     for row in detection_rows(200) {
         println!("{row}");
     }
+    println!(
+        "\n### 8. A breaker that stops retries only (Brooker)\n\n| failure rate | no retries | 3 retries | retry breaker, shared | per client, 10 clients | 100 clients | 1,000 clients |\n|---|---|---|---|---|---|---|"
+    );
+    for p in [0.01, 0.02, 0.05, 0.1, 0.2] {
+        println!("{}", retry_breaker_row(p, 10));
+    }
+    println!(
+        "\n| no retries | breaker refusing every call | breaker stopping retries only |\n|---|---|---|"
+    );
+    println!("{}", ten_percent_row(60, 10));
 }
 
 /// Different sets of seeds agree with theory: the M/M/1 mean wait of each of four disjoint
@@ -393,4 +436,138 @@ fn seed_sets_do_not_bias_the_mean_wait() {
             .collect();
         agree(&format!("Wq, seeds {first}..{}", first + 9), theory, &waits);
     }
+}
+
+/// Brooker, "Fixing retries with token buckets and circuit breakers" (2022), whose
+/// simulation is mbrooker/simulator_example `retry_sim/`: 1,000 calls a second for 10 s,
+/// split among `clients` independent clients (random assignment: each sees its own Poisson
+/// arrivals), a service that fails each call with probability `p`, and up to 3 retries sent
+/// at once. `policy`: "none" (no retries), "three" (3 retries), "retries" (3 retries behind a
+/// retry breaker: 10 %, judged from the first answer over the whole run, one per client, or
+/// with `clients == 0` one shared by all). Returns (success rate, attempts per call).
+fn brooker_world(p: f64, policy: &str, clients: u32, seed: u64) -> (f64, f64) {
+    let breaker = |applies_to: &str| {
+        let mut b = json!({ "kind": "time_window", "window": "20s", "minimum_calls": 1,
+            "failure_rate_threshold": 0.1, "count_as_failure": ["5xx"], "applies_to": applies_to });
+        if clients > 0 {
+            b["scope"] = json!("per_instance");
+            b["instances"] = json!(clients);
+            b["assignment"] = json!("random");
+        }
+        b
+    };
+    let (attempts, breaker) = match policy {
+        "none" => (1, serde_json::Value::Null),
+        "three" => (4, serde_json::Value::Null),
+        "retries" => (4, breaker(policy)),
+        _ => unreachable!(),
+    };
+    let mut sc = scenario(json!({
+        "duration": "10s",
+        "bucket": "1h",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1000/s" },
+            "policy": { "retry": { "max_attempts": attempts, "backoff": { "kind": "constant", "base": "0s" } },
+                        "breaker": breaker } }],
+        "providers": [{ "name": "p", "errors": { "500": p }, "error_latency": "20ms",
+            "models": [{ "name": "m", "ttft": "20ms", "per_token": "0s" }] }]
+    }));
+    sc.seed = seed;
+    let s = aichaos::run::run_summary(&sc).unwrap();
+    (s.success_rate, s.amplification)
+}
+
+/// Means over seeds 1..=R of `brooker_world`.
+fn brooker_mean(p: f64, policy: &str, clients: u32, replications: u64) -> (f64, f64) {
+    let runs: Vec<(f64, f64)> = (1..=replications)
+        .map(|seed| brooker_world(p, policy, clients, seed))
+        .collect();
+    let n = runs.len() as f64;
+    (
+        runs.iter().map(|r| r.0).sum::<f64>() / n,
+        runs.iter().map(|r| r.1).sum::<f64>() / n,
+    )
+}
+
+/// One row of the retry-breaker table, with Brooker's findings as assertions: below the
+/// threshold, a shared retry breaker behaves like 3 retries; one per client of 1,000 small
+/// clients (about 10 calls each) trips on their first failure and collapses to no retries;
+/// the fewer and larger the clients, the closer to 3 retries.
+fn retry_breaker_row(p: f64, replications: u64) -> String {
+    let none = brooker_mean(p, "none", 0, replications);
+    let three = brooker_mean(p, "three", 0, replications);
+    let breakers: Vec<(u32, (f64, f64))> = [0, 10, 100, 1000]
+        .into_iter()
+        .map(|clients| (clients, brooker_mean(p, "retries", clients, replications)))
+        .collect();
+    let ok = |clients: u32| breakers.iter().find(|b| b.0 == clients).unwrap().1;
+    if p <= 0.05 {
+        let gain = three.0 - none.0;
+        assert!(
+            ok(0).0 >= three.0 - 0.001,
+            "p={p}: shared {:?} vs 3 retries {three:?}",
+            ok(0)
+        );
+        assert!(
+            ok(1000).0 - none.0 <= 0.25 * gain && ok(1000).1 < 1.01,
+            "p={p}: 1,000 clients {:?} vs none {none:?}, 3 retries {three:?}",
+            ok(1000)
+        );
+        assert!(
+            ok(10).0 >= ok(100).0 && ok(100).0 >= ok(1000).0,
+            "p={p}: {breakers:?}"
+        );
+    }
+    let cell = |(ok, load): (f64, f64)| format!("{:.2} % / {load:.3}", ok * 100.0);
+    let mut row = format!("| {:.0} % | {} | {} |", p * 100.0, cell(none), cell(three));
+    for (_, b) in &breakers {
+        row.push_str(&format!(" {} |", cell(*b)));
+    }
+    row
+}
+
+#[test]
+fn a_retry_breaker_per_small_client_collapses_to_no_retries() {
+    retry_breaker_row(0.05, 3);
+}
+
+/// At a 10 % failure rate: no retries, 3 retries behind Polly v8's breaker rule (10 % over
+/// 30 s, at least 100 calls, open 5 s) refusing every call, and the same rule stopping
+/// retries only. Returns the three success rates, means over seeds 1..=R.
+fn ten_percent_row(minutes: u64, replications: u64) -> String {
+    let world = |policy: &str, seed: u64| {
+        let mut b = json!({ "kind": "time_window", "sampling": "polly", "window": "30s",
+            "minimum_calls": 100, "failure_rate_threshold": 0.1, "applies_to": policy });
+        if policy == "all" {
+            b["open_duration"] = json!("5s");
+        }
+        let policy = match policy {
+            "none" => json!({ "retry": { "max_attempts": 1 } }),
+            _ => {
+                json!({ "retry": { "max_attempts": 4, "backoff": { "kind": "constant", "base": "100ms" } }, "breaker": b })
+            }
+        };
+        let mut sc = scenario(json!({
+            "duration": format!("{minutes}m"),
+            "bucket": "1h",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "20/s" }, "policy": policy }],
+            "providers": [{ "name": "p", "errors": { "500": 0.1 }, "error_latency": "20ms" }]
+        }));
+        sc.seed = seed;
+        aichaos::run::run_summary(&sc).unwrap()
+    };
+    let mean = |policy: &str| {
+        let runs: Vec<Summary> = (1..=replications).map(|seed| world(policy, seed)).collect();
+        let n = runs.len() as f64;
+        (
+            runs.iter().map(|s| s.success_rate).sum::<f64>() / n,
+            runs.iter().map(|s| s.amplification).sum::<f64>() / n,
+        )
+    };
+    let (none, all, retries) = (mean("none"), mean("all"), mean("retries"));
+    assert!(
+        all.0 < none.0 && none.0 <= retries.0,
+        "{none:?} {all:?} {retries:?}"
+    );
+    let cell = |(ok, load): (f64, f64)| format!("{:.2} % / {load:.3}", ok * 100.0);
+    format!("| {} | {} | {} |", cell(none), cell(all), cell(retries))
 }

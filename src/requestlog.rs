@@ -1,0 +1,313 @@
+//! The request log: one record per attempt that went on the wire, as a client or a proxy in
+//! front of the providers would log it (`aichaos run --request-log FILE`), and what
+//! `aichaos fit` and `arrivals: {type: "replay"}` read back.
+//!
+//! The event loop hands an `AttemptRecord` to an `AttemptSink` when an attempt ends (its
+//! answer, its error, its timeout). It is a sink of its own rather than a `trace::TraceSink`:
+//! a trace covers a window and wants the world's state around each event, while the log
+//! covers the whole run and wants what a wire log holds (status, time to first token,
+//! tokens), so each pays only for what it needs. Without a log the loop pays one test of an
+//! `Option` per attempt.
+//!
+//! Records are written in the order attempts were sent (`t_ns`, then request id and attempt),
+//! which is the order `replay` arrivals need. Attempts end out of that order, so the writer
+//! holds each record until no attempt still out can have been sent earlier: every attempt
+//! ends within its group's attempt timeout, so a record sent more than the longest timeout
+//! before the latest end is final. Memory is bounded by the attempts of one timeout's span,
+//! never by the run's length. JSON lines, or CSV when the file's name ends in `.csv`. The
+//! fields, in order (README, "Request logs"):
+//! `t_ns` (sent, ns since the run's start), `request_id`, `attempt` (0-based over the
+//! request's attempts, hedged copies and fallbacks included), `kind` (first, retry, hedge,
+//! fallback), `group`, `provider`, `model`, `outcome` (ok or a stable failure name), `status`
+//! (HTTP status, none for timeouts and connection failures), `latency_ns` (sent to answered
+//! or given up), `ttft_ns` (sent to first token, successes only), `input_tokens`,
+//! `output_tokens` (0 unless ok), `retry_after_ns` (a 429's Retry-After, when given).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Write};
+
+use crate::outcome::Failure;
+use crate::scenario::Scenario;
+use crate::time::Nanos;
+
+/// Why an attempt was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AttemptKind {
+    /// The request's first attempt.
+    First,
+    /// Another attempt on the same target after a failure.
+    Retry,
+    /// A copy racing an attempt still out.
+    Hedge,
+    /// The first attempt on a later target of the fallback chain.
+    Fallback,
+}
+
+impl AttemptKind {
+    pub const ALL: [AttemptKind; 4] = [
+        AttemptKind::First,
+        AttemptKind::Retry,
+        AttemptKind::Hedge,
+        AttemptKind::Fallback,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AttemptKind::First => "first",
+            AttemptKind::Retry => "retry",
+            AttemptKind::Hedge => "hedge",
+            AttemptKind::Fallback => "fallback",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AttemptKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// One attempt, when it ended. Ordered by when it was sent, then request id and attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AttemptRecord {
+    pub sent_ns: Nanos,
+    pub request: u64,
+    pub attempt: u32,
+    pub kind: AttemptKind,
+    pub group: u16,
+    pub provider: u16,
+    pub model: u16,
+    /// None: success.
+    pub failure: Option<Failure>,
+    pub latency_ns: Nanos,
+    pub ttft_ns: Option<Nanos>,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub retry_after_ns: Option<Nanos>,
+}
+
+/// The HTTP status an attempt's outcome came with; None when no answer came (timeouts,
+/// connection failures) or the client decided it.
+pub fn http_status(failure: Option<Failure>) -> Option<u16> {
+    let Some(failure) = failure else {
+        return Some(200);
+    };
+    match failure {
+        Failure::RateLimited | Failure::RequestTooLarge => Some(429),
+        Failure::Http500 => Some(500),
+        Failure::Http502 => Some(502),
+        Failure::Http503 => Some(503),
+        Failure::Http529 => Some(529),
+        Failure::InsufficientCredits => Some(402),
+        Failure::ContextLengthExceeded => Some(400),
+        _ => None,
+    }
+}
+
+/// The outcome's name in the log: "ok" or the failure's stable name.
+pub fn outcome_name(failure: Option<Failure>) -> &'static str {
+    failure.map_or("ok", Failure::name)
+}
+
+/// Receives every attempt of a run as it ends, in the order the loop ends them.
+pub trait AttemptSink {
+    fn attempt(&mut self, record: &AttemptRecord) -> io::Result<()>;
+}
+
+/// The columns, in the order CSV writes them.
+pub const COLUMNS: [&str; 14] = [
+    "t_ns",
+    "request_id",
+    "attempt",
+    "kind",
+    "group",
+    "provider",
+    "model",
+    "outcome",
+    "status",
+    "latency_ns",
+    "ttft_ns",
+    "input_tokens",
+    "output_tokens",
+    "retry_after_ns",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    JsonLines,
+    Csv,
+}
+
+impl LogFormat {
+    /// CSV for a name ending in `.csv` (any case), JSON lines otherwise.
+    pub fn for_path(path: &std::path::Path) -> LogFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(ext) if ext.eq_ignore_ascii_case("csv") => LogFormat::Csv,
+            _ => LogFormat::JsonLines,
+        }
+    }
+}
+
+/// Writes the records as JSON lines or CSV. Names are escaped once, up front.
+pub struct RequestLogWriter<W: Write> {
+    out: W,
+    format: LogFormat,
+    /// Per group, its name; per provider, its name and its models' names: JSON-quoted for
+    /// JSON lines, CSV-quoted (when needed) for CSV.
+    groups: Vec<String>,
+    providers: Vec<String>,
+    models: Vec<Vec<String>>,
+    /// Records not yet final (see the module's doc), earliest sent first.
+    held: BinaryHeap<Reverse<AttemptRecord>>,
+    /// The longest an attempt can be out: the longest attempt timeout of any group.
+    horizon_ns: Nanos,
+    pub records: u64,
+}
+
+impl<W: Write> RequestLogWriter<W> {
+    pub fn new(mut out: W, format: LogFormat, scenario: &Scenario) -> io::Result<Self> {
+        let quote = |s: &str| match format {
+            LogFormat::JsonLines => serde_json::to_string(s).expect("a string serializes"),
+            LogFormat::Csv => csv_field(s),
+        };
+        if format == LogFormat::Csv {
+            writeln!(out, "{}", COLUMNS.join(","))?;
+        }
+        Ok(RequestLogWriter {
+            out,
+            format,
+            groups: scenario.groups.iter().map(|g| quote(&g.name)).collect(),
+            providers: scenario.providers.iter().map(|p| quote(&p.name)).collect(),
+            models: scenario
+                .providers
+                .iter()
+                .map(|p| p.models.iter().map(|m| quote(&m.name)).collect())
+                .collect(),
+            held: BinaryHeap::new(),
+            horizon_ns: scenario
+                .groups
+                .iter()
+                .map(|g| g.policy.attempt_timeout_ns)
+                .max()
+                .unwrap_or(0),
+            records: 0,
+        })
+    }
+
+    /// Writes the records still held (the run is over: nothing earlier can come) and
+    /// returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        while let Some(Reverse(r)) = self.held.pop() {
+            self.write(&r)?;
+        }
+        Ok(self.out)
+    }
+}
+
+/// A CSV field, quoted (RFC 4180) only when it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+impl<W: Write> AttemptSink for RequestLogWriter<W> {
+    fn attempt(&mut self, r: &AttemptRecord) -> io::Result<()> {
+        let ended_ns = r.sent_ns + r.latency_ns;
+        self.held.push(Reverse(*r));
+        // Any attempt ending from now on was sent at or after `ended_ns - horizon_ns`.
+        let final_before_ns = ended_ns.saturating_sub(self.horizon_ns);
+        while let Some(Reverse(first)) = self.held.peek()
+            && first.sent_ns < final_before_ns
+        {
+            let first = *first;
+            self.held.pop();
+            self.write(&first)?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> RequestLogWriter<W> {
+    fn write(&mut self, r: &AttemptRecord) -> io::Result<()> {
+        self.records += 1;
+        let (group, provider) = (
+            &self.groups[r.group as usize],
+            &self.providers[r.provider as usize],
+        );
+        let model = &self.models[r.provider as usize][r.model as usize];
+        let outcome = outcome_name(r.failure);
+        let status = http_status(r.failure);
+        match self.format {
+            LogFormat::JsonLines => {
+                write!(
+                    self.out,
+                    "{{\"t_ns\":{},\"request_id\":{},\"attempt\":{},\"kind\":\"{}\",\"group\":{group},\
+                     \"provider\":{provider},\"model\":{model},\"outcome\":\"{outcome}\"",
+                    r.sent_ns,
+                    r.request,
+                    r.attempt,
+                    r.kind.name()
+                )?;
+                if let Some(s) = status {
+                    write!(self.out, ",\"status\":{s}")?;
+                }
+                write!(self.out, ",\"latency_ns\":{}", r.latency_ns)?;
+                if let Some(t) = r.ttft_ns {
+                    write!(self.out, ",\"ttft_ns\":{t}")?;
+                }
+                write!(
+                    self.out,
+                    ",\"input_tokens\":{},\"output_tokens\":{}",
+                    r.input_tokens, r.output_tokens
+                )?;
+                if let Some(t) = r.retry_after_ns {
+                    write!(self.out, ",\"retry_after_ns\":{t}")?;
+                }
+                self.out.write_all(b"}\n")
+            }
+            LogFormat::Csv => {
+                let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
+                writeln!(
+                    self.out,
+                    "{},{},{},{},{group},{provider},{model},{outcome},{},{},{},{},{},{}",
+                    r.sent_ns,
+                    r.request,
+                    r.attempt,
+                    r.kind.name(),
+                    opt(status.map(u64::from)),
+                    r.latency_ns,
+                    opt(r.ttft_ns),
+                    r.input_tokens,
+                    r.output_tokens,
+                    opt(r.retry_after_ns)
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_failures() {
+        assert_eq!(http_status(None), Some(200));
+        assert_eq!(http_status(Some(Failure::RateLimited)), Some(429));
+        assert_eq!(http_status(Some(Failure::Http529)), Some(529));
+        assert_eq!(http_status(Some(Failure::Timeout)), None);
+        assert_eq!(http_status(Some(Failure::ConnectionError)), None);
+        for k in AttemptKind::ALL {
+            assert_eq!(AttemptKind::from_name(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("gpt-4o"), "gpt-4o");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

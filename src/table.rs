@@ -1,0 +1,273 @@
+//! Streamed rows of a log file, CSV (header row first, by the `csv` crate) or JSON lines (an
+//! object per line), read one at a time so a log of any length needs the memory of one row:
+//! what `replay` arrivals and `aichaos fit` read. A field is looked up by column name (a
+//! CSV header, a JSON key; a dotted name such as `attributes.status` reaches into nested
+//! JSON objects); its text is what the row holds, a JSON number or boolean as written.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::requestlog::LogFormat;
+
+/// A row that could not be read: its line (1-based) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
+}
+
+enum Source {
+    Csv {
+        reader: csv::Reader<BufReader<File>>,
+        headers: Vec<String>,
+        record: csv::StringRecord,
+    },
+    Json {
+        reader: BufReader<File>,
+        buf: String,
+        object: Map<String, Value>,
+        /// With `keep_only`: the top-level keys worth keeping; the others are skipped
+        /// unparsed, which makes a replay's JSON lines several times cheaper to read.
+        keep: Option<Vec<String>>,
+    },
+}
+
+/// The rows of one file, one at a time.
+pub struct Rows {
+    source: Source,
+    /// The line the current row began on (1-based; a CSV header is line 1).
+    pub line: u64,
+}
+
+impl Rows {
+    /// Opens `path`: CSV for a `.csv` name, JSON lines otherwise. A CSV file's header is
+    /// read here.
+    pub fn open(path: &Path) -> Result<Rows, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let reader = BufReader::with_capacity(1 << 16, file);
+        let source = match LogFormat::for_path(path) {
+            LogFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+                let headers = reader
+                    .headers()
+                    .map_err(|e| format!("line 1: cannot read the CSV header: {e}"))?
+                    .iter()
+                    .map(|h| h.trim().to_string())
+                    .collect();
+                Source::Csv {
+                    reader,
+                    headers,
+                    record: csv::StringRecord::new(),
+                }
+            }
+            LogFormat::JsonLines => Source::Json {
+                reader,
+                buf: String::new(),
+                object: Map::new(),
+                keep: None,
+            },
+        };
+        Ok(Rows { source, line: 0 })
+    }
+
+    /// Reads only these columns (and, for a dotted name, its first key's object) of JSON
+    /// lines; `get` finds nothing else. CSV rows are cheap to read whole.
+    pub fn keep_only(&mut self, columns: &[&str]) {
+        if let Source::Json { keep, .. } = &mut self.source {
+            let mut keys: Vec<String> = columns
+                .iter()
+                .flat_map(|c| [c.to_string(), c.split('.').next().unwrap_or(c).to_string()])
+                .collect();
+            keys.sort();
+            keys.dedup();
+            *keep = Some(keys);
+        }
+    }
+
+    /// A CSV file's columns (None for JSON lines, whose keys vary by row).
+    pub fn headers(&self) -> Option<&[String]> {
+        match &self.source {
+            Source::Csv { headers, .. } => Some(headers),
+            Source::Json { .. } => None,
+        }
+    }
+
+    /// Moves to the next row: Some(Ok) when there is one, Some(Err) for a row that cannot
+    /// be read (the next call goes on after it), None at the end. Blank lines are skipped.
+    pub fn advance(&mut self) -> Option<Result<(), RowError>> {
+        match &mut self.source {
+            Source::Csv { reader, record, .. } => match reader.read_record(record) {
+                Ok(true) => {
+                    self.line = record.position().map_or(self.line + 1, |p| p.line());
+                    Some(Ok(()))
+                }
+                Ok(false) => None,
+                Err(e) => {
+                    let line = e.position().map_or(self.line + 1, |p| p.line());
+                    self.line = line;
+                    Some(Err(RowError {
+                        line,
+                        reason: e.to_string(),
+                    }))
+                }
+            },
+            Source::Json {
+                reader,
+                buf,
+                object,
+                keep,
+            } => loop {
+                buf.clear();
+                self.line += 1;
+                match reader.read_line(buf) {
+                    Ok(0) => return None,
+                    Ok(_) if buf.trim().is_empty() => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Some(Err(RowError {
+                            line: self.line,
+                            reason: format!("cannot read: {e}"),
+                        }));
+                    }
+                }
+                let parsed = match keep {
+                    None => serde_json::from_str::<Map<String, Value>>(buf),
+                    Some(keys) => {
+                        let mut de = serde_json::Deserializer::from_str(buf);
+                        serde::de::DeserializeSeed::deserialize(Kept(keys), &mut de)
+                            .and_then(|o| de.end().map(|_| o))
+                    }
+                };
+                return Some(match parsed {
+                    Ok(o) => {
+                        *object = o;
+                        Ok(())
+                    }
+                    Err(e) => Err(RowError {
+                        line: self.line,
+                        reason: format!("not a JSON object: {e}"),
+                    }),
+                });
+            },
+        }
+    }
+
+    /// The current row's field `column`, as text; None when absent, empty or null.
+    pub fn get(&self, column: &str) -> Option<Cow<'_, str>> {
+        match &self.source {
+            Source::Csv {
+                headers, record, ..
+            } => {
+                let i = headers.iter().position(|h| h == column)?;
+                let text = record.get(i)?.trim();
+                (!text.is_empty()).then_some(Cow::Borrowed(text))
+            }
+            Source::Json { object, .. } => match lookup(object, column)? {
+                Value::Null => None,
+                Value::String(s) if s.is_empty() => None,
+                Value::String(s) => Some(Cow::Borrowed(s)),
+                Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                other => Some(Cow::Owned(other.to_string())),
+            },
+        }
+    }
+}
+
+/// A JSON object's members whose keys are listed; the others skipped without building them.
+struct Kept<'k>(&'k [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Kept<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Kept<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.0.binary_search_by(|k| k.as_str().cmp(&key)).is_ok() {
+                object.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// A key, or a dotted path of keys into nested objects (the whole name first: keys such as
+/// `gen_ai.request.model` hold dots themselves).
+fn lookup<'a>(object: &'a Map<String, Value>, column: &str) -> Option<&'a Value> {
+    if let Some(v) = object.get(column) {
+        return Some(v);
+    }
+    let (head, rest) = column.split_once('.')?;
+    match object.get(head)? {
+        Value::Object(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(name: &str, text: &str) -> (tempfile::TempDir, Rows) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let rows = Rows::open(&path).unwrap();
+        (dir, rows)
+    }
+
+    #[test]
+    fn csv_and_json_lines_give_fields_by_name_with_line_numbers() {
+        let (_d, mut csv) = rows("a.csv", "t,status\n1,200\n2,\"5,0\"\n");
+        assert!(csv.advance().unwrap().is_ok());
+        assert_eq!((csv.line, csv.get("status").as_deref()), (2, Some("200")));
+        assert!(csv.advance().unwrap().is_ok());
+        assert_eq!(csv.get("status").as_deref(), Some("5,0"));
+        assert_eq!(csv.get("missing"), None);
+        assert!(csv.advance().is_none());
+
+        let (_d, mut json) = rows(
+            "a.jsonl",
+            "{\"t\":1,\"a\":{\"b\":\"x\"}}\n\nnot json\n{\"t\":null}\n",
+        );
+        assert!(json.advance().unwrap().is_ok());
+        assert_eq!(json.get("t").as_deref(), Some("1"));
+        assert_eq!(json.get("a.b").as_deref(), Some("x"));
+        let e = json.advance().unwrap().unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(json.advance().unwrap().is_ok());
+        assert_eq!((json.line, json.get("t")), (4, None));
+        assert!(json.advance().is_none());
+
+        let (_d, mut kept) = rows(
+            "b.jsonl",
+            "{\"t\":1,\"x\":[1,2],\"a\":{\"b\":2}}\n{\"t\":2} extra\n",
+        );
+        kept.keep_only(&["t", "a.b"]);
+        assert!(kept.advance().unwrap().is_ok());
+        assert_eq!(
+            (kept.get("t").as_deref(), kept.get("a.b").as_deref()),
+            (Some("1"), Some("2"))
+        );
+        assert_eq!(kept.get("x"), None);
+        assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
+    }
+}

@@ -1,0 +1,336 @@
+//! `aichaos fit`: a known world's request log fitted back to its parameters (the round trip
+//! of issue 13), the OTel GenAI fixture, generic columns, and logs with little or nothing
+//! usable.
+
+use std::path::Path;
+
+use aichaos::fit::read::{Obs, Outcome, Unreadable, read_otel};
+use aichaos::fit::{Fit, FitReport, Options, families::Fitted};
+use serde_json::json;
+
+use crate::support::{aichaos, scenario};
+
+fn options() -> Options {
+    Options {
+        format: None,
+        columns: vec![],
+        bucket_ns: 60_000_000_000,
+        replay: false,
+    }
+}
+
+fn fit(logs: &[&Path], options: Options) -> Result<FitReport, String> {
+    let mut fit = Fit::new(options);
+    for log in logs {
+        fit.read(log)?;
+    }
+    fit.finish()
+}
+
+/// The known world: lognormal TTFT (mu -0.7, sigma 0.5 of ln seconds), 8-12 ms a token,
+/// 2 % of 500s, a 503 outage from 20 to 30 minutes, 600 RPM met by a 4x spike at 40-45
+/// minutes, and a client retrying 3 times after 1 s then 2 s.
+fn known_world() -> aichaos::scenario::Scenario {
+    scenario(json!({
+        "seed": 1, "duration": "1h",
+        "traffic": [{ "name": "app",
+            "arrivals": { "type": "poisson", "rate": "5/s",
+                "spikes": [{ "start": "40m", "duration": "5m", "multiplier": 4 }] },
+            "request": { "model": "m",
+                "input_tokens": { "dist": "lognormal", "median": 300, "p99": 2000 },
+                "output_tokens": { "dist": "lognormal", "median": 120, "p99": 600 },
+                "max_tokens": 1000 },
+            "policy": { "timeout": { "total": "30s" }, "retry": { "max_attempts": 3,
+                "backoff": { "kind": "exponential", "base": "1s", "multiplier": 2, "jitter": "none" } } } }],
+        "providers": [{ "name": "p", "errors": { "500": 0.02 }, "rate_limits": { "rpm": 600 },
+            "outages": [{ "start": "20m", "duration": "10m", "behaviour": "503" }],
+            "models": [{ "name": "m",
+                "ttft": { "dist": "lognormal", "mu": -0.7, "sigma": 0.5 },
+                "per_token": { "dist": "uniform", "min": "8ms", "max": "12ms" } }] }]
+    }))
+}
+
+#[track_caller]
+fn within(what: &str, got: f64, expected: f64, relative: f64) {
+    assert!(
+        (got - expected).abs() <= relative * expected.abs(),
+        "{what}: {got}, expected {expected} within {}%",
+        relative * 100.0
+    );
+}
+
+#[test]
+fn a_known_world_is_recovered_from_its_request_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let known = known_world();
+    let original = aichaos::run::run_to_dir_logged(
+        &known,
+        &dir.path().join("known"),
+        false,
+        &|_, _| {},
+        Some(&log),
+    )
+    .unwrap();
+    let report = fit(&[&log], options()).unwrap();
+    assert_eq!(report.unreadable_lines, 0);
+
+    // Latency: lognormal chosen, mu and sigma within 3 %.
+    let target = &report.targets[0];
+    let ttft = target.ttft_s.as_ref().unwrap();
+    assert_eq!(
+        (target.latency_method, ttft.chosen),
+        ("logged", "lognormal")
+    );
+    let Some(Fitted::Lognormal { mu, sigma }) = ttft.best else {
+        panic!("{ttft:?}")
+    };
+    within("mu", mu, -0.7, 0.03);
+    within("sigma", sigma, 0.5, 0.03);
+    within(
+        "per-token mean",
+        target.per_token_s.as_ref().unwrap().mean,
+        0.010,
+        0.01,
+    );
+
+    // Errors: 2 % inside the 500s' 95 % interval; the outage to the bucket, down, 503s.
+    let provider = &report.providers[0];
+    let e500 = &provider.background[&500];
+    assert!(e500.low <= 0.02 && 0.02 <= e500.high, "{e500:?}");
+    assert_eq!(provider.windows.len(), 1, "{:?}", provider.windows);
+    let w = &provider.windows[0];
+    let minute = 60_000_000_000;
+    assert!(w.start_ns.abs_diff(20 * minute) <= minute && w.end_ns.abs_diff(30 * minute) <= minute);
+    assert_eq!((w.kind, w.behaviour.as_str()), ("down", "503"));
+
+    // Rate limit within 5 %; retries: 3 attempts after 1 s then 2 s.
+    within("rpm", provider.rpm.unwrap().0, 600.0, 0.05);
+    let retries = report.retries.as_ref().unwrap();
+    assert_eq!(retries.max_attempts, 3);
+    within("first gap", retries.median_gap_s[0].unwrap(), 1.0, 0.01);
+    within("second gap", retries.median_gap_s[1].unwrap(), 2.0, 0.01);
+
+    // The fitted scenario loads, and its success rate per minute matches the original's:
+    // each minute's difference within 4.5 standard errors of two binomial proportions.
+    let text = report.scenario("refit", dir.path()).to_string();
+    let refit = aichaos::scenario::parse("refit.json", &text)
+        .unwrap()
+        .scenarios
+        .remove(0);
+    let again = aichaos::run::run_to_dir(&refit, &dir.path().join("refit"), false).unwrap();
+    let overall =
+        |s: &aichaos::report::Summary| s.requests.succeeded as f64 / s.requests.arrived as f64;
+    let (a, b) = (overall(&original), overall(&again));
+    let n = original.requests.arrived as f64;
+    assert!(
+        (a - b).abs() < 4.5 * (2.0 * a * (1.0 - a) / n).sqrt(),
+        "{a} vs {b}"
+    );
+    let rows = |d: &str| -> Vec<(f64, f64)> {
+        let mut csv = csv::Reader::from_path(dir.path().join(d).join("timeseries.csv")).unwrap();
+        csv.deserialize::<std::collections::BTreeMap<String, String>>()
+            .map(|r| {
+                let r = r.unwrap();
+                let done: f64 =
+                    r["successes"].parse::<f64>().unwrap() + r["failures"].parse::<f64>().unwrap();
+                (r["success_rate"].parse().unwrap(), done)
+            })
+            .collect()
+    };
+    for (minute, ((p1, n1), (p2, n2))) in rows("known").into_iter().zip(rows("refit")).enumerate() {
+        if n1 < 30.0 || n2 < 30.0 {
+            continue;
+        }
+        let p = (p1 * n1 + p2 * n2) / (n1 + n2);
+        let se = (p * (1.0 - p) * (1.0 / n1 + 1.0 / n2)).sqrt();
+        assert!(
+            (p1 - p2).abs() <= 4.5 * se + 1e-9,
+            "minute {minute}: {p1} vs {p2}"
+        );
+    }
+}
+
+#[test]
+fn the_otel_genai_fixture_is_read_span_by_span() {
+    let path = Path::new("tests/fixtures/otel-genai.json");
+    let mut spans: Vec<Obs> = Vec::new();
+    let mut unreadable = Unreadable::default();
+    read_otel(path, &mut unreadable, &mut |o| spans.push(o)).unwrap();
+    assert_eq!(unreadable.count, 0);
+    // Six GenAI spans; the HTTP span beneath one of them is not a call of a model.
+    let summary: Vec<(&str, &str, Outcome)> = spans
+        .iter()
+        .map(|o| (o.provider.as_str(), o.model.as_str(), o.outcome))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("openai", "gpt-4o", Outcome::Ok),
+            ("openai", "gpt-4o", Outcome::ServerError(500)),
+            ("openai", "gpt-4o", Outcome::RateLimited),
+            ("openai", "gpt-4o", Outcome::Timeout),
+            ("anthropic", "claude-sonnet-4", Outcome::Ok),
+            ("anthropic", "claude-sonnet-4", Outcome::ServerError(529)),
+        ]
+    );
+    assert_eq!(
+        (spans[0].input_tokens, spans[0].output_tokens),
+        (Some(312), Some(87))
+    );
+    assert_eq!(spans[0].latency_s, Some(1.25));
+    assert_eq!(spans[4].ttft_s, Some(0.61));
+    assert_eq!(spans[3].t_ns - spans[0].t_ns, 4_000_000_000);
+
+    // Too few to fit a latency: the report says which part and why; the rest is written.
+    let report = fit(&[path], options()).unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("openai/gpt-4o: latency not fitted")),
+        "{:?}",
+        report.notes
+    );
+    let text = report.scenario("otel", Path::new(".")).to_string();
+    aichaos::scenario::parse("otel.json", &text).unwrap();
+}
+
+#[test]
+fn a_generic_csv_is_read_through_its_column_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.csv");
+    let mut text =
+        String::from("ts_ms,backend,deployment,http_status,duration_ms,completion_tokens\n");
+    for i in 0..200 {
+        let status = if i % 20 == 0 { 502 } else { 200 };
+        text.push_str(&format!(
+            "{},azure,gpt-4o-mini,{status},{},{}\n",
+            1000 * i,
+            400 + 10 * (i % 7),
+            20 + i % 5
+        ));
+    }
+    text.push_str("oops,azure,gpt-4o-mini,200,10,1\n");
+    std::fs::write(&path, text).unwrap();
+    let columns = [
+        ("time", "ts_ms"),
+        ("provider", "backend"),
+        ("model", "deployment"),
+        ("status", "http_status"),
+        ("latency", "duration_ms"),
+        ("output_tokens", "completion_tokens"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let report = fit(
+        &[&path],
+        Options {
+            format: Some(aichaos::fit::read::Format::Columns),
+            columns,
+            ..options()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.records, 200);
+    assert_eq!(report.unreadable_lines, 1);
+    assert!(
+        report.unreadable_first[0].contains("proxy.csv: line 202"),
+        "{:?}",
+        report.unreadable_first
+    );
+    assert_eq!(
+        (
+            report.targets[0].provider.as_str(),
+            report.targets[0].latency_method
+        ),
+        ("azure", "regression")
+    );
+    // Latency = 0.4 s + 10 ms x (i mod 7) is independent of the tokens: slope near zero.
+    assert!(report.targets[0].regression.unwrap().0 < 0.01);
+    let e = &report.providers[0].background[&502];
+    assert_eq!((e.count, report.providers[0].attempts), (10, 200));
+}
+
+#[test]
+fn nothing_usable_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("junk.jsonl");
+    std::fs::write(&log, "not json\n{\"t_ns\": 5}\n").unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, _, err) = aichaos(&["fit", log.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("junk.jsonl: line 1") && err.contains("no usable record"),
+        "{err}"
+    );
+    assert!(!out.exists() && !dir.path().join("fit.json").exists());
+}
+
+#[test]
+fn the_command_writes_a_valid_scenario_fit_json_and_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let world = scenario(
+        json!({ "duration": "5m", "providers": [{ "name": "p", "errors": { "503": 0.05 } }] }),
+    );
+    aichaos::run::run_to_dir_logged(&world, &dir.path().join("w"), false, &|_, _| {}, Some(&log))
+        .unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, stdout, err) = aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--replay",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("p/m: ttft constant"), "{stdout}");
+    for file in [
+        "fit.json",
+        "latency_cdf.png",
+        "qq.png",
+        "errors.png",
+        "arrivals.png",
+    ] {
+        assert!(dir.path().join(file).exists(), "{file}");
+    }
+    let scenario: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        scenario["traffic"][0]["arrivals"],
+        json!({ "type": "replay", "file": "log.csv", "time_column": "t_ns" })
+    );
+    let (code, _, err) = aichaos(&["validate", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// The shipped example stays what `fit` makes of its log: the fitted scenario is refitted
+/// byte for byte, and both scenarios of the example load (the replayed log included).
+#[test]
+fn the_shipped_fitted_incident_is_what_fit_makes_of_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, _, err) = aichaos(&[
+        "fit",
+        "models/fitted-incident/request-log.csv",
+        "--out",
+        out.to_str().unwrap(),
+        "--replay",
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut refit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("models/fitted-incident/fitted.json").unwrap(),
+    )
+    .unwrap();
+    // Written elsewhere, the replayed file's path is absolute: compare the rest.
+    refit["traffic"][0]["arrivals"]["file"] = shipped["traffic"][0]["arrivals"]["file"].clone();
+    assert_eq!(refit, shipped);
+    for file in ["incident.json", "fitted.json"] {
+        aichaos::scenario::load_file(&format!("models/fitted-incident/{file}")).unwrap();
+    }
+}
