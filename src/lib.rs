@@ -32,6 +32,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod selection;
+pub mod serve;
 pub mod shard;
 pub mod slo;
 pub mod special;

@@ -23,7 +23,7 @@ use crate::credits::{CreditAccount, CreditsModel, NanoUsd};
 use crate::dist::Dist;
 use crate::outage::{Conditions, DownBehaviour, OutageEffect, RandomOutages, ScheduledOutage};
 use crate::outcome::Failure;
-use crate::ratelimit::{Charge, LimitSpec, Limits, Refusal, RetryAfterUnit};
+use crate::ratelimit::{BucketLevel, Charge, LimitSpec, Limits, Refusal, RetryAfterUnit};
 use crate::time::Nanos;
 
 #[derive(Debug, Clone)]
@@ -103,6 +103,69 @@ pub struct ProviderModel {
     pub outages: Vec<ScheduledOutage>,
     pub random_outages: Option<RandomOutages>,
     pub credits: Option<CreditsModel>,
+}
+
+/// What the provider made of one admitted attempt: its kind and the times its answer takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceDraw {
+    pub kind: ServiceKind,
+    /// Time to first token and per output token, seconds, before the brownout's multiplier
+    /// (0 for an error answer, which draws neither).
+    pub ttft_s: f64,
+    pub per_token_s: f64,
+    pub latency_multiplier: f64,
+    /// How long an error answer takes, seconds (0 unless `kind` is an error).
+    pub error_s: f64,
+}
+
+impl ServiceDraw {
+    /// How long the provider works on the attempt: the error's latency, or time to first
+    /// token plus the output tokens' time, times the brownout's multiplier.
+    pub fn service_s(&self, output_tokens: u32) -> f64 {
+        match self.kind {
+            ServiceKind::Error(_) => self.error_s,
+            ServiceKind::Success | ServiceKind::Hang => {
+                (self.ttft_s + self.per_token_s * f64::from(output_tokens))
+                    * self.latency_multiplier
+            }
+        }
+    }
+}
+
+impl ProviderModel {
+    /// Draws an admitted attempt's fate from `rng`, in a fixed order (the error roll, the
+    /// brownout roll, then the error's latency, or the time to first token and the
+    /// per-token time) so that common random numbers line up: the event loop and `serve`
+    /// both call this, and the k-th draw means the same thing in each.
+    pub fn draw_service(
+        &self,
+        model_index: usize,
+        conditions: Conditions,
+        rng: &mut (impl rand::Rng + ?Sized),
+    ) -> ServiceDraw {
+        use rand::RngExt;
+        let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
+        let mut kind = self.errors.roll(fault_roll);
+        if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
+            kind = ServiceKind::Error(conditions.extra_error);
+        }
+        let mut draw = ServiceDraw {
+            kind,
+            ttft_s: 0.0,
+            per_token_s: 0.0,
+            latency_multiplier: conditions.latency_multiplier,
+            error_s: 0.0,
+        };
+        match kind {
+            ServiceKind::Error(_) => draw.error_s = self.error_latency.sample(rng),
+            ServiceKind::Success | ServiceKind::Hang => {
+                let model = &self.models[model_index];
+                draw.ttft_s = model.ttft.sample(rng);
+                draw.per_token_s = model.per_token.sample(rng);
+            }
+        }
+        draw
+    }
 }
 
 /// The provider's verdict on an attempt that reached it.
@@ -249,6 +312,17 @@ impl ProviderState {
     ) {
         for limits in self.limits_of(model_index).into_iter().flatten() {
             limits.settle_output(now, max_tokens, output_tokens);
+        }
+    }
+
+    /// The buckets a model's answers report in their rate-limit headers (RPM, TPM, ITPM,
+    /// OTPM, each when limited): the model's own limits where it has them, else the
+    /// account's, as the providers' headers describe the limit that applies to the model.
+    pub fn limit_levels(&self, now: Nanos, model_index: usize) -> [Option<BucketLevel>; 4] {
+        match (&self.model_limits[model_index], &self.account_limits) {
+            (Some(own), _) => own.levels(now),
+            (None, Some(account)) => account.levels(now),
+            (None, None) => [None; 4],
         }
     }
 

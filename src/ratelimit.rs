@@ -101,11 +101,31 @@ impl TokenBucket {
         }
     }
 
+    /// What a rate-limit header reports of the bucket at `now`, without changing it.
+    pub fn level(&self, now: Nanos) -> BucketLevel {
+        let gained = now.saturating_sub(self.updated_ns) as f64 * self.refill_per_ns;
+        let tokens = (self.tokens + gained).min(self.capacity);
+        BucketLevel {
+            per_minute: self.per_minute,
+            remaining: tokens.max(0.0),
+            full_in_ns: ((self.capacity - tokens) / self.refill_per_ns).ceil() as Nanos,
+        }
+    }
+
     /// Gives back tokens reserved but not used (never above the capacity).
     pub fn give_back(&mut self, now: Nanos, amount: f64) {
         self.refill(now);
         self.tokens = (self.tokens + amount).min(self.capacity);
     }
+}
+
+/// A bucket as the providers' rate-limit headers describe it: the limit (per minute), what
+/// is left now, and the time until it is full again ("reset").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketLevel {
+    pub per_minute: f64,
+    pub remaining: f64,
+    pub full_in_ns: Nanos,
 }
 
 /// What a provider counts against its total-token (TPM) limit for one request.
@@ -209,6 +229,11 @@ impl Limits {
             }
         }
         wait.map_or(Ok(()), |w| Err(Refusal::Wait(w)))
+    }
+
+    /// The RPM, TPM, ITPM and OTPM buckets' levels at `now` (None where not limited).
+    pub fn levels(&self, now: Nanos) -> [Option<BucketLevel>; 4] {
+        [&self.rpm, &self.tpm, &self.itpm, &self.otpm].map(|b| b.as_ref().map(|b| b.level(now)))
     }
 
     /// Takes the request's share of every bucket (checked at the same instant).

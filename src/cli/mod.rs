@@ -14,6 +14,7 @@ mod merge;
 mod plot;
 mod replay;
 mod run;
+mod serve;
 mod sweep;
 mod validate;
 
@@ -119,6 +120,16 @@ enum Command {
     /// lines with --column; writes the scenario, fit.json (every fit with its goodness) and
     /// charts (latency CDF and Q-Q, failure rate with the windows found, arrivals).
     Fit(fit::Args),
+    /// Serve a scenario's world as a live OpenAI- and Anthropic-compatible endpoint.
+    ///
+    /// Each request is one attempt through the scenario's provider model on the wall clock
+    /// (scaled by --time-scale): rate limits with their headers, queueing, time to first
+    /// token and per-token pacing (streamed with `stream: true`), background errors and
+    /// hangs, outages and brownouts from the server's start, credits. Point a client's base
+    /// URL at it: http://ADDR/v1 for OpenAI SDKs, http://ADDR for Anthropic's. The body's
+    /// `model` picks the provider and model (`provider/model` or a model name). Runs until
+    /// Ctrl-C or SIGTERM, letting answers in progress finish (exit 130 or 143).
+    Serve(serve::Args),
     /// Check scenario files and report every problem with its field path.
     Validate(validate::Args),
     /// Write a starting scenario to edit (and aichaos.schema.json beside it for the editor).
@@ -186,6 +197,7 @@ impl Cli {
             Command::Incidents(a) => incidents::execute(a, g),
             Command::Replay(a) => replay::execute(a),
             Command::Fit(a) => fit::execute(a, g),
+            Command::Serve(a) => serve::execute(a),
             Command::Validate(a) => validate::execute(a),
             Command::Init(a) => init::execute(a, g),
             Command::Import(a) => import::execute(a),

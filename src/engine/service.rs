@@ -3,8 +3,6 @@
 //! answer, the bill, and a freed slot handed to the next job in the queue). A job outlives
 //! the client's interest in it: an abandoned attempt is still served and billed.
 
-use rand::RngExt;
-
 use crate::events::Event;
 use crate::outcome::Failure;
 use crate::provider::{ServiceKind, Verdict};
@@ -20,7 +18,6 @@ impl Sim<'_> {
         let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
         let r = self.clients.requests.items[request as usize];
         let provider = &self.scenario.providers[pi];
-        let model = &provider.models[mi];
         let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
         self.observers.provider_totals[pi].received += 1;
         match self.world.providers[pi].admit(now, provider, mi, r.input_tokens, max_tokens) {
@@ -56,25 +53,16 @@ impl Sim<'_> {
                 self.observers.provider_totals[pi].accepted += 1;
                 let conditions = self.world.providers[pi].conditions;
                 let rng = self.world.draws.at(r.id, r.draws);
-                let (fault_roll, brownout_roll) = (rng.random::<f64>(), rng.random::<f64>());
-                let mut kind = provider.errors.roll(fault_roll);
-                if kind == ServiceKind::Success && brownout_roll < conditions.extra_error_rate {
-                    kind = ServiceKind::Error(conditions.extra_error);
-                }
+                let draw = provider.draw_service(mi, conditions, rng);
+                let kind = draw.kind;
+                // What the request log records as the time to first token: an error's
+                // whole latency, or the first token's time under the brownout.
                 let (service_s, ttft_s) = match kind {
-                    ServiceKind::Error(_) => {
-                        let s = provider.error_latency.sample(rng);
-                        (s, s)
-                    }
-                    ServiceKind::Success | ServiceKind::Hang => {
-                        let ttft = model.ttft.sample(rng);
-                        let per_token = model.per_token.sample(rng);
-                        let m = conditions.latency_multiplier;
-                        (
-                            (ttft + per_token * f64::from(r.output_tokens)) * m,
-                            ttft * m,
-                        )
-                    }
+                    ServiceKind::Error(_) => (draw.error_s, draw.error_s),
+                    ServiceKind::Success | ServiceKind::Hang => (
+                        draw.service_s(r.output_tokens),
+                        draw.ttft_s * draw.latency_multiplier,
+                    ),
                 };
                 let job = self.world.jobs.insert(Job {
                     request,

@@ -18,6 +18,7 @@ mod properties;
 mod providers;
 mod requestlog;
 mod schema;
+mod serve;
 mod support;
 mod sweep;
 mod validation;

@@ -1,0 +1,769 @@
+//! `aichaos serve`: the scenario's world as a live OpenAI- and Anthropic-compatible HTTP
+//! endpoint, so that a real client (an SDK, a wrapper, a gateway) meets the calibrated
+//! world the simulator plays: buckets with real headers, queueing, time to first token and
+//! per-token pacing, background errors and hangs, outages and brownouts, credits.
+//!
+//! Each request is one attempt through the scenario's provider model (`world::LiveWorld`,
+//! which drives the simulator's own `ProviderState`) on the wall clock scaled by
+//! `--time-scale`; `wire` writes the answers and errors as each provider does. The path
+//! picks the format (`/v1/chat/completions` OpenAI, `/v1/messages` Anthropic); the body's
+//! `model` picks the scenario's provider and model (`provider/model`, or a model name,
+//! the first provider having it).
+//!
+//! HTTP is hyper's (HTTP/1.1 on tokio; no hand-written parsing). One lock guards the world
+//! and is never held across an await: a request takes it once at its arrival, a job once
+//! at its end. Every accepted job has a driver task that holds its slot until the drawn
+//! service ends, whether or not its client is still there (the provider cannot know, which
+//! is what makes retry storms real); the request's own task only waits and answers.
+
+mod wire;
+mod world;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::outcome::Failure;
+use crate::provider::ServiceKind;
+use crate::ratelimit::RetryAfterUnit;
+use crate::scenario::Scenario;
+use crate::time::{Nanos, secs_to_ns};
+
+pub use wire::Format;
+use wire::{Answer, ChatRequest};
+pub use world::Clock;
+use world::{Admitted, Gate, JobState, LiveWorld};
+
+/// Request bodies above this are refused with 413 (4 MiB: far above any text prompt a
+/// test sends; images are not modelled).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+/// After Ctrl-C, answers in progress (streams, queued requests) get this long to finish.
+pub const DEFAULT_DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// The world's own events (outages, top-ups) are applied at least this often even when no
+/// request comes, so that a hard outage takes down the work in progress on time.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What `serve` plays and how.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub scenario: Scenario,
+    /// World seconds per wall second (10: an hour-long outage schedule in six minutes).
+    pub time_scale: f64,
+    pub max_body_bytes: usize,
+    pub drain_limit: Duration,
+}
+
+impl Config {
+    pub fn new(scenario: Scenario) -> Self {
+        Config {
+            scenario,
+            time_scale: 1.0,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            drain_limit: DEFAULT_DRAIN_LIMIT,
+        }
+    }
+}
+
+struct Shared {
+    scenario: Arc<Scenario>,
+    world: Mutex<LiveWorld>,
+    clock: Clock,
+    scale: f64,
+    max_body_bytes: usize,
+    /// Requests the server answered itself (bad input, unknown paths), for their ids.
+    local_ids: AtomicU64,
+}
+
+impl Shared {
+    fn world(&self) -> MutexGuard<'_, LiveWorld> {
+        // A panic while holding the lock leaves the world consistent enough to go on
+        // answering: every change under it is a few assignments.
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A bound server, not yet serving: its address is known (port 0 picks a free one).
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    drain_limit: Duration,
+}
+
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every answer in progress finished.
+    Drained,
+    /// The drain limit cut answers still in progress (hangs, long streams).
+    Cut,
+}
+
+impl Server {
+    /// Listens on `addr`; the world's clock starts now.
+    pub async fn bind(addr: SocketAddr, config: Config) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let scenario = Arc::new(config.scenario);
+        let shared = Shared {
+            world: Mutex::new(LiveWorld::new(Arc::clone(&scenario))),
+            scenario,
+            clock: Clock::new(config.time_scale),
+            scale: config.time_scale,
+            max_body_bytes: config.max_body_bytes,
+            local_ids: AtomicU64::new(0),
+        };
+        Ok(Server {
+            listener,
+            shared: Arc::new(shared),
+            drain_limit: config.drain_limit,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets the answers in
+    /// progress finish (for at most the drain limit).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Stopped {
+        let Server {
+            listener,
+            shared,
+            drain_limit,
+        } = self;
+        let ticker = tokio::spawn(tick(Arc::clone(&shared)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else {
+                        // Out of file descriptors, most likely: let some connections end.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    let service = hyper::service::service_fn(move |req| {
+                        handle(Arc::clone(&shared), req)
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        let stopped = tokio::select! {
+            () = graceful.shutdown() => Stopped::Drained,
+            () = tokio::time::sleep(drain_limit) => Stopped::Cut,
+        };
+        ticker.abort();
+        stopped
+    }
+}
+
+/// Serves `config` on `addr` until SIGINT or SIGTERM (`interrupt`), on a tokio runtime of
+/// its own; `bound` is told the address first.
+pub fn run_until_interrupted(
+    addr: SocketAddr,
+    config: Config,
+    bound: impl FnOnce(SocketAddr),
+) -> std::io::Result<Stopped> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(addr, config).await?;
+        bound(server.local_addr());
+        let interrupted = async {
+            while !crate::interrupt::requested() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        Ok(server.run(interrupted).await)
+    })
+}
+
+/// Applies the world's own events on time when no request does.
+async fn tick(shared: Arc<Shared>) {
+    loop {
+        let next = shared.world().next_event_ns();
+        let soon = Instant::now() + TICK;
+        let at = next.map_or(soon, |t| shared.clock.instant_at(t).min(soon));
+        tokio::time::sleep_until(at.into()).await;
+        let now = shared.clock.now_ns();
+        shared.world().advance(now);
+    }
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+/// The connection is dropped without an answer (a hard outage that refuses): hyper closes
+/// it when a service fails.
+#[derive(Debug)]
+struct ConnectionDropped;
+
+impl std::fmt::Display for ConnectionDropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by the provider model (outage: refuse)")
+    }
+}
+
+impl std::error::Error for ConnectionDropped {}
+
+type Answered = Result<Response<Body>, ConnectionDropped>;
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answered {
+    let path = req.uri().path().to_string();
+    let anthropic_client = req.headers().contains_key("anthropic-version");
+    let format = match path.as_str() {
+        "/v1/chat/completions" => Some(Format::OpenAi),
+        "/v1/messages" => Some(Format::Anthropic),
+        _ => None,
+    };
+    let guessed = format.unwrap_or(if anthropic_client {
+        Format::Anthropic
+    } else {
+        Format::OpenAi
+    });
+    match (req.method(), path.as_str(), format) {
+        (&Method::POST, _, Some(format)) => chat(shared, format, req).await,
+        (&Method::GET, "/v1/models", _) => Ok(models(&shared, guessed)),
+        (_, "/v1/models", _) | (_, _, Some(_)) => {
+            let message = format!("Method {} not allowed on {path}", req.method());
+            Ok(local_error(&shared, guessed, 405, &message, None))
+        }
+        _ => {
+            let message = format!("Unknown request URL: {} {path}", req.method());
+            Ok(local_error(&shared, guessed, 404, &message, None))
+        }
+    }
+}
+
+/// An error the server decides itself (bad input, unknown path or model), in `format`.
+fn local_error(
+    shared: &Shared,
+    format: Format,
+    status: u16,
+    message: &str,
+    param: Option<&str>,
+) -> Response<Body> {
+    let n = shared.local_ids.fetch_add(1, Ordering::Relaxed);
+    let id = format!("req_local_{n:010}");
+    let body = wire::request_error_body(format, status, message, param, &id);
+    json_response(status, &body, &[(id_header(format).into(), id)])
+}
+
+fn id_header(format: Format) -> &'static str {
+    match format {
+        Format::OpenAi => "x-request-id",
+        Format::Anthropic => "request-id",
+    }
+}
+
+fn json_response(status: u16, body: &Value, headers: &[(String, String)]) -> Response<Body> {
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(status).expect("a valid status"))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        response = response.header(name.as_str(), value.as_str());
+    }
+    response
+        .body(full(body.to_string()))
+        .expect("valid headers")
+}
+
+fn full(text: String) -> Body {
+    Full::new(Bytes::from(text))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// `GET /v1/models`: the scenario's models, in OpenAI's list shape or (for a client
+/// sending `anthropic-version`) Anthropic's.
+fn models(shared: &Shared, format: Format) -> Response<Body> {
+    let models: Vec<(&str, &str)> = shared
+        .scenario
+        .providers
+        .iter()
+        .flat_map(|p| {
+            p.models
+                .iter()
+                .map(move |m| (p.name.as_str(), m.name.as_str()))
+        })
+        .collect();
+    let body = match format {
+        Format::OpenAi => json!({
+            "object": "list",
+            "data": models.iter().map(|(provider, model)| json!({
+                "id": model, "object": "model", "created": 0, "owned_by": provider,
+            })).collect::<Vec<_>>(),
+        }),
+        Format::Anthropic => json!({
+            "data": models.iter().map(|(_, model)| json!({
+                "type": "model", "id": model, "display_name": model,
+                "created_at": "1970-01-01T00:00:00Z",
+            })).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": models.first().map(|m| m.1),
+            "last_id": models.last().map(|m| m.1),
+        }),
+    };
+    json_response(200, &body, &[])
+}
+
+/// The scenario's provider and model a request's `model` names: `provider/model`, or a
+/// model name (the first provider that has it).
+fn find_model(scenario: &Scenario, name: &str) -> Option<(usize, usize)> {
+    let find = |pi: usize, model: &str| {
+        scenario.providers[pi]
+            .models
+            .iter()
+            .position(|m| m.name == model)
+            .map(|mi| (pi, mi))
+    };
+    if let Some((provider, model)) = name.split_once('/')
+        && let Some(pi) = scenario.provider_index(provider)
+        && let Some(found) = find(pi, model)
+    {
+        return Some(found);
+    }
+    (0..scenario.providers.len()).find_map(|pi| find(pi, name))
+}
+
+/// A body beyond the limit is still read (and dropped) up to this many times the limit
+/// before the 413 is sent, so that a client still writing its body reads the answer instead
+/// of a broken pipe; beyond it the connection is cut.
+const OVERSIZED_READ_FACTOR: u64 = 4;
+
+/// The request's body, or the answer refusing it: 413 above the size limit, 400 when it
+/// cannot be read.
+async fn read_body(
+    shared: &Shared,
+    format: Format,
+    req: Request<Incoming>,
+) -> Result<Bytes, Response<Body>> {
+    let limit = shared.max_body_bytes as u64;
+    let too_large = |shared: &Shared| {
+        let message = format!("Request body is larger than the limit of {limit} bytes.");
+        local_error(shared, format, 413, &message, None)
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_mul(OVERSIZED_READ_FACTOR)) {
+        return Err(too_large(shared));
+    }
+    let mut body = req.into_body();
+    let (mut kept, mut total) = (Vec::new(), 0u64);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let message = format!("Could not read the request body: {e}");
+            local_error(shared, format, 400, &message, None)
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len() as u64;
+        if total <= limit {
+            kept.extend_from_slice(&data);
+        } else if total > limit.saturating_mul(OVERSIZED_READ_FACTOR) {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(too_large(shared));
+    }
+    Ok(Bytes::from(kept))
+}
+
+async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> Answered {
+    let body = match read_body(&shared, format, req).await {
+        Ok(body) => body,
+        Err(response) => return Ok(response),
+    };
+    let request = match wire::parse_request(format, &body) {
+        Ok(request) => request,
+        Err(bad) => {
+            return Ok(local_error(
+                &shared,
+                format,
+                bad.status,
+                &bad.message,
+                bad.param,
+            ));
+        }
+    };
+    let Some(target) = find_model(&shared.scenario, &request.model) else {
+        let message = match format {
+            Format::OpenAi => format!(
+                "The model `{}` does not exist or you do not have access to it.",
+                request.model
+            ),
+            Format::Anthropic => format!("model: {}", request.model),
+        };
+        return Ok(local_error(&shared, format, 404, &message, Some("model")));
+    };
+    let max_tokens = request.max_tokens.unwrap_or_else(|| {
+        world::group_for(&shared.scenario, target)
+            .request
+            .max_tokens
+    });
+    let now = shared.clock.now_ns();
+    let arrival = shared
+        .world()
+        .arrive(now, target, request.input_tokens, max_tokens);
+    let id = format!("{:08x}{:016x}", shared.scenario.seed as u32, arrival.index);
+    let provider = &shared.scenario.providers[target.0];
+    let model = provider.models[target.1].name.clone();
+    let mut headers = wire::ratelimit_headers(format, &arrival.limits, shared.scale, unix_ns());
+    headers.push((id_header(format).into(), format!("req_{id}")));
+    let reply = Reply {
+        format,
+        model: model.clone(),
+        request_id: format!("req_{id}"),
+        headers,
+        refused_requests: arrival.limits[0].is_some_and(|l| l.remaining < 1.0),
+    };
+    match arrival.gate {
+        Gate::Rejected {
+            failure,
+            retry_after_ns,
+        } => {
+            let retry_after = retry_after_ns.map(|ns| (provider.retry_after, ns));
+            reply.failure(failure, retry_after, shared.scale)
+        }
+        Gate::ConnectHang => never().await,
+        Gate::Accepted(admitted) => {
+            tokio::spawn(drive_job(
+                Arc::clone(&shared),
+                admitted.job,
+                admitted.state.clone(),
+            ));
+            let answer = Answer {
+                id,
+                request_index: arrival.index,
+                model,
+                created_s: (unix_ns() / 1_000_000_000) as u64,
+                input_tokens: request.input_tokens,
+                output_tokens: admitted.output_tokens,
+                truncated: admitted.output_tokens >= max_tokens,
+                include_usage: request.include_usage,
+            };
+            serve_admitted(shared, reply, request, answer, admitted).await
+        }
+    }
+}
+
+/// What every answer to one request shares: its format, model, id and headers.
+struct Reply {
+    format: Format,
+    model: String,
+    request_id: String,
+    headers: Vec<(String, String)>,
+    /// The request bucket was empty (an OpenAI 429 of type `requests`, not `tokens`).
+    refused_requests: bool,
+}
+
+impl Reply {
+    /// The provider's error for `failure`, with its Retry-After when it has one.
+    fn failure(
+        &self,
+        failure: Failure,
+        retry_after: Option<(RetryAfterUnit, Nanos)>,
+        scale: f64,
+    ) -> Answered {
+        if failure == Failure::ConnectionError {
+            return Err(ConnectionDropped);
+        }
+        let shape = wire::error_shape(failure, &self.model, self.refused_requests);
+        let types = (shape.openai_type, shape.openai_code, shape.anthropic_type);
+        let body = wire::error_body(self.format, types, &shape.message, None, &self.request_id);
+        let mut headers = self.headers.clone();
+        if let Some((unit, world_ns)) = retry_after {
+            headers.extend(retry_after_headers(unit, (world_ns as f64 / scale) as u128));
+        }
+        Ok(json_response(shape.status, &body, &headers))
+    }
+}
+
+/// Retry-After as the provider writes it (`ratelimit::RetryAfterUnit`), in wall time.
+/// A provider writing whole seconds (Anthropic) sends `retry-after` alone: whole at time
+/// scale 1, a decimal under a time scale (the SDKs read decimals). Otherwise OpenAI's pair:
+/// `retry-after-ms`, which the SDKs read first, and `retry-after` in whole seconds
+/// (rounded up, as HTTP writes it).
+fn retry_after_headers(unit: RetryAfterUnit, wall_ns: u128) -> Vec<(String, String)> {
+    const NS_PER_S: u128 = 1_000_000_000;
+    let ms = wall_ns.div_ceil(1_000_000);
+    match unit {
+        RetryAfterUnit::Seconds => {
+            let seconds = if wall_ns.is_multiple_of(NS_PER_S) {
+                format!("{}", wall_ns / NS_PER_S)
+            } else {
+                let text = format!("{:.3}", ms as f64 / 1_000.0);
+                text.trim_end_matches('0').to_string()
+            };
+            vec![("retry-after".into(), seconds)]
+        }
+        RetryAfterUnit::Milliseconds | RetryAfterUnit::Exact => vec![
+            ("retry-after-ms".into(), ms.to_string()),
+            ("retry-after".into(), wall_ns.div_ceil(NS_PER_S).to_string()),
+        ],
+    }
+}
+
+fn unix_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// A request that is never answered: its connection stays open until the client gives up
+/// (or the server's drain limit ends it).
+async fn never() -> Answered {
+    std::future::pending::<()>().await;
+    unreachable!("a pending future never completes")
+}
+
+/// Holds an accepted job's slot from the start of its service to its end, then frees it
+/// (billing it, starting the next queued job). Runs whether or not the client waits.
+async fn drive_job(shared: Arc<Shared>, job: u32, mut state: watch::Receiver<JobState>) {
+    while *state.borrow_and_update() == JobState::Queued {
+        if state.changed().await.is_err() {
+            break;
+        }
+    }
+    // None: aborted while queued, already released.
+    let Some(end_ns) = shared.world().service_end_ns(job) else {
+        return;
+    };
+    let end = shared.clock.instant_at(end_ns);
+    if end > Instant::now() {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    let now = shared.clock.now_ns().max(end_ns);
+    shared.world().service_done(now, job);
+}
+
+/// Resolves when the job is aborted by a hard outage, with the failure its client gets
+/// (None: the provider hangs). Never resolves once the job ended normally.
+async fn aborted(state: &mut watch::Receiver<JobState>) -> Option<Failure> {
+    loop {
+        if let JobState::Aborted(failure) = *state.borrow_and_update() {
+            return failure;
+        }
+        if state.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Waits for `at` (Ok) or for an abort first (its failure).
+async fn until(state: &mut watch::Receiver<JobState>, at: Instant) -> Result<(), Option<Failure>> {
+    if let JobState::Aborted(failure) = *state.borrow_and_update() {
+        return Err(failure);
+    }
+    if at <= Instant::now() {
+        // Already due: tokio's timer would still wait for its next millisecond tick.
+        return Ok(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep_until(at.into()) => Ok(()),
+        failure = aborted(state) => Err(failure),
+    }
+}
+
+async fn serve_admitted(
+    shared: Arc<Shared>,
+    reply: Reply,
+    request: ChatRequest,
+    answer: Answer,
+    admitted: Admitted,
+) -> Answered {
+    let Admitted {
+        draw,
+        service_ns,
+        mut state,
+        ..
+    } = admitted;
+    let scale = shared.scale;
+    let on_abort = |failure: Option<Failure>| {
+        let answered = failure.map(|f| reply.failure(f, None, scale));
+        async move {
+            match answered {
+                Some(answered) => answered,
+                None => never().await,
+            }
+        }
+    };
+    let start_ns = loop {
+        let current = *state.borrow_and_update();
+        match current {
+            JobState::Serving { start_ns } => break start_ns,
+            JobState::Aborted(failure) => return on_abort(failure).await,
+            JobState::Queued => {
+                if state.changed().await.is_err() {
+                    return never().await;
+                }
+            }
+        }
+    };
+    let end = shared.clock.instant_at(start_ns.saturating_add(service_ns));
+    match draw.kind {
+        ServiceKind::Hang => on_abort(aborted(&mut state).await).await,
+        ServiceKind::Error(failure) => match until(&mut state, end).await {
+            Ok(()) => reply.failure(failure, None, scale),
+            Err(aborted) => on_abort(aborted).await,
+        },
+        ServiceKind::Success if !request.stream => match until(&mut state, end).await {
+            Ok(()) => {
+                let body = wire::answer_body(reply.format, &answer);
+                Ok(json_response(200, &body, &reply.headers))
+            }
+            Err(aborted) => on_abort(aborted).await,
+        },
+        ServiceKind::Success => {
+            let (sender, receiver) = mpsc::channel(16);
+            let mut response = Response::builder()
+                .status(200)
+                .header("content-type", "text/event-stream; charset=utf-8")
+                .header("cache-control", "no-cache");
+            for (name, value) in &reply.headers {
+                response = response.header(name.as_str(), value.as_str());
+            }
+            let pacing = Pacing {
+                clock: shared.clock,
+                start_ns,
+                end_ns: start_ns.saturating_add(service_ns),
+                ttft_s: draw.ttft_s,
+                per_token_s: draw.per_token_s,
+                multiplier: draw.latency_multiplier,
+            };
+            tokio::spawn(stream(reply, answer, pacing, state, sender));
+            Ok(response
+                .body(ChannelBody { receiver }.boxed())
+                .expect("valid headers"))
+        }
+    }
+}
+
+/// When a streamed answer's tokens are due: token i at the time to first token plus i
+/// per-token times, the end (the last events) at the service's end, as the simulator
+/// counts a service: (ttft + per_token x output tokens) x the brownout's multiplier.
+struct Pacing {
+    clock: Clock,
+    start_ns: Nanos,
+    end_ns: Nanos,
+    ttft_s: f64,
+    per_token_s: f64,
+    multiplier: f64,
+}
+
+impl Pacing {
+    fn token_due_ns(&self, i: u32) -> Nanos {
+        let offset = (self.ttft_s + self.per_token_s * f64::from(i)) * self.multiplier;
+        self.start_ns.saturating_add(secs_to_ns(offset))
+    }
+}
+
+type Chunk = Result<Frame<Bytes>, std::io::Error>;
+
+/// Writes a streamed answer: the opening events, the tokens as they fall due (all those
+/// due at once in one write, so a fast world at a high time scale costs few writes), the
+/// closing events; or an error event if a hard outage takes the work down mid-stream (a
+/// refusing outage cuts the connection instead).
+async fn stream(
+    reply: Reply,
+    answer: Answer,
+    pacing: Pacing,
+    mut state: watch::Receiver<JobState>,
+    sender: mpsc::Sender<Chunk>,
+) {
+    let format = reply.format;
+    let send = |text: String| {
+        let sender = sender.clone();
+        async move {
+            sender
+                .send(Ok(Frame::data(Bytes::from(text))))
+                .await
+                .is_ok()
+        }
+    };
+    let head = wire::stream_head(format, &answer);
+    if !head.is_empty() && !send(head).await {
+        return;
+    }
+    let total = answer.output_tokens;
+    let mut sent = 0;
+    let mut outcome = Ok(());
+    while sent < total {
+        let now = pacing.clock.now_ns();
+        let mut due = sent;
+        while due < total && pacing.token_due_ns(due) <= now {
+            due += 1;
+        }
+        if due > sent {
+            if !send(wire::stream_tokens(format, &answer, sent, due)).await {
+                return;
+            }
+            sent = due;
+            continue;
+        }
+        let next = pacing.clock.instant_at(pacing.token_due_ns(sent));
+        outcome = until(&mut state, next).await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    if outcome.is_ok() {
+        outcome = until(&mut state, pacing.clock.instant_at(pacing.end_ns)).await;
+    }
+    match outcome {
+        Ok(()) => {
+            send(wire::stream_tail(format, &answer)).await;
+        }
+        Err(Some(Failure::ConnectionError)) => {
+            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "outage");
+            let _ = sender.send(Err(cut)).await;
+        }
+        Err(Some(failure)) => {
+            let shape = wire::error_shape(failure, &reply.model, false);
+            send(wire::stream_error(format, &shape, &reply.request_id)).await;
+        }
+        // The provider hangs: the stream stalls until the client gives up.
+        Err(None) => sender.closed().await,
+    }
+}
+
+/// A response body fed by a channel: the streaming task writes, hyper reads.
+struct ChannelBody {
+    receiver: mpsc::Receiver<Chunk>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+        self.receiver.poll_recv(cx)
+    }
+}

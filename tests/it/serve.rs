@@ -1,0 +1,574 @@
+//! `aichaos serve` on loopback, met by a real HTTP client (hyper's): answers and their
+//! pacing, rate limits with their headers, outages, credits, hangs, the queue, bad input,
+//! streaming in both formats, and Ctrl-C.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+use aichaos::serve::{Config, Server};
+
+use crate::support::scenario;
+
+/// A server on a free loopback port, on a runtime of its own.
+struct Live {
+    addr: SocketAddr,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// An answer as the client saw it.
+struct Answer {
+    status: u16,
+    headers: hyper::HeaderMap,
+    body: String,
+    elapsed: Duration,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    #[track_caller]
+    fn header(&self, name: &str) -> &str {
+        match self.headers.get(name) {
+            Some(v) => v.to_str().unwrap(),
+            None => panic!("no {name} header in {:?}", self.headers),
+        }
+    }
+}
+
+/// Serves the test world (`support::base`) with `patch` merged over it.
+fn serve(patch: Value, time_scale: f64) -> Live {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = Config {
+        time_scale,
+        drain_limit: Duration::from_secs(2),
+        ..Config::new(scenario(patch))
+    };
+    let server = runtime
+        .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), config))
+        .unwrap();
+    let addr = server.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    runtime.spawn(server.run(async {
+        let _ = stopped.await;
+    }));
+    Live {
+        addr,
+        runtime,
+        stop: Some(stop),
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn send(
+    addr: SocketAddr,
+    path: &str,
+    body: Bytes,
+    anthropic: bool,
+) -> hyper::Response<hyper::body::Incoming> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let method = if body.is_empty() { "GET" } else { "POST" };
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("content-type", "application/json");
+    if anthropic {
+        request = request.header("anthropic-version", "2023-06-01");
+    }
+    sender
+        .send_request(request.body(Full::new(body)).unwrap())
+        .await
+        .unwrap()
+}
+
+impl Live {
+    /// Sends `body` (empty: a GET) to `path`; None if no whole answer came within `timeout`.
+    fn call(&self, path: &str, body: &Value, timeout: Duration) -> Option<Answer> {
+        let bytes = match body {
+            Value::Null => Bytes::new(),
+            other => Bytes::from(other.to_string()),
+        };
+        let (addr, anthropic) = (self.addr, path == "/v1/messages");
+        self.runtime.block_on(async move {
+            let started = Instant::now();
+            let exchange = async {
+                let response = send(addr, path, bytes, anthropic).await;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                Answer {
+                    status,
+                    headers,
+                    body: String::from_utf8(body.to_vec()).unwrap(),
+                    elapsed: started.elapsed(),
+                }
+            };
+            tokio::time::timeout(timeout, exchange).await.ok()
+        })
+    }
+
+    #[track_caller]
+    fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(path, &body, Duration::from_secs(20))
+            .expect("an answer in 20 s")
+    }
+
+    /// A streamed answer: each chunk of the body with the time it arrived after the first.
+    fn stream(&self, path: &str, body: Value) -> (u16, Vec<(Duration, String)>) {
+        let (addr, anthropic) = (self.addr, path == "/v1/messages");
+        self.runtime.block_on(async move {
+            let response = send(addr, path, Bytes::from(body.to_string()), anthropic).await;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut chunks = Vec::new();
+            let mut first = None;
+            while let Some(frame) = body.frame().await {
+                let Ok(data) = frame.unwrap().into_data() else {
+                    continue;
+                };
+                let at = *first.get_or_insert_with(Instant::now);
+                chunks.push((at.elapsed(), String::from_utf8(data.to_vec()).unwrap()));
+            }
+            (status, chunks)
+        })
+    }
+}
+
+fn openai(model: &str) -> Value {
+    json!({ "model": model, "messages": [{ "role": "user", "content": "Say something." }] })
+}
+
+fn anthropic(model: &str) -> Value {
+    json!({ "model": model, "max_tokens": 100,
+            "messages": [{ "role": "user", "content": "Say something." }] })
+}
+
+/// The test world's answers: 50 output tokens after 200 ms plus 10 ms each = 700 ms.
+#[test]
+fn answers_carry_the_drawn_length_and_take_the_drawn_time() {
+    let live = serve(json!({}), 1.0);
+    let a = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    let body = a.json();
+    let text = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(text.split(' ').count(), 50);
+    assert_eq!(body["usage"]["completion_tokens"], 50);
+    assert_eq!(body["usage"]["prompt_tokens"], 4); // "Say something." is 14 characters
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert!(a.header("x-request-id").starts_with("req_"));
+    assert!(
+        (Duration::from_millis(690)..Duration::from_millis(1_500)).contains(&a.elapsed),
+        "{:?}",
+        a.elapsed
+    );
+    let b = live.post("/v1/messages", anthropic("p/m"));
+    assert_eq!(b.status, 200, "{}", b.body);
+    let body = b.json();
+    assert_eq!(body["type"], "message");
+    assert_eq!(
+        body["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        50
+    );
+    assert_eq!(body["usage"]["output_tokens"], 50);
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert!(b.header("request-id").starts_with("req_"));
+    let models = live
+        .call("/v1/models", &Value::Null, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(models.json()["data"][0]["id"], "m");
+}
+
+/// Common random numbers: the k-th request's draws depend on the seed and k alone.
+#[test]
+fn the_kth_request_meets_the_same_draws_on_every_server() {
+    let world = json!({ "traffic": [{ "name": "app", "request": {
+        "output_tokens": { "dist": "uniform", "min": 1, "max": 90 } } }] });
+    let answers = |seed: u64| {
+        let mut patch = world.clone();
+        patch["seed"] = json!(seed);
+        let live = serve(patch, 50.0);
+        (0..4)
+            .map(|_| live.post("/v1/chat/completions", openai("m")).json()["choices"][0]["message"]["content"].clone())
+            .collect::<Vec<_>>()
+    };
+    let first = answers(7);
+    assert_eq!(first, answers(7));
+    assert_ne!(first, answers(8));
+    let lengths: Vec<usize> = first
+        .iter()
+        .map(|t| t.as_str().unwrap().split(' ').count())
+        .collect();
+    assert!(lengths.windows(2).any(|w| w[0] != w[1]), "{lengths:?}");
+}
+
+/// RPM 2 held as a full minute: two answers, then a 429 whose headers say when a request
+/// fits again (30 s for the next token at 2 a minute).
+#[test]
+fn an_empty_bucket_answers_429_with_retry_after_and_ratelimit_headers() {
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 2 }, "retry_after": "milliseconds" }] }),
+        1.0,
+    );
+    let first = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-ratelimit-limit-requests"), "2");
+    assert_eq!(first.header("x-ratelimit-remaining-requests"), "1");
+    let second = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(second.header("x-ratelimit-remaining-requests"), "0");
+    let refused = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let error = &refused.json()["error"];
+    assert_eq!(error["code"], "rate_limit_exceeded");
+    assert_eq!(error["type"], "requests");
+    // The first token comes back 30 s after the first request; about 1.4 s have passed.
+    let ms: u64 = refused.header("retry-after-ms").parse().unwrap();
+    assert!((27_000..=30_000).contains(&ms), "{ms}");
+    assert_eq!(
+        refused.header("retry-after"),
+        format!("{}", ms.div_ceil(1000))
+    );
+    let reset = refused.header("x-ratelimit-reset-requests");
+    assert!(reset.starts_with("5") && reset.ends_with('s'), "{reset}");
+
+    // Anthropic writes whole seconds and its own error type and headers.
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 1 }, "retry_after": "seconds" }] }),
+        1.0,
+    );
+    assert_eq!(live.post("/v1/messages", anthropic("m")).status, 200);
+    let refused = live.post("/v1/messages", anthropic("m"));
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["error"]["type"], "rate_limit_error");
+    assert_eq!(refused.json()["type"], "error");
+    assert_eq!(refused.header("retry-after"), "60");
+    assert!(refused.headers.get("retry-after-ms").is_none());
+    assert_eq!(refused.header("anthropic-ratelimit-requests-limit"), "1");
+    assert_eq!(
+        refused.header("anthropic-ratelimit-requests-remaining"),
+        "0"
+    );
+    let reset = refused.header("anthropic-ratelimit-requests-reset");
+    assert!(reset.len() == 20 && reset.ends_with('Z'), "{reset}");
+}
+
+/// A scheduled outage answers its status from the server's start; after it, answers come.
+#[test]
+fn an_outage_window_answers_503_or_529() {
+    // 1 s of world time is 20 ms of wall time at scale 50.
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "20s", "behaviour": "503" }] }] }),
+        50.0,
+    );
+    let down = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(down.json()["error"]["type"], "server_error");
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(live.post("/v1/chat/completions", openai("m")).status, 200);
+
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "outages": [{ "start": "0s", "duration": "1h", "behaviour": "529" }] }] }),
+        1.0,
+    );
+    let overloaded = live.post("/v1/messages", anthropic("m"));
+    assert_eq!(overloaded.status, 529);
+    assert_eq!(overloaded.json()["error"]["type"], "overloaded_error");
+}
+
+/// An account out of credits answers as its provider does: 402 `billing_error`, or OpenAI's
+/// 429 `insufficient_quota`.
+#[test]
+fn exhausted_credits_answer_the_providers_own_error() {
+    for (status, openai_type) in [(402, "billing_error"), (429, "insufficient_quota")] {
+        // A call reserves 4 input and 100 max_tokens at $1 and $2 per million: $0.000204,
+        // more than the balance, so the first call is refused.
+        let live = serve(
+            json!({ "providers": [{ "name": "p",
+                "credits": { "balance_usd": 0.0002, "exhausted_status": status } }] }),
+            1.0,
+        );
+        let refused = live.post("/v1/chat/completions", openai("m"));
+        assert_eq!(refused.status, status, "{}", refused.body);
+        assert_eq!(refused.json()["error"]["type"], openai_type);
+        assert!(refused.headers.get("retry-after").is_none());
+        let refused = live.post("/v1/messages", anthropic("m"));
+        let anthropic_type = if status == 402 {
+            "billing_error"
+        } else {
+            "rate_limit_error"
+        };
+        assert_eq!(refused.json()["error"]["type"], anthropic_type);
+    }
+}
+
+/// A hang never answers: the client's timeout is what ends it; the server goes on.
+#[test]
+fn a_hang_is_cut_by_the_clients_timeout() {
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "errors": { "hang": 1.0 } }] }),
+        10.0,
+    );
+    let started = Instant::now();
+    let answer = live.call(
+        "/v1/chat/completions",
+        &openai("m"),
+        Duration::from_millis(400),
+    );
+    assert!(answer.is_none(), "a hung request was answered");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let models = live.call("/v1/models", &Value::Null, Duration::from_secs(2));
+    assert_eq!(models.map(|a| a.status), Some(200));
+}
+
+/// One slot and a queue of one: the second call waits for the first, the third is refused
+/// at once as overloaded.
+#[test]
+fn capacity_queues_then_refuses_as_overloaded() {
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "capacity": { "slots": 1, "queue_limit": 1, "overload_status": 529 } }] }),
+        1.0,
+    );
+    let live = std::sync::Arc::new(live);
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let live = std::sync::Arc::clone(&live);
+            std::thread::sleep(Duration::from_millis(50));
+            std::thread::spawn(move || {
+                let _ = i;
+                let a = live.post("/v1/chat/completions", openai("m"));
+                (a.status, a.elapsed)
+            })
+        })
+        .collect();
+    let mut results: Vec<(u16, Duration)> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+    results.sort_by_key(|r| r.1);
+    assert_eq!(results[0].0, 529, "{results:?}");
+    assert!(results[0].1 < Duration::from_millis(200), "{results:?}");
+    assert_eq!((results[1].0, results[2].0), (200, 200), "{results:?}");
+    // The queued one waited for the first's 700 ms.
+    assert!(results[2].1 > Duration::from_millis(1_250), "{results:?}");
+}
+
+#[test]
+fn bad_requests_get_the_providers_400_404_and_413() {
+    let live = serve(json!({}), 1.0);
+    let unknown = live.post("/v1/chat/completions", openai("gpt-nope"));
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"]["code"], "model_not_found");
+    let unknown = live.post("/v1/messages", anthropic("claude-nope"));
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.json()["error"]["type"], "not_found_error");
+    let no_max = live.post("/v1/messages", openai("m"));
+    assert_eq!(no_max.status, 400);
+    assert_eq!(no_max.json()["error"]["type"], "invalid_request_error");
+    assert!(no_max.body.contains("max_tokens"), "{}", no_max.body);
+    let not_json = live.post("/v1/chat/completions", json!("not an object"));
+    assert_eq!(not_json.status, 400);
+    assert_eq!(not_json.json()["error"]["type"], "invalid_request_error");
+    let huge = "x".repeat(aichaos::serve::DEFAULT_MAX_BODY_BYTES + 1);
+    let big = live.post(
+        "/v1/messages",
+        json!({ "model": "m", "max_tokens": 5,
+        "messages": [{ "role": "user", "content": huge }] }),
+    );
+    assert_eq!(big.status, 413);
+    assert_eq!(big.json()["error"]["type"], "request_too_large");
+    let nowhere = live.post("/v2/whatever", json!({}));
+    assert_eq!(nowhere.status, 404);
+}
+
+/// OpenAI's stream: a role chunk, content chunks paced by the per-token time, the finish
+/// chunk, the usage chunk when asked, `[DONE]`.
+#[test]
+fn openai_streams_paced_chunks_and_usage_at_the_end() {
+    // 50 tokens at 20 ms after 200 ms: the tokens span 980 ms.
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "models": [{ "name": "m", "per_token": "20ms" }] }] }),
+        1.0,
+    );
+    let mut body = openai("m");
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({ "include_usage": true });
+    let (status, chunks) = live.stream("/v1/chat/completions", body);
+    assert_eq!(status, 200);
+    let events: Vec<(Duration, Value)> = chunks
+        .iter()
+        .flat_map(|(at, text)| {
+            text.split("\n\n")
+                .filter_map(|e| e.strip_prefix("data: "))
+                .filter(|d| *d != "[DONE]")
+                .map(|d| (*at, serde_json::from_str::<Value>(d).unwrap()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(chunks.last().unwrap().1.ends_with("data: [DONE]\n\n"));
+    assert_eq!(events[0].1["choices"][0]["delta"]["role"], "assistant");
+    let text: String = events
+        .iter()
+        .filter_map(|(_, e)| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text.split(' ').count(), 50);
+    let finish = events
+        .iter()
+        .find(|(_, e)| e["choices"][0]["finish_reason"] == "stop");
+    assert!(finish.is_some());
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"]["completion_tokens"], 50);
+    // Paced, not sent at once: the last token comes about 980 ms after the first.
+    let spread = events.last().unwrap().0 - events[0].0;
+    assert!(
+        (Duration::from_millis(900)..Duration::from_millis(2_000)).contains(&spread),
+        "{spread:?}"
+    );
+    assert!(events.len() > 10, "{} events", events.len());
+}
+
+/// Anthropic's stream: its event types in their order, the text, the usage.
+#[test]
+fn anthropic_streams_its_event_types() {
+    let live = serve(json!({}), 1.0);
+    let mut body = anthropic("m");
+    body["stream"] = json!(true);
+    let (status, chunks) = live.stream("/v1/messages", body);
+    assert_eq!(status, 200);
+    let all: String = chunks.iter().map(|(_, t)| t.as_str()).collect();
+    let events: Vec<(&str, Value)> = all
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (name, data) = e.split_once('\n').unwrap();
+            let name = name.strip_prefix("event: ").unwrap();
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(data["type"], name);
+            (name, data)
+        })
+        .collect();
+    let mut names: Vec<&str> = events.iter().map(|(n, _)| *n).collect();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(text.split(' ').count(), 50);
+    let delta = &events
+        .iter()
+        .find(|(n, _)| *n == "message_delta")
+        .unwrap()
+        .1;
+    assert_eq!(delta["usage"]["output_tokens"], 50);
+    assert_eq!(delta["delta"]["stop_reason"], "end_turn");
+}
+
+/// A hard outage that begins mid-stream ends it with the provider's error event.
+#[test]
+fn an_outage_mid_stream_sends_the_providers_error_event() {
+    let live = serve(
+        json!({ "providers": [{ "name": "p",
+            "outages": [{ "start": "500ms", "duration": "1h", "behaviour": "529" }] }] }),
+        1.0,
+    );
+    let mut body = anthropic("m");
+    body["stream"] = json!(true);
+    let (status, chunks) = live.stream("/v1/messages", body);
+    assert_eq!(status, 200);
+    let all: String = chunks.iter().map(|(_, t)| t.as_str()).collect();
+    assert!(all.contains("event: error\ndata: "), "{all}");
+    assert!(all.contains("overloaded_error"), "{all}");
+    assert!(!all.contains("message_stop"), "{all}");
+}
+
+/// The binary: prints its address, serves, and drains on Ctrl-C with the shell's code.
+#[test]
+fn the_command_prints_its_address_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("world.json");
+    std::fs::write(&file, crate::support::base().to_string()).unwrap();
+    let mut child = crate::support::start(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--time-scale",
+        "10",
+    ]);
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first.split("http://").nth(1).unwrap().trim();
+    let addr: SocketAddr = addr.parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status =
+        runtime.block_on(async { send(addr, "/v1/models", Bytes::new(), false).await.status() });
+    assert_eq!(status, 200);
+    sigint(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+
+    let (code, _, stderr) =
+        crate::support::aichaos(&["serve", file.to_str().unwrap(), "--time-scale", "0"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--time-scale"), "{stderr}");
+
+    // A bad scenario file: the usual error (file, field path, reason), exit 2.
+    let bad = dir.path().join("bad.json");
+    let mut world = crate::support::base();
+    world["providers"][0]["rate_limits"] = json!({ "rpm": -1 });
+    std::fs::write(&bad, world.to_string()).unwrap();
+    let (code, _, stderr) = crate::support::aichaos(&["serve", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.json") && stderr.contains("rate_limits.rpm"),
+        "{stderr}"
+    );
+}
+
+fn sigint(pid: u32) {
+    // The shell's builtin `kill`: no procps needed.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
