@@ -25,6 +25,11 @@
 //!
 //! Memory is the reservoirs (fixed), the buckets (one small record per bucket of the log's
 //! span) and the requests still open (bounded by those seen in the last half hour).
+//!
+//! Why over 1,000 lines: the accumulators and the report they make share one set of types;
+//! reading (`read`), the families (`families`), the windows (`windows`) and the charts are
+//! already apart. The next split, when it grows, is the report's writing (`FitReport`'s
+//! scenario and notes) into a file of its own.
 
 pub mod charts;
 pub mod families;
