@@ -133,16 +133,13 @@ impl<W: Write> BucketSink for CsvSink<W> {
             }
         }
         let af = &t.attempt_failures;
-        let server_errors: u64 = Failure::ALL
-            .iter()
-            .filter(|f| f.is_server_error())
-            .map(|f| af[f.index()])
-            .sum();
-        let timeouts: u64 = Failure::ALL
-            .iter()
-            .filter(|f| f.is_timeout())
-            .map(|f| af[f.index()])
-            .sum();
+        let sum_of = |kind: fn(Failure) -> bool| -> u64 {
+            Failure::ALL
+                .iter()
+                .filter(|f| kind(**f))
+                .map(|f| af[f.index()])
+                .sum()
+        };
         let _ = write!(
             line,
             ",{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -150,9 +147,9 @@ impl<W: Write> BucketSink for CsvSink<W> {
             t.retries,
             t.fallbacks,
             af[Failure::RateLimited.index()],
-            server_errors,
-            timeouts,
-            af[Failure::InsufficientCredits.index()] + af[Failure::InsufficientQuota.index()],
+            sum_of(Failure::is_server_error),
+            sum_of(Failure::is_timeout),
+            sum_of(Failure::is_out_of_credits),
             af[Failure::BreakerOpen.index()],
             row.breaker_opens,
             fixed(row.breaker_open_ns as f64 / (1000.0 * NS_PER_MS as f64), 3),

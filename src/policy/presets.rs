@@ -137,6 +137,23 @@ fn ms_transient() -> Value {
     ])
 }
 
+/// Polly v8's circuit breaker with its defaults, counting `count_as_failure`:
+/// CircuitBreakerConstants.cs:13-21: FailureRatio 0.1, MinimumThroughput 100, SamplingDuration
+/// 30 s, BreakDuration 5 s; CircuitStateController.cs:136-147: one probe in half-open;
+/// HealthMetrics.cs:9: 10 rolling windows of 3 s.
+fn polly_breaker(count_as_failure: Value) -> Value {
+    json!({
+        "kind": "time_window",
+        "sampling": "polly",
+        "window": "30s",
+        "minimum_calls": 100,
+        "failure_rate_threshold": 0.1,
+        "open_duration": "5s",
+        "half_open_probes": 1,
+        "count_as_failure": count_as_failure
+    })
+}
+
 pub fn preset(name: &str) -> Option<Value> {
     let openai = || {
         json!({
@@ -232,20 +249,8 @@ pub fn preset(name: &str) -> Option<Value> {
                 // No DelayGenerator: Retry-After is not read.
                 "retry_after": { "honour": false }
             },
-            "breaker": {
-                // CircuitBreakerConstants.cs:13-21: FailureRatio 0.1, MinimumThroughput 100,
-                // SamplingDuration 30 s, BreakDuration 5 s; CircuitStateController.cs:136-147:
-                // one probe in half-open; HealthMetrics.cs:9: 10 rolling windows of 3 s.
-                "kind": "time_window",
-                "sampling": "polly",
-                "window": "30s",
-                "minimum_calls": 100,
-                "failure_rate_threshold": 0.1,
-                "open_duration": "5s",
-                "half_open_probes": 1,
-                // DefaultPredicates.cs: every exception counts.
-                "count_as_failure": everything()
-            }
+            // DefaultPredicates.cs: every exception counts.
+            "breaker": polly_breaker(everything())
         }),
         "ms-standard-resilience" => json!({
             // HttpStandardResilienceOptions.cs:95: attempt timeout 10 s; total request
@@ -266,19 +271,9 @@ pub fn preset(name: &str) -> Option<Value> {
                 // newDelay`).
                 "retry_after": { "honour": true, "max": "none", "combine": "replace" }
             },
-            "breaker": {
-                // HttpCircuitBreakerStrategyOptions.cs:24 on Polly's defaults: 0.1 / 100 /
-                // 30 s in 10 windows / 5 s, one probe; ShouldHandle = IsTransient, so a 429
-                // (and a 408) counts.
-                "kind": "time_window",
-                "sampling": "polly",
-                "window": "30s",
-                "minimum_calls": 100,
-                "failure_rate_threshold": 0.1,
-                "open_duration": "5s",
-                "half_open_probes": 1,
-                "count_as_failure": ms_transient()
-            },
+            // HttpCircuitBreakerStrategyOptions.cs:24 on Polly's defaults; ShouldHandle =
+            // IsTransient, so a 429 (and a 408) counts.
+            "breaker": polly_breaker(ms_transient()),
             // RateLimiterConstants.cs:7-9: a concurrency limiter, 1,000 permits, queue 0.
             // The handler's permit spans a request with its retries; this bulkhead counts
             // attempts out, so waits between retries hold no permit here.
