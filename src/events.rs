@@ -118,6 +118,10 @@ impl Ord for Entry {
     }
 }
 
+/// A sequence number taken now for an event scheduled later, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved(u64);
+
 /// Identifies a FIFO lane: all timers in it have the same duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lane(u16);
@@ -157,6 +161,42 @@ impl EventQueue {
     pub fn schedule(&mut self, time: Nanos, event: Event) {
         let entry = self.stamp(time, event);
         self.heap.push(entry);
+    }
+
+    /// Takes the next sequence number for an event that may be scheduled later
+    /// (`schedule_reserved`) or never: the order of the events scheduled meanwhile is the
+    /// same either way, since only their relative sequence numbers matter.
+    #[inline]
+    pub fn reserve(&mut self) -> Reserved {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Reserved(seq)
+    }
+
+    /// Schedules `event` at `time` in the place `reserved` holds in the order, in the heap or
+    /// one lane-duration after `now` in `lane`. Nothing may have entered that lane since the
+    /// reservation (the lane must stay sorted).
+    #[inline]
+    pub fn schedule_reserved(
+        &mut self,
+        reserved: Reserved,
+        time: Nanos,
+        lane: Option<Lane>,
+        event: Event,
+    ) {
+        let entry = Entry {
+            time,
+            seq: reserved.0,
+            event,
+        };
+        match lane {
+            None => self.heap.push(entry),
+            Some(lane) => {
+                let lane = &mut self.lanes[lane.0 as usize];
+                debug_assert!(lane.1.back().is_none_or(|last| last.key() <= entry.key()));
+                lane.1.push_back(entry);
+            }
+        }
     }
 
     /// Schedules `event` one lane-duration after `now`. Callers guarantee `now` never

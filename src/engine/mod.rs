@@ -41,6 +41,7 @@ use crate::events::{Event, EventQueue, Lane};
 use crate::metrics::{
     BucketSink, BucketStats, ErrorRecord, ProviderTotals, RecentErrors, Totals, latency_histogram,
 };
+use crate::outage::{DownBehaviour, OutageEffect};
 use crate::policy::breaker::{Assignment, Breaker};
 use crate::policy::budget::{AdaptiveThrottle, RetryBudget};
 use crate::policy::cooldown::Cooldown;
@@ -168,6 +169,9 @@ struct World {
     jobs: Slab<Job>,
     draws: RequestDraws,
     outage_rngs: Vec<SimRng>,
+    /// Per provider: can an outage make the work in service hang (never answer)? Then an
+    /// attempt's timeout must be scheduled even when its answer time is known.
+    may_hang_in_service: Vec<bool>,
 }
 
 /// The clients: the requests alive, each group's client state (traffic, limiter, bulkhead,
@@ -429,6 +433,15 @@ impl<'a> Sim<'a> {
                     .iter()
                     .map(|p| named_stream(seed, &format!("outages/{}", p.name)))
                     .collect(),
+                may_hang_in_service: scenario
+                    .providers
+                    .iter()
+                    .map(|p| {
+                        let hangs = |e: OutageEffect| e == OutageEffect::Down(DownBehaviour::Hang);
+                        p.outages.iter().any(|o| hangs(o.effect))
+                            || p.random_outages.is_some_and(|r| hangs(r.effect))
+                    })
+                    .collect(),
             },
             clients: Clients {
                 requests: Slab::new(),
@@ -677,7 +690,8 @@ impl<'a> Sim<'a> {
                 generation,
             } => {
                 if self.is_outstanding(request, generation) {
-                    self.reach_provider(request);
+                    // Its timer was armed when it was sent.
+                    self.reach_provider(request, None);
                 }
             }
             Event::AttemptFails {

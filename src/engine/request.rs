@@ -9,19 +9,34 @@
 use rand::RngExt;
 
 use crate::chaos::ChaosFault;
-use crate::events::Event;
+use crate::events::{Event, Lane, Reserved};
 use crate::metrics::record_latency;
 use crate::outcome::Failure;
 use crate::policy::breaker::{Admission, BreakerState, Epoch};
 use crate::policy::{ChainStep, MAX_OUTER_RETRY_LAYERS};
 use crate::rng::DrawCursor;
 use crate::scenario::limits;
-use crate::time::secs_to_ns;
+use crate::time::{Nanos, secs_to_ns};
 use crate::trace::TraceKind;
 use crate::traffic::ArrivalModel;
 
 use super::slab::{NONE, Phase, Request, copy_bit};
 use super::{RunError, Sim};
+
+/// An attempt's timeout, not yet scheduled: one that provably cannot fire (the attempt is
+/// answered at a known earlier time, or failed at once) is never scheduled. A third of a
+/// simple run's events were such timers, popped only to be discarded.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PendingTimeout {
+    /// Its place in the order of events, taken when the attempt was sent.
+    place: Reserved,
+    /// When it fires: the attempt timeout, or the request's deadline when that comes first.
+    pub(super) at_ns: Nanos,
+    /// The group's timeout lane, or none when the deadline cut it short (the heap).
+    lane: Option<Lane>,
+    request: u32,
+    generation: u32,
+}
 
 impl Sim<'_> {
     #[inline]
@@ -266,18 +281,16 @@ impl Sim<'_> {
         }
 
         // The attempt's timer: the group's fixed timeout in its FIFO lane, unless the
-        // request's deadline cuts it shorter.
+        // request's deadline cuts it shorter. It holds its place in the event order now but
+        // is scheduled only once the attempt could still be out when it fires (`arm`).
         let timeout_at = now.saturating_add(policy.attempt_timeout_ns);
-        let timeout = Event::AttemptTimeout {
+        let timer = PendingTimeout {
+            place: self.queue.reserve(),
+            at_ns: timeout_at.min(deadline_at),
+            lane: (timeout_at <= deadline_at).then_some(self.clients.groups[gi].timeout_lane),
             request,
             generation,
         };
-        if timeout_at <= deadline_at {
-            self.queue
-                .schedule_in_lane(self.clients.groups[gi].timeout_lane, now, timeout);
-        } else {
-            self.queue.schedule(deadline_at, timeout);
-        }
 
         if let Some(chaos) = &self.scenario.chaos
             && chaos.applies(now, gi, step.target.provider as usize)
@@ -288,8 +301,9 @@ impl Sim<'_> {
             match chaos.roll(fire, kind) {
                 None => {}
                 Some(ChaosFault::Timeout) => {
+                    self.arm(timer);
                     if let Some(after) = chaos.timeout_after_ns
-                        && now.saturating_add(after) < timeout_at.min(deadline_at)
+                        && now.saturating_add(after) < timer.at_ns
                     {
                         let failure = Failure::Timeout;
                         self.queue.schedule(
@@ -304,6 +318,7 @@ impl Sim<'_> {
                     // Otherwise the attempt hangs until the client's own timeout.
                     return;
                 }
+                // Failures at once end the attempt: its timer could never fire.
                 Some(ChaosFault::RateLimit) => {
                     return self.attempt_failed(
                         request,
@@ -318,6 +333,7 @@ impl Sim<'_> {
                     return self.attempt_failed(request, Failure::InsufficientCredits, None);
                 }
                 Some(ChaosFault::Latency) => {
+                    self.arm(timer);
                     let at = now.saturating_add(chaos.latency_ns);
                     self.queue.schedule(
                         at,
@@ -330,7 +346,17 @@ impl Sim<'_> {
                 }
             }
         }
-        self.reach_provider(request);
+        self.reach_provider(request, Some(timer));
+    }
+
+    /// Schedules an attempt's timeout in the place it took when the attempt was sent.
+    pub(super) fn arm(&mut self, timer: PendingTimeout) {
+        let event = Event::AttemptTimeout {
+            request: timer.request,
+            generation: timer.generation,
+        };
+        self.queue
+            .schedule_reserved(timer.place, timer.at_ns, timer.lane, event);
     }
 
     /// The client itself stopped the attempt (open breaker, throttling): nothing is sent,

@@ -9,10 +9,14 @@ use crate::provider::{ServiceKind, Verdict};
 use crate::time::secs_to_ns;
 
 use super::Sim;
+use super::request::PendingTimeout;
 use super::slab::Job;
 
 impl Sim<'_> {
-    pub(super) fn reach_provider(&mut self, request: u32) {
+    /// The attempt reaches the provider. `timer` is its timeout when not yet armed: it is
+    /// armed unless the attempt provably ends first (refused at once, or served from now
+    /// and answered before it fires).
+    pub(super) fn reach_provider(&mut self, request: u32, timer: Option<PendingTimeout>) {
         let now = self.now;
         let step = self.current_step(request);
         let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
@@ -36,6 +40,9 @@ impl Sim<'_> {
                 self.attempt_failed(request, failure, retry_after_ns);
             }
             Verdict::ConnectHang => {
+                if let Some(timer) = timer {
+                    self.arm(timer);
+                }
                 let policy = &self.scenario.groups[r.group as usize].policy;
                 // Ends at the connect timeout unless the attempt timeout comes first.
                 if policy.connect_timeout_ns < policy.attempt_timeout_ns {
@@ -83,12 +90,25 @@ impl Sim<'_> {
                 let state = &mut self.world.providers[pi];
                 if state.has_free_slot(provider) {
                     self.start_service(job);
+                    // Answered at `now + service` (an answer at the timer's very time
+                    // comes after it: it was scheduled later), unless a hard outage turns
+                    // the work in service into a hang meanwhile.
+                    let answered_first = kind != ServiceKind::Hang
+                        && !self.world.may_hang_in_service[pi]
+                        && timer
+                            .is_some_and(|t| now.saturating_add(secs_to_ns(service_s)) < t.at_ns);
+                    if let Some(timer) = timer.filter(|_| !answered_first) {
+                        self.arm(timer);
+                    }
                 } else {
                     state.queue.push_back(job);
                     let len = state.queue.len() as u32;
                     self.observers.bucket.levels[pi].queue.set(now, len);
                     let totals = &mut self.observers.provider_totals[pi];
                     totals.queue_max = totals.queue_max.max(len);
+                    if let Some(timer) = timer {
+                        self.arm(timer);
+                    }
                 }
             }
         }

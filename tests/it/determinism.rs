@@ -83,6 +83,33 @@ fn shipped_seed_experiment_matches_its_golden_summary() {
     assert_eq!(lines, golden);
 }
 
+/// An attempt answered before its timeout could fire never schedules that timeout: two
+/// events per request (arrival, answer) where the timeout would make three, and the same
+/// outcome. A hang keeps its timer: it is the only way the attempt ends.
+#[test]
+fn timeouts_that_cannot_fire_are_never_scheduled() {
+    use serde_json::json;
+    let answered = crate::support::run(json!({
+        "duration": "1m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" },
+                      "policy": { "timeout": { "total": "10s" } } }]
+    }));
+    let arrived = answered.requests.arrived;
+    assert!(arrived > 500, "{arrived}");
+    assert_eq!(answered.requests.succeeded, arrived);
+    assert_eq!(answered.events_processed, 2 * arrived);
+    let hanging = crate::support::run(json!({
+        "duration": "1m",
+        "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "10/s" },
+                      "policy": { "timeout": { "total": "10s" }, "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "errors": { "hang": 1.0 } }]
+    }));
+    assert_eq!(hanging.requests.arrived, arrived);
+    assert_eq!(crate::support::count(&hanging, "timeout"), arrived);
+    // Arrival, the timeout, and the hung job's end (its slot is held until then).
+    assert_eq!(hanging.events_processed, 3 * arrived);
+}
+
 /// Every shipped model loads, and every one of its runs conserves requests and satisfies
 /// Little's law exactly (the soak model shortened to one hour).
 #[test]
@@ -121,10 +148,13 @@ fn shipped_models_conserve_requests_and_satisfy_littles_law() {
 }
 
 /// Golden digests of shipped models' complete outputs (summary.json without its wall-clock
-/// and versions objects, and timeseries.csv), byte for byte. They change only when the model's semantics
-/// change on purpose: then update them in the same commit and say why (last: the
-/// `insufficient_quota` failure kind added a `failed_insufficient_quota` column and key,
-/// every other byte unchanged). A change in a platform's floating-point functions would
+/// and versions objects and its `events_processed`, and timeseries.csv), byte for byte.
+/// `events_processed` counts the engine's work, not the world's: a speed change that
+/// schedules fewer events (timeouts that cannot fire) must leave every other byte as it
+/// was, and these digests say so. They change only when the model's semantics
+/// change on purpose: then update them in the same commit and say why (last: leaving
+/// `events_processed` out of the digest moved every digest once; computed on the engine
+/// before and after timeout elision, the new digests were the same). A change in a platform's floating-point functions would
 /// show here too.
 #[test]
 fn shipped_models_match_their_golden_output_digests() {
@@ -144,6 +174,7 @@ fn shipped_models_match_their_golden_output_digests() {
             let summary_object = summary.as_object_mut().unwrap();
             summary_object.remove("wall_clock");
             summary_object.remove("versions");
+            summary_object.remove("events_processed");
             let mut hash = Sha256::new();
             hash.update(summary.to_string());
             hash.update(std::fs::read(dir.path().join("timeseries.csv")).unwrap());
@@ -155,11 +186,11 @@ fn shipped_models_match_their_golden_output_digests() {
         }
     }
     let golden = [
-        "rate-limit-429 / Retry-After honoured: 22ed71e3489969bf",
-        "rate-limit-429 / Retry-After ignored: 9e20588678b187fd",
-        "credit-exhaustion / credit-exhaustion: ee9cabf50ed8eeea",
-        "outage-retry-storm / naive retries: 12dbac697e468f78",
-        "outage-retry-storm / backoff, jitter and breaker: f5f6a6f0454cf1f9",
+        "rate-limit-429 / Retry-After honoured: 5f37a40dd9935a29",
+        "rate-limit-429 / Retry-After ignored: 85aabae94a841fb6",
+        "credit-exhaustion / credit-exhaustion: d739f29f64d065bd",
+        "outage-retry-storm / naive retries: 0b47a02077083024",
+        "outage-retry-storm / backoff, jitter and breaker: 7c83d225bbf99eb0",
     ];
     assert_eq!(lines, golden);
 }
