@@ -267,7 +267,8 @@ pub fn table(search: &Search) -> String {
 }
 
 /// What each marker of the listed incidents means, for the markers that appear only: a
-/// legend of what is not on the screen is noise, and the README describes every field.
+/// legend of what is not on the screen is noise, and the incidents guide
+/// (docs/src/guides/incidents.md) describes every field.
 fn legend(top: &[Ranked]) -> Vec<(&'static str, &'static str)> {
     let any = |f: &dyn Fn(&Incident) -> bool| top.iter().any(|r| f(&r.incident));
     let mut out = Vec::new();

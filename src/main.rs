@@ -4,8 +4,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Prints to stdout, ignoring a closed pipe (`aichaos run ... | head` must not panic); the
 /// results are files, the console is a courtesy.
 macro_rules! outln {
@@ -25,7 +23,7 @@ macro_rules! out {
 mod cli;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     aichaos::interrupt::install();
     ExitCode::from(cli.execute() as u8)
 }

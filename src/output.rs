@@ -108,7 +108,8 @@ pub enum Sharing {
     /// Alone: any other writer is refused (every command but a sweep shard).
     Exclusive,
     /// With other sweep shards, which write files of their own (`sweep-part-I-of-N.json`):
-    /// the README's Slurm and Kubernetes examples run every shard on one `--out`.
+    /// the Slurm and Kubernetes examples of docs/src/guides/cluster.md run every shard on
+    /// one `--out`.
     Shards,
 }
 

@@ -1,11 +1,11 @@
-//! `aichaos schema`, `completions` and `man`: documents generated from the definitions
+//! `aichaos schema` (and its markdown reference), `completions` and `man`: documents generated from the definitions
 //! themselves, so they never disagree with `--help` or the parser.
 
 use std::path::PathBuf;
 
 use aichaos::error::EXIT_OUTPUT_FAILED;
 
-use super::Cli;
+use super::examples::command;
 
 #[derive(clap::Args)]
 pub struct CompletionsArgs {
@@ -20,8 +20,22 @@ pub struct ManArgs {
     out_dir: Option<PathBuf>,
 }
 
-/// The JSON Schema of scenario files, derived from the parser's own structs.
-pub fn schema() -> i32 {
+#[derive(clap::Args)]
+pub struct SchemaArgs {
+    /// Print the scenario-format reference as markdown instead (every field with its type,
+    /// unit, default, range and description), read off the same schema: it is
+    /// docs/src/reference/scenario.md.
+    #[arg(long)]
+    markdown: bool,
+}
+
+/// The JSON Schema of scenario files, derived from the parser's own structs, or the
+/// reference read off it.
+pub fn schema(a: SchemaArgs) -> i32 {
+    if a.markdown {
+        out!("{}", aichaos::scenario::reference::markdown());
+        return 0;
+    }
     let schema = aichaos::scenario::json_schema();
     outln!(
         "{}",
@@ -31,9 +45,8 @@ pub fn schema() -> i32 {
 }
 
 pub fn completions(a: CompletionsArgs) -> i32 {
-    use clap::CommandFactory;
     let mut script = Vec::new();
-    clap_complete::generate(a.shell, &mut Cli::command(), "aichaos", &mut script);
+    clap_complete::generate(a.shell, &mut command(), "aichaos", &mut script);
     out!("{}", String::from_utf8_lossy(&script));
     0
 }
@@ -41,15 +54,14 @@ pub fn completions(a: CompletionsArgs) -> i32 {
 /// The man pages: aichaos(1) on stdout, or with `dir` one page per command written there
 /// (aichaos.1, aichaos-run.1, ...), the way cargo and git ship theirs.
 pub fn man(a: ManArgs) -> i32 {
-    use clap::CommandFactory;
     let dir = a.out_dir;
     let result = match &dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(Cli::command(), dir))
+            std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(command(), dir))
         }
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
+            clap_mangen::Man::new(command())
                 .render(&mut page)
                 .map(|_| out!("{}", String::from_utf8_lossy(&page)))
         }

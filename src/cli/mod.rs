@@ -5,6 +5,7 @@
 
 mod compare;
 mod docs;
+mod examples;
 mod export;
 mod fit;
 mod import;
@@ -19,6 +20,8 @@ mod sweep;
 mod validate;
 
 use clap::{Parser, Subcommand};
+
+pub use examples::parse;
 
 use aichaos::checkpoint::Checkpoint;
 use aichaos::error::{EXIT_BAD_INPUT, EXIT_OUTPUT_FAILED, InputError};
@@ -146,8 +149,9 @@ enum Command {
     /// Refuses (exit 2, with the reasons) a policy the format cannot express, unless
     /// --lossy, which writes the rest and lists what was lost.
     Export(export::Args),
-    /// Print the JSON Schema of scenario files (point "$schema" at it for editor help).
-    Schema,
+    /// Print the JSON Schema of scenario files (point "$schema" at it for editor help), or
+    /// with --markdown the scenario-format reference.
+    Schema(docs::SchemaArgs),
     /// Print a shell completion script (e.g. `aichaos completions bash > ~/.local/share/bash-completion/completions/aichaos`).
     Completions(docs::CompletionsArgs),
     /// Print the man page, generated from these definitions (e.g. `aichaos man > aichaos.1`).
@@ -202,7 +206,7 @@ impl Cli {
             Command::Init(a) => init::execute(a, g),
             Command::Import(a) => import::execute(a),
             Command::Export(a) => export::execute(a),
-            Command::Schema => docs::schema(),
+            Command::Schema(a) => docs::schema(a),
             Command::Completions(a) => docs::completions(a),
             Command::Man(a) => docs::man(a),
         }

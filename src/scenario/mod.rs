@@ -15,6 +15,7 @@ pub mod limits;
 mod locate;
 pub mod overrides;
 mod raw;
+pub mod reference;
 
 use serde_json::Value;
 

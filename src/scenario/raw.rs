@@ -250,7 +250,7 @@ pub struct Diurnal {
 pub struct RateStep {
     /// When this step begins, a duration from the start of the run ("10m").
     pub from: String,
-    /// The rate from then on, such as "50/s" or "3000/min".
+    /// The rate from then on, a rate such as "50/s" or "3000/min".
     pub rate: String,
 }
 
@@ -541,7 +541,8 @@ pub struct CreditCheck {
     #[serde(default)]
     #[schemars(transform = default_is(1.0))]
     pub margin: Option<f64>,
-    /// Also alert when the balance falls below this many USD, whatever the call costs.
+    /// Also alert when the balance falls below this many USD, whatever the call costs, in
+    /// [0, 1e9].
     #[serde(default)]
     #[schemars(transform = default_is(0.0))]
     pub alert_below_usd: Option<f64>,
@@ -1104,7 +1105,7 @@ outage_effect!(RandomOutages);
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
 pub struct Credits {
-    /// The balance at the start, in USD.
+    /// The balance at the start, in USD, in [0, 1e9].
     pub balance_usd: f64,
     /// What an unaffordable call gets: 402 (`insufficient_credits`, a billing refusal no SDK
     /// retries; Anthropic's `billing_error`) or 429 (`insufficient_quota`, OpenAI's answer,
@@ -1127,7 +1128,7 @@ pub struct Credits {
 pub struct TopUp {
     /// When it lands, a duration from the start of the run ("30m").
     pub at: String,
-    /// USD added.
+    /// USD added, in [0, 1e9].
     pub amount_usd: f64,
 }
 
@@ -1136,9 +1137,9 @@ pub struct TopUp {
 #[schemars(transform = unwrap_lines)]
 #[serde(deny_unknown_fields)]
 pub struct AutoRecharge {
-    /// Recharge when the balance falls below this many USD.
+    /// Recharge when the balance falls below this many USD, in [0, 1e9].
     pub below_usd: f64,
-    /// USD added by each recharge.
+    /// USD added by each recharge, in [0, 1e9].
     pub amount_usd: f64,
     /// How long a recharge takes to land, a duration.
     #[serde(default)]
@@ -1250,11 +1251,12 @@ pub struct LatencySlo {
 pub struct BurnRateAlert {
     /// Unique within the SLO; names the alert in reports ("page", "ticket").
     pub name: String,
-    /// e.g. "1h"; a whole number of the SLO's steps.
+    /// The long window, a duration (e.g. "1h"); a whole number of the SLO's steps.
     pub long_window: String,
-    /// e.g. "5m"; not longer than `long_window`.
+    /// The short window, a duration (e.g. "5m"); not longer than `long_window`.
     pub short_window: String,
-    /// At most 1 / (1 - target): e.g. 14.4 (page) or 6 (ticket) for 30-day budgets.
+    /// How many times its sustainable rate the error budget burns, in (0, 1 / (1 -
+    /// target)]: e.g. 14.4 (page) or 6 (ticket) for 30-day budgets.
     pub burn_rate: f64,
 }
 
@@ -1266,13 +1268,15 @@ pub struct Expect {
     /// At least this fraction of requests succeed, in [0, 1].
     #[serde(default)]
     pub min_success_rate: Option<f64>,
-    /// The p99 end-to-end latency of successful requests is at most this many milliseconds.
+    /// The p99 end-to-end latency of successful requests is at most this many milliseconds,
+    /// in [0, 1e12].
     #[serde(default)]
     pub max_latency_p99_ms: Option<f64>,
-    /// The mean end-to-end latency of successful requests is at most this many milliseconds.
+    /// The mean end-to-end latency of successful requests is at most this many
+    /// milliseconds, in [0, 1e12].
     #[serde(default)]
     pub max_latency_mean_ms: Option<f64>,
-    /// The run costs at most this many USD.
+    /// The run costs at most this many USD, in [0, 1e12].
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
     /// At most this many attempts sent per arrived request (at least 1): the load retries add.
@@ -1601,7 +1605,7 @@ fn distribution(quantity: Value, unit: &str, constant: &str) -> Schema {
         "mu": {
             "type": "number",
             "description": "Lognormal: the mean of the log (of seconds, or of the count), \
-                with `sigma`.",
+                any finite number, with `sigma`.",
         },
         "sigma": positive("Lognormal: the standard deviation of the log, > 0."),
         "shape": positive("Gamma, weibull and pareto: the shape, > 0."),

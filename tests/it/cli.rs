@@ -1,5 +1,6 @@
 //! The command line: completions and man pages generated from its definition, what `run`
-//! prints, and the README's examples run as the README shows them.
+//! prints, and the README's first example and the incident guide's quoted incident as shown
+//! (the guides' other commands: `docs.rs`).
 
 use crate::support::aichaos;
 
@@ -228,14 +229,18 @@ fn attempts_per_request_below_one_are_explained_under_the_line() {
     assert!(lines[2].starts_with("Overall: "), "{stdout}");
 }
 
-/// The incident the README quotes under `aichaos run models/outage-retry-storm.json` (its
-/// `#` lines, joined) is a line that command prints. Only the scenario it belongs to is run:
-/// scenarios run independently, so its lines are the same, in a fraction of the time.
+/// The incident the incidents guide quotes under `aichaos run models/outage-retry-storm.json`
+/// (its `#` lines, joined) is a line that command prints. Only the scenario it belongs to is
+/// run: scenarios run independently, so its lines are the same, in a fraction of the time.
 #[test]
-fn the_readmes_quoted_incident_is_what_run_prints() {
-    let readme = readme();
+fn the_incident_guides_quoted_incident_is_what_run_prints() {
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/src/guides/incidents.md"
+    ))
+    .unwrap();
     let command = "aichaos run models/outage-retry-storm.json\n";
-    let after = &readme[readme.find(command).expect("the README runs the storm") + command.len()..];
+    let after = &guide[guide.find(command).expect("the guide runs the storm") + command.len()..];
     let quoted: Vec<&str> = after
         .lines()
         .map_while(|l| l.strip_prefix("#   "))
@@ -260,7 +265,7 @@ fn the_readmes_quoted_incident_is_what_run_prints() {
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.lines().any(|l| l.trim_start() == quoted),
-        "the README quotes\n{quoted}\nbut the run prints\n{stdout}"
+        "the incidents guide quotes\n{quoted}\nbut the run prints\n{stdout}"
     );
 }
 

@@ -568,7 +568,7 @@ fn replay_prints_json_on_request() {
 }
 
 /// The shipped hunt: seed 1 tips into a retry-sustained failure at an afternoon outage and
-/// stays down until the evening lull, as its README line says.
+/// stays down until the evening lull, as its line in docs/src/introduction.md says.
 #[test]
 fn the_incident_hunts_first_seed_is_metastable() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/models/incident-hunt.json");

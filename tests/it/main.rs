@@ -7,6 +7,7 @@ mod cli;
 mod compare;
 mod config;
 mod determinism;
+mod docs;
 mod fit;
 mod incidents;
 mod init;
