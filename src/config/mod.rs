@@ -478,6 +478,46 @@ pub fn lose_unsaid(policy: &ClientPolicy, lost: &mut Vec<String>, unsaid: &[(Par
     }
 }
 
+/// Adds to `lost` what a format's breaker cannot be: every format's breaker stops every call
+/// (resilience4j's and Polly's `CallNotPermittedException` / `BrokenCircuitException` on any
+/// call, Envoy's ejected host for any request), so `applies_to: "retries"` (Brooker's retry
+/// breaker) is no setting of any; one configuration serves every client process, so a
+/// fleet's size and how its requests reach each instance (`scope`, `instances`,
+/// `assignment`) are deployment facts, not settings; and a breaker records what it sees.
+pub fn lose_breaker_kind(
+    b: &crate::policy::breaker::BreakerConfig,
+    format: &str,
+    lost: &mut Vec<String>,
+) {
+    use crate::policy::breaker::{AppliesTo, Assignment};
+    for (bad, what) in [
+        (
+            b.applies_to == AppliesTo::Retries,
+            format!("breaker.applies_to retries: {format}'s breaker stops every call, first tries included"),
+        ),
+        (
+            b.instances != 1,
+            format!("breaker.scope per_instance ({} instances): a fleet, not a setting", b.instances),
+        ),
+        (
+            b.assignment == Assignment::Random,
+            "breaker.assignment random: how a fleet's requests reach its instances is the load balancer's, not a setting".into(),
+        ),
+        (
+            !b.records,
+            "breaker.records false: a breaker that records nothing".into(),
+        ),
+        (
+            b.hold_open_for_retry_after,
+            format!("breaker.hold_open_for_retry_after: not a {format} setting"),
+        ),
+    ] {
+        if bad {
+            lost.push(what);
+        }
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing",

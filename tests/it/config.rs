@@ -167,6 +167,10 @@ fn litellm_documented_defaults_are_the_preset() {
 /// attempts, timeout, retried kinds, cooldown, fallbacks and limits.
 fn litellm_policy(rng: &mut ChaCha8Rng) -> Value {
     let mut p = aichaos::policy::presets::preset("litellm-router").unwrap();
+    if rng.random::<bool>() {
+        // What the format implies, written out.
+        p["retry"]["retry_after"]["combine"] = json!("max");
+    }
     let attempts = rng.random_range(1..=6u32);
     p["retry"]["max_attempts"] = json!(attempts);
     let t = ms(rng, 600);
@@ -442,6 +446,7 @@ fn resilience4j_policy(rng: &mut ChaCha8Rng) -> Value {
                 o.insert("window".into(), json!(format!("{size}s")));
                 o.insert("minimum_calls".into(), json!(rng.random_range(1..500)));
             }
+            implied_breaker_fields(rng, b);
             b["failure_rate_threshold"] = json!(*pick(rng, &[0.1, 0.25, 0.3, 0.5, 0.8, 1.0]));
             b["slow_call_rate_threshold"] = json!(*pick(rng, &[0.3, 0.5, 1.0]));
             b["slow_call_duration"] = json!(ms(rng, 90));
@@ -474,6 +479,19 @@ fn resilience4j_policy(rng: &mut ChaCha8Rng) -> Value {
             json!({ "rpm": rng.random_range(1..10_000) as f64, "max_wait": ms(rng, 10) });
     }
     p
+}
+
+/// The newer breaker fields at the values every format implies, written out or not: a
+/// breaker of every call, one per client process.
+fn implied_breaker_fields(rng: &mut ChaCha8Rng, b: &mut Value) {
+    if rng.random::<bool>() {
+        b["applies_to"] = json!("all");
+    }
+    if rng.random::<bool>() {
+        b["scope"] = json!("per_instance");
+        b["instances"] = json!(1);
+        b["assignment"] = json!("round_robin");
+    }
 }
 
 #[test]
@@ -520,13 +538,17 @@ fn envoy_fixture_imports_as_documented() {
             "http_500",
             "http_502",
             "http_503",
-            "http_529"
-        ])
+            "http_529",
+            "request_too_large",
+            "insufficient_quota"
+        ]),
+        "Envoy retries a 429 by its status, whatever its kind"
     );
     assert_eq!(p["retry"]["backoff"]["cap"], "2s");
     assert_eq!(
         p["retry"]["retry_after"],
-        json!({ "honour": true, "max": "30s", "above_max": "backoff" })
+        json!({ "honour": true, "max": "30s", "above_max": "backoff", "combine": "replace" }),
+        "the reset header replaces the backoff"
     );
     assert_eq!(
         p["retry_budget"],
@@ -565,7 +587,14 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
         rng,
         &[
             &["connect_timeout", "connection_error", "5xx"][..],
-            &["connect_timeout", "connection_error", "5xx", "rate_limited"],
+            &[
+                "connect_timeout",
+                "connection_error",
+                "5xx",
+                "rate_limited",
+                "insufficient_quota",
+                "request_too_large",
+            ],
             &["http_502", "http_503"],
             &["connection_error"],
             &[
@@ -573,8 +602,10 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
                 "connection_error",
                 "http_503",
                 "rate_limited",
+                "insufficient_quota",
+                "request_too_large",
             ],
-            &["rate_limited"],
+            &["rate_limited", "insufficient_quota", "request_too_large"],
         ],
     )
     .to_vec();
@@ -587,7 +618,7 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
             "max_attempts": rng.random_range(1..=6),
             "retry_on": retry_on,
             "backoff": { "kind": "exponential", "base": format!("{}ms", rng.random_range(1..1000)), "multiplier": 2, "cap": ms(rng, 30), "jitter": "full" },
-            "retry_after": if rng.random::<bool>() { json!({ "honour": false }) } else { json!({ "honour": true, "max": ms(rng, 300), "above_max": "backoff" }) }
+            "retry_after": if rng.random::<bool>() { json!({ "honour": false }) } else { json!({ "honour": true, "max": ms(rng, 300), "above_max": "backoff", "combine": "replace" }) }
         },
         "retry_budget": if rng.random::<bool>() {
             json!({ "kind": "concurrency", "percent": 0, "min_concurrency": rng.random_range(0..10) })
@@ -600,6 +631,7 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
     }
     if rng.random::<bool>() {
         p["breaker"] = json!({ "kind": "consecutive", "failure_threshold": rng.random_range(1..20), "open_duration": ms(rng, 120), "half_open_probes": 1, "count_as_failure": ["connect_timeout", "connection_error", "5xx"] });
+        implied_breaker_fields(rng, &mut p["breaker"]);
     }
     p
 }
@@ -621,6 +653,72 @@ fn envoy_export_refuses_what_no_retry_on_condition_says() {
             .any(|l| l.contains("only with a per-try timeout")),
         "{lost:?}"
     );
+}
+
+/// The newer policy fields at a value a format does not imply are refused, with the reason,
+/// and listed as lost with --lossy.
+#[test]
+fn newer_policy_fields_are_refused_where_the_format_implies_another_value() {
+    let cases: [(Format, Value, &str); 9] = [
+        (
+            Format::Litellm,
+            json!({ "preset": "litellm-router", "retry": { "retry_after": { "combine": "replace" } } }),
+            "retry.retry_after.combine replace",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "retry": { "retry_after": { "honour": true, "max": "30s", "above_max": "backoff" } } }),
+            "retry.retry_after.combine max",
+        ),
+        (
+            Format::Polly,
+            json!({ "preset": "ms-standard-resilience", "retry": { "retry_after": { "combine": "max" } } }),
+            "retry.retry_after.combine",
+        ),
+        (
+            Format::OpenaiPython,
+            json!({ "preset": "openai-python", "retry": { "retry_after": { "combine": "max" } } }),
+            "retry.retry_after: tenacity reads no Retry-After",
+        ),
+        (
+            Format::Resilience4j,
+            json!({ "breaker": { "kind": "count_window", "window_size": 100, "minimum_calls": 100, "failure_rate_threshold": 0.5, "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Polly,
+            json!({ "breaker": { "kind": "time_window", "sampling": "polly", "window": "30s", "minimum_calls": 100, "failure_rate_threshold": 0.1, "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "breaker": { "kind": "consecutive", "failure_threshold": 5, "count_as_failure": ["connect_timeout", "connection_error", "5xx"], "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Resilience4j,
+            json!({ "preset": "resilience4j-default", "breaker": { "scope": "per_instance", "instances": 1, "assignment": "random" } }),
+            "breaker.assignment random",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "retry": { "retry_on": ["rate_limited"] } }),
+            "retry.retry_on rate_limited",
+        ),
+    ];
+    for (format, policy, why) in cases {
+        let s = world(policy.clone());
+        let lost = match export(format, &s, false) {
+            Err(lost) => lost,
+            Ok(e) => panic!("{policy} exported as {}:\n{}", format.name(), e.text),
+        };
+        assert!(
+            lost.iter().any(|l| l.starts_with(why)),
+            "{} {policy}: {lost:?}",
+            format.name()
+        );
+        assert_eq!(export(format, &s, true).unwrap().lost, lost);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -692,6 +790,7 @@ fn polly_policy(rng: &mut ChaCha8Rng) -> Value {
         p["retry"]["retry_after"] = json!({ "honour": false });
     }
     let b = &mut p["breaker"];
+    implied_breaker_fields(rng, b);
     b["failure_rate_threshold"] = json!(*pick(rng, &[0.05, 0.1, 0.3, 0.5, 1.0]));
     b["minimum_calls"] = json!(rng.random_range(2..500));
     b["window"] = json!(format!("{}ms", rng.random_range(200..120_000)));
