@@ -788,7 +788,7 @@ pub(super) fn header(src: &Source, lost: &[String]) -> Vec<String> {
             src.scenario.name,
             src.scenario.groups[src.group].name
         ),
-        "Each value's comment says where it came from: the scenario (your tuning), a preset, or aichaos's default.".into(),
+        "Each value's comment says where it came from: the sweep that tuned it, the scenario as written, a preset, or aichaos's default.".into(),
     ];
     if !lost.is_empty() {
         h.push("NOT carried over (--lossy):".into());
