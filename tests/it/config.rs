@@ -1091,6 +1091,34 @@ fn sweep_export_writes_the_winner_labelled_as_tuned() {
     );
 }
 
+/// best.json's `tuned` record is checked as the rest of a scenario is: a misspelt or
+/// mistyped field is refused with its path, exit 2.
+#[test]
+fn a_malformed_tuned_record_is_refused_with_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tuned, reason) in [
+        (
+            json!({ "pont": 7, "settings": [] }),
+            "`tuned.pont`: unknown field `pont`",
+        ),
+        (
+            json!({ "point": -1, "settings": [] }),
+            "`tuned.point`: invalid value",
+        ),
+        (
+            json!({ "point": 7, "settings": [{ "path": 3, "value": 1 }] }),
+            "`tuned.settings[0].path`",
+        ),
+    ] {
+        let mut doc = crate::support::base();
+        doc["tuned"] = tuned;
+        let file = temp_file(&dir, "best.json", &doc.to_string());
+        let (code, out, err) = aichaos(&["export", "resilience4j", &file, "--lossy"]);
+        assert_eq!(code, 2, "{out}");
+        assert!(err.contains(reason), "{err}");
+    }
+}
+
 #[test]
 fn sweep_export_says_why_nothing_was_exported_and_leaves_no_stale_file() {
     let dir = tempfile::tempdir().unwrap();
