@@ -266,8 +266,13 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         }
     }
     // Before anything runs: every policy best.json may hold can be said in each format.
-    let labelled = exportable(&baseline, &variants, &points, &params);
-    if let Err(e) = plan.check(&labelled, &param_paths(&params)) {
+    let scenarios: Vec<&scenario::Scenario> = variants.iter().map(|v| &v.scenario).collect();
+    if let Err(e) = plan.check_sweep(
+        &baseline.scenario,
+        &scenarios,
+        &points,
+        &param_paths(&params),
+    ) {
         return fail("--export", e);
     }
     // Estimate before running: refuse sweeps that would take hours.
@@ -645,7 +650,7 @@ pub(super) fn finish_sweep(
         Err(e) => return bad_input(&e),
     };
     let exports = match (&best_doc, export.is_empty()) {
-        (Some(doc), false) => match export_files(spec, doc, export) {
+        (Some(doc), false) => match export.files(&spec.file, doc, &param_paths(&params)) {
             Ok(files) => files,
             Err(e) => return bad_input(&InputError::single(&spec.file, "--export", e)),
         },
@@ -729,24 +734,6 @@ pub(super) fn finish_sweep(
     0
 }
 
-/// The files of `--export` for best.json's document `doc`.
-fn export_files(
-    spec: &SweepSpec,
-    doc: &serde_json::Value,
-    plan: &aichaos::config::best::Plan,
-) -> Result<Vec<aichaos::config::best::ExportFile>, String> {
-    let scenario = aichaos::scenario::parse(&spec.file, &doc.to_string())
-        .map_err(|e| e.to_string())?
-        .scenarios
-        .remove(0);
-    let params: Vec<&str> = spec
-        .params
-        .iter()
-        .filter_map(|p| p.split_once('=').map(|(path, _)| path.trim()))
-        .collect();
-    plan.files(&scenario, doc, &params)
-}
-
 /// Removes what an earlier `--export` wrote in the (claimed) output directory: a stale
 /// best.litellm.yaml would read as this sweep's.
 fn remove_stale_exports(out: &std::path::Path) -> std::io::Result<()> {
@@ -763,35 +750,7 @@ fn remove_stale_exports(out: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The scenarios best.json may be made of, labelled for a refusal: the baseline and each
-/// point with its settings.
-fn exportable<'v>(
-    baseline: &'v aichaos::compare::Variant,
-    points: &'v [aichaos::compare::Variant],
-    values: &[Vec<serde_json::Value>],
-    params: &[aichaos::sweep::Param],
-) -> Vec<(String, &'v aichaos::scenario::Scenario)> {
-    std::iter::once(("the scenario as written".to_string(), &baseline.scenario))
-        .chain(
-            points
-                .iter()
-                .zip(values)
-                .enumerate()
-                .map(|(i, (v, point))| {
-                    let settings: Vec<String> = params
-                        .iter()
-                        .zip(point)
-                        .map(|(p, x)| format!("{}={x}", p.path))
-                        .collect();
-                    (
-                        format!("point #{} ({})", i + 1, settings.join("  ")),
-                        &v.scenario,
-                    )
-                }),
-        )
-        .collect()
-}
-
+/// The `--param` paths, as `config::best` names the groups a sweep tunes by them.
 fn param_paths(params: &[aichaos::sweep::Param]) -> Vec<&str> {
     params.iter().map(|p| p.path.as_str()).collect()
 }

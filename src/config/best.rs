@@ -165,10 +165,38 @@ impl Plan {
         }
     }
 
-    /// Refuses, before anything runs, a plan a format cannot carry out without `--lossy`:
-    /// `variants` are the scenarios best.json may be made of (the baseline and every point),
-    /// each with its label. Only the first refusal of each format is reported.
-    pub fn check(&self, variants: &[(String, &Scenario)], params: &[&str]) -> Result<(), String> {
+    /// Refuses, before a sweep runs, a plan a format cannot carry out without `--lossy`:
+    /// best.json may be the scenario as written (`baseline`) or any of `points`, whose
+    /// values of the `params` paths are `values`. Only the first refusal of each format is
+    /// reported, naming the point and its settings.
+    pub fn check_sweep(
+        &self,
+        baseline: &Scenario,
+        points: &[&Scenario],
+        values: &[Vec<Value>],
+        params: &[&str],
+    ) -> Result<(), String> {
+        let labelled: Vec<(String, &Scenario)> =
+            std::iter::once(("the scenario as written".to_string(), baseline))
+                .chain(
+                    points
+                        .iter()
+                        .zip(values)
+                        .enumerate()
+                        .map(|(i, (s, point))| {
+                            let settings: Vec<String> = params
+                                .iter()
+                                .zip(point)
+                                .map(|(p, x)| format!("{p}={x}"))
+                                .collect();
+                            (format!("point #{} ({})", i + 1, settings.join("  ")), *s)
+                        }),
+                )
+                .collect();
+        self.check(&labelled, params)
+    }
+
+    fn check(&self, variants: &[(String, &Scenario)], params: &[&str]) -> Result<(), String> {
         if self.lossy {
             return Ok(());
         }
@@ -201,14 +229,18 @@ impl Plan {
         }
     }
 
-    /// The files to write beside best.json, whose document is `doc` (loaded as `scenario`),
-    /// in the plan's order.
+    /// The files to write beside best.json, whose document is `doc` (the sweep of `file`
+    /// over the `params` paths), in the plan's order.
     pub fn files(
         &self,
-        scenario: &Scenario,
+        file: &str,
         doc: &Value,
         params: &[&str],
     ) -> Result<Vec<ExportFile>, String> {
+        let scenario = &crate::scenario::parse(file, &doc.to_string())
+            .map_err(|e| e.to_string())?
+            .scenarios
+            .remove(0);
         let names: Vec<&str> = scenario.groups.iter().map(|g| g.name.as_str()).collect();
         let groups = Plan::groups(scenario, params);
         let mut files = Vec::new();

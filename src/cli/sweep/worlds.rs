@@ -214,8 +214,13 @@ pub(super) fn execute_worlds(o: Args, g: crate::cli::Globals, w: WorldSweep) -> 
     }
     // best.json is the first world's: its baseline and points must be exportable.
     let width = points.len() + 1;
-    let labelled = super::exportable(&variants[0], &variants[1..width], &points, &w.params);
-    if let Err(e) = w.plan.check(&labelled, &super::param_paths(&w.params)) {
+    let scenarios: Vec<&scenario::Scenario> =
+        variants[1..width].iter().map(|v| &v.scenario).collect();
+    let paths = super::param_paths(&w.params);
+    if let Err(e) = w
+        .plan
+        .check_sweep(&variants[0].scenario, &scenarios, &points, &paths)
+    {
         return fail("--export", e);
     }
     let requests = variants
