@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use aichaos::config::{self, Format, Source, best};
 use aichaos::error::{EXIT_BAD_INPUT, InputError};
 
-use super::{SetArgs, bad_input, load, write_failed};
+use super::{SetArgs, bad_input, load, parse_overrides, write_failed};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,9 +54,16 @@ pub fn execute(a: Args) -> i32 {
     // The document as written, to say which values the scenario set and which a sweep chose
     // (none when the group is not found as written: an experiment's, made of base and
     // patches).
+    // A value given with --set is the scenario's as exported, as if written in the file.
     let doc: Option<serde_json::Value> = std::fs::read_to_string(&a.scenario)
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .map(|mut doc| {
+            for o in parse_overrides(&a.overrides.set).unwrap_or_default() {
+                let _ = o.apply(&mut doc);
+            }
+            doc
+        });
     let written = doc
         .as_ref()
         .and_then(|d| best::written_policy(d, names[group]));

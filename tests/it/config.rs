@@ -1079,6 +1079,18 @@ fn sweep_export_writes_the_winner_labelled_as_tuned() {
     let (code, again, err) = aichaos(&["export", "resilience4j", best.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(again, yaml);
+    // A value given with --set is the scenario's, not a default's.
+    let (_, set, _) = aichaos(&[
+        "export",
+        "resilience4j",
+        best.to_str().unwrap(),
+        "--set",
+        "traffic[app].policy.retry.backoff.base=750ms",
+    ]);
+    assert!(
+        set.contains("        waitDuration: \"750ms\"  # from the scenario\n"),
+        "{set}"
+    );
     // Edited since: the value is the scenario's now, no longer the sweep's.
     let edited = std::fs::read_to_string(&best)
         .unwrap()
