@@ -53,8 +53,7 @@ pub fn execute(a: Args) -> i32 {
     let names: Vec<&str> = scenario.groups.iter().map(|g| g.name.as_str()).collect();
     // The document as written, to say which values the scenario set and which a sweep chose
     // (none when the group is not found as written: an experiment's, made of base and
-    // patches).
-    // A value given with --set is the scenario's as exported, as if written in the file.
+    // patches). A value given with --set counts as written in the file.
     let doc: Option<serde_json::Value> = std::fs::read_to_string(&a.scenario)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
