@@ -1182,3 +1182,56 @@ fn merge_export_writes_what_the_whole_sweep_does() {
         whole
     );
 }
+
+/// With --worlds, best.json is the first world's: its baseline and points are checked up
+/// front, and the winner exported from it.
+#[test]
+fn sweep_export_over_worlds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, rate) in [("a", 0.2), ("b", 0.3)] {
+        let mut doc = crate::support::base();
+        aichaos::scenario::merge_patch(
+            &mut doc,
+            &json!({
+                "name": name,
+                "duration": "5m",
+                "traffic": [{ "name": "app", "policy": { "preset": "resilience4j-default" } }],
+                "providers": [{ "name": "p", "errors": { "500": rate } }]
+            }),
+        );
+        files.push(temp_file(&dir, &format!("{name}.json"), &doc.to_string()));
+    }
+    let out = dir.path().join("out");
+    let run = |format: &str| {
+        aichaos(&[
+            "sweep",
+            "--worlds",
+            &files[0],
+            &files[1],
+            "--out",
+            out.to_str().unwrap(),
+            "--replications",
+            "5",
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1,4",
+            "--export",
+            format,
+        ])
+    };
+    let (code, _, err) = run("litellm");
+    assert_eq!(code, 2);
+    assert!(err.contains("at the scenario as written: "), "{err}");
+    assert!(!out.exists());
+    let (code, stdout, err) = run("resilience4j");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("exported as resilience4j"), "{stdout}");
+    let yaml = std::fs::read_to_string(out.join("best.resilience4j.yaml")).unwrap();
+    assert!(yaml.contains("from scenario `a`"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "maxAttempts: 4  # tuned: traffic[app].policy.retry.max_attempts=4 (sweep point #2)"
+        ),
+        "{yaml}"
+    );
+}
