@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use aichaos::config::{self, Format, Source};
+use aichaos::config::{self, Format, Source, best};
 use aichaos::error::{EXIT_BAD_INPUT, InputError};
 
-use super::{SetArgs, bad_input, load, write_failed};
+use super::{SetArgs, bad_input, load, parse_overrides, write_failed};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,7 +13,8 @@ pub struct Args {
     /// resilience4j (Spring Boot YAML), resilience4j-properties, envoy, polly,
     /// openai-python, anthropic-python (client arguments, plus tenacity when needed).
     format: String,
-    /// The scenario file (a sweep's best.json works too).
+    /// The scenario file (a sweep's best.json works too: the values the sweep chose are
+    /// labelled as tuned, with the --param and the point).
     scenario: PathBuf,
     /// The group whose policy to write. Absent: the only group.
     #[arg(long, value_name = "NAME")]
@@ -45,53 +46,35 @@ pub fn execute(a: Args) -> i32 {
             "an experiment of several scenarios: export one scenario file",
         ));
     };
-    let names: Vec<&str> = scenario.groups.iter().map(|g| g.name.as_str()).collect();
-    let group = match (&a.group, names.len()) {
-        (Some(want), _) => match names.iter().position(|n| n == want) {
-            Some(i) => i,
-            None => {
-                return bad_input(&InputError::single(
-                    &file,
-                    "--group",
-                    format!("no group `{want}`; the groups: {}", names.join(", ")),
-                ));
-            }
-        },
-        (None, 1) => 0,
-        (None, _) => {
-            return bad_input(&InputError::single(
-                &file,
-                "--group",
-                format!(
-                    "{} groups ({}): name one with --group",
-                    names.len(),
-                    names.join(", ")
-                ),
-            ));
-        }
+    let group = match best::pick_group(scenario, a.group.as_deref()) {
+        Ok(g) => g,
+        Err(e) => return bad_input(&InputError::single(&file, "--group", e)),
     };
-    // The group's policy as written, to say which values the scenario set (none when the
-    // group is not found as written: an experiment's, made of base and patches).
-    let written: Option<serde_json::Value> = std::fs::read_to_string(&a.scenario)
+    let names: Vec<&str> = scenario.groups.iter().map(|g| g.name.as_str()).collect();
+    // The document as written, to say which values the scenario set and which a sweep chose
+    // (none when the group is not found as written: an experiment's, made of base and
+    // patches). A value given with --set counts as written in the file.
+    let doc: Option<serde_json::Value> = std::fs::read_to_string(&a.scenario)
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| {
-            let group = v
-                .get("traffic")?
-                .as_array()?
-                .iter()
-                .find(|g| g.get("name").and_then(|n| n.as_str()) == Some(names[group]))?;
-            Some(
-                group
-                    .get("policy")
-                    .cloned()
-                    .unwrap_or(serde_json::json!({})),
-            )
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .map(|mut doc| {
+            for o in parse_overrides(&a.overrides.set).unwrap_or_default() {
+                let _ = o.apply(&mut doc);
+            }
+            doc
         });
+    let written = doc
+        .as_ref()
+        .and_then(|d| best::written_policy(d, names[group]));
+    let tuned = doc
+        .as_ref()
+        .map(|d| best::tuned_of(d, &names, group))
+        .unwrap_or_default();
     let source = Source {
         scenario,
         group,
         written: written.as_ref(),
+        tuned: &tuned,
     };
     let exported = match config::export(format, &source, a.lossy) {
         Ok(e) => e,

@@ -20,10 +20,22 @@ pub struct Args {
     /// Print sweep.json instead of the table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    export: super::sweep::ExportArgs,
 }
 
 pub fn execute(a: Args, g: super::Globals) -> i32 {
     let (parts, out, json, force) = (a.parts.as_slice(), a.out.as_path(), a.json, g.force);
+    let plan = match a.export.plan() {
+        Ok(p) => p,
+        Err(e) => {
+            return bad_input(&InputError::single(
+                &out.display().to_string(),
+                "--export",
+                e,
+            ));
+        }
+    };
     let mut loaded: Vec<SweepPart> = Vec::new();
     for path in parts {
         let file = path.display().to_string();
@@ -150,5 +162,6 @@ pub fn execute(a: Args, g: super::Globals) -> i32 {
         None,
         out,
         json,
+        &plan,
     )
 }

@@ -97,8 +97,9 @@ enum Command {
     /// baseline significantly; otherwise it says that no setting tried beats the scenario
     /// as written, and why (exit 0). --replications auto --budget RUNS spends the runs by
     /// sequential halving: 3 replications for every point, then more for the better half,
-    /// until the best is separated or the budget is spent.
-    Sweep(sweep::Args),
+    /// until the best is separated or the budget is spent. --export FORMAT writes the
+    /// winning policy beside best.json in a real client's format (best.litellm.yaml, ...).
+    Sweep(Box<sweep::Args>),
     /// Combine the parts of a sharded sweep into exactly the files the whole sweep writes.
     Merge(merge::Args),
     /// Run a scenario over many seeds and rank the worst incidents of its SLOs.
@@ -196,7 +197,7 @@ impl Cli {
             Command::Run(a) => run::execute(a, g),
             Command::Plot(a) => plot::execute(a, g),
             Command::Compare(a) => compare::execute(a, g),
-            Command::Sweep(a) => sweep::execute(a, g),
+            Command::Sweep(a) => sweep::execute(*a, g),
             Command::Merge(a) => merge::execute(a, g),
             Command::Incidents(a) => incidents::execute(a, g),
             Command::Replay(a) => replay::execute(a),

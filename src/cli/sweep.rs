@@ -91,6 +91,32 @@ pub struct Args {
     /// of an uninterrupted sweep.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    export: ExportArgs,
+}
+
+/// `--export` and `--lossy`, shared by `sweep` and `merge`.
+#[derive(clap::Args, Clone, Default)]
+pub struct ExportArgs {
+    /// Beside best.json, write the winning policy in a real client's format (repeatable, or
+    /// a comma list): litellm (best.litellm.yaml), litellm-json (best.litellm.json),
+    /// resilience4j (best.resilience4j.yaml), resilience4j-properties
+    /// (best.resilience4j.properties), envoy (best.envoy.yaml), polly (best.polly.json),
+    /// openai-python (best.openai.py), anthropic-python (best.anthropic.py); with several
+    /// groups, best.GROUP.<...> for each group the sweep tunes. Nothing is exported when no
+    /// best.json is written. A policy the format cannot express is refused before the sweep
+    /// runs, unless --lossy.
+    #[arg(long = "export", value_name = "FORMAT[,FORMAT]")]
+    pub formats: Vec<String>,
+    /// With --export: write what the format can express and list what it cannot.
+    #[arg(long)]
+    pub lossy: bool,
+}
+
+impl ExportArgs {
+    pub fn plan(&self) -> Result<aichaos::config::best::Plan, String> {
+        aichaos::config::best::Plan::parse(&self.formats, self.lossy)
+    }
 }
 
 pub fn execute(o: Args, g: super::Globals) -> i32 {
@@ -170,6 +196,16 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         Ok(x) => x,
         Err(e) => return fail("--sample", e),
     };
+    let plan = match o.export.plan() {
+        Ok(p) => p,
+        Err(e) => return fail("--export", e),
+    };
+    if !plan.is_empty() && o.shard.is_some() {
+        return fail(
+            "--export",
+            "a shard writes no best.json: give --export to `aichaos merge`, which does".into(),
+        );
+    }
     if !o.worlds.is_empty() {
         let sweep = WorldSweep {
             params,
@@ -177,6 +213,7 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
             budget,
             base_sets,
             sampling,
+            plan,
         };
         return execute_worlds(o, g, sweep);
     }
@@ -227,6 +264,16 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
             }),
             Err(e) => return bad_input(&e),
         }
+    }
+    // Before anything runs: every policy best.json may hold can be said in each format.
+    let scenarios: Vec<&scenario::Scenario> = variants.iter().map(|v| &v.scenario).collect();
+    if let Err(e) = plan.check_sweep(
+        &baseline.scenario,
+        &scenarios,
+        &points,
+        &param_paths(&params),
+    ) {
+        return fail("--export", e);
     }
     // Estimate before running: refuse sweeps that would take hours.
     let per_replication: f64 = std::iter::once(&baseline)
@@ -371,6 +418,7 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
             None,
             &out,
             o.json,
+            &plan,
         );
     }
     let comparison =
@@ -387,6 +435,7 @@ pub fn execute(o: Args, g: super::Globals) -> i32 {
         None,
         &out,
         o.json,
+        &plan,
     )
 }
 
@@ -504,6 +553,7 @@ pub(super) fn finish_sweep(
     worlds: Option<&WorldResults>,
     out: &std::path::Path,
     json: bool,
+    export: &aichaos::config::best::Plan,
 ) -> i32 {
     use aichaos::sweep;
     let fail = |e: String| {
@@ -591,10 +641,24 @@ pub(super) fn finish_sweep(
             })
     });
     // Checked before anything is written, so a failure leaves no half-written directory.
-    let best = match best.transpose() {
-        Ok(doc) => doc.map(|doc| serde_json::to_string_pretty(&doc).expect("serializes") + "\n"),
+    let best_doc = match best.transpose() {
+        Ok(doc) => doc.map(|mut doc| {
+            let point = recommended.expect("a best.json for the recommended point");
+            aichaos::config::best::record(&mut doc, point.id, &point.settings);
+            doc
+        }),
         Err(e) => return bad_input(&e),
     };
+    let exports = match (&best_doc, export.is_empty()) {
+        (Some(doc), false) => match export.files(&spec.file, doc, &param_paths(&params)) {
+            Ok(files) => files,
+            Err(e) => return bad_input(&InputError::single(&spec.file, "--export", e)),
+        },
+        _ => Vec::new(),
+    };
+    let best = best_doc
+        .as_ref()
+        .map(|doc| serde_json::to_string_pretty(doc).expect("serializes") + "\n");
     let written = std::fs::create_dir_all(out)
         .and_then(|_| aichaos::output::write_atomic(out, "sweep.csv", csv.as_bytes()))
         .and_then(|_| {
@@ -612,6 +676,12 @@ pub(super) fn finish_sweep(
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },
+        })
+        .and_then(|_| remove_stale_exports(out))
+        .and_then(|_| {
+            exports.iter().try_for_each(|f| {
+                aichaos::output::write_atomic(out, &f.name, f.exported.text.as_bytes())
+            })
         });
     if let Err(e) = written {
         return write_failed(out, e);
@@ -644,7 +714,45 @@ pub(super) fn finish_sweep(
         ),
         None => outln!("no best.json written"),
     }
+    for f in &exports {
+        outln!(
+            "exported as {}: {}",
+            f.format.name(),
+            out.join(&f.name).display()
+        );
+        for l in &f.exported.lost {
+            outln!("  lost: {l}");
+        }
+    }
+    if best.is_none() && !export.is_empty() {
+        let names: Vec<&str> = export.formats.iter().map(|f| f.name()).collect();
+        outln!(
+            "nothing exported (--export {}): no point beats the scenario as written, so the configuration you have stands",
+            names.join(",")
+        );
+    }
     0
+}
+
+/// Removes what an earlier `--export` wrote in the (claimed) output directory: a stale
+/// best.litellm.yaml would read as this sweep's.
+fn remove_stale_exports(out: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(out)? {
+        let entry = entry?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(aichaos::config::best::is_export_file)
+        {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The `--param` paths, as `config::best` names the groups a sweep tunes by them.
+fn param_paths(params: &[aichaos::sweep::Param]) -> Vec<&str> {
+    params.iter().map(|p| p.path.as_str()).collect()
 }
 
 /// `sweep.csv`: a row per point, best first, then the baseline's row (id `baseline`, no

@@ -12,7 +12,8 @@
 //! The mapping:
 //! * `num_retries` (1): attempts - 1; `retry_on`: `5xx` (5xx answers, resets and connect
 //!   failures), `gateway-error` (502, 503), `reset`, `connect-failure`,
-//!   `retriable-status-codes` with `retriable_status_codes` (429, 500, 502, 503, 529); a
+//!   `retriable-status-codes` with `retriable_status_codes` (429, 500, 502, 503, 529; a 429
+//!   is `rate_limited`, `insufficient_quota` and `request_too_large` alike); a
 //!   timeout is retried (as a reset) only with a `per_try_timeout`, the only way a try can
 //!   time out before the route does;
 //! * `per_try_timeout`: the attempt timeout; the route's `timeout` (15 s, 0 = none): the
@@ -21,15 +22,19 @@
 //! * `retry_back_off` (`base_interval` 25 ms, `max_interval` 10 x base): exponential x 2,
 //!   full jitter, capped;
 //! * `rate_limited_retry_back_off` with a `retry-after` reset header in SECONDS: Retry-After
-//!   honoured up to its `max_interval` (300 s), longer ones discarded for the backoff
-//!   (Envoy uses the header instead of the backoff; the simulator waits the longer of the
-//!   two: reported);
+//!   honoured up to its `max_interval` (300 s), longer ones discarded for the backoff, and
+//!   waited in place of the backoff (`combine: "replace"`: `RetryStateImpl::
+//!   enableBackoffTimer` uses the rate-limited strategy instead of the exponential one; it
+//!   draws the wait in [interval, 1.5 x interval), a jitter not modelled). Export refuses
+//!   `combine: "max"` with a header honoured;
 //! * `circuit_breakers.thresholds[DEFAULT]`: `retry_budget` (`budget_percent` 20,
 //!   `min_retry_concurrency` 3), else `max_retries` (3) as a budget of 0 % with that many
 //!   retries in flight;
 //! * `outlier_detection` `consecutive_5xx` (5) and `base_ejection_time` (30 s): a breaker of
 //!   consecutive failures (5xx and connection errors), one probe after the ejection, as an
-//!   approximation (reported: ejections grow linearly, hosts return without probes).
+//!   approximation (reported: ejections grow linearly, hosts return without probes). An
+//!   ejected host gets no request at all: `breaker.applies_to` is `all`, and one Envoy's
+//!   detector has no fleet (`scope`, `instances`, `assignment`): export refuses other values.
 
 use serde_json::{Value, json};
 
@@ -38,11 +43,11 @@ use super::{Field, Keys, Obj, Out, Report, Source, dur, secs};
 use super::{Part, lose_unsaid};
 use crate::error::InputError;
 use crate::outcome::{Failure, FailureSet};
-use crate::policy::AboveMax;
 use crate::policy::backoff::{BackoffKind, Jitter};
 use crate::policy::breaker::TripRule;
 use crate::policy::budget::RetryBudgetConfig;
 use crate::policy::presets;
+use crate::policy::{AboveMax, Combine};
 use crate::scenario::limits::MAX_DURATION_NS;
 use crate::time::{NS_PER_S, Nanos};
 
@@ -99,6 +104,13 @@ const OUTLIER_KEYS: &[&str] = &[
     "successful_active_health_check_uneject_host",
     "monitors",
     "always_eject_one_host",
+];
+
+/// The failures the world answers with a 429, which a retriable status code covers together.
+const TOO_MANY_REQUESTS: [Failure; 3] = [
+    Failure::RateLimited,
+    Failure::InsufficientQuota,
+    Failure::RequestTooLarge,
 ];
 
 /// A proto3 JSON Duration: "0.025s", "5s" (a bare number of seconds is accepted too).
@@ -343,6 +355,9 @@ fn retry_on(text: &str, codes: &[u32], per_try: bool) -> (FailureSet, Vec<String
                 let mut s = set;
                 for c in codes {
                     match Failure::from_status(*c as u16) {
+                        // Envoy retries by status: every 429 of the world, OpenAI's
+                        // insufficient_quota and a request over the TPM limit too.
+                        Some(RateLimited) => s = add(s, &TOO_MANY_REQUESTS),
                         Some(f) if f != InsufficientCredits => s = s.with(f),
                         _ => ignored.push(format!("status {c}")),
                     }
@@ -421,9 +436,16 @@ fn backoff(rp: &Obj, p: &mut Value, report: &mut Report) -> Result<(), InputErro
             }
         }
         if retry_after {
-            p["retry"]["retry_after"] =
-                json!({ "honour": true, "max": dur(max), "above_max": "backoff" });
-            report.mapped(&f.path, format!("retry.retry_after honoured up to {} (Envoy uses it instead of the backoff; the simulator waits the longer)", dur(max)));
+            // retry_state_impl.cc (enableBackoffTimer): the reset header's interval replaces
+            // the exponential backoff; one above max_interval is discarded for it.
+            p["retry"]["retry_after"] = json!({ "honour": true, "max": dur(max), "above_max": "backoff", "combine": "replace" });
+            report.mapped(
+                &f.path,
+                format!(
+                    "retry.retry_after honoured up to {}, in place of the backoff (combine: replace)",
+                    dur(max)
+                ),
+            );
         }
     }
     Ok(())
@@ -602,8 +624,15 @@ fn retry_on_out(set: FailureSet, per_try: bool) -> Option<(String, Vec<u32>)> {
             }
         }
     }
-    if set.contains(RateLimited) {
-        codes.push(429);
+    match TOO_MANY_REQUESTS
+        .iter()
+        .filter(|f| set.contains(**f))
+        .count()
+    {
+        0 => {}
+        3 => codes.push(429),
+        // A 429 is retried whatever its kind.
+        _ => return None,
     }
     if !codes.is_empty() {
         codes.sort_unstable();
@@ -679,6 +708,13 @@ pub fn export(src: &Source, lost: &mut Vec<String>) -> String {
         if ra.above_max != AboveMax::UseBackoff {
             lost.push(
                 "retry.retry_after.above_max: Envoy discards a longer reset header for the backoff"
+                    .into(),
+            );
+        }
+        if ra.combine != Combine::Replace {
+            lost.push(
+                "retry.retry_after.combine max: Envoy waits the reset header in place of the \
+                 backoff, never the longer of the two"
                     .into(),
             );
         }
@@ -787,8 +823,9 @@ fn cluster_out(src: &Source, lost: &mut Vec<String>) -> Out {
         let counts =
             FailureSet::parse(&["connect_timeout", "connection_error", "5xx"].map(String::from))
                 .expect("valid");
+        super::lose_breaker_kind(b, "Envoy", lost);
         match b.trip {
-            TripRule::Consecutive { failures } if b.counts == counts && b.half_open_probes == 1 && b.open_multiplier == 1.0 && b.max_half_open_wait_ns == 0 && !b.hold_open_for_retry_after && b.records && b.instances == 1 => {
+            TripRule::Consecutive { failures } if b.counts == counts && b.half_open_probes == 1 && b.open_multiplier == 1.0 && b.max_half_open_wait_ns == 0 => {
                 let od = Out::map()
                     .with("consecutive_5xx", Out::int(u64::from(failures)), Some(src.origin("breaker.failure_threshold")))
                     .with("base_ejection_time", proto_out(b.open_ns), Some(src.origin("breaker.open_duration")));

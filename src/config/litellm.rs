@@ -26,6 +26,19 @@
 //!   every cause), different ones are reported;
 //! * `rpm` / `tpm` of the primary group's deployments (summed): the client's rate limiter,
 //!   which fails at once when full (LiteLLM then has no deployment to pick).
+//!
+//! The policy fields LiteLLM has no setting for, and what import sets:
+//! * `retry.retry_after.combine`: `litellm.utils._calculate_retry_after` returns the header
+//!   plus U(0, 0.75 s) when 0 < Retry-After <= 60 s (in place of the backoff), else the
+//!   backoff; neither `max` nor `replace` is exact, and the `litellm-router` preset models it
+//!   as `max`: import sets that, export refuses `replace`;
+//! * `breaker` (`applies_to`, `assignment` with it): LiteLLM has cooldowns, not breakers;
+//! * `retry_on`: LiteLLM raises RateLimitError for every 429 (OpenAI's `insufficient_quota`
+//!   and `request_too_large` too); `RateLimitErrorRetries` is mapped to `rate_limited`
+//!   alone, as the preset retries it (its audit could not pin the router's exact set).
+//!
+//! Why over 1,000 lines: one format's import and export side by side, as in every module
+//! here; the two halves change together when LiteLLM's settings do.
 
 use serde_json::{Value, json};
 
@@ -34,9 +47,9 @@ use super::{Field, Keys, Obj, Out, Report, Source, dur, num, secs};
 use super::{Part, lose_unsaid};
 use crate::error::{InputError, nearest_name};
 use crate::outcome::{Failure, FailureSet};
-use crate::policy::AboveMax;
 use crate::policy::backoff::{BackoffKind, Jitter};
 use crate::policy::presets;
+use crate::policy::{AboveMax, Combine};
 use crate::time::{NS_PER_MS, NS_PER_S};
 
 /// Top-level sections of the proxy's config.yaml (/docs/proxy/config_settings).
@@ -775,7 +788,7 @@ pub(super) fn header(src: &Source, lost: &[String]) -> Vec<String> {
             src.scenario.name,
             src.scenario.groups[src.group].name
         ),
-        "Each value's comment says where it came from: the scenario (your tuning), a preset, or aichaos's default.".into(),
+        "Each value's comment says where it came from: the sweep that tuned it, the scenario as written, a preset, or aichaos's default.".into(),
     ];
     if !lost.is_empty() {
         h.push("NOT carried over (--lossy):".into());
@@ -806,6 +819,12 @@ fn common_losses(src: &Source, lost: &mut Vec<String>) {
     if !(ra.honour && ra.max_ns == 60 * NS_PER_S && ra.above_max == AboveMax::UseBackoff) {
         lost.push(
             "retry.retry_after: LiteLLM honours a Retry-After of at most 60 s, else backs off"
+                .into(),
+        );
+    } else if ra.combine != Combine::Max {
+        lost.push(
+            "retry.retry_after.combine replace: LiteLLM sleeps the header plus up to 0.75 s, \
+             which the litellm-router preset models as `max`"
                 .into(),
         );
     }

@@ -19,6 +19,7 @@
 //! This module knows nothing of the engine, nor of files beyond the text it is given: the
 //! command (`cli/import.rs`, `cli/export.rs`) reads and writes them.
 
+pub mod best;
 pub mod doc;
 pub mod envoy;
 pub mod into;
@@ -93,6 +94,21 @@ impl Format {
 
     pub fn name(self) -> &'static str {
         FORMAT_NAMES[self as usize]
+    }
+
+    /// The end of the file `sweep --export` writes (`best.litellm.yaml`): the format's
+    /// project, then the extension its readers expect.
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            Format::Litellm => "litellm.yaml",
+            Format::LitellmJson => "litellm.json",
+            Format::Resilience4j => "resilience4j.yaml",
+            Format::Resilience4jProperties => "resilience4j.properties",
+            Format::Envoy => "envoy.yaml",
+            Format::Polly => "polly.json",
+            Format::OpenaiPython => "openai.py",
+            Format::AnthropicPython => "anthropic.py",
+        }
     }
 }
 
@@ -237,12 +253,14 @@ fn check_loads(file: &str, policy: &Value) -> Result<(), InputError> {
         })
 }
 
-/// What export is given: the validated scenario, the group, and the group's `policy` as
-/// written (to say where each value came from).
+/// What export is given: the validated scenario, the group, the group's `policy` as
+/// written and the values a sweep chose (to say where each value came from).
 pub struct Source<'a> {
     pub scenario: &'a Scenario,
     pub group: usize,
     pub written: Option<&'a Value>,
+    /// From best.json's `tuned` record (`best::tuned_of`); empty for a scenario as written.
+    pub tuned: &'a [best::Tuned],
 }
 
 impl Source<'_> {
@@ -263,8 +281,21 @@ impl Source<'_> {
     }
 
     /// Where the value at a scenario policy path (`retry.max_attempts`) came from: the
-    /// scenario as written, the preset it names, or the simulator's default.
+    /// sweep that chose it, the scenario as written, the preset it names, or the simulator's
+    /// default.
     pub fn origin(&self, path: &str) -> String {
+        // A swept field, or one inside a swept object, or an exported whole (`fallback`)
+        // with a swept part.
+        let covers = |t: &&best::Tuned| {
+            t.path.is_empty()
+                || t.path == path
+                || path.starts_with(&format!("{}.", t.path))
+                || t.path.starts_with(&format!("{path}."))
+                || t.path.starts_with(&format!("{path}["))
+        };
+        if let Some(t) = self.tuned.iter().find(covers) {
+            return format!("tuned: {}", t.label);
+        }
         let Some(written) = self.written else {
             return "from the scenario".into();
         };
@@ -278,7 +309,10 @@ impl Source<'_> {
         }
         let preset = written.get("preset").and_then(Value::as_str);
         match preset.and_then(|p| crate::policy::presets::preset(p).map(|v| (p, v))) {
-            Some((name, v)) if has(&v) => format!("from preset {name}"),
+            Some((name, v)) if has(&v) => match self.tuned.iter().find(|t| t.path == "preset") {
+                Some(t) => format!("from preset {name}, tuned: {}", t.label),
+                None => format!("from preset {name}"),
+            },
             _ => "aichaos default".into(),
         }
     }
@@ -474,6 +508,46 @@ pub fn lose_unsaid(policy: &ClientPolicy, lost: &mut Vec<String>, unsaid: &[(Par
     for (part, why) in unsaid {
         if part.present(policy) {
             lost.push(format!("{}: {why}", part.field()));
+        }
+    }
+}
+
+/// Adds to `lost` what a format's breaker cannot be: every format's breaker stops every call
+/// (resilience4j's and Polly's `CallNotPermittedException` / `BrokenCircuitException` on any
+/// call, Envoy's ejected host for any request), so `applies_to: "retries"` (Brooker's retry
+/// breaker) is no setting of any; one configuration serves every client process, so a
+/// fleet's size and how its requests reach each instance (`scope`, `instances`,
+/// `assignment`) are deployment facts, not settings; and a breaker records what it sees.
+pub fn lose_breaker_kind(
+    b: &crate::policy::breaker::BreakerConfig,
+    format: &str,
+    lost: &mut Vec<String>,
+) {
+    use crate::policy::breaker::{AppliesTo, Assignment};
+    for (bad, what) in [
+        (
+            b.applies_to == AppliesTo::Retries,
+            format!("breaker.applies_to retries: {format}'s breaker stops every call, first tries included"),
+        ),
+        (
+            b.instances != 1,
+            format!("breaker.scope per_instance ({} instances): a fleet, not a setting", b.instances),
+        ),
+        (
+            b.assignment == Assignment::Random,
+            "breaker.assignment random: how a fleet's requests reach its instances is the load balancer's, not a setting".into(),
+        ),
+        (
+            !b.records,
+            "breaker.records false: a breaker that records nothing".into(),
+        ),
+        (
+            b.hold_open_for_retry_after,
+            format!("breaker.hold_open_for_retry_after: not a {format} setting"),
+        ),
+    ] {
+        if bad {
+            lost.push(what);
         }
     }
 }

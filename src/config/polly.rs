@@ -25,6 +25,12 @@
 //!
 //! The predicates (`ShouldHandle`) are code, not configuration: the preset's transient
 //! failures stay.
+//!
+//! The newer policy fields: `retry.retry_after.combine` is `replace` (the `DelayGenerator`'s
+//! header replaces Polly's computed delay, `RetryResilienceStrategy.cs`), set by import and
+//! required by export; `breaker.applies_to` is `all` (an open circuit rejects every call with
+//! `BrokenCircuitException`), and a fleet's `scope` / `instances` / `assignment` are no
+//! options: export refuses any other value.
 
 use serde_json::{Value, json};
 
@@ -434,6 +440,9 @@ pub fn export(src: &Source, lost: &mut Vec<String>) -> String {
         );
     }
     o.put("Retry", retry_out(src, lost), None);
+    if let Some(b) = &pol.breaker {
+        super::lose_breaker_kind(b, "Polly", lost);
+    }
     match &pol.breaker {
         Some(b) => match b.trip {
             TripRule::PollyWindows { sampling_ns, minimum_calls, failure_rate, .. } => {

@@ -32,6 +32,14 @@
 //!   rate; resilience4j refreshes whole periods);
 //! * exception lists (`recordExceptions`, `retryExceptions`, ...) name Java classes: not
 //!   modelled; the preset's "every failure" stays.
+//!
+//! The policy fields resilience4j has no setting for, and what import sets:
+//! * `retry.retry_after` (and its `combine`): `RetryConfig` reads no Retry-After (an
+//!   `intervalBiFunction` could, in code): `honour: false`;
+//! * `breaker.applies_to`: a `CircuitBreaker` refuses every call while open
+//!   (`CallNotPermittedException`), first tries included: `all`; export refuses `retries`;
+//! * `breaker.scope` / `instances` / `assignment`: one configuration per JVM; a fleet and how
+//!   its requests reach each instance are not settings: one shared breaker, `round_robin`.
 
 use serde_json::{Value, json};
 
@@ -840,24 +848,7 @@ pub fn export(src: &Source, properties: bool, lost: &mut Vec<String>) -> String 
                 b.counts.names().join(", ")
             ));
         }
-        for (bad, what) in [
-            (
-                b.hold_open_for_retry_after,
-                "breaker.hold_open_for_retry_after: not a resilience4j setting",
-            ),
-            (
-                b.instances != 1,
-                "breaker.scope per_instance: a fleet, not a setting",
-            ),
-            (
-                !b.records,
-                "breaker.records false: a breaker that records nothing",
-            ),
-        ] {
-            if bad {
-                lost.push(what.into());
-            }
-        }
+        super::lose_breaker_kind(b, "resilience4j", lost);
         top.put("circuitbreaker", instance(cb), None);
     }
     if pol.attempt_timeout_ns < MAX_DURATION_NS {

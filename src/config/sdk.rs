@@ -12,6 +12,10 @@
 //! turned off (`max_retries=0`) and tenacity retries: its waits cover constant, linear and
 //! exponential backoff, no jitter, full jitter (`wait_random_exponential`) and LiteLLM's
 //! additive jitter (`+ wait_random`); it reads no Retry-After header.
+//!
+//! The SDKs sleep a Retry-After in place of the backoff (`combine: "replace"`, as their
+//! presets): a policy that maxes the two is not the SDK's own loop, and tenacity reads no
+//! header, so it is refused. They have no breaker (`applies_to`, `assignment` with it).
 
 use super::{Part, lose_unsaid};
 use super::{Source, litellm::header, secs};
@@ -49,14 +53,17 @@ impl Sdk {
     }
 }
 
-/// The SDK's exception classes and the failures each is raised for (a 429 is a
-/// RateLimitError whatever its kind, `insufficient_quota` included). A 429 "request too
-/// large" is one too, but the SDK presets leave it out of their retried set: retrying
-/// RateLimitError is taken to cover it whether the policy lists it or not.
+/// The SDK's exception classes and the failures each is raised for: a 429 is a
+/// RateLimitError whatever its kind (OpenAI's `insufficient_quota` and a request over the
+/// TPM limit, `request_too_large`, included), as the presets' retried set says; a 402
+/// (`insufficient_credits`) is a plain APIStatusError, which the SDKs never retry.
 const EXCEPTIONS: &[(&str, &[&str])] = &[
     ("APITimeoutError", &["timeout", "connect_timeout"]),
     ("APIConnectionError", &["connection_error"]),
-    ("RateLimitError", &["rate_limited", "insufficient_credits"]),
+    (
+        "RateLimitError",
+        &["rate_limited", "insufficient_quota", "request_too_large"],
+    ),
     ("InternalServerError", &["5xx"]),
     ("BadRequestError", &["context_length_exceeded"]),
 ];
@@ -194,9 +201,6 @@ fn exceptions(retry_on: FailureSet, m: &str, lost: &mut Vec<String>) -> String {
                 group.names().join(", ")
             ));
         }
-    }
-    if covered.contains(Failure::RateLimited) {
-        covered = covered.with(Failure::RequestTooLarge);
     }
     let rest: Vec<&str> = retry_on
         .names()

@@ -99,6 +99,35 @@ pub struct Scenario {
     /// Pass/fail thresholds on the run's summary: `aichaos run` exits 1 when one fails.
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// Written by `aichaos sweep` into best.json: which values the sweep chose, so that
+    /// `aichaos export` labels them as tuned. The simulator ignores it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub tuned: Option<Tuned>,
+}
+
+/// The sweep point a best.json holds: its number and the `--param` values it set.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = unwrap_lines)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct Tuned {
+    /// The point's number in the sweep (`#7` in its table and charts).
+    pub point: u64,
+    /// Each swept field as `--param` named it, with the value the point gave it.
+    pub settings: Vec<TunedSetting>,
+}
+
+/// One swept field of the recommended point.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = unwrap_lines)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct TunedSetting {
+    /// The field, as `--param` names it (`traffic[app].policy.cooldown.allowed_fails`).
+    pub path: String,
+    /// The value the point set.
+    pub value: Value,
 }
 
 /// Clients that share an arrival process, a request shape and a policy.

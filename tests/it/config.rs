@@ -62,6 +62,7 @@ fn export(format: Format, s: &Scenario, lossy: bool) -> Result<config::Exported,
             scenario: s,
             group: 0,
             written: None,
+            tuned: &[],
         },
         lossy,
     )
@@ -167,6 +168,10 @@ fn litellm_documented_defaults_are_the_preset() {
 /// attempts, timeout, retried kinds, cooldown, fallbacks and limits.
 fn litellm_policy(rng: &mut ChaCha8Rng) -> Value {
     let mut p = aichaos::policy::presets::preset("litellm-router").unwrap();
+    if rng.random::<bool>() {
+        // What the format implies, written out.
+        p["retry"]["retry_after"]["combine"] = json!("max");
+    }
     let attempts = rng.random_range(1..=6u32);
     p["retry"]["max_attempts"] = json!(attempts);
     let t = ms(rng, 600);
@@ -442,6 +447,7 @@ fn resilience4j_policy(rng: &mut ChaCha8Rng) -> Value {
                 o.insert("window".into(), json!(format!("{size}s")));
                 o.insert("minimum_calls".into(), json!(rng.random_range(1..500)));
             }
+            implied_breaker_fields(rng, b);
             b["failure_rate_threshold"] = json!(*pick(rng, &[0.1, 0.25, 0.3, 0.5, 0.8, 1.0]));
             b["slow_call_rate_threshold"] = json!(*pick(rng, &[0.3, 0.5, 1.0]));
             b["slow_call_duration"] = json!(ms(rng, 90));
@@ -474,6 +480,19 @@ fn resilience4j_policy(rng: &mut ChaCha8Rng) -> Value {
             json!({ "rpm": rng.random_range(1..10_000) as f64, "max_wait": ms(rng, 10) });
     }
     p
+}
+
+/// The newer breaker fields at the values every format implies, written out or not: a
+/// breaker of every call, one per client process.
+fn implied_breaker_fields(rng: &mut ChaCha8Rng, b: &mut Value) {
+    if rng.random::<bool>() {
+        b["applies_to"] = json!("all");
+    }
+    if rng.random::<bool>() {
+        b["scope"] = json!("per_instance");
+        b["instances"] = json!(1);
+        b["assignment"] = json!("round_robin");
+    }
 }
 
 #[test]
@@ -520,13 +539,17 @@ fn envoy_fixture_imports_as_documented() {
             "http_500",
             "http_502",
             "http_503",
-            "http_529"
-        ])
+            "http_529",
+            "request_too_large",
+            "insufficient_quota"
+        ]),
+        "Envoy retries a 429 by its status, whatever its kind"
     );
     assert_eq!(p["retry"]["backoff"]["cap"], "2s");
     assert_eq!(
         p["retry"]["retry_after"],
-        json!({ "honour": true, "max": "30s", "above_max": "backoff" })
+        json!({ "honour": true, "max": "30s", "above_max": "backoff", "combine": "replace" }),
+        "the reset header replaces the backoff"
     );
     assert_eq!(
         p["retry_budget"],
@@ -565,7 +588,14 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
         rng,
         &[
             &["connect_timeout", "connection_error", "5xx"][..],
-            &["connect_timeout", "connection_error", "5xx", "rate_limited"],
+            &[
+                "connect_timeout",
+                "connection_error",
+                "5xx",
+                "rate_limited",
+                "insufficient_quota",
+                "request_too_large",
+            ],
             &["http_502", "http_503"],
             &["connection_error"],
             &[
@@ -573,8 +603,10 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
                 "connection_error",
                 "http_503",
                 "rate_limited",
+                "insufficient_quota",
+                "request_too_large",
             ],
-            &["rate_limited"],
+            &["rate_limited", "insufficient_quota", "request_too_large"],
         ],
     )
     .to_vec();
@@ -587,7 +619,7 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
             "max_attempts": rng.random_range(1..=6),
             "retry_on": retry_on,
             "backoff": { "kind": "exponential", "base": format!("{}ms", rng.random_range(1..1000)), "multiplier": 2, "cap": ms(rng, 30), "jitter": "full" },
-            "retry_after": if rng.random::<bool>() { json!({ "honour": false }) } else { json!({ "honour": true, "max": ms(rng, 300), "above_max": "backoff" }) }
+            "retry_after": if rng.random::<bool>() { json!({ "honour": false }) } else { json!({ "honour": true, "max": ms(rng, 300), "above_max": "backoff", "combine": "replace" }) }
         },
         "retry_budget": if rng.random::<bool>() {
             json!({ "kind": "concurrency", "percent": 0, "min_concurrency": rng.random_range(0..10) })
@@ -600,6 +632,7 @@ fn envoy_policy(rng: &mut ChaCha8Rng) -> Value {
     }
     if rng.random::<bool>() {
         p["breaker"] = json!({ "kind": "consecutive", "failure_threshold": rng.random_range(1..20), "open_duration": ms(rng, 120), "half_open_probes": 1, "count_as_failure": ["connect_timeout", "connection_error", "5xx"] });
+        implied_breaker_fields(rng, &mut p["breaker"]);
     }
     p
 }
@@ -621,6 +654,72 @@ fn envoy_export_refuses_what_no_retry_on_condition_says() {
             .any(|l| l.contains("only with a per-try timeout")),
         "{lost:?}"
     );
+}
+
+/// The newer policy fields at a value a format does not imply are refused, with the reason,
+/// and listed as lost with --lossy.
+#[test]
+fn newer_policy_fields_are_refused_where_the_format_implies_another_value() {
+    let cases: [(Format, Value, &str); 9] = [
+        (
+            Format::Litellm,
+            json!({ "preset": "litellm-router", "retry": { "retry_after": { "combine": "replace" } } }),
+            "retry.retry_after.combine replace",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "retry": { "retry_after": { "honour": true, "max": "30s", "above_max": "backoff" } } }),
+            "retry.retry_after.combine max",
+        ),
+        (
+            Format::Polly,
+            json!({ "preset": "ms-standard-resilience", "retry": { "retry_after": { "combine": "max" } } }),
+            "retry.retry_after.combine",
+        ),
+        (
+            Format::OpenaiPython,
+            json!({ "preset": "openai-python", "retry": { "retry_after": { "combine": "max" } } }),
+            "retry.retry_after: tenacity reads no Retry-After",
+        ),
+        (
+            Format::Resilience4j,
+            json!({ "breaker": { "kind": "count_window", "window_size": 100, "minimum_calls": 100, "failure_rate_threshold": 0.5, "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Polly,
+            json!({ "breaker": { "kind": "time_window", "sampling": "polly", "window": "30s", "minimum_calls": 100, "failure_rate_threshold": 0.1, "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "breaker": { "kind": "consecutive", "failure_threshold": 5, "count_as_failure": ["connect_timeout", "connection_error", "5xx"], "applies_to": "retries" } }),
+            "breaker.applies_to retries",
+        ),
+        (
+            Format::Resilience4j,
+            json!({ "preset": "resilience4j-default", "breaker": { "scope": "per_instance", "instances": 1, "assignment": "random" } }),
+            "breaker.assignment random",
+        ),
+        (
+            Format::Envoy,
+            json!({ "preset": "envoy-default", "retry": { "retry_on": ["rate_limited"] } }),
+            "retry.retry_on rate_limited",
+        ),
+    ];
+    for (format, policy, why) in cases {
+        let s = world(policy.clone());
+        let lost = match export(format, &s, false) {
+            Err(lost) => lost,
+            Ok(e) => panic!("{policy} exported as {}:\n{}", format.name(), e.text),
+        };
+        assert!(
+            lost.iter().any(|l| l.starts_with(why)),
+            "{} {policy}: {lost:?}",
+            format.name()
+        );
+        assert_eq!(export(format, &s, true).unwrap().lost, lost);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -692,6 +791,7 @@ fn polly_policy(rng: &mut ChaCha8Rng) -> Value {
         p["retry"]["retry_after"] = json!({ "honour": false });
     }
     let b = &mut p["breaker"];
+    implied_breaker_fields(rng, b);
     b["failure_rate_threshold"] = json!(*pick(rng, &[0.05, 0.1, 0.3, 0.5, 1.0]));
     b["minimum_calls"] = json!(rng.random_range(2..500));
     b["window"] = json!(format!("{}ms", rng.random_range(200..120_000)));
@@ -768,12 +868,25 @@ fn sdk_export_adds_tenacity_for_what_the_sdk_cannot_do() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The README's walk-through, as it shows it (on a shorter day).
+// The README's walk-through, as it shows it (on a shorter day and a smaller grid).
+
+/// The README's lines in the shell block that quote a command's output (`# ...`) or in the
+/// YAML block that quotes the exported file, for the test to find in what it prints.
+fn readme_section() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("### From your config to a tuned config")
+        .unwrap();
+    let end = readme[start..]
+        .find("\n### ")
+        .map_or(readme.len(), |e| start + e);
+    readme[start..end].to_string()
+}
 
 #[test]
 fn readme_walkthrough_runs_as_shown() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = readme_section();
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("my-world.json");
     std::fs::copy(
@@ -791,31 +904,334 @@ fn readme_walkthrough_runs_as_shown() {
             "the README quotes `{line}`"
         );
     }
+    // The README's sweep over three hours and a grid of the winner's row: 2 points.
     let out = dir.path().join("tune").to_string_lossy().into_owned();
-    let (code, _, err) = aichaos(&[
+    let (code, stdout, err) = aichaos(&[
         "sweep",
         &world,
         "--set",
         "duration=3h",
         "--param",
         "traffic[app].policy.cooldown.allowed_fails=1,10",
+        "--param",
+        "traffic[app].policy.cooldown.cooldown=5s",
         "--objective",
         "max:success_rate",
         "--replications",
         "10",
         "--out",
         &out,
+        "--export",
+        "litellm",
     ]);
     assert_eq!(code, 0, "{err}");
-    let (code, yaml, err) = aichaos(&["export", "litellm", &format!("{out}/best.json")]);
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        yaml.contains("  cooldown_time: 5  # seconds, cooldown.cooldown, from the scenario"),
-        "{yaml}"
-    );
+    for (printed, quoted) in [
+        (
+            format!("best configuration written to {out}/best.json"),
+            "# best configuration written to tune/best.json",
+        ),
+        (
+            format!("exported as litellm: {out}/best.litellm.yaml"),
+            "# exported as litellm: tune/best.litellm.yaml",
+        ),
+    ] {
+        assert!(stdout.contains(&printed), "{stdout}");
+        assert!(readme.contains(quoted), "the README quotes `{quoted}`");
+    }
+    // Over three hours and ten replications, tolerating 10 failures beats the config's 3
+    // (+0.0013 ± 0.0010, Holm-adjusted p = 0.018): point #2 here, #7 in the README's grid.
+    let yaml = std::fs::read_to_string(format!("{out}/best.litellm.yaml")).unwrap();
+    // The README's quote of the exported file: the YAML block that opens with its
+    // router_settings (the first YAML block is the config imported).
+    let block = readme
+        .find("```yaml\nrouter_settings:\n")
+        .expect("the README quotes the exported router_settings");
+    let quoted: Vec<&str> = readme[block..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert_eq!(quoted.len(), 5, "{quoted:?}");
+    for line in quoted {
+        let here = line.replace("(sweep point #7)", "(sweep point #2)");
+        assert!(yaml.contains(&format!("{here}\n")), "`{here}` in\n{yaml}");
+    }
     let back = import(Format::Litellm, "tuned.yaml", &yaml).policy;
     assert_eq!(back["cooldown"]["deployments"], 2, "{yaml}");
-    // Over three hours and ten replications, tolerating 10 failures beats the config's 3
-    // (+0.0013 ± 0.0010, Holm-adjusted p = 0.018): it is the recommendation exported.
     assert_eq!(back["cooldown"]["allowed_fails"], 10, "{yaml}");
+    assert_eq!(back["cooldown"]["cooldown"], "5s", "{yaml}");
+    // The alternative shown: the same file from best.json.
+    let (code, again, err) = aichaos(&["export", "litellm", &format!("{out}/best.json")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, yaml);
+    assert!(readme.contains("aichaos export litellm tune/best.json -o tuned-config.yaml"));
+}
+
+// ---------------------------------------------------------------------------------------
+// sweep --export and merge --export: the winner in the user's format beside best.json.
+
+/// A scenario of resilience4j's defaults against 20 % server errors, and a sweep of its
+/// attempts into `dir/out`: (exit code, stdout, stderr).
+fn sweep_attempts(dir: &std::path::Path, values: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut doc = crate::support::base();
+    aichaos::scenario::merge_patch(
+        &mut doc,
+        &json!({
+            "duration": "5m",
+            "traffic": [{ "name": "app", "policy": { "preset": "resilience4j-default" } }],
+            "providers": [{ "name": "p", "errors": { "500": 0.2 } }]
+        }),
+    );
+    let file = dir.join("scenario.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = dir.join("out");
+    let param = format!("traffic[app].policy.retry.max_attempts={values}");
+    let args = [
+        &[
+            "sweep",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--replications",
+            "5",
+            "--param",
+            &param,
+        ][..],
+        extra,
+    ]
+    .concat();
+    aichaos(&args)
+}
+
+#[test]
+fn sweep_export_refuses_up_front_what_the_format_cannot_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = sweep_attempts(dir.path(), "1,4", &["--export", "litellm"]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(
+        err.contains(
+            "litellm cannot express the policy of group `app` at the scenario as written: "
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("breaker: LiteLLM has cooldowns, not circuit breakers"),
+        "{err}"
+    );
+    assert!(err.contains("--lossy"), "{err}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing ran, nothing written"
+    );
+    let (code, _, err) = sweep_attempts(
+        dir.path(),
+        "1,4",
+        &["--export", "resilience4j", "--shard", "1/2"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("give --export to `aichaos merge`"), "{err}");
+    let (code, _, err) = sweep_attempts(dir.path(), "1,4", &["--export", "resilience4"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `resilience4j`?"), "{err}");
+}
+
+#[test]
+fn sweep_export_writes_the_winner_labelled_as_tuned() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, stdout, err) = sweep_attempts(
+        dir.path(),
+        "1,4",
+        &["--export", "resilience4j,openai-python", "--lossy"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("recommended: point #2"), "{stdout}");
+    let yaml_path = out.join("best.resilience4j.yaml");
+    assert!(
+        stdout.contains(&format!(
+            "exported as resilience4j: {}",
+            yaml_path.display()
+        )),
+        "{stdout}"
+    );
+    let yaml = std::fs::read_to_string(&yaml_path).unwrap();
+    assert!(
+        yaml.contains(
+            "        maxAttempts: 4  # tuned: traffic[app].policy.retry.max_attempts=4 (sweep point #2)\n"
+        ),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("        waitDuration: \"500ms\"  # from preset resilience4j-default\n"),
+        "{yaml}"
+    );
+    let back = import(Format::Resilience4j, "best.resilience4j.yaml", &yaml).policy;
+    assert_eq!(back["retry"]["max_attempts"], 4);
+    // --lossy: what the SDK cannot say is printed and listed in the file.
+    let py = std::fs::read_to_string(out.join("best.openai.py")).unwrap();
+    assert!(py.contains("NOT carried over (--lossy)"), "{py}");
+    assert!(
+        stdout.contains("  lost: breaker: the SDKs have none"),
+        "{stdout}"
+    );
+    // The same file, from best.json.
+    let best = out.join("best.json");
+    let (code, again, err) = aichaos(&["export", "resilience4j", best.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again, yaml);
+    // A value given with --set is the scenario's, not a default's.
+    let (_, set, _) = aichaos(&[
+        "export",
+        "resilience4j",
+        best.to_str().unwrap(),
+        "--set",
+        "traffic[app].policy.retry.backoff.base=750ms",
+    ]);
+    assert!(
+        set.contains("        waitDuration: \"750ms\"  # from the scenario\n"),
+        "{set}"
+    );
+    // Edited since: the value is the scenario's now, no longer the sweep's.
+    let edited = std::fs::read_to_string(&best)
+        .unwrap()
+        .replace("\"max_attempts\": 4", "\"max_attempts\": 5");
+    std::fs::write(&best, edited).unwrap();
+    let (_, again, _) = aichaos(&["export", "resilience4j", best.to_str().unwrap()]);
+    assert!(
+        again.contains("        maxAttempts: 5  # from the scenario\n"),
+        "{again}"
+    );
+}
+
+/// best.json's `tuned` record is checked as the rest of a scenario is: a misspelt or
+/// mistyped field is refused with its path, exit 2.
+#[test]
+fn a_malformed_tuned_record_is_refused_with_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tuned, reason) in [
+        (
+            json!({ "pont": 7, "settings": [] }),
+            "`tuned.pont`: unknown field `pont`",
+        ),
+        (
+            json!({ "point": -1, "settings": [] }),
+            "`tuned.point`: invalid value",
+        ),
+        (
+            json!({ "point": 7, "settings": [{ "path": 3, "value": 1 }] }),
+            "`tuned.settings[0].path`",
+        ),
+    ] {
+        let mut doc = crate::support::base();
+        doc["tuned"] = tuned;
+        let file = temp_file(&dir, "best.json", &doc.to_string());
+        let (code, out, err) = aichaos(&["export", "resilience4j", &file, "--lossy"]);
+        assert_eq!(code, 2, "{out}");
+        assert!(err.contains(reason), "{err}");
+    }
+}
+
+#[test]
+fn sweep_export_says_why_nothing_was_exported_and_leaves_no_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(".aichaos-output"), "").unwrap();
+    std::fs::write(out.join("best.resilience4j.yaml"), "stale").unwrap();
+    // Fewer attempts than the scenario's 3 against 20 % errors: nothing beats it.
+    let (code, stdout, err) = sweep_attempts(dir.path(), "1,2", &["--export", "resilience4j"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("no best.json written"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "nothing exported (--export resilience4j): no point beats the scenario as written"
+        ),
+        "{stdout}"
+    );
+    assert!(!out.join("best.resilience4j.yaml").exists());
+}
+
+#[test]
+fn merge_export_writes_what_the_whole_sweep_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (code, _, err) = sweep_attempts(dir.path(), "1,4", &["--export", "resilience4j"]);
+    assert_eq!(code, 0, "{err}");
+    let whole = std::fs::read_to_string(out.join("best.resilience4j.yaml")).unwrap();
+    let shards = tempfile::tempdir().unwrap();
+    for shard in ["1/2", "2/2"] {
+        let (code, _, err) = sweep_attempts(shards.path(), "1,4", &["--shard", shard]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let merged = dir.path().join("merged");
+    let parts = ["sweep-part-1-of-2.json", "sweep-part-2-of-2.json"]
+        .map(|p| shards.path().join("out").join(p));
+    let (code, stdout, err) = aichaos(&[
+        "merge",
+        parts[0].to_str().unwrap(),
+        parts[1].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--export",
+        "resilience4j",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("exported as resilience4j"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(merged.join("best.resilience4j.yaml")).unwrap(),
+        whole
+    );
+}
+
+/// With --worlds, best.json is the first world's: its baseline and points are checked up
+/// front, and the winner exported from it.
+#[test]
+fn sweep_export_over_worlds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, rate) in [("a", 0.2), ("b", 0.3)] {
+        let mut doc = crate::support::base();
+        aichaos::scenario::merge_patch(
+            &mut doc,
+            &json!({
+                "name": name,
+                "duration": "5m",
+                "traffic": [{ "name": "app", "policy": { "preset": "resilience4j-default" } }],
+                "providers": [{ "name": "p", "errors": { "500": rate } }]
+            }),
+        );
+        files.push(temp_file(&dir, &format!("{name}.json"), &doc.to_string()));
+    }
+    let out = dir.path().join("out");
+    let run = |format: &str| {
+        aichaos(&[
+            "sweep",
+            "--worlds",
+            &files[0],
+            &files[1],
+            "--out",
+            out.to_str().unwrap(),
+            "--replications",
+            "5",
+            "--param",
+            "traffic[app].policy.retry.max_attempts=1,4",
+            "--export",
+            format,
+        ])
+    };
+    let (code, _, err) = run("litellm");
+    assert_eq!(code, 2);
+    assert!(err.contains("at the scenario as written: "), "{err}");
+    assert!(!out.exists());
+    let (code, stdout, err) = run("resilience4j");
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("exported as resilience4j"), "{stdout}");
+    let yaml = std::fs::read_to_string(out.join("best.resilience4j.yaml")).unwrap();
+    assert!(yaml.contains("from scenario `a`"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "maxAttempts: 4  # tuned: traffic[app].policy.retry.max_attempts=4 (sweep point #2)"
+        ),
+        "{yaml}"
+    );
 }

@@ -11,6 +11,7 @@ pub(super) struct WorldSweep {
     pub(super) budget: Option<u64>,
     pub(super) base_sets: Vec<Override>,
     pub(super) sampling: aichaos::sweep::Sampling,
+    pub(super) plan: aichaos::config::best::Plan,
 }
 
 /// One world of `--worlds`: a scenario of a file, and its label in the outputs.
@@ -211,6 +212,17 @@ pub(super) fn execute_worlds(o: Args, g: crate::cli::Globals, w: WorldSweep) -> 
             }
         }
     }
+    // best.json is the first world's: its baseline and points must be exportable.
+    let width = points.len() + 1;
+    let scenarios: Vec<&scenario::Scenario> =
+        variants[1..width].iter().map(|v| &v.scenario).collect();
+    let paths = super::param_paths(&w.params);
+    if let Err(e) = w
+        .plan
+        .check_sweep(&variants[0].scenario, &scenarios, &points, &paths)
+    {
+        return fail("--export", e);
+    }
     let requests = variants
         .iter()
         .map(|v| aichaos::scenario::estimate::expected_requests(&v.scenario))
@@ -280,7 +292,6 @@ pub(super) fn execute_worlds(o: Args, g: crate::cli::Globals, w: WorldSweep) -> 
                 .collect()
         })
         .collect();
-    let width = points.len() + 1;
     let rows: Vec<Vec<Vec<Vec<f64>>>> = per_variant.chunks(width).map(<[_]>::to_vec).collect();
     let comparisons: Vec<aichaos::compare::Comparison> = variants
         .chunks(width)
@@ -305,6 +316,7 @@ pub(super) fn execute_worlds(o: Args, g: crate::cli::Globals, w: WorldSweep) -> 
         Some(&results),
         &out,
         o.json,
+        &w.plan,
     )
 }
 
