@@ -20,8 +20,9 @@ impl Sim<'_> {
         recorded: Recorded,
         retry_after_ns: Option<Nanos>,
     ) {
-        let r = self.clients.requests.items[request as usize];
-        if r.breaker == NONE {
+        let r = &self.clients.requests.items[request as usize];
+        let (breaker, epoch) = (r.breaker, r.breaker_epoch);
+        if breaker == NONE {
             return;
         }
         let outcome = breaker::Outcome {
@@ -29,9 +30,9 @@ impl Sim<'_> {
             duration_ns: self.now - r.attempt_started_ns,
             retry_after_ns,
         };
-        let slot = &mut self.clients.breakers[r.breaker as usize];
-        match slot.breaker.record(self.now, r.breaker_epoch, outcome) {
-            Transition::Opened { until_ns } => self.breaker_opened(r.breaker, until_ns),
+        let slot = &mut self.clients.breakers[breaker as usize];
+        match slot.breaker.record(self.now, epoch, outcome) {
+            Transition::Opened { until_ns } => self.breaker_opened(breaker, until_ns),
             Transition::Closed => {
                 // A retry breaker closes before the end it was given (it has none): the open
                 // interval ends now. Others close from half-open, after it ended.
@@ -42,7 +43,7 @@ impl Sim<'_> {
                 slot.closes += 1;
                 self.observers.bucket.breaker_closes += 1;
                 if self.tracing() {
-                    self.emit(self.breaker_trace(r.breaker, TraceKind::BreakerClosed, self.now));
+                    self.emit(self.breaker_trace(breaker, TraceKind::BreakerClosed, self.now));
                 }
             }
             Transition::None => {}

@@ -153,6 +153,8 @@ pub struct Sim<'a> {
     now: Nanos,
     queue: EventQueue,
     arrivals_end_ns: Nanos,
+    /// Every group has a `max_requests` (only then can arrivals run out before the end).
+    arrivals_capped: bool,
     hard_stop_ns: Nanos,
     events_processed: u64,
     /// The rest of the state by owner: the world, the clients, the observers. (Handlers are
@@ -422,6 +424,7 @@ impl<'a> Sim<'a> {
             now: 0,
             queue,
             arrivals_end_ns,
+            arrivals_capped: scenario.groups.iter().all(|g| g.max_requests.is_some()),
             hard_stop_ns: arrivals_end_ns.saturating_add(scenario.drain_limit_ns),
             events_processed: 0,
             world: World {
@@ -634,7 +637,8 @@ impl<'a> Sim<'a> {
             }
             // Done when no arrival can come, no request is alive and the providers have
             // finished (and billed) the work clients abandoned.
-            let arrivals_over = time >= self.arrivals_end_ns || self.arrivals_exhausted();
+            let arrivals_over =
+                time >= self.arrivals_end_ns || (self.arrivals_capped && self.arrivals_exhausted());
             if arrivals_over
                 && self.clients.requests.live() == 0
                 && self.world.jobs.live() == 0

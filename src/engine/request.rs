@@ -157,7 +157,7 @@ impl Sim<'_> {
 
     pub(super) fn start_attempt(&mut self, request: u32) {
         let now = self.now;
-        let r = self.clients.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
         let gi = r.group as usize;
         let policy = &self.scenario.groups[gi].policy;
         if now >= r.arrived_ns.saturating_add(policy.deadline_ns) {

@@ -27,18 +27,19 @@ impl Sim<'_> {
         if self.observers.attempt_log.sink.is_some() {
             self.log_attempt(request, generation, None, streaming_ns, None);
         }
-        let r = self.clients.requests.items[request as usize];
-        if generation != r.first_live_generation {
-            self.count(r.group, r.counted, |t| t.hedges_won += 1);
+        let r = &self.clients.requests.items[request as usize];
+        let (group, counted, arrived_ns) = (r.group, r.counted, r.arrived_ns);
+        let (from_fallback, hedge_won) = (r.chain_pos > 0, generation != r.first_live_generation);
+        if hedge_won {
+            self.count(group, counted, |t| t.hedges_won += 1);
         }
         self.record_breaker(request, Recorded::Success, None);
         self.attempt_ended(request, None);
-        let r = self.clients.requests.items[request as usize];
-        let pi = self.current_step(request).target.provider as usize;
-        if r.counted {
-            let step = self.current_step(request);
+        let target = self.current_step(request).target;
+        let pi = target.provider as usize;
+        if counted {
             self.observers.target_answers
-                [self.observers.target_offsets[pi] + step.target.model as usize] += 1;
+                [self.observers.target_offsets[pi] + target.model as usize] += 1;
         }
         if let Some(since) = self.observers.faults[pi].recovering_since_ns.take() {
             // The first answer after a fault window: the time to recover.
@@ -47,21 +48,21 @@ impl Sim<'_> {
             totals.recovery_sum_ns += u128::from(self.now - since);
             totals.recovery_max_ns = totals.recovery_max_ns.max(self.now - since);
         }
-        let latency = self.now - r.arrived_ns;
-        let from_fallback = r.chain_pos > 0;
-        self.count(r.group, r.counted, |t| {
+        let latency = self.now - arrived_ns;
+        self.count(group, counted, |t| {
             t.succeeded += 1;
             t.latency_sum_ns += u128::from(latency);
             t.served_by_fallback += u64::from(from_fallback);
         });
-        if r.counted {
+        if counted {
             record_latency(&mut self.observers.latency_ok, latency);
-            self.observers.slo.request_ended(r.group, true, latency);
+            self.observers.slo.request_ended(group, true, latency);
         }
         record_latency(&mut self.observers.bucket.latency, latency);
         if self.tracing() {
             let mut e = self.request_trace(request, TraceKind::Succeeded);
-            e.attempt_ns = Some(self.now - r.attempt_started_ns);
+            e.attempt_ns =
+                Some(self.now - self.clients.requests.items[request as usize].attempt_started_ns);
             self.as_copy(&mut e, request, generation);
             self.emit(e);
         }
@@ -388,15 +389,17 @@ impl Sim<'_> {
     /// retries-in-flight bookkeeping.
     pub(super) fn attempt_ended(&mut self, request: u32, failure: Option<Failure>) {
         let now = self.now;
-        let r = self.clients.requests.items[request as usize];
-        let gi = r.group as usize;
+        let r = &self.clients.requests.items[request as usize];
+        let (group, counted, chain_pos) = (r.group, r.counted, r.chain_pos);
+        let (is_retry, copies, retry_cost) = (r.is_retry, r.copies, r.retry_cost);
+        let gi = group as usize;
         let g = &mut self.clients.groups[gi];
         // A retry leaves flight with its request's last attempt out (or its success).
-        if r.is_retry && (failure.is_none() || r.copies.count_ones() <= 1) {
+        if is_retry && (failure.is_none() || copies.count_ones() <= 1) {
             g.retries_in_flight -= 1;
         }
         if let Some(budget) = &mut g.budget {
-            budget.on_attempt(failure.is_none(), f64::from(r.retry_cost));
+            budget.on_attempt(failure.is_none(), f64::from(retry_cost));
         }
         if accepted(failure)
             && let Some(throttle) = &mut g.throttle
@@ -405,14 +408,14 @@ impl Sim<'_> {
         }
         // With hedging, a success also ends the copies still out.
         let ended = if failure.is_none() {
-            r.copies.count_ones().max(1)
+            copies.count_ones().max(1)
         } else {
             1
         };
         self.release_bulkhead_slots(gi, ended);
         let g = &mut self.clients.groups[gi];
         if let Some(config) = &self.scenario.groups[gi].policy.cooldown {
-            let cooldown = &mut g.cooldowns[r.chain_pos as usize];
+            let cooldown = &mut g.cooldowns[chain_pos as usize];
             let cooled = match failure {
                 None => {
                     cooldown.on_success(now);
@@ -421,7 +424,7 @@ impl Sim<'_> {
                 Some(failure) => cooldown.on_failure(config, now, failure == Failure::RateLimited),
             };
             if cooled {
-                self.count(r.group, r.counted, |t| t.cooldowns += 1);
+                self.count(group, counted, |t| t.cooldowns += 1);
             }
         }
     }

@@ -20,11 +20,13 @@ impl Sim<'_> {
         let now = self.now;
         let step = self.current_step(request);
         let (pi, mi) = (step.target.provider as usize, step.target.model as usize);
-        let r = self.clients.requests.items[request as usize];
+        let r = &self.clients.requests.items[request as usize];
+        let (group, id, draws, generation) = (r.group, r.id, r.draws, r.generation);
+        let (input_tokens, output_tokens, counted) = (r.input_tokens, r.output_tokens, r.counted);
         let provider = &self.scenario.providers[pi];
-        let max_tokens = self.scenario.groups[r.group as usize].request.max_tokens;
+        let max_tokens = self.scenario.groups[group as usize].request.max_tokens;
         self.observers.provider_totals[pi].received += 1;
-        match self.world.providers[pi].admit(now, provider, mi, r.input_tokens, max_tokens) {
+        match self.world.providers[pi].admit(now, provider, mi, input_tokens, max_tokens) {
             Verdict::Reject {
                 failure,
                 retry_after_ns,
@@ -43,13 +45,13 @@ impl Sim<'_> {
                 if let Some(timer) = timer {
                     self.arm(timer);
                 }
-                let policy = &self.scenario.groups[r.group as usize].policy;
+                let policy = &self.scenario.groups[group as usize].policy;
                 // Ends at the connect timeout unless the attempt timeout comes first.
                 if policy.connect_timeout_ns < policy.attempt_timeout_ns {
                     let failure = Failure::ConnectTimeout;
                     let event = Event::AttemptFails {
                         request,
-                        generation: r.generation,
+                        generation,
                         failure,
                     };
                     self.queue
@@ -59,7 +61,7 @@ impl Sim<'_> {
             Verdict::Accept { reserved_nusd } => {
                 self.observers.provider_totals[pi].accepted += 1;
                 let conditions = self.world.providers[pi].conditions;
-                let rng = self.world.draws.at(r.id, r.draws);
+                let rng = self.world.draws.at(id, draws);
                 let draw = provider.draw_service(mi, conditions, rng);
                 let kind = draw.kind;
                 // What the request log records as the time to first token: an error's
@@ -67,24 +69,24 @@ impl Sim<'_> {
                 let (service_s, ttft_s) = match kind {
                     ServiceKind::Error(_) => (draw.error_s, draw.error_s),
                     ServiceKind::Success | ServiceKind::Hang => (
-                        draw.service_s(r.output_tokens),
+                        draw.service_s(output_tokens),
                         draw.ttft_s * draw.latency_multiplier,
                     ),
                 };
                 let job = self.world.jobs.insert(Job {
                     request,
-                    generation: r.generation,
+                    generation,
                     provider: pi as u16,
                     model: mi as u16,
                     kind,
                     service_ns: secs_to_ns(service_s),
                     streaming_ns: secs_to_ns(service_s).saturating_sub(secs_to_ns(ttft_s)),
-                    input_tokens: r.input_tokens,
-                    output_tokens: r.output_tokens,
+                    input_tokens,
+                    output_tokens,
                     reserved_nusd,
                     admitted_ns: now,
-                    group: r.group,
-                    counted: r.counted,
+                    group,
+                    counted,
                     live: true,
                 });
                 let state = &mut self.world.providers[pi];
