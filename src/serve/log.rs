@@ -20,10 +20,11 @@
 //! 3. `x-stainless-retry-count: N` (openai-python, anthropic-python and the other Stainless
 //!    SDKs send it on every attempt; they send no idempotency key, `_idempotency_header` being
 //!    None for both APIs): attempt 0 starts a request; attempt N > 0 continues the request
-//!    whose attempt N - 1 had the same body (the SDK sends the same bytes again), the
-//!    earliest of them if several wait. With identical bodies sent concurrently two
-//!    requests' retries may be swapped: the attempts per request stay right (as many
-//!    requests reach attempt N as N-th attempts were sent), a gap may be another's.
+//!    whose attempt N - 1 failed with the same body (the SDK sends the same bytes again;
+//!    a success is not retried), the one that failed first if several wait. With identical
+//!    bodies sent concurrently two requests' retries may be swapped: the attempts per
+//!    request stay right (as many requests reach attempt N as N-th attempts were sent), a
+//!    gap may be another's.
 //!    Without such an attempt N - 1 (the server started after it), the record keeps the
 //!    index N in a request of its own.
 //! 4. Nothing: each attempt is its own request (`attempt` 0, `first`).
@@ -123,6 +124,8 @@ pub struct Ticket {
     model: u16,
     input_tokens: u32,
     key: Option<String>,
+    /// An SDK attempt's body hash and retry count.
+    sdk: Option<(u64, u32)>,
 }
 
 /// How an attempt ended.
@@ -187,7 +190,8 @@ impl Identities {
         let before = now_ns.saturating_sub(self.window_ns);
         while let Some((seen, key)) = self.keyed_order.front() {
             let stale = self.keyed.get(key).is_none_or(|k| k.seen_ns != *seen);
-            if !(stale || *seen < before || self.keyed.len() > MAX_LINKS) {
+            let over = self.keyed.len() > MAX_LINKS || self.keyed_order.len() > 2 * MAX_LINKS;
+            if !(stale || over || *seen < before) {
                 break;
             }
             if !stale {
@@ -264,9 +268,6 @@ impl Identities {
                         }
                     }
                 };
-                let key = (*body, *retry, seq);
-                self.links.insert(key, Link { request, attempt });
-                self.links_order.push_back((now_ns, key));
                 let kind = if attempt == 0 {
                     AttemptKind::First
                 } else {
@@ -275,6 +276,12 @@ impl Identities {
                 (request, attempt, kind)
             }
         }
+    }
+
+    /// An SDK attempt failed: a retry with the next count and the same body continues it.
+    fn may_retry(&mut self, now_ns: Nanos, (body, retry, seq): (u64, u32, u64), link: Link) {
+        self.links.insert((body, retry, seq), link);
+        self.links_order.push_back((now_ns, (body, retry, seq)));
     }
 
     fn ended(&mut self, key: &str) {
@@ -345,6 +352,10 @@ impl LiveLog {
                 Caller::Keyed(key) => Some(key.clone()),
                 _ => None,
             },
+            sdk: match caller {
+                Caller::Sdk { retry, body } => Some((*body, *retry)),
+                _ => None,
+            },
         }
     }
 
@@ -355,10 +366,18 @@ impl LiveLog {
             self.ids.ended(key);
         }
         self.out.remove(&(ticket.sent_ns, ticket.seq));
+        let ok = ending.failure.is_none() && !ending.client_closed;
+        if let Some((body, retry)) = ticket.sdk.filter(|_| !ok) {
+            let link = Link {
+                request: ticket.request,
+                attempt: ticket.attempt,
+            };
+            let at_ns = ending.at_ns.max(ticket.sent_ns);
+            self.ids.may_retry(at_ns, (body, retry, ticket.seq), link);
+        }
         if self.closed || self.error.is_some() {
             return;
         }
-        let ok = ending.failure.is_none() && !ending.client_closed;
         let record = AttemptRecord {
             sent_ns: ticket.sent_ns,
             request: ticket.request,
@@ -424,40 +443,30 @@ mod tests {
     const TARGET: (u16, u16) = (0, 0);
 
     #[test]
-    fn sdk_retries_continue_the_request_with_the_same_body() {
+    fn sdk_retries_continue_the_failed_attempt_with_the_same_body() {
         let mut ids = Identities::new(1_000);
         let sdk = |retry, body| Caller::Sdk { retry, body };
-        assert_eq!(
-            ids.identify(0, 0, &sdk(0, 7), TARGET),
-            (0, 0, AttemptKind::First)
-        );
-        assert_eq!(
-            ids.identify(1, 1, &sdk(0, 8), TARGET),
-            (1, 0, AttemptKind::First)
-        );
-        assert_eq!(
-            ids.identify(2, 2, &sdk(1, 8), TARGET),
-            (1, 1, AttemptKind::Retry)
-        );
-        assert_eq!(
-            ids.identify(3, 3, &sdk(1, 7), TARGET),
-            (0, 1, AttemptKind::Retry)
-        );
-        assert_eq!(
-            ids.identify(4, 4, &sdk(2, 7), TARGET),
-            (0, 2, AttemptKind::Retry)
-        );
-        // No attempt 1 of body 9 to continue: a request of its own, its index kept.
-        assert_eq!(
-            ids.identify(5, 5, &sdk(2, 9), TARGET),
-            (2, 2, AttemptKind::Retry)
-        );
+        let failed = |ids: &mut Identities, at, (body, retry, seq), request, attempt| {
+            ids.may_retry(at, (body, retry, seq), Link { request, attempt });
+        };
+        let first = AttemptKind::First;
+        let retry = AttemptKind::Retry;
+        assert_eq!(ids.identify(0, 0, &sdk(0, 7), TARGET), (0, 0, first));
+        assert_eq!(ids.identify(1, 1, &sdk(0, 8), TARGET), (1, 0, first));
+        // Request 1 failed first, then request 0; a success (seq 2) waits for no retry.
+        assert_eq!(ids.identify(2, 2, &sdk(0, 7), TARGET), (2, 0, first));
+        failed(&mut ids, 3, (8, 0, 1), 1, 0);
+        failed(&mut ids, 4, (7, 0, 0), 0, 0);
+        assert_eq!(ids.identify(5, 3, &sdk(1, 8), TARGET), (1, 1, retry));
+        assert_eq!(ids.identify(6, 4, &sdk(1, 7), TARGET), (0, 1, retry));
+        failed(&mut ids, 7, (7, 1, 4), 0, 1);
+        assert_eq!(ids.identify(8, 5, &sdk(2, 7), TARGET), (0, 2, retry));
+        // No failed attempt 1 of body 9 to continue: a request of its own, its index kept.
+        assert_eq!(ids.identify(9, 6, &sdk(2, 9), TARGET), (3, 2, retry));
         // Forgotten after the window.
-        assert_eq!(
-            ids.identify(5_000, 6, &sdk(1, 8), TARGET),
-            (3, 1, AttemptKind::Retry)
-        );
-        assert_eq!(ids.identify(5_001, 7, &Caller::Anonymous, TARGET).0, 4);
+        failed(&mut ids, 10, (8, 1, 3), 1, 1);
+        assert_eq!(ids.identify(5_000, 7, &sdk(2, 8), TARGET), (4, 2, retry));
+        assert_eq!(ids.identify(5_001, 8, &Caller::Anonymous, TARGET).0, 5);
     }
 
     #[test]

@@ -797,3 +797,124 @@ fn a_client_that_gives_up_is_logged_as_client_closed() {
         "{statuses:?}"
     );
 }
+
+/// One logical request as a Stainless SDK sends it (openai-python's defaults): up to 3
+/// attempts, each with `x-stainless-retry-count`, backing off min(0.5 * 2^n, 8) * (1 - U/4)
+/// seconds of world time between them (divided by `scale` on the wall). Its attempts.
+async fn sdk_request(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    body: &Bytes,
+    scale: f64,
+    uniform: &mut impl FnMut() -> f64,
+) -> u32 {
+    for retry in 0..3u32 {
+        let request = Request::post("/v1/chat/completions")
+            .header("host", "walk-through")
+            .header("content-type", "application/json")
+            .header("x-stainless-retry-count", retry.to_string())
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        if status == 200 || retry == 2 {
+            return retry + 1;
+        }
+        let backoff_s = (0.5 * 2f64.powi(retry as i32)).min(8.0) * (1.0 - 0.25 * uniform());
+        tokio::time::sleep(Duration::from_secs_f64(backoff_s / scale)).await;
+    }
+    unreachable!("the third attempt returns")
+}
+
+/// The README's walk-through as a test: serve a world failing 30 % of attempts with 500s,
+/// drive it with a client retrying as openai-python does (six at once, all with the same
+/// prompt: the hardest case for joining attempts), `fit` its request log, and find the
+/// world and the client again: the 500s' rate inside the fitted 95 % interval, the
+/// attempts per request exactly as the client counted them, the first retry's gap in the
+/// SDK's backoff range and openai-python as the closest preset.
+#[test]
+fn a_served_log_fits_back_the_world_and_the_clients_retries() {
+    // Not faster: the client's own overhead (a millisecond or two of wall time per retry)
+    // is multiplied by the scale in the log's world time.
+    const SCALE: f64 = 5.0;
+    const WORKERS: u64 = 6;
+    const REQUESTS_EACH: u64 = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    let live = serve_logged(
+        json!({ "seed": 1,
+            "traffic": [{ "name": "app", "request": { "output_tokens": 20 } }],
+            "providers": [{ "name": "p", "errors": { "500": 0.3 }, "error_latency": "50ms",
+                "models": [{ "name": "m", "ttft": "100ms", "per_token": "2ms" }] }] }),
+        SCALE,
+        Some(&log),
+    );
+    let addr = live.addr;
+    let attempts: Vec<u32> = live.runtime.block_on(async move {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                tokio::spawn(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let (mut sender, connection) =
+                        http1::handshake(TokioIo::new(stream)).await.unwrap();
+                    tokio::spawn(connection);
+                    let body = Bytes::from(openai("m").to_string());
+                    // xorshift64*: the client's own jitter, seeded per worker.
+                    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ (w + 1);
+                    let mut uniform = move || {
+                        state ^= state >> 12;
+                        state ^= state << 25;
+                        state ^= state >> 27;
+                        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64
+                            / (1u64 << 53) as f64
+                    };
+                    let mut counts = Vec::new();
+                    for _ in 0..REQUESTS_EACH {
+                        counts.push(sdk_request(&mut sender, &body, SCALE, &mut uniform).await);
+                    }
+                    counts
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        all
+    });
+    live.stop().log.unwrap().unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, stdout, err) = crate::support::aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit.json")).unwrap())
+            .unwrap();
+    let retries = &report["retries"];
+    let mut histogram = std::collections::BTreeMap::<String, u64>::new();
+    for a in &attempts {
+        *histogram.entry(a.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        retries["attempts_per_request"],
+        json!(histogram),
+        "{stdout}"
+    );
+    assert_eq!(retries["max_attempts"], 3);
+    assert_eq!(retries["closest_preset"], "openai-python", "{retries}");
+    let gap = retries["median_gap_s"][0].as_f64().unwrap();
+    assert!((0.375..0.6).contains(&gap), "first gap {gap} s");
+    let rate = &report["providers"][0]["background"]["500"];
+    let (low, high) = (
+        rate["low"].as_f64().unwrap(),
+        rate["high"].as_f64().unwrap(),
+    );
+    assert!(low <= 0.3 && 0.3 <= high, "{rate}");
+    assert_eq!(report["providers"][0]["windows"], json!([]), "{stdout}");
+    eprintln!("fitted: {retries}; the 500s: {rate}");
+}
