@@ -212,7 +212,6 @@ impl Identities {
     fn identify(
         &mut self,
         now_ns: Nanos,
-        seq: u64,
         caller: &Caller,
         target: (u16, u16),
     ) -> (u64, u32, AttemptKind) {
@@ -336,7 +335,7 @@ impl LiveLog {
     ) -> Ticket {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let (request, attempt, kind) = self.ids.identify(sent_ns, seq, caller, (provider, model));
+        let (request, attempt, kind) = self.ids.identify(sent_ns, caller, (provider, model));
         self.out.insert((sent_ns, seq));
         Ticket {
             seq,
@@ -451,44 +450,38 @@ mod tests {
         };
         let first = AttemptKind::First;
         let retry = AttemptKind::Retry;
-        assert_eq!(ids.identify(0, 0, &sdk(0, 7), TARGET), (0, 0, first));
-        assert_eq!(ids.identify(1, 1, &sdk(0, 8), TARGET), (1, 0, first));
+        assert_eq!(ids.identify(0, &sdk(0, 7), TARGET), (0, 0, first));
+        assert_eq!(ids.identify(1, &sdk(0, 8), TARGET), (1, 0, first));
         // Request 1 failed first, then request 0; a success (seq 2) waits for no retry.
-        assert_eq!(ids.identify(2, 2, &sdk(0, 7), TARGET), (2, 0, first));
+        assert_eq!(ids.identify(2, &sdk(0, 7), TARGET), (2, 0, first));
         failed(&mut ids, 3, (8, 0, 1), 1, 0);
         failed(&mut ids, 4, (7, 0, 0), 0, 0);
-        assert_eq!(ids.identify(5, 3, &sdk(1, 8), TARGET), (1, 1, retry));
-        assert_eq!(ids.identify(6, 4, &sdk(1, 7), TARGET), (0, 1, retry));
+        assert_eq!(ids.identify(5, &sdk(1, 8), TARGET), (1, 1, retry));
+        assert_eq!(ids.identify(6, &sdk(1, 7), TARGET), (0, 1, retry));
         failed(&mut ids, 7, (7, 1, 4), 0, 1);
-        assert_eq!(ids.identify(8, 5, &sdk(2, 7), TARGET), (0, 2, retry));
+        assert_eq!(ids.identify(8, &sdk(2, 7), TARGET), (0, 2, retry));
         // No failed attempt 1 of body 9 to continue: a request of its own, its index kept.
-        assert_eq!(ids.identify(9, 6, &sdk(2, 9), TARGET), (3, 2, retry));
+        assert_eq!(ids.identify(9, &sdk(2, 9), TARGET), (3, 2, retry));
         // Forgotten after the window.
         failed(&mut ids, 10, (8, 1, 3), 1, 1);
-        assert_eq!(ids.identify(5_000, 7, &sdk(2, 8), TARGET), (4, 2, retry));
-        assert_eq!(ids.identify(5_001, 8, &Caller::Anonymous, TARGET).0, 5);
+        assert_eq!(ids.identify(5_000, &sdk(2, 8), TARGET), (4, 2, retry));
+        assert_eq!(ids.identify(5_001, &Caller::Anonymous, TARGET).0, 5);
     }
 
     #[test]
     fn keyed_requests_count_their_attempts_and_name_their_kinds() {
         let mut ids = Identities::new(1_000);
         let key = Caller::Keyed("a".into());
-        assert_eq!(ids.identify(0, 0, &key, TARGET), (0, 0, AttemptKind::First));
+        assert_eq!(ids.identify(0, &key, TARGET), (0, 0, AttemptKind::First));
         ids.ended("a");
-        assert_eq!(ids.identify(1, 1, &key, TARGET), (0, 1, AttemptKind::Retry));
+        assert_eq!(ids.identify(1, &key, TARGET), (0, 1, AttemptKind::Retry));
         // Still out: a copy racing it.
-        assert_eq!(ids.identify(2, 2, &key, TARGET), (0, 2, AttemptKind::Hedge));
+        assert_eq!(ids.identify(2, &key, TARGET), (0, 2, AttemptKind::Hedge));
         ids.ended("a");
         ids.ended("a");
-        assert_eq!(
-            ids.identify(3, 3, &key, (0, 1)),
-            (0, 3, AttemptKind::Fallback)
-        );
+        assert_eq!(ids.identify(3, &key, (0, 1)), (0, 3, AttemptKind::Fallback));
         let other = Caller::Keyed("b".into());
-        assert_eq!(
-            ids.identify(4, 4, &other, TARGET),
-            (1, 0, AttemptKind::First)
-        );
+        assert_eq!(ids.identify(4, &other, TARGET), (1, 0, AttemptKind::First));
     }
 
     #[test]
