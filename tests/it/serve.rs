@@ -552,6 +552,7 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("world.json");
     std::fs::write(&file, crate::support::base().to_string()).unwrap();
+    let log = dir.path().join("served.csv");
     let mut child = crate::support::start(&[
         "serve",
         file.to_str().unwrap(),
@@ -559,6 +560,8 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
         "127.0.0.1:0",
         "--time-scale",
         "10",
+        "--request-log",
+        log.to_str().unwrap(),
     ]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
@@ -571,9 +574,38 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     let status =
         runtime.block_on(async { send(addr, "/v1/models", Bytes::new(), false).await.status() });
     assert_eq!(status, 200);
+    let body = Bytes::from(openai("m").to_string());
+    let status = runtime.block_on(async {
+        send(addr, "/v1/chat/completions", body, false)
+            .await
+            .status()
+    });
+    assert_eq!(status, 200);
     sigint(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("wrote 1 records"), "{stderr}");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(written.contains(",first,app,p,m,ok,200,"), "{written}");
+
+    // A log that cannot be created: exit 2 before listening.
+    let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--request-log",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--request-log") && stderr.contains("log.jsonl"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) =
         crate::support::aichaos(&["serve", file.to_str().unwrap(), "--time-scale", "0"]);
