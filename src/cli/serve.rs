@@ -35,6 +35,11 @@ pub struct Args {
     /// `x-stainless-retry-count` with the same body (README, "Serving a world live").
     #[arg(long, value_name = "FILE")]
     request_log: Option<PathBuf>,
+    /// Connections open at once; beyond, a new connection's requests get a 503 that says
+    /// so. Each open stream takes about 22 KiB (10,000: about 224 MiB).
+    #[arg(long, value_name = "N", default_value_t = aichaos::serve::DEFAULT_MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     #[command(flatten)]
     overrides: SetArgs,
 }
@@ -87,6 +92,7 @@ pub fn execute(a: Args) -> i32 {
     let config = Config {
         time_scale: scale,
         request_log: a.request_log.clone(),
+        max_connections: a.max_connections as usize,
         ..Config::new(scenario)
     };
     let served = aichaos::serve::run_until_interrupted(a.listen, config, |addr| {

@@ -59,6 +59,10 @@ use world::{Admitted, Gate, JobState, LiveWorld};
 /// Request bodies above this are refused with 413 (4 MiB: far above any text prompt a
 /// test sends; images are not modelled).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+/// Connections open at once, by default: 10,000 open streams take about 224 MiB
+/// (`benches/serve.rs`). Beyond it a new connection's requests get a 503 saying so, and the
+/// connection is closed, rather than waiting unanswered in the listen queue.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// After Ctrl-C, answers in progress (streams, queued requests) get this long to finish.
 pub const DEFAULT_DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// The world's own events (outages, top-ups) are applied at least this often even when no
@@ -73,6 +77,7 @@ pub struct Config {
     pub time_scale: f64,
     pub max_body_bytes: usize,
     pub drain_limit: Duration,
+    pub max_connections: usize,
     /// Where to write the request log (`log`), JSON lines or CSV by the name.
     pub request_log: Option<PathBuf>,
 }
@@ -84,6 +89,7 @@ impl Config {
             time_scale: 1.0,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             drain_limit: DEFAULT_DRAIN_LIMIT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             request_log: None,
         }
     }
@@ -147,6 +153,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     drain_limit: Duration,
+    max_connections: usize,
 }
 
 /// How a server stopped.
@@ -183,6 +190,7 @@ impl Server {
             listener,
             shared: Arc::new(shared),
             drain_limit: config.drain_limit,
+            max_connections: config.max_connections.max(1),
         })
     }
 
@@ -197,7 +205,10 @@ impl Server {
             listener,
             shared,
             drain_limit,
+            max_connections,
         } = self;
+        let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        let mut warned = false;
         let ticker = tokio::spawn(tick(Arc::clone(&shared)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -210,6 +221,30 @@ impl Server {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+                        if !warned {
+                            warned = true;
+                            eprintln!(
+                                "aichaos serve: {max_connections} connections open, the limit \
+                                 (--max-connections): new ones get 503 and are closed"
+                            );
+                        }
+                        let shared = Arc::clone(&shared);
+                        let service = hyper::service::service_fn(move |req| {
+                            std::future::ready(Ok::<_, Infallible>(over_limit(
+                                &shared,
+                                &req,
+                                max_connections,
+                            )))
+                        });
+                        let connection = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(false)
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        continue;
+                    };
                     let shared = Arc::clone(&shared);
                     let service = hyper::service::service_fn(move |req| {
                         handle(Arc::clone(&shared), req)
@@ -219,6 +254,7 @@ impl Server {
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
                         let _ = connection.await;
+                        drop(permit);
                     });
                 }
                 () = &mut shutdown => break,
@@ -316,6 +352,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answered {
             Ok(local_error(&shared, guessed, 404, &message, None))
         }
     }
+}
+
+/// The answer on a connection beyond the limit: a 503 in the request's format that says
+/// it is the server's limit, not the world's (the connection closes after it).
+fn over_limit(shared: &Shared, req: &Request<Incoming>, limit: usize) -> Response<Body> {
+    let format =
+        if req.uri().path() == "/v1/messages" || req.headers().contains_key("anthropic-version") {
+            Format::Anthropic
+        } else {
+            Format::OpenAi
+        };
+    let message = format!(
+        "aichaos serve: {limit} connections are already open, its limit (--max-connections); \
+         this is the server's limit, not the served world's"
+    );
+    local_error(shared, format, 503, &message, None)
 }
 
 /// An error the server decides itself (bad input, unknown path or model), in `format`.

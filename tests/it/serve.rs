@@ -54,17 +54,22 @@ fn serve(patch: Value, time_scale: f64) -> Live {
 
 /// As `serve`, writing the request log to `log`.
 fn serve_logged(patch: Value, time_scale: f64, log: Option<&std::path::Path>) -> Live {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let config = Config {
         time_scale,
         drain_limit: Duration::from_secs(2),
         request_log: log.map(|p| p.to_path_buf()),
         ..Config::new(scenario(patch))
     };
+    start(config)
+}
+
+/// Serves `config` on a free loopback port.
+fn start(config: Config) -> Live {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), config))
         .unwrap();
@@ -949,4 +954,34 @@ fn a_served_log_fits_back_the_world_and_the_clients_retries() {
     assert!(low <= 0.3 && 0.3 <= high, "{rate}");
     assert_eq!(report["providers"][0]["windows"], json!([]), "{stdout}");
     eprintln!("fitted: {retries}; the 500s: {rate}");
+}
+
+/// Beyond `max_connections` a new connection's requests get a 503 naming the server's
+/// limit; once a connection closes, the next one is served.
+#[test]
+fn connections_beyond_the_limit_get_a_503_naming_it() {
+    let live = start(Config {
+        max_connections: 1,
+        drain_limit: Duration::from_secs(2),
+        ..Config::new(scenario(json!({})))
+    });
+    let live = std::sync::Arc::new(live);
+    let holder = {
+        let live = std::sync::Arc::clone(&live);
+        std::thread::spawn(move || live.post("/v1/chat/completions", openai("m")).status)
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("--max-connections") && message.contains("not the served world's"),
+        "{message}"
+    );
+    assert_eq!(holder.join().unwrap(), 200);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(live.post("/v1/chat/completions", openai("m")).status, 200);
 }
