@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     request_log: Option<PathBuf>,
     /// Connections open at once; beyond, a new connection's requests get a 503 that says
-    /// so. Each open stream takes about 22 KiB (10,000: about 224 MiB).
+    /// so. Each open stream takes about 21 KiB (10,000: 206-224 MiB).
     #[arg(long, value_name = "N", default_value_t = aichaos::serve::DEFAULT_MAX_CONNECTIONS as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,

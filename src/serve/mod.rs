@@ -59,7 +59,7 @@ use world::{Admitted, Gate, JobState, LiveWorld};
 /// Request bodies above this are refused with 413 (4 MiB: far above any text prompt a
 /// test sends; images are not modelled).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
-/// Connections open at once, by default: 10,000 open streams take about 224 MiB
+/// Connections open at once, by default: 10,000 open streams take 206-224 MiB
 /// (`benches/serve.rs`). Beyond it a new connection's requests get a 503 saying so, and the
 /// connection is closed, rather than waiting unanswered in the listen queue.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
