@@ -22,6 +22,13 @@
 //! (HTTP status, none for timeouts and connection failures), `latency_ns` (sent to answered
 //! or given up), `ttft_ns` (sent to first token, successes only), `input_tokens`,
 //! `output_tokens` (0 unless ok), `retry_after_ns` (a 429's Retry-After, when given).
+//!
+//! A live server (`aichaos serve --request-log`) writes the same format through the same
+//! writer, but its attempts end when answered, not within a timeout it knows: it holds each
+//! record (`hold`) and says itself when the earliest attempt still out was sent
+//! (`write_sent_before`). Its clients can also close a connection before the answer, an
+//! ending the simulator's clients never have (they end attempts by their timeouts): those
+//! records carry the outcome `client_closed` and no status.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -108,6 +115,10 @@ pub fn outcome_name(failure: Option<Failure>) -> &'static str {
     failure.map_or("ok", Failure::name)
 }
 
+/// The outcome of a live attempt whose client closed the connection before the answer (a
+/// timeout, a cancel: the server cannot tell which).
+pub const CLIENT_CLOSED: &str = "client_closed";
+
 /// Receives every attempt of a run as it ends, in the order the loop ends them.
 pub trait AttemptSink {
     fn attempt(&mut self, record: &AttemptRecord) -> io::Result<()>;
@@ -157,7 +168,7 @@ pub struct RequestLogWriter<W: Write> {
     providers: Vec<String>,
     models: Vec<Vec<String>>,
     /// Records not yet final (see the module's doc), earliest sent first.
-    held: BinaryHeap<Reverse<AttemptRecord>>,
+    held: BinaryHeap<Reverse<Held>>,
     /// The longest an attempt can be out: the longest attempt timeout of any group.
     horizon_ns: Nanos,
     pub records: u64,
@@ -196,11 +207,49 @@ impl<W: Write> RequestLogWriter<W> {
     /// Writes the records still held (the run is over: nothing earlier can come) and
     /// returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
-        while let Some(Reverse(r)) = self.held.pop() {
-            self.write(&r)?;
-        }
+        self.write_sent_before(Nanos::MAX)?;
         Ok(self.out)
     }
+
+    /// Holds a final record until `write_sent_before` passes its sending time (a live
+    /// server's way: see the module's doc). `client_closed`: the client closed the
+    /// connection first; the outcome is `client_closed` whatever `r.failure` says.
+    pub fn hold(&mut self, r: &AttemptRecord, client_closed: bool) {
+        self.held.push(Reverse(Held {
+            record: *r,
+            client_closed,
+        }));
+    }
+
+    /// Writes, in the order sent, the held records sent before `before_ns`: the caller
+    /// knows that no attempt still out, nor any to come, was sent earlier.
+    pub fn write_sent_before(&mut self, before_ns: Nanos) -> io::Result<()> {
+        while let Some(Reverse(first)) = self.held.peek()
+            && first.record.sent_ns < before_ns
+        {
+            let first = *first;
+            self.held.pop();
+            self.write(&first)?;
+        }
+        Ok(())
+    }
+
+    /// Records held, not yet written.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Flushes what was written to the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// A record waiting for its turn, in the order sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Held {
+    record: AttemptRecord,
+    client_closed: bool,
 }
 
 /// A CSV field, quoted (RFC 4180) only when it holds a comma, a quote or a line break.
@@ -215,30 +264,26 @@ fn csv_field(text: &str) -> String {
 impl<W: Write> AttemptSink for RequestLogWriter<W> {
     fn attempt(&mut self, r: &AttemptRecord) -> io::Result<()> {
         let ended_ns = r.sent_ns + r.latency_ns;
-        self.held.push(Reverse(*r));
+        self.hold(r, false);
         // Any attempt ending from now on was sent at or after `ended_ns - horizon_ns`.
-        let final_before_ns = ended_ns.saturating_sub(self.horizon_ns);
-        while let Some(Reverse(first)) = self.held.peek()
-            && first.sent_ns < final_before_ns
-        {
-            let first = *first;
-            self.held.pop();
-            self.write(&first)?;
-        }
-        Ok(())
+        self.write_sent_before(ended_ns.saturating_sub(self.horizon_ns))
     }
 }
 
 impl<W: Write> RequestLogWriter<W> {
-    fn write(&mut self, r: &AttemptRecord) -> io::Result<()> {
+    fn write(&mut self, held: &Held) -> io::Result<()> {
+        let r = &held.record;
         self.records += 1;
         let (group, provider) = (
             &self.groups[r.group as usize],
             &self.providers[r.provider as usize],
         );
         let model = &self.models[r.provider as usize][r.model as usize];
-        let outcome = outcome_name(r.failure);
-        let status = http_status(r.failure);
+        let (outcome, status) = if held.client_closed {
+            (CLIENT_CLOSED, None)
+        } else {
+            (outcome_name(r.failure), http_status(r.failure))
+        };
         match self.format {
             LogFormat::JsonLines => {
                 write!(

@@ -20,9 +20,20 @@ What is compared, each with its tolerance:
   backoff formula's range, [0.375, 0.5] s before the first retry and [0.75, 1.0] s before
   the second, plus 60 ms for the answer's reading and scheduling.
 
+Then the walk-through: the server's `--request-log`, fitted by `aichaos fit`, against what
+the client saw and against the simulation's own log fitted the same way:
+- the attempts per request the log's records join into (by the SDK's
+  `x-stainless-retry-count` and the same body: the SDK sends no request id) are exactly
+  the client's own counts;
+- the closest preset to the fitted retries is `openai-python`, and the median first gap
+  is inside the backoff range plus 60 ms;
+- the fitted rate of 500s, per attempt not rate-limited, is within 4 standard errors of
+  the rate fitted from the simulation's log.
+
 Prints each check and exits 1 when one fails.
 """
 
+import collections
 import json
 import math
 import os
@@ -61,18 +72,30 @@ WORLD = {
 }
 
 
-def simulate(binary, world_file, out_dir):
+def simulate(binary, world_file, out_dir, log_file):
     done = subprocess.run(
-        [binary, "run", world_file, "--no-charts", "--json", "--quiet", "--out", out_dir],
+        [binary, "run", world_file, "--no-charts", "--json", "--quiet", "--out", out_dir,
+         "--request-log", log_file],
         capture_output=True, text=True, check=False)
     if done.returncode not in (0, 1):
         sys.exit(f"aichaos run failed ({done.returncode}): {done.stderr}")
     return json.loads(done.stdout)["scenarios"][0]
 
 
-def serve(binary, world_file):
+def fit(binary, log_file, out_file):
+    """`aichaos fit` on a request log: its fit.json."""
+    done = subprocess.run(
+        [binary, "fit", log_file, "--out", out_file, "--no-charts", "--force"],
+        capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"aichaos fit {log_file} failed ({done.returncode}): {done.stderr}")
+    with open(os.path.join(os.path.dirname(out_file), "fit.json")) as f:
+        return json.load(f)
+
+
+def serve(binary, world_file, log_file):
     process = subprocess.Popen(
-        [binary, "serve", world_file, "--listen", "127.0.0.1:0"],
+        [binary, "serve", world_file, "--listen", "127.0.0.1:0", "--request-log", log_file],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()
     if "http://" not in first:
@@ -141,13 +164,19 @@ def main():
         world_file = os.path.join(tmp, "world.json")
         with open(world_file, "w") as f:
             json.dump(WORLD, f)
-        simulated = simulate(binary, world_file, os.path.join(tmp, "out"))
-        process, address = serve(binary, world_file)
+        sim_log, served_log = os.path.join(tmp, "sim.jsonl"), os.path.join(tmp, "served.jsonl")
+        simulated = simulate(binary, world_file, os.path.join(tmp, "out"), sim_log)
+        process, address = serve(binary, world_file, served_log)
         try:
             records = drive(address)
         finally:
+            # SIGTERM: the server drains and writes its request log whole.
             process.terminate()
             process.wait(timeout=20)
+        os.makedirs(os.path.join(tmp, "fit-served"))
+        os.makedirs(os.path.join(tmp, "fit-sim"))
+        served_fit = fit(binary, served_log, os.path.join(tmp, "fit-served", "fitted.json"))
+        sim_fit = fit(binary, sim_log, os.path.join(tmp, "fit-sim", "fitted.json"))
 
     print(f"openai {openai.__version__}; {len(records)} requests through `aichaos serve`; "
           f"{simulated['requests']['arrived']} simulated with the openai-python preset")
@@ -180,6 +209,27 @@ def main():
         inside = all(low - 0.005 <= g <= high + 0.06 for g in gaps)
         shown = f"{min(gaps):.3f}-{max(gaps):.3f} s over {len(gaps)}" if gaps else "none"
         check(f"delay before retry {n + 1} in [{low}, {high}] s", inside and len(gaps) > 3, shown)
+
+    retries = served_fit["retries"] or {}
+    counted = {str(k): v for k, v in sorted(collections.Counter(attempts).items())}
+    check("fit: attempts per request joined from the log", retries.get("attempts_per_request") == counted,
+          f"fitted {retries.get('attempts_per_request')}, the client's {counted}")
+    gap = (retries.get("median_gap_s") or [None])[0]
+    check("fit: closest preset", retries.get("closest_preset") == "openai-python",
+          f"{retries.get('closest_preset')} (distance {retries.get('preset_distance')}, first gap {gap} s)")
+    check("fit: median first gap in [0.375, 0.5] s", gap is not None and 0.375 <= gap <= 0.56,
+          f"{gap} s")
+
+    def rate_500(report):
+        rate = report["providers"][0]["background"].get("500", {"rate": 0.0, "count": 0})
+        n = rate["count"] / rate["rate"] if rate["rate"] > 0 else 1
+        return rate["rate"], n
+    (real_rate, real_n), (sim_rate, sim_n) = rate_500(served_fit), rate_500(sim_fit)
+    p = (real_rate + sim_rate) / 2
+    tolerance = 4 * math.sqrt(p * (1 - p) * (1 / real_n + 1 / sim_n))
+    check("fit: rate of 500s, served against simulated", abs(real_rate - sim_rate) <= tolerance,
+          f"served {real_rate:.3f} of {real_n:.0f}, simulated {sim_rate:.3f} of {sim_n:.0f}, "
+          f"tolerance {tolerance:.3f}")
 
     passed = sum(checks)
     # Not the "N passed, N failed" line CI reads as a test runner's total: cargo's is that.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use aichaos::error::InputError;
 use aichaos::scenario;
-use aichaos::serve::{Config, Stopped};
+use aichaos::serve::{BindError, Config, Stopped};
 
 use super::{SetArgs, bad_input, load};
 
@@ -28,6 +28,18 @@ pub struct Args {
     /// Override the scenario's seed (the k-th request's draws depend on it and on k only).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also write every completion request that reached the world, one record per attempt,
+    /// in `run --request-log`'s format (JSON lines, or CSV when FILE ends in .csv), for
+    /// `aichaos fit`: written as the server runs, whole when it stops. Attempts become
+    /// requests by `x-aichaos-request-id`, `Idempotency-Key`, or the SDKs'
+    /// `x-stainless-retry-count` with the same body (README, "Serving a world live").
+    #[arg(long, value_name = "FILE")]
+    request_log: Option<PathBuf>,
+    /// Connections open at once; beyond, a new connection's requests get a 503 that says
+    /// so. Each open stream takes about 21 KiB (10,000: 206-224 MiB).
+    #[arg(long, value_name = "N", default_value_t = aichaos::serve::DEFAULT_MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     #[command(flatten)]
     overrides: SetArgs,
 }
@@ -79,6 +91,8 @@ pub fn execute(a: Args) -> i32 {
     let (name, seed, scale) = (scenario.name.clone(), scenario.seed, a.time_scale);
     let config = Config {
         time_scale: scale,
+        request_log: a.request_log.clone(),
+        max_connections: a.max_connections as usize,
         ..Config::new(scenario)
     };
     let served = aichaos::serve::run_until_interrupted(a.listen, config, |addr| {
@@ -92,15 +106,36 @@ pub fn execute(a: Args) -> i32 {
         outln!("  models: {}", models.join(", "));
         outln!("Ctrl-C stops it (answers in progress finish first).");
     });
+    let log_name = a
+        .request_log
+        .as_ref()
+        .map_or(String::new(), |p| p.display().to_string());
     match served {
-        Ok(stopped) => {
-            if stopped == Stopped::Cut {
-                eprintln!("aichaos serve: answers still in progress were cut at the drain limit");
+        Ok(served) => {
+            if served.stopped == Stopped::Cut {
+                eprintln!(
+                    "aichaos serve: answers still in progress were cut at the drain limit \
+                     (and are not in the request log)"
+                );
             }
-            aichaos::interrupt::exit_code()
+            match served.log {
+                Some(Err(e)) => {
+                    eprintln!("error: --request-log {log_name}: cannot write: {e}");
+                    aichaos::error::EXIT_OUTPUT_FAILED
+                }
+                Some(Ok(records)) => {
+                    eprintln!("aichaos serve: wrote {records} records to {log_name}");
+                    aichaos::interrupt::exit_code()
+                }
+                None => aichaos::interrupt::exit_code(),
+            }
         }
-        Err(e) => {
+        Err(BindError::Listen(e)) => {
             eprintln!("error: --listen {}: cannot listen: {e}", a.listen);
+            aichaos::error::EXIT_BAD_INPUT
+        }
+        Err(BindError::Log(e)) => {
+            eprintln!("error: --request-log {log_name}: cannot write: {e}");
             aichaos::error::EXIT_BAD_INPUT
         }
     }

@@ -53,6 +53,9 @@ impl Outcome {
             "ok" | "success" | "succeeded" => Outcome::Ok,
             "rate_limited" | "request_too_large" | "ratelimiterror" => Outcome::RateLimited,
             "connection_error" | "apiconnectionerror" => Outcome::Connection,
+            // `serve --request-log`: the client gave up before the answer, which the
+            // simulator's own logs call a timeout (a hang is found by them).
+            "client_closed" => Outcome::Timeout,
             _ if lower.contains("timeout") || lower == "deadline_exceeded" => Outcome::Timeout,
             _ if lower.starts_with("http_") => lower[5..]
                 .parse()
@@ -413,6 +416,7 @@ mod tests {
             Outcome::from_name("connect_timeout", None),
             Outcome::Timeout
         );
+        assert_eq!(Outcome::from_name("client_closed", None), Outcome::Timeout);
         assert_eq!(Outcome::from_name("500", None), Outcome::ServerError(500));
         assert_eq!(
             Outcome::from_name("InternalServerError", Some(500)),

@@ -15,13 +15,20 @@
 //! at its end. Every accepted job has a driver task that holds its slot until the drawn
 //! service ends, whether or not its client is still there (the provider cannot know, which
 //! is what makes retry storms real); the request's own task only waits and answers.
+//!
+//! With `--request-log`, `log::LiveLog` records each attempt that reached the world; its
+//! lock is taken inside the world's at an arrival (so attempts register in the order of
+//! their times) and alone at an attempt's end, which a `Logged` guard marks: answered, or
+//! dropped unanswered because the client closed the connection.
 
+pub mod log;
 mod wire;
 mod world;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -43,6 +50,7 @@ use crate::ratelimit::RetryAfterUnit;
 use crate::scenario::Scenario;
 use crate::time::{Nanos, secs_to_ns};
 
+use log::{Caller, Ending, LiveLog, Ticket};
 pub use wire::Format;
 use wire::{Answer, ChatRequest};
 pub use world::Clock;
@@ -51,6 +59,10 @@ use world::{Admitted, Gate, JobState, LiveWorld};
 /// Request bodies above this are refused with 413 (4 MiB: far above any text prompt a
 /// test sends; images are not modelled).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+/// Connections open at once, by default: 10,000 open streams take 206-224 MiB
+/// (`benches/serve.rs`). Beyond it a new connection's requests get a 503 saying so, and the
+/// connection is closed, rather than waiting unanswered in the listen queue.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// After Ctrl-C, answers in progress (streams, queued requests) get this long to finish.
 pub const DEFAULT_DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// The world's own events (outages, top-ups) are applied at least this often even when no
@@ -65,6 +77,9 @@ pub struct Config {
     pub time_scale: f64,
     pub max_body_bytes: usize,
     pub drain_limit: Duration,
+    pub max_connections: usize,
+    /// Where to write the request log (`log`), JSON lines or CSV by the name.
+    pub request_log: Option<PathBuf>,
 }
 
 impl Config {
@@ -74,6 +89,8 @@ impl Config {
             time_scale: 1.0,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             drain_limit: DEFAULT_DRAIN_LIMIT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_log: None,
         }
     }
 }
@@ -86,6 +103,7 @@ struct Shared {
     max_body_bytes: usize,
     /// Requests the server answered itself (bad input, unknown paths), for their ids.
     local_ids: AtomicU64,
+    log: Option<Mutex<LiveLog>>,
 }
 
 impl Shared {
@@ -94,6 +112,40 @@ impl Shared {
         // answering: every change under it is a few assignments.
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn log(&self) -> Option<MutexGuard<'_, LiveLog>> {
+        // As for the world: a panic under the lock leaves at worst a record unwritten.
+        let log = self.log.as_ref()?;
+        Some(log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub enum BindError {
+    /// The address cannot be listened on.
+    Listen(std::io::Error),
+    /// The request log cannot be created.
+    Log(std::io::Error),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Listen(e) => write!(f, "cannot listen: {e}"),
+            BindError::Log(e) => write!(f, "cannot write the request log: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// How a server ended: how it stopped, and with a request log its records written (or
+/// the first error writing it).
+#[derive(Debug)]
+pub struct Served {
+    pub stopped: Stopped,
+    pub log: Option<std::io::Result<u64>>,
 }
 
 /// A bound server, not yet serving: its address is known (port 0 picks a free one).
@@ -101,6 +153,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     drain_limit: Duration,
+    max_connections: usize,
 }
 
 /// How a server stopped.
@@ -113,9 +166,16 @@ pub enum Stopped {
 }
 
 impl Server {
-    /// Listens on `addr`; the world's clock starts now.
-    pub async fn bind(addr: SocketAddr, config: Config) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
+    /// Creates the request log, if any, and listens on `addr`; the world's clock starts now.
+    pub async fn bind(addr: SocketAddr, config: Config) -> Result<Server, BindError> {
+        let log = match &config.request_log {
+            Some(path) => Some(Mutex::new(
+                LiveLog::create(path, &config.scenario, config.time_scale)
+                    .map_err(BindError::Log)?,
+            )),
+            None => None,
+        };
+        let listener = TcpListener::bind(addr).await.map_err(BindError::Listen)?;
         let scenario = Arc::new(config.scenario);
         let shared = Shared {
             world: Mutex::new(LiveWorld::new(Arc::clone(&scenario))),
@@ -124,11 +184,13 @@ impl Server {
             scale: config.time_scale,
             max_body_bytes: config.max_body_bytes,
             local_ids: AtomicU64::new(0),
+            log,
         };
         Ok(Server {
             listener,
             shared: Arc::new(shared),
             drain_limit: config.drain_limit,
+            max_connections: config.max_connections.max(1),
         })
     }
 
@@ -137,13 +199,16 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and lets the answers in
-    /// progress finish (for at most the drain limit).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Stopped {
+    /// progress finish (for at most the drain limit), then writes the request log whole.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Served {
         let Server {
             listener,
             shared,
             drain_limit,
+            max_connections,
         } = self;
+        let open = Arc::new(tokio::sync::Semaphore::new(max_connections));
+        let mut warned = false;
         let ticker = tokio::spawn(tick(Arc::clone(&shared)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
@@ -156,6 +221,30 @@ impl Server {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+                        if !warned {
+                            warned = true;
+                            eprintln!(
+                                "aichaos serve: {max_connections} connections open, the limit \
+                                 (--max-connections): new ones get 503 and are closed"
+                            );
+                        }
+                        let shared = Arc::clone(&shared);
+                        let service = hyper::service::service_fn(move |req| {
+                            std::future::ready(Ok::<_, Infallible>(over_limit(
+                                &shared,
+                                &req,
+                                max_connections,
+                            )))
+                        });
+                        let connection = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(false)
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::spawn(async move {
+                            let _ = connection.await;
+                        });
+                        continue;
+                    };
                     let shared = Arc::clone(&shared);
                     let service = hyper::service::service_fn(move |req| {
                         handle(Arc::clone(&shared), req)
@@ -165,6 +254,7 @@ impl Server {
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
                         let _ = connection.await;
+                        drop(permit);
                     });
                 }
                 () = &mut shutdown => break,
@@ -176,7 +266,8 @@ impl Server {
             () = tokio::time::sleep(drain_limit) => Stopped::Cut,
         };
         ticker.abort();
-        stopped
+        let log = shared.log().map(|mut log| log.close());
+        Served { stopped, log }
     }
 }
 
@@ -186,10 +277,11 @@ pub fn run_until_interrupted(
     addr: SocketAddr,
     config: Config,
     bound: impl FnOnce(SocketAddr),
-) -> std::io::Result<Stopped> {
+) -> Result<Served, BindError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(BindError::Listen)?;
     runtime.block_on(async {
         let server = Server::bind(addr, config).await?;
         bound(server.local_addr());
@@ -202,7 +294,8 @@ pub fn run_until_interrupted(
     })
 }
 
-/// Applies the world's own events on time when no request does.
+/// Applies the world's own events on time when no request does, and flushes the request
+/// log now and then.
 async fn tick(shared: Arc<Shared>) {
     loop {
         let next = shared.world().next_event_ns();
@@ -211,6 +304,9 @@ async fn tick(shared: Arc<Shared>) {
         tokio::time::sleep_until(at.into()).await;
         let now = shared.clock.now_ns();
         shared.world().advance(now);
+        if let Some(mut log) = shared.log() {
+            log.tick();
+        }
     }
 }
 
@@ -256,6 +352,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answered {
             Ok(local_error(&shared, guessed, 404, &message, None))
         }
     }
+}
+
+/// The answer on a connection beyond the limit: a 503 in the request's format that says
+/// it is the server's limit, not the world's (the connection closes after it).
+fn over_limit(shared: &Shared, req: &Request<Incoming>, limit: usize) -> Response<Body> {
+    let format =
+        if req.uri().path() == "/v1/messages" || req.headers().contains_key("anthropic-version") {
+            Format::Anthropic
+        } else {
+            Format::OpenAi
+        };
+    let message = format!(
+        "aichaos serve: {limit} connections are already open, its limit (--max-connections); \
+         this is the server's limit, not the served world's"
+    );
+    local_error(shared, format, 503, &message, None)
 }
 
 /// An error the server decides itself (bad input, unknown path or model), in `format`.
@@ -359,21 +471,20 @@ const OVERSIZED_READ_FACTOR: u64 = 4;
 async fn read_body(
     shared: &Shared,
     format: Format,
-    req: Request<Incoming>,
+    headers: &HeaderMap,
+    mut body: Incoming,
 ) -> Result<Bytes, Response<Body>> {
     let limit = shared.max_body_bytes as u64;
     let too_large = |shared: &Shared| {
         let message = format!("Request body is larger than the limit of {limit} bytes.");
         local_error(shared, format, 413, &message, None)
     };
-    let declared = req
-        .headers()
+    let declared = headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit.saturating_mul(OVERSIZED_READ_FACTOR)) {
         return Err(too_large(shared));
     }
-    let mut body = req.into_body();
     let (mut kept, mut total) = (Vec::new(), 0u64);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -397,7 +508,8 @@ async fn read_body(
 }
 
 async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> Answered {
-    let body = match read_body(&shared, format, req).await {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(&shared, format, &parts.headers, body).await {
         Ok(body) => body,
         Err(response) => return Ok(response),
     };
@@ -428,10 +540,27 @@ async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> An
             .request
             .max_tokens
     });
+    let caller = shared
+        .log
+        .is_some()
+        .then(|| Caller::from_request(&parts.headers, &body));
+    let group = world::group_index(&shared.scenario, target) as u16;
     let now = shared.clock.now_ns();
-    let arrival = shared
-        .world()
-        .arrive(now, target, request.input_tokens, max_tokens);
+    let (arrival, ticket) = {
+        let mut world = shared.world();
+        let arrival = world.arrive(now, target, request.input_tokens, max_tokens);
+        let ticket = caller.and_then(|caller| {
+            let at = (target.0 as u16, target.1 as u16);
+            let sent_ns = world.now_ns();
+            let input = request.input_tokens;
+            Some(shared.log()?.sent(sent_ns, &caller, group, at, input))
+        });
+        (arrival, ticket)
+    };
+    let logged = Logged {
+        shared: Arc::clone(&shared),
+        ticket,
+    };
     let id = format!("{:08x}{:016x}", shared.scenario.seed as u32, arrival.index);
     let provider = &shared.scenario.providers[target.0];
     let model = provider.models[target.1].name.clone();
@@ -449,10 +578,12 @@ async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> An
             failure,
             retry_after_ns,
         } => {
+            logged.failed(failure, retry_after_ns);
             let retry_after = retry_after_ns.map(|ns| (provider.retry_after, ns));
             reply.failure(failure, retry_after, shared.scale)
         }
-        Gate::ConnectHang => never().await,
+        // Held until the client gives up: a record `client_closed`.
+        Gate::ConnectHang => unanswered(logged).await,
         Gate::Accepted(admitted) => {
             tokio::spawn(drive_job(
                 Arc::clone(&shared),
@@ -469,7 +600,7 @@ async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> An
                 truncated: admitted.output_tokens >= max_tokens,
                 include_usage: request.include_usage,
             };
-            serve_admitted(shared, reply, request, answer, admitted).await
+            serve_admitted(shared, reply, request, answer, admitted, logged).await
         }
     }
 }
@@ -544,6 +675,84 @@ async fn never() -> Answered {
     unreachable!("a pending future never completes")
 }
 
+/// An attempt the request log follows, from its arrival to its end: `answered` or
+/// `failed` ends it; dropped before (the client closed the connection, so hyper dropped the
+/// answer's future or its body), it ends as `client_closed`.
+struct Logged {
+    shared: Arc<Shared>,
+    /// None: no request log.
+    ticket: Option<Ticket>,
+}
+
+impl Logged {
+    fn end(&mut self, ending: impl FnOnce(Nanos) -> Ending) {
+        let Some(ticket) = self.ticket.take() else {
+            return;
+        };
+        let at_ns = self.shared.clock.now_ns();
+        if let Some(mut log) = self.shared.log() {
+            log.ended(&ticket, ending(at_ns));
+        }
+    }
+
+    fn failed(mut self, failure: Failure, retry_after_ns: Option<Nanos>) {
+        self.end(|at_ns| Ending {
+            at_ns,
+            failure: Some(failure),
+            client_closed: false,
+            first_token_ns: None,
+            output_tokens: 0,
+            retry_after_ns,
+        });
+    }
+
+    fn answered(mut self, first_token_ns: Nanos, output_tokens: u32) {
+        self.end(|at_ns| Ending {
+            at_ns,
+            failure: None,
+            client_closed: false,
+            first_token_ns: Some(first_token_ns),
+            output_tokens,
+            retry_after_ns: None,
+        });
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.end(|at_ns| Ending {
+            at_ns,
+            failure: None,
+            client_closed: true,
+            first_token_ns: None,
+            output_tokens: 0,
+            retry_after_ns: None,
+        });
+    }
+}
+
+/// Never answers; the attempt's record waits with it for the client to close.
+async fn unanswered(logged: Logged) -> Answered {
+    let _logged = logged;
+    never().await
+}
+
+/// The answer to an attempt a hard outage took down: its failure, or none (a hang).
+async fn aborted_answer(
+    reply: &Reply,
+    failure: Option<Failure>,
+    logged: Logged,
+    scale: f64,
+) -> Answered {
+    match failure {
+        Some(failure) => {
+            logged.failed(failure, None);
+            reply.failure(failure, None, scale)
+        }
+        None => unanswered(logged).await,
+    }
+}
+
 /// Holds an accepted job's slot from the start of its service to its end, then frees it
 /// (billing it, starting the next queued job). Runs whether or not the client waits.
 async fn drive_job(shared: Arc<Shared>, job: u32, mut state: watch::Receiver<JobState>) {
@@ -598,6 +807,7 @@ async fn serve_admitted(
     request: ChatRequest,
     answer: Answer,
     admitted: Admitted,
+    logged: Logged,
 ) -> Answered {
     let Admitted {
         draw,
@@ -606,40 +816,48 @@ async fn serve_admitted(
         ..
     } = admitted;
     let scale = shared.scale;
-    let on_abort = |failure: Option<Failure>| {
-        let answered = failure.map(|f| reply.failure(f, None, scale));
-        async move {
-            match answered {
-                Some(answered) => answered,
-                None => never().await,
-            }
-        }
-    };
     let start_ns = loop {
         let current = *state.borrow_and_update();
         match current {
             JobState::Serving { start_ns } => break start_ns,
-            JobState::Aborted(failure) => return on_abort(failure).await,
+            JobState::Aborted(failure) => {
+                return aborted_answer(&reply, failure, logged, scale).await;
+            }
             JobState::Queued => {
                 if state.changed().await.is_err() {
-                    return never().await;
+                    return unanswered(logged).await;
                 }
             }
         }
     };
     let end = shared.clock.instant_at(start_ns.saturating_add(service_ns));
+    let pacing = Pacing {
+        clock: shared.clock,
+        start_ns,
+        end_ns: start_ns.saturating_add(service_ns),
+        ttft_s: draw.ttft_s,
+        per_token_s: draw.per_token_s,
+        multiplier: draw.latency_multiplier,
+    };
     match draw.kind {
-        ServiceKind::Hang => on_abort(aborted(&mut state).await).await,
+        ServiceKind::Hang => {
+            let failure = aborted(&mut state).await;
+            aborted_answer(&reply, failure, logged, scale).await
+        }
         ServiceKind::Error(failure) => match until(&mut state, end).await {
-            Ok(()) => reply.failure(failure, None, scale),
-            Err(aborted) => on_abort(aborted).await,
+            Ok(()) => {
+                logged.failed(failure, None);
+                reply.failure(failure, None, scale)
+            }
+            Err(failure) => aborted_answer(&reply, failure, logged, scale).await,
         },
         ServiceKind::Success if !request.stream => match until(&mut state, end).await {
             Ok(()) => {
+                logged.answered(pacing.token_due_ns(0), answer.output_tokens);
                 let body = wire::answer_body(reply.format, &answer);
                 Ok(json_response(200, &body, &reply.headers))
             }
-            Err(aborted) => on_abort(aborted).await,
+            Err(failure) => aborted_answer(&reply, failure, logged, scale).await,
         },
         ServiceKind::Success => {
             let (sender, receiver) = mpsc::channel(16);
@@ -650,15 +868,7 @@ async fn serve_admitted(
             for (name, value) in &reply.headers {
                 response = response.header(name.as_str(), value.as_str());
             }
-            let pacing = Pacing {
-                clock: shared.clock,
-                start_ns,
-                end_ns: start_ns.saturating_add(service_ns),
-                ttft_s: draw.ttft_s,
-                per_token_s: draw.per_token_s,
-                multiplier: draw.latency_multiplier,
-            };
-            tokio::spawn(stream(reply, answer, pacing, state, sender));
+            tokio::spawn(stream(reply, answer, pacing, state, sender, logged));
             Ok(response
                 .body(ChannelBody { receiver }.boxed())
                 .expect("valid headers"))
@@ -690,13 +900,15 @@ type Chunk = Result<Frame<Bytes>, std::io::Error>;
 /// Writes a streamed answer: the opening events, the tokens as they fall due (all those
 /// due at once in one write, so a fast world at a high time scale costs few writes), the
 /// closing events; or an error event if a hard outage takes the work down mid-stream (a
-/// refusing outage cuts the connection instead).
+/// refusing outage cuts the connection instead). A failed send means the client is gone:
+/// `logged` is dropped unanswered.
 async fn stream(
     reply: Reply,
     answer: Answer,
     pacing: Pacing,
     mut state: watch::Receiver<JobState>,
     sender: mpsc::Sender<Chunk>,
+    logged: Logged,
 ) {
     let format = reply.format;
     let send = |text: String| {
@@ -739,18 +951,26 @@ async fn stream(
     }
     match outcome {
         Ok(()) => {
-            send(wire::stream_tail(format, &answer)).await;
+            if send(wire::stream_tail(format, &answer)).await {
+                logged.answered(pacing.token_due_ns(0), total);
+            }
         }
         Err(Some(Failure::ConnectionError)) => {
+            logged.failed(Failure::ConnectionError, None);
             let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "outage");
             let _ = sender.send(Err(cut)).await;
         }
         Err(Some(failure)) => {
             let shape = wire::error_shape(failure, &reply.model, false);
-            send(wire::stream_error(format, &shape, &reply.request_id)).await;
+            if send(wire::stream_error(format, &shape, &reply.request_id)).await {
+                logged.failed(failure, None);
+            }
         }
         // The provider hangs: the stream stalls until the client gives up.
-        Err(None) => sender.closed().await,
+        Err(None) => {
+            sender.closed().await;
+            drop(logged);
+        }
     }
 }
 

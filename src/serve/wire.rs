@@ -320,6 +320,7 @@ pub fn request_error_body(
         ),
         405 => ("invalid_request_error", None, "invalid_request_error"),
         413 => ("invalid_request_error", None, "request_too_large"),
+        503 => ("server_error", None, "api_error"),
         _ => ("invalid_request_error", None, "invalid_request_error"),
     };
     error_body(

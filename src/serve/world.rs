@@ -192,6 +192,11 @@ impl LiveWorld {
         self.timeline.push(Reverse((at_ns, self.scheduled, event)));
     }
 
+    /// The world's time as last seen (never goes back).
+    pub fn now_ns(&self) -> Nanos {
+        self.now_ns
+    }
+
     /// When the world's next own event is due.
     pub fn next_event_ns(&self) -> Option<Nanos> {
         self.timeline.peek().map(|Reverse((at, _, _))| *at)
@@ -438,17 +443,18 @@ impl LiveWorld {
 /// The client group whose requests a live request to this model stands for: the first
 /// that calls the model somewhere in its chain, else the first group. Its output-token
 /// distribution gives the answers' lengths, its `max_tokens` the default.
-pub fn group_for(scenario: &Scenario, (pi, mi): (usize, usize)) -> &GroupModel {
-    let calls = |g: &&GroupModel| {
+pub fn group_for(scenario: &Scenario, target: (usize, usize)) -> &GroupModel {
+    &scenario.groups[group_index(scenario, target)]
+}
+
+/// The index of `group_for`'s group (the request log names it).
+pub fn group_index(scenario: &Scenario, (pi, mi): (usize, usize)) -> usize {
+    let calls = |g: &GroupModel| {
         g.policy
             .chain
             .iter()
             .any(|s| usize::from(s.target.provider) == pi && usize::from(s.target.model) == mi)
     };
-    scenario
-        .groups
-        .iter()
-        .find(calls)
-        .or(scenario.groups.first())
-        .expect("a scenario has a client group")
+    debug_assert!(!scenario.groups.is_empty(), "a scenario has a client group");
+    scenario.groups.iter().position(calls).unwrap_or(0)
 }

@@ -1,6 +1,7 @@
 //! `aichaos serve` on loopback, met by a real HTTP client (hyper's): answers and their
 //! pacing, rate limits with their headers, outages, credits, hangs, the queue, bad input,
-//! streaming in both formats, and Ctrl-C.
+//! streaming in both formats, Ctrl-C, the models list, and the request log with the
+//! walk-through it serves: a client with its own retries, its log fitted back.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use aichaos::serve::{Config, Server};
+use aichaos::serve::{Config, Served, Server};
 
 use crate::support::scenario;
 
@@ -21,6 +22,7 @@ struct Live {
     addr: SocketAddr,
     runtime: tokio::runtime::Runtime,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<Served>>,
 }
 
 /// An answer as the client saw it.
@@ -47,28 +49,40 @@ impl Answer {
 
 /// Serves the test world (`support::base`) with `patch` merged over it.
 fn serve(patch: Value, time_scale: f64) -> Live {
+    serve_logged(patch, time_scale, None)
+}
+
+/// As `serve`, writing the request log to `log`.
+fn serve_logged(patch: Value, time_scale: f64, log: Option<&std::path::Path>) -> Live {
+    let config = Config {
+        time_scale,
+        drain_limit: Duration::from_secs(2),
+        request_log: log.map(|p| p.to_path_buf()),
+        ..Config::new(scenario(patch))
+    };
+    start(config)
+}
+
+/// Serves `config` on a free loopback port.
+fn start(config: Config) -> Live {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let config = Config {
-        time_scale,
-        drain_limit: Duration::from_secs(2),
-        ..Config::new(scenario(patch))
-    };
     let server = runtime
         .block_on(Server::bind("127.0.0.1:0".parse().unwrap(), config))
         .unwrap();
     let addr = server.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(server.run(async {
+    let served = runtime.spawn(server.run(async {
         let _ = stopped.await;
     }));
     Live {
         addr,
         runtime,
         stop: Some(stop),
+        served: Some(served),
     }
 }
 
@@ -86,6 +100,16 @@ async fn send(
     body: Bytes,
     anthropic: bool,
 ) -> hyper::Response<hyper::body::Incoming> {
+    send_with(addr, path, body, anthropic, &[]).await
+}
+
+async fn send_with(
+    addr: SocketAddr,
+    path: &str,
+    body: Bytes,
+    anthropic: bool,
+    headers: &[(&str, String)],
+) -> hyper::Response<hyper::body::Incoming> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
@@ -98,6 +122,9 @@ async fn send(
     if anthropic {
         request = request.header("anthropic-version", "2023-06-01");
     }
+    for (name, value) in headers {
+        request = request.header(*name, value.as_str());
+    }
     sender
         .send_request(request.body(Full::new(body)).unwrap())
         .await
@@ -105,6 +132,13 @@ async fn send(
 }
 
 impl Live {
+    /// Stops the server as Ctrl-C does and waits for it to drain and write its log.
+    fn stop(mut self) -> Served {
+        let _ = self.stop.take().expect("running").send(());
+        let served = self.served.take().expect("running");
+        self.runtime.block_on(served).expect("the server's task")
+    }
+
     /// Sends `body` (empty: a GET) to `path`; None if no whole answer came within `timeout`.
     fn call(&self, path: &str, body: &Value, timeout: Duration) -> Option<Answer> {
         let bytes = match body {
@@ -523,6 +557,7 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("world.json");
     std::fs::write(&file, crate::support::base().to_string()).unwrap();
+    let log = dir.path().join("served.csv");
     let mut child = crate::support::start(&[
         "serve",
         file.to_str().unwrap(),
@@ -530,6 +565,8 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
         "127.0.0.1:0",
         "--time-scale",
         "10",
+        "--request-log",
+        log.to_str().unwrap(),
     ]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
@@ -542,9 +579,38 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     let status =
         runtime.block_on(async { send(addr, "/v1/models", Bytes::new(), false).await.status() });
     assert_eq!(status, 200);
+    let body = Bytes::from(openai("m").to_string());
+    let status = runtime.block_on(async {
+        send(addr, "/v1/chat/completions", body, false)
+            .await
+            .status()
+    });
+    assert_eq!(status, 200);
     sigint(child.id());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("wrote 1 records"), "{stderr}");
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(written.lines().count(), 2, "{written}");
+    assert!(written.contains(",first,app,p,m,ok,200,"), "{written}");
+
+    // A log that cannot be created: exit 2 before listening.
+    let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--request-log",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--request-log") && stderr.contains("log.jsonl"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) =
         crate::support::aichaos(&["serve", file.to_str().unwrap(), "--time-scale", "0"]);
@@ -571,4 +637,351 @@ fn sigint(pid: u32) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// `GET /v1/models` in each provider's list shape: OpenAI's `object: list` of `model`s
+/// with `created` and `owned_by`; Anthropic's (for a client sending `anthropic-version`)
+/// `type: model` entries with `display_name` and RFC 3339 `created_at`, and the page's
+/// `has_more`, `first_id`, `last_id`.
+#[test]
+fn the_models_list_has_each_providers_shape() {
+    let live = serve(
+        json!({ "providers": [{ "name": "p", "models": [
+            { "name": "m" },
+            { "name": "m2", "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0,
+              "ttft": "200ms", "per_token": "10ms" }] }] }),
+        1.0,
+    );
+    let openai = live
+        .call("/v1/models", &Value::Null, Duration::from_secs(5))
+        .unwrap()
+        .json();
+    assert_eq!(
+        openai,
+        json!({ "object": "list", "data": [
+            { "id": "m", "object": "model", "created": 0, "owned_by": "p" },
+            { "id": "m2", "object": "model", "created": 0, "owned_by": "p" }] })
+    );
+    let (addr, runtime) = (live.addr, &live.runtime);
+    let anthropic = runtime.block_on(async {
+        let response = send(addr, "/v1/models", Bytes::new(), true).await;
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<Value>(&body).unwrap()
+    });
+    assert_eq!(
+        anthropic,
+        json!({ "data": [
+            { "type": "model", "id": "m", "display_name": "m", "created_at": "1970-01-01T00:00:00Z" },
+            { "type": "model", "id": "m2", "display_name": "m2", "created_at": "1970-01-01T00:00:00Z" }],
+            "has_more": false, "first_id": "m", "last_id": "m2" })
+    );
+}
+
+/// Reads a JSON-lines request log.
+fn log_lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+impl Live {
+    /// POSTs `body` to the OpenAI path with `headers`; the status.
+    fn post_with(&self, body: &Value, headers: &[(&str, String)]) -> u16 {
+        let addr = self.addr;
+        let bytes = Bytes::from(body.to_string());
+        self.runtime.block_on(async move {
+            let response = send_with(addr, "/v1/chat/completions", bytes, false, headers).await;
+            let status = response.status().as_u16();
+            response.into_body().collect().await.unwrap();
+            status
+        })
+    }
+}
+
+/// `--request-log`: one record per attempt in `run --request-log`'s format, in world time,
+/// attempts joined into requests by `x-aichaos-request-id` or by the SDKs'
+/// `x-stainless-retry-count` with the same body.
+#[test]
+fn the_request_log_has_a_record_per_attempt_joined_into_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.jsonl");
+    // RPM 2: two answers, then 429s. At time scale 10 an answer's 700 ms take 70 ms.
+    let live = serve_logged(
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 2 }, "retry_after": "milliseconds" }] }),
+        10.0,
+        Some(&path),
+    );
+    let id = |v: &str| vec![("x-aichaos-request-id", v.to_string())];
+    let sdk = |n: u32| vec![("x-stainless-retry-count", n.to_string())];
+    let mut other = openai("m");
+    other["messages"][0]["content"] = json!("Another prompt.");
+    assert_eq!(live.post_with(&openai("m"), &id("job-1")), 200);
+    assert_eq!(live.post_with(&openai("m"), &id("job-1")), 200);
+    assert_eq!(live.post_with(&openai("m"), &sdk(0)), 429);
+    assert_eq!(live.post_with(&other, &sdk(0)), 429);
+    assert_eq!(live.post_with(&openai("m"), &sdk(1)), 429);
+    assert_eq!(live.post_with(&openai("m"), &[]), 429);
+    let served = live.stop();
+    assert_eq!(served.log.unwrap().unwrap(), 6);
+    let log = log_lines(&path);
+    let column = |name: &str| log.iter().map(|r| r[name].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        column("request_id"),
+        json!([0, 0, 1, 2, 1, 3]).as_array().unwrap().clone()
+    );
+    assert_eq!(
+        column("attempt"),
+        json!([0, 1, 0, 0, 1, 0]).as_array().unwrap().clone()
+    );
+    assert_eq!(
+        column("kind"),
+        json!(["first", "retry", "first", "first", "retry", "first"])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+    let outcomes = column("outcome");
+    assert_eq!(
+        &outcomes[..3],
+        &[json!("ok"), json!("ok"), json!("rate_limited")]
+    );
+    let ok = &log[0];
+    assert_eq!(
+        (&ok["group"], &ok["provider"], &ok["model"], &ok["status"]),
+        (&json!("app"), &json!("p"), &json!("m"), &json!(200))
+    );
+    assert_eq!(
+        (&ok["input_tokens"], &ok["output_tokens"]),
+        (&json!(4), &json!(50))
+    );
+    // World time: 200 ms to the first token, 700 ms to the end (plus the server's own
+    // time, times 10).
+    let ttft = ok["ttft_ns"].as_u64().unwrap();
+    let latency = ok["latency_ns"].as_u64().unwrap();
+    assert!((200_000_000..300_000_000).contains(&ttft), "{ttft}");
+    assert!((700_000_000..1_500_000_000).contains(&latency), "{latency}");
+    let refused = &log[2];
+    assert_eq!(
+        (&refused["status"], &refused["output_tokens"]),
+        (&json!(429), &json!(0))
+    );
+    assert!(refused.get("ttft_ns").is_none());
+    // The next request fits 30 s (world) after the first, about 1.5 s later.
+    let retry_after = refused["retry_after_ns"].as_u64().unwrap();
+    assert!(
+        (25_000_000_000..=30_000_000_000).contains(&retry_after),
+        "{retry_after}"
+    );
+    let times: Vec<u64> = log.iter().map(|r| r["t_ns"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(times[1] >= times[0] + latency, "{times:?}");
+}
+
+/// A client that closes its connection before the answer is logged as such (CSV here),
+/// and the record waits for it: records stay in the order sent.
+#[test]
+fn a_client_that_gives_up_is_logged_as_client_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    let live = serve_logged(
+        json!({ "providers": [{ "name": "p", "errors": { "hang": 0.5 } }] }),
+        10.0,
+        Some(&path),
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let answer = live.call(
+            "/v1/chat/completions",
+            &openai("m"),
+            Duration::from_millis(300),
+        );
+        statuses.push(answer.map(|a| a.status));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    live.stop();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        aichaos::requestlog::COLUMNS.join(",")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    for (row, status) in rows.iter().zip(&statuses) {
+        match status {
+            Some(200) => assert_eq!((row[7], row[8]), ("ok", "200"), "{text}"),
+            None => {
+                assert_eq!(
+                    (row[7], row[8], row[10]),
+                    ("client_closed", "", ""),
+                    "{text}"
+                );
+                // Given up after 300 ms of wall time: 3 s of world time.
+                let latency: u64 = row[9].parse().unwrap();
+                assert!(
+                    (3_000_000_000..4_500_000_000).contains(&latency),
+                    "{latency}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        statuses.contains(&None) && statuses.contains(&Some(200)),
+        "{statuses:?}"
+    );
+}
+
+/// One logical request as a Stainless SDK sends it (openai-python's defaults): up to 3
+/// attempts, each with `x-stainless-retry-count`, backing off min(0.5 * 2^n, 8) * (1 - U/4)
+/// seconds of world time between them (divided by `scale` on the wall). Its attempts.
+async fn sdk_request(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    body: &Bytes,
+    scale: f64,
+    uniform: &mut impl FnMut() -> f64,
+) -> u32 {
+    for retry in 0..3u32 {
+        let request = Request::post("/v1/chat/completions")
+            .header("host", "walk-through")
+            .header("content-type", "application/json")
+            .header("x-stainless-retry-count", retry.to_string())
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let status = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        if status == 200 || retry == 2 {
+            return retry + 1;
+        }
+        let backoff_s = (0.5 * 2f64.powi(retry as i32)).min(8.0) * (1.0 - 0.25 * uniform());
+        tokio::time::sleep(Duration::from_secs_f64(backoff_s / scale)).await;
+    }
+    unreachable!("the third attempt returns")
+}
+
+/// The README's walk-through as a test: serve a world failing 30 % of attempts with 500s,
+/// drive it with a client retrying as openai-python does (six at once, all with the same
+/// prompt: the hardest case for joining attempts), `fit` its request log, and find the
+/// world and the client again: the 500s' rate inside the fitted 95 % interval, the
+/// attempts per request exactly as the client counted them, the first retry's gap in the
+/// SDK's backoff range and openai-python as the closest preset.
+#[test]
+fn a_served_log_fits_back_the_world_and_the_clients_retries() {
+    // Not faster: the client's own overhead (a millisecond or two of wall time per retry)
+    // is multiplied by the scale in the log's world time.
+    const SCALE: f64 = 5.0;
+    const WORKERS: u64 = 6;
+    const REQUESTS_EACH: u64 = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    let live = serve_logged(
+        json!({ "seed": 1,
+            "traffic": [{ "name": "app", "request": { "output_tokens": 20 } }],
+            "providers": [{ "name": "p", "errors": { "500": 0.3 }, "error_latency": "50ms",
+                "models": [{ "name": "m", "ttft": "100ms", "per_token": "2ms" }] }] }),
+        SCALE,
+        Some(&log),
+    );
+    let addr = live.addr;
+    let attempts: Vec<u32> = live.runtime.block_on(async move {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                tokio::spawn(async move {
+                    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let (mut sender, connection) =
+                        http1::handshake(TokioIo::new(stream)).await.unwrap();
+                    tokio::spawn(connection);
+                    let body = Bytes::from(openai("m").to_string());
+                    // xorshift64*: the client's own jitter, seeded per worker.
+                    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ (w + 1);
+                    let mut uniform = move || {
+                        state ^= state >> 12;
+                        state ^= state << 25;
+                        state ^= state >> 27;
+                        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64
+                            / (1u64 << 53) as f64
+                    };
+                    let mut counts = Vec::new();
+                    for _ in 0..REQUESTS_EACH {
+                        counts.push(sdk_request(&mut sender, &body, SCALE, &mut uniform).await);
+                    }
+                    counts
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        all
+    });
+    live.stop().log.unwrap().unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, stdout, err) = crate::support::aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit.json")).unwrap())
+            .unwrap();
+    let retries = &report["retries"];
+    let mut histogram = std::collections::BTreeMap::<String, u64>::new();
+    for a in &attempts {
+        *histogram.entry(a.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        retries["attempts_per_request"],
+        json!(histogram),
+        "{stdout}"
+    );
+    assert_eq!(retries["max_attempts"], 3);
+    assert_eq!(retries["closest_preset"], "openai-python", "{retries}");
+    let gap = retries["median_gap_s"][0].as_f64().unwrap();
+    assert!((0.375..0.6).contains(&gap), "first gap {gap} s");
+    let rate = &report["providers"][0]["background"]["500"];
+    let (low, high) = (
+        rate["low"].as_f64().unwrap(),
+        rate["high"].as_f64().unwrap(),
+    );
+    assert!(low <= 0.3 && 0.3 <= high, "{rate}");
+    assert_eq!(report["providers"][0]["windows"], json!([]), "{stdout}");
+    eprintln!("fitted: {retries}; the 500s: {rate}");
+}
+
+/// Beyond `max_connections` a new connection's requests get a 503 naming the server's
+/// limit; once a connection closes, the next one is served.
+#[test]
+fn connections_beyond_the_limit_get_a_503_naming_it() {
+    let live = start(Config {
+        max_connections: 1,
+        drain_limit: Duration::from_secs(2),
+        ..Config::new(scenario(json!({})))
+    });
+    let live = std::sync::Arc::new(live);
+    let holder = {
+        let live = std::sync::Arc::clone(&live);
+        std::thread::spawn(move || live.post("/v1/chat/completions", openai("m")).status)
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = live.post("/v1/chat/completions", openai("m"));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("--max-connections") && message.contains("not the served world's"),
+        "{message}"
+    );
+    assert_eq!(holder.join().unwrap(), 200);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(live.post("/v1/chat/completions", openai("m")).status, 200);
 }
