@@ -32,7 +32,7 @@ pub struct Args {
     /// in `run --request-log`'s format (JSON lines, or CSV when FILE ends in .csv), for
     /// `aichaos fit`: written as the server runs, whole when it stops. Attempts become
     /// requests by `x-aichaos-request-id`, `Idempotency-Key`, or the SDKs'
-    /// `x-stainless-retry-count` with the same body (README, "Serving a world live").
+    /// `x-stainless-retry-count` with the same body (docs/src/guides/serve.md).
     #[arg(long, value_name = "FILE")]
     request_log: Option<PathBuf>,
     /// Connections open at once; beyond, a new connection's requests get a 503 that says

@@ -868,20 +868,17 @@ fn sdk_export_adds_tenacity_for_what_the_sdk_cannot_do() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The README's walk-through, as it shows it (on a shorter day and a smaller grid).
+// The config guide's walk-through, as it shows it (on a shorter day and a smaller grid).
 
-/// The README's lines in the shell block that quote a command's output (`# ...`) or in the
-/// YAML block that quotes the exported file, for the test to find in what it prints.
+/// The guide (docs/src/guides/config.md): its lines in the shell block that quote a
+/// command's output (`# ...`) and in the YAML block that quotes the exported file, for the
+/// test to find in what it prints.
 fn readme_section() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("### From your config to a tuned config")
-        .unwrap();
-    let end = readme[start..]
-        .find("\n### ")
-        .map_or(readme.len(), |e| start + e);
-    readme[start..end].to_string()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/src/guides/config.md"
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -901,10 +898,10 @@ fn readme_walkthrough_runs_as_shown() {
     for line in err.lines().filter(|l| l.starts_with("  ")) {
         assert!(
             readme.contains(&format!("#   {line}\n")),
-            "the README quotes `{line}`"
+            "the guide quotes `{line}`"
         );
     }
-    // The README's sweep over three hours and a grid of the winner's row: 2 points.
+    // The guide's sweep over three hours and a grid of the winner's row: 2 points.
     let out = dir.path().join("tune").to_string_lossy().into_owned();
     let (code, stdout, err) = aichaos(&[
         "sweep",
@@ -936,16 +933,16 @@ fn readme_walkthrough_runs_as_shown() {
         ),
     ] {
         assert!(stdout.contains(&printed), "{stdout}");
-        assert!(readme.contains(quoted), "the README quotes `{quoted}`");
+        assert!(readme.contains(quoted), "the guide quotes `{quoted}`");
     }
     // Over three hours and ten replications, tolerating 10 failures beats the config's 3
-    // (+0.0013 ± 0.0010, Holm-adjusted p = 0.018): point #2 here, #7 in the README's grid.
+    // (+0.0013 ± 0.0010, Holm-adjusted p = 0.018): point #2 here, #7 in the guide's grid.
     let yaml = std::fs::read_to_string(format!("{out}/best.litellm.yaml")).unwrap();
-    // The README's quote of the exported file: the YAML block that opens with its
+    // The guide's quote of the exported file: the YAML block that opens with its
     // router_settings (the first YAML block is the config imported).
     let block = readme
         .find("```yaml\nrouter_settings:\n")
-        .expect("the README quotes the exported router_settings");
+        .expect("the guide quotes the exported router_settings");
     let quoted: Vec<&str> = readme[block..]
         .lines()
         .skip(1)

@@ -863,7 +863,7 @@ async fn sdk_request(
     unreachable!("the third attempt returns")
 }
 
-/// The README's walk-through as a test: serve a world failing 30 % of attempts with 500s,
+/// The serve guide's walk-through (docs/src/guides/serve.md) as a test: serve a world failing 30 % of attempts with 500s,
 /// drive it with a client retrying as openai-python does (six at once, all with the same
 /// prompt: the hardest case for joining attempts), `fit` its request log, and find the
 /// world and the client again: the 500s' rate inside the fitted 95 % interval, the
