@@ -3,13 +3,22 @@
 //! * `aichaos`: the request log of `run --request-log` (README, "Request logs");
 //! * `otel`: OpenTelemetry spans exported as OTLP JSON (`resourceSpans[].scopeSpans[].spans[]`,
 //!   one export request per line as the OTLP file exporter writes, or pretty-printed), read
-//!   with the GenAI semantic conventions
-//!   (<https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/>):
+//!   with the GenAI semantic conventions' inference client span (`gen_ai.client.inference`,
+//!   in the GenAI conventions repository `open-telemetry/semantic-conventions-genai`,
+//!   `docs/gen-ai/client-inference.md`, status Development, read 2026-12; the GenAI pages
+//!   of `open-telemetry/semantic-conventions` up to v1.41.0 moved there):
 //!   `gen_ai.provider.name` (or the older `gen_ai.system`), `gen_ai.request.model` (or
 //!   `gen_ai.response.model`), `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`,
-//!   `error.type` and `http.response.status_code`, the span's start and end; time to first
-//!   token from `gen_ai.response.time_to_first_chunk` (seconds) when an instrumentation
-//!   records it;
+//!   `error.type` and `http.response.status_code`, the span's start and end. Time to first
+//!   token: the span attribute `gen_ai.response.time_to_first_chunk` (double, seconds,
+//!   "Recommended if the request was a streaming request"). The conventions' other names for
+//!   it are metrics, not span attributes (`gen_ai.client.operation.time_to_first_chunk` of
+//!   semantic-conventions v1.41.0's `gen-ai-metrics.md`, now
+//!   `gen_ai.client.inference.time_to_first_chunk`, and the model server's
+//!   `gen_ai.server.time_to_first_token`); two instrumentations put such a name on the span
+//!   anyway, and are read as alternatives (`TTFT_ATTRIBUTES`): OpenLIT's
+//!   `gen_ai.server.time_to_first_token` and Sentry's `gen_ai.response.time_to_first_token`,
+//!   both in seconds;
 //! * `columns`: any CSV or JSON lines with `--column NAME=COLUMN` naming the columns (a
 //!   LiteLLM or proxy log). Durations and times take their unit from the column's name
 //!   (`_ns`, `_us`, `_ms`, else seconds).
@@ -338,6 +347,14 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// Time to first token (seconds) on a span: the conventions' attribute first, then the
+/// names instrumentations use in its place (see the module's doc).
+pub const TTFT_ATTRIBUTES: [&str; 3] = [
+    "gen_ai.response.time_to_first_chunk",
+    "gen_ai.server.time_to_first_token",
+    "gen_ai.response.time_to_first_token",
+];
+
 fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
     let model = attribute(span, "gen_ai.request.model")
         .or_else(|| attribute(span, "gen_ai.response.model"));
@@ -386,9 +403,9 @@ fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
         model,
         outcome,
         latency_s: Some((end - start) as f64 / 1e9),
-        ttft_s: attribute(span, "gen_ai.response.time_to_first_chunk")
-            .as_ref()
-            .and_then(number),
+        ttft_s: TTFT_ATTRIBUTES
+            .iter()
+            .find_map(|key| attribute(span, key).as_ref().and_then(number)),
         input_tokens: tokens("gen_ai.usage.input_tokens"),
         output_tokens: tokens("gen_ai.usage.output_tokens"),
     }))
@@ -397,6 +414,7 @@ fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn outcomes_from_names_and_statuses() {
@@ -419,5 +437,37 @@ mod tests {
             Outcome::ServerError(500)
         );
         assert_eq!(Outcome::from_status(404), Outcome::Other);
+    }
+
+    /// The conventions' attribute wins over the alternatives; each alternative alone is read.
+    #[test]
+    fn time_to_first_token_by_the_conventions_or_their_common_alternatives() {
+        let span = |attributes: &[(&str, f64)]| {
+            let mut list =
+                vec![json!({ "key": "gen_ai.request.model", "value": { "stringValue": "m" } })];
+            list.extend(
+                attributes
+                    .iter()
+                    .map(|(k, v)| json!({ "key": k, "value": { "doubleValue": v } })),
+            );
+            let span = json!({ "startTimeUnixNano": "0", "endTimeUnixNano": "2000000000", "attributes": list });
+            span_obs(&span).unwrap().unwrap().ttft_s
+        };
+        assert_eq!(
+            span(&[
+                ("gen_ai.server.time_to_first_token", 0.9),
+                ("gen_ai.response.time_to_first_chunk", 0.5)
+            ]),
+            Some(0.5)
+        );
+        assert_eq!(
+            span(&[("gen_ai.server.time_to_first_token", 0.9)]),
+            Some(0.9)
+        );
+        assert_eq!(
+            span(&[("gen_ai.response.time_to_first_token", 0.7)]),
+            Some(0.7)
+        );
+        assert_eq!(span(&[]), None);
     }
 }
