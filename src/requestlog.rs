@@ -22,6 +22,10 @@
 //! (HTTP status, none for timeouts and connection failures), `latency_ns` (sent to answered
 //! or given up), `ttft_ns` (sent to first token, successes only), `input_tokens`,
 //! `output_tokens` (0 unless ok), `retry_after_ns` (a 429's Retry-After, when given).
+//! Logs others write may add what the answer's rate-limit headers said,
+//! `ratelimit_limit_requests`, `ratelimit_remaining_requests`, `ratelimit_limit_tokens`,
+//! `ratelimit_remaining_tokens` (OpenAI's `x-ratelimit-*` names), which `fit` reads
+//! (`fit::read::RATELIMIT_FIELDS`); the simulator's own log leaves them out.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -33,6 +33,7 @@
 
 pub mod charts;
 pub mod families;
+pub mod limits;
 pub mod read;
 pub mod windows;
 
@@ -45,6 +46,7 @@ use serde_json::{Value, json};
 
 use crate::rng::{SimRng, named_stream};
 use families::{Fitted, SampleFit};
+use limits::{Binding, Inferred, LimitAcc, LoggedAcc};
 use read::{Format, Obs, Outcome, Unreadable};
 
 /// Values kept per reservoir.
@@ -98,6 +100,8 @@ struct TargetAcc {
     /// First attempts per bucket (arrivals).
     arrivals: BTreeMap<i64, u64>,
     max_output: u32,
+    /// Rate-limit headers, when logged.
+    logged: LoggedAcc,
 }
 
 impl TargetAcc {
@@ -111,6 +115,7 @@ impl TargetAcc {
             successes: 0,
             arrivals: BTreeMap::new(),
             max_output: 0,
+            logged: LoggedAcc::default(),
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct Fit {
     files: Vec<PathBuf>,
     targets: BTreeMap<(String, String), TargetAcc>,
     providers: BTreeMap<String, BTreeMap<i64, Counts>>,
+    /// Per provider, the accepted attempts around its 429s.
+    limits: BTreeMap<String, LimitAcc>,
     timeout_latency: Reservoir<f64>,
     open: BTreeMap<String, OpenRequest>,
     attempts_per_request: BTreeMap<u32, u64>,
@@ -178,6 +185,7 @@ impl Fit {
             files: Vec::new(),
             targets: BTreeMap::new(),
             providers: BTreeMap::new(),
+            limits: BTreeMap::new(),
             timeout_latency: Reservoir::new("timeouts"),
             open: BTreeMap::new(),
             attempts_per_request: BTreeMap::new(),
@@ -235,6 +243,9 @@ impl Fit {
         if o.attempt.unwrap_or(0) == 0 {
             *target.arrivals.entry(bucket).or_default() += 1;
         }
+        if o.ratelimit.any() {
+            target.logged.add(&o.ratelimit);
+        }
         if o.outcome == Outcome::Ok {
             target.successes += 1;
             if let Some(t) = o.input_tokens {
@@ -260,6 +271,10 @@ impl Fit {
                 }
             }
         }
+        self.limits
+            .entry(o.provider.clone())
+            .or_insert_with(|| LimitAcc::new(&o.provider))
+            .add(o.t_ns, o.outcome, o.input_tokens);
         let counts = self
             .providers
             .entry(o.provider.clone())
@@ -367,14 +382,21 @@ impl Fit {
             .providers
             .iter()
             .map(|(name, counts)| {
-                provider_report(
+                let mut p = provider_report(
                     name,
                     counts,
                     first_bucket,
                     buckets,
                     &self.options,
                     &mut notes,
-                )
+                );
+                let own = || targets.iter().filter(|t| t.provider == *name);
+                let logged = own().any(|t| t.logged_limits.is_some());
+                // The fitted requests ask for the largest output seen as max_tokens.
+                let max_tokens = own().map(|t| t.max_output_tokens.max(1)).max().unwrap_or(1);
+                p.inferred = limits::infer(&self.limits[name], max_tokens);
+                p.limits_source = limits_source(&mut p, logged, &mut notes);
+                p
             })
             .collect();
         let retries = retry_report(
@@ -462,6 +484,8 @@ pub struct TargetReport {
     pub input_tokens: Option<SampleFit>,
     pub output_tokens: Option<SampleFit>,
     pub max_output_tokens: u32,
+    /// The rate-limit headers logged for this target (`limits`), when any.
+    pub logged_limits: Option<LoggedAcc>,
     /// First attempts per bucket, from the origin.
     pub arrivals: Vec<u64>,
     /// Observed TTFT sample (sorted) for charts.
@@ -525,6 +549,12 @@ pub struct ProviderReport {
     /// Requests per minute the provider accepted while it answered 429s (median over those
     /// buckets), and how many buckets that stands on.
     pub rpm: Option<(f64, usize)>,
+    /// The limits the 429s imply (`limits::infer`): requests and tokens per minute before
+    /// each 429, and which of them binds.
+    pub inferred: Option<Inferred>,
+    /// Where the scenario's limits come from: `logged` (the rate-limit headers, per model),
+    /// `inferred_rpm`, `inferred_tpm`, or `none`.
+    pub limits_source: &'static str,
     pub rate_limited: u64,
     /// Per bucket from the origin: (attempts but 429s, failures).
     pub series: Vec<(u64, u64)>,
@@ -623,6 +653,9 @@ fn target_report(
         input_tokens: input,
         output_tokens: output,
         max_output_tokens: acc.max_output,
+        logged_limits: (!acc.logged.limit_requests.is_empty()
+            || !acc.logged.limit_tokens.is_empty())
+        .then(|| acc.logged.clone()),
         arrivals,
         ttft_sample,
     }
@@ -731,8 +764,81 @@ fn provider_report(
         background,
         windows,
         rpm,
+        inferred: None,
+        limits_source: "none",
         rate_limited,
         series,
+    }
+}
+
+/// Which limits the scenario takes for a provider (see `limits`), saying in `notes` what
+/// could not be told.
+fn limits_source(p: &mut ProviderReport, logged: bool, notes: &mut Vec<String>) -> &'static str {
+    let name = &p.name;
+    if logged {
+        if p.rate_limited > 0 {
+            notes.push(format!(
+                "{name}: rate limits from the logged rate-limit headers (per model), not \
+                 inferred from its {} 429s",
+                p.rate_limited
+            ));
+        }
+        return "logged";
+    }
+    let Some(inferred) = &p.inferred else {
+        return if p.rpm.is_some() {
+            "inferred_rpm"
+        } else {
+            "none"
+        };
+    };
+    let spreads = format!(
+        "requests per minute before a 429 spread {:.3}, tokens {}",
+        inferred.requests_spread,
+        inferred
+            .tokens_spread
+            .map_or("not logged".to_string(), |t| format!("{t:.3}"))
+    );
+    match (inferred.binding, inferred.tpm) {
+        (Binding::Tokens, Some(tpm)) => {
+            // The requests per minute at the 429s followed from the token limit.
+            p.rpm = None;
+            notes.push(format!(
+                "{name}: the 429s point to a token limit of {tpm:.0} tokens a minute \
+                 ({spreads})"
+            ));
+            "inferred_tpm"
+        }
+        (Binding::Either, Some(tpm)) => {
+            notes.push(format!(
+                "{name}: a request limit and a token limit ({tpm:.0} tokens a minute) explain \
+                 the 429s alike ({spreads}: the requests cost about the same tokens), so the \
+                 request limit is written"
+            ));
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
+        (_, None) => {
+            notes.push(format!(
+                "{name}: no token limit inferred: the logs have no input tokens, so a token \
+                 limit cannot be told from a request limit"
+            ));
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
+        (_, Some(_)) => {
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
     }
 }
 
@@ -877,13 +983,37 @@ impl FitReport {
                         describe_fit("input_tokens", &t.input_tokens),
                         describe_fit("output_tokens", &t.output_tokens),
                     ));
-                    json!({
+                    let mut model = json!({
                         "name": t.model,
                         "input_usd_per_mtok": 0,
                         "output_usd_per_mtok": 0,
                         "ttft": t.ttft_s.as_ref().map_or(json!("500ms"), |f| dist_json(f, true)),
                         "per_token": t.per_token_s.as_ref().map_or(json!("0s"), |f| dist_json(f, true)),
-                    })
+                    });
+                    if let Some(logged) = &t.logged_limits {
+                        let (rpm, tpm) = logged.limits();
+                        let mut limits = serde_json::Map::new();
+                        // A logged limit of 0 cannot be a bucket's rate: left out.
+                        if let Some(rpm) = rpm.filter(|v| *v > 0) {
+                            limits.insert("rpm".into(), json!(rpm));
+                        }
+                        if let Some(tpm) = tpm.filter(|v| *v > 0) {
+                            limits.insert("tpm".into(), json!(tpm));
+                        }
+                        let text = |v: Option<u64>| v.map_or("no".to_string(), |v| v.to_string());
+                        sources.push(format!(
+                            "{}/{}: rate limits of {} requests and {} tokens a minute, the \
+                             values its logged rate-limit headers announced most often.",
+                            t.provider,
+                            t.model,
+                            text(rpm),
+                            text(tpm)
+                        ));
+                        if !limits.is_empty() {
+                            model["rate_limits"] = Value::Object(limits);
+                        }
+                    }
+                    model
                 })
                 .collect();
             let errors: serde_json::Map<String, Value> = p
@@ -933,11 +1063,17 @@ impl FitReport {
                         .join(", ")
                 },
                 p.windows.len(),
-                match p.rpm {
-                    Some((rpm, n)) => format!(
+                match (p.limits_source, p.rpm, &p.inferred) {
+                    ("inferred_rpm", Some((rpm, n)), _) => format!(
                         "; rpm {rpm:.0}: median accepted attempts per minute over {n} buckets with 5 % or more 429s"
                     ),
-                    None => String::new(),
+                    ("inferred_tpm", _, Some(i)) => format!(
+                        "; tpm {:.0}: median tokens (input + max_tokens) accepted in the minute before each of {} 429s",
+                        i.tpm.unwrap_or(0.0),
+                        i.samples
+                    ),
+                    ("logged", _, _) => "; rate limits from the logged rate-limit headers".to_string(),
+                    _ => String::new(),
                 }
             ));
             let mut provider = json!({ "name": p.name, "models": models });
@@ -947,8 +1083,14 @@ impl FitReport {
             if !outages.is_empty() {
                 provider["outages"] = json!(outages);
             }
-            if let Some((rpm, _)) = p.rpm {
-                provider["rate_limits"] = json!({ "rpm": rpm.round().max(1.0) });
+            match (p.limits_source, p.rpm, &p.inferred) {
+                ("inferred_rpm", Some((rpm, _)), _) => {
+                    provider["rate_limits"] = json!({ "rpm": rpm.round().max(1.0) });
+                }
+                ("inferred_tpm", _, Some(Inferred { tpm: Some(tpm), .. })) => {
+                    provider["rate_limits"] = json!({ "tpm": tpm.round().max(1.0) });
+                }
+                _ => {}
             }
             providers.push(provider);
         }

@@ -29,6 +29,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::limits::LoggedLimits;
 use crate::table::Rows;
 use crate::traffic::TimeUnit;
 
@@ -88,6 +89,8 @@ pub struct Obs {
     pub ttft_s: Option<f64>,
     pub input_tokens: Option<u32>,
     pub output_tokens: Option<u32>,
+    /// What the response's rate-limit headers said, when logged.
+    pub ratelimit: LoggedLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +128,43 @@ pub const FIELDS: [(&str, &str); 10] = [
 ];
 const OUTPUT_TOKENS: (&str, &str) = ("output_tokens", "output_tokens");
 
+/// The rate-limit header fields (optional in every format): the request log's column, then
+/// the headers a proxy may have logged under their own names, OpenAI's and Anthropic's,
+/// looked for when `--column` does not name a column for the field.
+pub const RATELIMIT_FIELDS: [[&str; 3]; 4] = [
+    [
+        "ratelimit_limit_requests",
+        "x-ratelimit-limit-requests",
+        "anthropic-ratelimit-requests-limit",
+    ],
+    [
+        "ratelimit_remaining_requests",
+        "x-ratelimit-remaining-requests",
+        "anthropic-ratelimit-requests-remaining",
+    ],
+    [
+        "ratelimit_limit_tokens",
+        "x-ratelimit-limit-tokens",
+        "anthropic-ratelimit-tokens-limit",
+    ],
+    [
+        "ratelimit_remaining_tokens",
+        "x-ratelimit-remaining-tokens",
+        "anthropic-ratelimit-tokens-remaining",
+    ],
+];
+
 /// Column names by logical field: aichaos's own, with `--column` overriding.
 pub fn columns(mapping: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
     let mut map: BTreeMap<String, String> = FIELDS
         .iter()
         .chain([&OUTPUT_TOKENS])
         .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(
+            RATELIMIT_FIELDS
+                .iter()
+                .map(|[f, ..]| (f.to_string(), f.to_string())),
+        )
         .collect();
     for (field, column) in mapping {
         if !map.contains_key(field) {
@@ -220,7 +254,16 @@ pub fn read_table(
     sink: &mut dyn FnMut(Obs),
 ) -> Result<(), String> {
     let mut rows = Rows::open(path)?;
-    rows.keep_only(&map.values().map(String::as_str).collect::<Vec<_>>());
+    let aliases = RATELIMIT_FIELDS
+        .iter()
+        .flat_map(|names| &names[1..])
+        .copied();
+    rows.keep_only(
+        &map.values()
+            .map(String::as_str)
+            .chain(aliases)
+            .collect::<Vec<_>>(),
+    );
     while let Some(row) = rows.advance() {
         if let Err(e) = row {
             unreadable.push(path, e.line, &e.reason);
@@ -287,6 +330,45 @@ fn table_obs(rows: &Rows, map: &BTreeMap<String, String>) -> Result<Obs, String>
         ttft_s: duration("ttft")?,
         input_tokens: count("input_tokens")?,
         output_tokens: count("output_tokens")?,
+        ratelimit: ratelimit_headers(rows, map)?,
+    })
+}
+
+/// The rate-limit fields of a row: the mapped column, or when the mapping keeps the request
+/// log's name and the row lacks it, the first header name present.
+fn ratelimit_headers(rows: &Rows, map: &BTreeMap<String, String>) -> Result<LoggedLimits, String> {
+    let mut values = [None; 4];
+    for (value, names) in values.iter_mut().zip(RATELIMIT_FIELDS) {
+        let column = map[names[0]].as_str();
+        let found = match rows.get(column) {
+            Some(text) => Some((column, text)),
+            None if column == names[0] => names[1..]
+                .iter()
+                .find_map(|name| rows.get(name).map(|text| (*name, text))),
+            None => None,
+        };
+        *value = match found {
+            Some((column, text)) => Some(
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|x| *x >= 0.0 && *x < 1e15)
+                    .map(|x| x as u64)
+                    .ok_or_else(|| format!("`{column}`: `{text}` is not a count"))?,
+            ),
+            None => None,
+        };
+    }
+    let [
+        limit_requests,
+        remaining_requests,
+        limit_tokens,
+        remaining_tokens,
+    ] = values;
+    Ok(LoggedLimits {
+        limit_requests,
+        remaining_requests,
+        limit_tokens,
+        remaining_tokens,
     })
 }
 
@@ -408,6 +490,8 @@ fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
             .find_map(|key| attribute(span, key).as_ref().and_then(number)),
         input_tokens: tokens("gen_ai.usage.input_tokens"),
         output_tokens: tokens("gen_ai.usage.output_tokens"),
+        // The GenAI conventions define no rate-limit attributes.
+        ratelimit: LoggedLimits::default(),
     }))
 }
 
