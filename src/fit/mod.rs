@@ -102,6 +102,8 @@ struct TargetAcc {
     max_output: u32,
     /// Rate-limit headers, when logged.
     logged: LoggedAcc,
+    /// This model's attempts per bucket (its own background errors).
+    counts: BTreeMap<i64, Counts>,
 }
 
 impl TargetAcc {
@@ -116,6 +118,7 @@ impl TargetAcc {
             arrivals: BTreeMap::new(),
             max_output: 0,
             logged: LoggedAcc::default(),
+            counts: BTreeMap::new(),
         }
     }
 }
@@ -246,6 +249,13 @@ impl Fit {
         if o.ratelimit.any() {
             target.logged.add(&o.ratelimit);
         }
+        let own = target.counts.entry(bucket).or_default();
+        own.attempts += 1;
+        match o.outcome {
+            Outcome::RateLimited => own.rate_limited += 1,
+            Outcome::ServerError(s) => *own.server.entry(s).or_default() += 1,
+            _ => {}
+        }
         if o.outcome == Outcome::Ok {
             target.successes += 1;
             if let Some(t) = o.input_tokens {
@@ -371,7 +381,7 @@ impl Fit {
         let buckets = ((self.max_t_ns - origin_ns) / bucket_ns + 1) as usize;
         let duration_ns = buckets as u64 * self.options.bucket_ns;
         let mut notes = Vec::new();
-        let targets: Vec<TargetReport> = self
+        let mut targets: Vec<TargetReport> = self
             .targets
             .iter()
             .map(|((provider, model), acc)| {
@@ -399,6 +409,14 @@ impl Fit {
                 p
             })
             .collect();
+        model_backgrounds(
+            &self,
+            &mut targets,
+            &providers,
+            first_bucket,
+            buckets,
+            &mut notes,
+        );
         let retries = retry_report(
             &self.attempts_per_request,
             &self.gaps,
@@ -484,6 +502,12 @@ pub struct TargetReport {
     pub input_tokens: Option<SampleFit>,
     pub output_tokens: Option<SampleFit>,
     pub max_output_tokens: u32,
+    /// This model's own server errors by status outside its provider's windows, when it
+    /// has `MIN_MODEL_ATTEMPTS` attempts there; reported only (see `errors_source`).
+    pub background: Option<BTreeMap<u16, RateEstimate>>,
+    /// `model` when its own background was measured, `provider` when too sparse; the
+    /// scenario writes the provider's in either case (the format has no per-model errors).
+    pub errors_source: &'static str,
     /// The rate-limit headers logged for this target (`limits`), when any.
     pub logged_limits: Option<LoggedAcc>,
     /// First attempts per bucket, from the origin.
@@ -653,6 +677,8 @@ fn target_report(
         input_tokens: input,
         output_tokens: output,
         max_output_tokens: acc.max_output,
+        background: None,
+        errors_source: "provider",
         logged_limits: (!acc.logged.limit_requests.is_empty()
             || !acc.logged.limit_tokens.is_empty())
         .then(|| acc.logged.clone()),
@@ -683,7 +709,6 @@ fn provider_report(
         .collect();
     let (found, _) = windows::detect(&series);
     let in_window = |i: usize| found.iter().any(|w| (w.first..w.end).contains(&i));
-    let mut outside = Counts::default();
     let mut windows = Vec::new();
     for w in &found {
         let mut mix = Counts::default();
@@ -727,18 +752,7 @@ fn provider_report(
             status_mix,
         });
     }
-    for i in (0..buckets).filter(|i| !in_window(*i)) {
-        let c = at(i);
-        outside.attempts += c.attempts - c.rate_limited;
-        for (s, n) in &c.server {
-            *outside.server.entry(*s).or_default() += n;
-        }
-    }
-    let background = outside
-        .server
-        .iter()
-        .map(|(s, n)| (*s, wilson(*n, outside.attempts)))
-        .collect();
+    let (_, background) = background_outside(counts, first_bucket, buckets, &in_window);
     let mut per_minute: Vec<f64> = (0..buckets)
         .map(at)
         .filter(|c| c.attempts > 0 && c.rate_limited as f64 >= LIMITED_SHARE * c.attempts as f64)
@@ -768,6 +782,112 @@ fn provider_report(
         limits_source: "none",
         rate_limited,
         series,
+    }
+}
+
+/// Server errors by status outside the windows, per attempt the provider did not
+/// rate-limit, and how many such attempts.
+fn background_outside(
+    counts: &BTreeMap<i64, Counts>,
+    first_bucket: i64,
+    buckets: usize,
+    in_window: &dyn Fn(usize) -> bool,
+) -> (u64, BTreeMap<u16, RateEstimate>) {
+    let mut outside = Counts::default();
+    for i in (0..buckets).filter(|i| !in_window(*i)) {
+        let Some(c) = counts.get(&(first_bucket + i as i64)) else {
+            continue;
+        };
+        outside.attempts += c.attempts - c.rate_limited;
+        for (s, n) in &c.server {
+            *outside.server.entry(*s).or_default() += n;
+        }
+    }
+    let rates = outside
+        .server
+        .iter()
+        .map(|(s, n)| (*s, wilson(*n, outside.attempts)))
+        .collect();
+    (outside.attempts, rates)
+}
+
+/// Attempts a model needs outside its provider's windows for its own background rates.
+pub const MIN_MODEL_ATTEMPTS: u64 = 1_000;
+
+/// Each model's background errors, outside its provider's windows, when its attempts
+/// suffice; a note where they differ from the provider's (whose rates the scenario keeps:
+/// the format holds errors and outages per provider only, `providers[].errors` and
+/// `outages`, with no such field under `models[]`).
+fn model_backgrounds(
+    fit: &Fit,
+    targets: &mut [TargetReport],
+    providers: &[ProviderReport],
+    first_bucket: i64,
+    buckets: usize,
+    notes: &mut Vec<String>,
+) {
+    for p in providers {
+        let models = targets.iter().filter(|t| t.provider == p.name).count();
+        if models > 1 {
+            notes.push(format!(
+                "{}: background errors and outages fitted over its {models} models together \
+                 (the scenario format has no errors or outages per model); each model's own \
+                 rates are in fit.json",
+                p.name
+            ));
+        }
+    }
+    for t in targets.iter_mut() {
+        let acc = &fit.targets[&(t.provider.clone(), t.model.clone())];
+        let p = providers
+            .iter()
+            .find(|p| p.name == t.provider)
+            .expect("every target's provider is reported");
+        let bucket_ns = fit.options.bucket_ns;
+        let in_window = |i: usize| {
+            let at_ns = i as u64 * bucket_ns;
+            p.windows
+                .iter()
+                .any(|w| (w.start_ns..w.end_ns).contains(&at_ns))
+        };
+        let (attempts, rates) = background_outside(&acc.counts, first_bucket, buckets, &in_window);
+        if attempts < MIN_MODEL_ATTEMPTS {
+            t.errors_source = "provider";
+            continue;
+        }
+        t.errors_source = "model";
+        if fit.targets.keys().filter(|(q, _)| *q == t.provider).count() > 1 {
+            // Statuses where the model's interval and the provider's rate part.
+            let differ: Vec<String> = rates
+                .keys()
+                .chain(p.background.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|s| {
+                    let own = rates
+                        .get(s)
+                        .map_or((0.0, 0.0, 0.0), |r| (r.rate, r.low, r.high));
+                    let all = p.background.get(s).map_or(0.0, |r| r.rate);
+                    (all < own.1 || all > own.2).then(|| {
+                        format!(
+                            "{s}: {:.4} [{:.4}, {:.4}] against {all:.4}",
+                            own.0, own.1, own.2
+                        )
+                    })
+                })
+                .collect();
+            if !differ.is_empty() {
+                notes.push(format!(
+                    "{}/{}: its background errors differ from its provider's ({}); the \
+                     scenario format holds errors and outages per provider only, so the \
+                     provider's are written",
+                    t.provider,
+                    t.model,
+                    differ.join(", ")
+                ));
+            }
+        }
+        t.background = Some(rates);
     }
 }
 

@@ -280,6 +280,62 @@ fn logged_rate_limit_headers_are_the_limits() {
     );
 }
 
+/// Two models of one provider failing at 1 % and 10 %, and a third with too few attempts:
+/// each measured model has its own rates in the report, the sparse one falls back to the
+/// provider's, and the notes say the scenario keeps the provider's (the format has none per
+/// model).
+#[test]
+fn error_rates_are_measured_per_model_where_the_data_suffices() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.csv");
+    let mut text = String::from("t_ns,model,status\n");
+    let mut seen = [0u64; 3];
+    for i in 0..18_000u64 {
+        let (k, model, every) = match i % 9 {
+            0..=3 => (0, "steady", 100),
+            4..=7 => (1, "flaky", 10),
+            _ if i % 90 == 8 => (2, "rare", 1),
+            _ => continue,
+        };
+        seen[k] += 1;
+        let status = if seen[k] % every == 0 { 500 } else { 200 };
+        text.push_str(&format!("{},{model},{status}\n", i * 100_000_000));
+    }
+    std::fs::write(&path, text).unwrap();
+    let report = fit(
+        &[&path],
+        Options {
+            format: Some(aichaos::fit::read::Format::Columns),
+            ..options()
+        },
+    )
+    .unwrap();
+    let by_model = |name: &str| report.targets.iter().find(|t| t.model == name).unwrap();
+    let rate = |name: &str| by_model(name).background.as_ref().unwrap()[&500].rate;
+    assert_eq!(
+        (
+            by_model("steady").errors_source,
+            by_model("flaky").errors_source
+        ),
+        ("model", "model")
+    );
+    within("steady 500s", rate("steady"), 0.01, 0.05);
+    within("flaky 500s", rate("flaky"), 0.10, 0.05);
+    assert_eq!(
+        (
+            by_model("rare").errors_source,
+            by_model("rare").background.is_none()
+        ),
+        ("provider", true)
+    );
+    let notes = report.notes.join("\n");
+    assert!(
+        notes.contains("provider/flaky: its background errors differ"),
+        "{notes}"
+    );
+    assert!(notes.contains("no errors or outages per model"), "{notes}");
+}
+
 #[test]
 fn the_otel_genai_fixture_is_read_span_by_span() {
     let path = Path::new("tests/fixtures/otel-genai.json");
