@@ -3,12 +3,20 @@
 //! what `replay` arrivals and `aichaos fit` read. A field is looked up by column name (a
 //! CSV header, a JSON key; a dotted name such as `attributes.status` reaches into nested
 //! JSON objects); its text is what the row holds, a JSON number or boolean as written.
+//!
+//! Reading is the whole cost of a replayed run's arrivals, so both formats read only what is
+//! asked for: CSV rows as byte records (the `csv` crate's `ByteRecord`: no UTF-8 check of the
+//! row, only of the fields looked up), and with `keep_only` a JSON line's wanted members as
+//! slices of the line (serde_json's `RawValue`), the others skipped unbuilt (`IgnoredAny`):
+//! no map, no key or value allocated per row. A 1.1 M-record replay costs about what Poisson
+//! arrivals do (README, "Performance"; `benches/replay.rs`).
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::requestlog::LogFormat;
@@ -24,15 +32,18 @@ enum Source {
     Csv {
         reader: csv::Reader<BufReader<File>>,
         headers: Vec<String>,
-        record: csv::StringRecord,
+        record: csv::ByteRecord,
     },
     Json {
         reader: BufReader<File>,
         buf: String,
+        /// Without `keep_only`: the whole object.
         object: Map<String, Value>,
-        /// With `keep_only`: the top-level keys worth keeping; the others are skipped
-        /// unparsed, which makes a replay's JSON lines several times cheaper to read.
+        /// With `keep_only`: the top-level keys worth keeping (sorted); the others are
+        /// skipped unbuilt, which makes a replay's JSON lines several times cheaper to read.
         keep: Option<Vec<String>>,
+        /// Per kept key, where its value's JSON text lies in `buf` in the current row.
+        found: Vec<Option<(usize, usize)>>,
     },
 }
 
@@ -61,7 +72,7 @@ impl Rows {
                 Source::Csv {
                     reader,
                     headers,
-                    record: csv::StringRecord::new(),
+                    record: csv::ByteRecord::new(),
                 }
             }
             LogFormat::JsonLines => Source::Json {
@@ -69,6 +80,7 @@ impl Rows {
                 buf: String::new(),
                 object: Map::new(),
                 keep: None,
+                found: Vec::new(),
             },
         };
         Ok(Rows { source, line: 0 })
@@ -77,13 +89,14 @@ impl Rows {
     /// Reads only these columns (and, for a dotted name, its first key's object) of JSON
     /// lines; `get` finds nothing else. CSV rows are cheap to read whole.
     pub fn keep_only(&mut self, columns: &[&str]) {
-        if let Source::Json { keep, .. } = &mut self.source {
+        if let Source::Json { keep, found, .. } = &mut self.source {
             let mut keys: Vec<String> = columns
                 .iter()
                 .flat_map(|c| [c.to_string(), c.split('.').next().unwrap_or(c).to_string()])
                 .collect();
             keys.sort();
             keys.dedup();
+            *found = vec![None; keys.len()];
             *keep = Some(keys);
         }
     }
@@ -100,7 +113,7 @@ impl Rows {
     /// be read (the next call goes on after it), None at the end. Blank lines are skipped.
     pub fn advance(&mut self) -> Option<Result<(), RowError>> {
         match &mut self.source {
-            Source::Csv { reader, record, .. } => match reader.read_record(record) {
+            Source::Csv { reader, record, .. } => match reader.read_byte_record(record) {
                 Ok(true) => {
                     self.line = record.position().map_or(self.line + 1, |p| p.line());
                     Some(Ok(()))
@@ -120,6 +133,7 @@ impl Rows {
                 buf,
                 object,
                 keep,
+                found,
             } => loop {
                 buf.clear();
                 self.line += 1;
@@ -135,18 +149,18 @@ impl Rows {
                     }
                 }
                 let parsed = match keep {
-                    None => serde_json::from_str::<Map<String, Value>>(buf),
+                    None => serde_json::from_str::<Map<String, Value>>(buf).map(|o| *object = o),
                     Some(keys) => {
+                        found.iter_mut().for_each(|f| *f = None);
                         let mut de = serde_json::Deserializer::from_str(buf);
-                        serde::de::DeserializeSeed::deserialize(Kept(keys), &mut de)
-                            .and_then(|o| de.end().map(|_| o))
+                        let base = buf.as_ptr() as usize;
+                        let seed = Kept { keys, found, base };
+                        serde::de::DeserializeSeed::deserialize(seed, &mut de)
+                            .and_then(|()| de.end())
                     }
                 };
                 return Some(match parsed {
-                    Ok(o) => {
-                        *object = o;
-                        Ok(())
-                    }
+                    Ok(()) => Ok(()),
                     Err(e) => Err(RowError {
                         line: self.line,
                         reason: format!("not a JSON object: {e}"),
@@ -163,9 +177,22 @@ impl Rows {
                 headers, record, ..
             } => {
                 let i = headers.iter().position(|h| h == column)?;
-                let text = record.get(i)?.trim();
-                (!text.is_empty()).then_some(Cow::Borrowed(text))
+                let text = String::from_utf8_lossy(record.get(i)?);
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    None
+                } else if trimmed.len() == text.len() {
+                    Some(text)
+                } else {
+                    Some(Cow::Owned(trimmed.to_string()))
+                }
             }
+            Source::Json {
+                keep: Some(keys),
+                found,
+                buf,
+                ..
+            } => kept_value(keys, found, buf, column),
             Source::Json { object, .. } => match lookup(object, column)? {
                 Value::Null => None,
                 Value::String(s) if s.is_empty() => None,
@@ -178,34 +205,75 @@ impl Rows {
     }
 }
 
-/// A JSON object's members whose keys are listed; the others skipped without building them.
-struct Kept<'k>(&'k [String]);
+/// A JSON object's members whose keys are listed, found as slices of the line (`found`,
+/// byte ranges from `base`); the others skipped without building them.
+struct Kept<'k> {
+    keys: &'k [String],
+    found: &'k mut [Option<(usize, usize)>],
+    base: usize,
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for Kept<'_> {
-    type Value = Map<String, Value>;
+    type Value = ();
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for Kept<'_> {
-    type Value = Map<String, Value>;
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if self.0.binary_search_by(|k| k.as_str().cmp(&key)).is_ok() {
-                object.insert(key.into_owned(), map.next_value()?);
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match self.keys.binary_search_by(|k| k.as_str().cmp(&key)) {
+                Ok(i) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let start = raw.get().as_ptr() as usize - self.base;
+                    self.found[i] = Some((start, start + raw.get().len()));
+                }
+                Err(_) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        Ok(object)
+        Ok(())
+    }
+}
+
+/// A kept member's text: a string's contents (unescaped only when it has escapes), a number
+/// or boolean as written; None when absent, null or empty. A dotted name not kept whole
+/// reaches into its first key's object, parsed for the purpose (the rare case).
+fn kept_value<'a>(
+    keys: &[String],
+    found: &[Option<(usize, usize)>],
+    buf: &'a str,
+    column: &str,
+) -> Option<Cow<'a, str>> {
+    let raw = |name: &str| {
+        let i = keys.binary_search_by(|k| k.as_str().cmp(name)).ok()?;
+        found[i].map(|(start, end)| &buf[start..end])
+    };
+    let Some(text) = raw(column) else {
+        let (head, rest) = column.split_once('.')?;
+        let object: Map<String, Value> = serde_json::from_str(raw(head)?).ok()?;
+        return match lookup(&object, rest)? {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(Cow::Owned(s.clone())),
+            other => Some(Cow::Owned(other.to_string())),
+        };
+    };
+    match text.as_bytes().first()? {
+        b'n' => None,
+        b'"' if text.len() == 2 => None,
+        b'"' if !text.contains('\\') => Some(Cow::Borrowed(&text[1..text.len() - 1])),
+        b'"' => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+        _ => Some(Cow::Borrowed(text)),
     }
 }
 
@@ -269,5 +337,19 @@ mod tests {
         );
         assert_eq!(kept.get("x"), None);
         assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
+
+        // Kept members as written: escapes undone, null and "" absent, numbers verbatim.
+        let (_d, mut kept) = rows(
+            "c.jsonl",
+            "{\"s\":\"a\\\"b\",\"n\":null,\"e\":\"\",\"f\":1.50,\"t\":true}\n",
+        );
+        kept.keep_only(&["s", "n", "e", "f", "t"]);
+        assert!(kept.advance().unwrap().is_ok());
+        assert_eq!(kept.get("s").as_deref(), Some("a\"b"));
+        assert_eq!((kept.get("n"), kept.get("e")), (None, None));
+        assert_eq!(
+            (kept.get("f").as_deref(), kept.get("t").as_deref()),
+            (Some("1.50"), Some("true"))
+        );
     }
 }
