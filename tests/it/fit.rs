@@ -453,6 +453,45 @@ fn nothing_usable_exits_2_and_writes_nothing() {
     assert!(!out.exists() && !dir.path().join("fit.json").exists());
 }
 
+/// Eight bad lines among good ones: all counted, the first five quoted with their line
+/// numbers, the rest of the log fitted and written.
+#[test]
+fn unreadable_lines_are_counted_and_the_first_five_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let mut text = String::from("t_ns,outcome,latency_ns\n");
+    for i in 0..100u64 {
+        let latency = if i % 10 == 3 && i < 80 {
+            "slow".to_string()
+        } else {
+            format!("{}", 1_000_000 + i)
+        };
+        text.push_str(&format!("{},ok,{latency}\n", i * 1_000_000_000));
+    }
+    std::fs::write(&log, text).unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, _, err) = aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("8 unreadable line(s)"), "{err}");
+    let quoted: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("log.csv: line"))
+        .collect();
+    assert_eq!(quoted.len(), 5, "{err}");
+    assert!(
+        quoted[0].contains("line 5: `latency_ns`: `slow` is not a number"),
+        "{err}"
+    );
+    assert!(quoted[4].contains("line 45:"), "{err}");
+    assert!(out.exists());
+}
+
 #[test]
 fn the_command_writes_a_valid_scenario_fit_json_and_charts() {
     let dir = tempfile::tempdir().unwrap();
