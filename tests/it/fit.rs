@@ -28,6 +28,20 @@ fn fit(logs: &[&Path], options: Options) -> Result<FitReport, String> {
     fit.finish()
 }
 
+/// A `columns` log fitted with `--column FIELD=COLUMN` pairs.
+fn fit_columns(log: &Path, mapping: &[(&str, &str)]) -> FitReport {
+    let columns = mapping
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let options = Options {
+        format: Some(aichaos::fit::read::Format::Columns),
+        columns,
+        ..options()
+    };
+    fit(&[log], options).unwrap()
+}
+
 /// The known world: lognormal TTFT (mu -0.7, sigma 0.5 of ln seconds), 8-12 ms a token,
 /// 2 % of 500s, a 503 outage from 20 to 30 minutes, 600 RPM met by a 4x spike at 40-45
 /// minutes, and a client retrying 3 times after 1 s then 2 s.
@@ -228,19 +242,7 @@ fn logged_rate_limit_headers_are_the_limits() {
             ));
         }
         std::fs::write(&path, text).unwrap();
-        let columns = [("time", "ts_ms"), ("status", "http_status")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let report = fit(
-            &[&path],
-            Options {
-                format: Some(aichaos::fit::read::Format::Columns),
-                columns,
-                ..options()
-            },
-        )
-        .unwrap();
+        let report = fit_columns(&path, &[("time", "ts_ms"), ("status", "http_status")]);
         assert_eq!(report.unreadable_lines, 0, "{:?}", report.unreadable_first);
         let (target, provider) = (&report.targets[0], &report.providers[0]);
         let logged = target.logged_limits.as_ref().unwrap();
@@ -263,15 +265,7 @@ fn logged_rate_limit_headers_are_the_limits() {
     // A mapped column that does not hold a count is an unreadable line, with its reason.
     let path = dir.path().join("bad.csv");
     std::fs::write(&path, "t_ns,outcome,limit\n1,ok,many\n2,ok,5\n").unwrap();
-    let report = fit(
-        &[&path],
-        Options {
-            columns: vec![("ratelimit_limit_requests".into(), "limit".into())],
-            format: Some(aichaos::fit::read::Format::Columns),
-            ..options()
-        },
-    )
-    .unwrap();
+    let report = fit_columns(&path, &[("ratelimit_limit_requests", "limit")]);
     assert_eq!(report.unreadable_lines, 1);
     assert!(
         report.unreadable_first[0].contains("line 2: `limit`: `many` is not a count"),
@@ -302,14 +296,7 @@ fn error_rates_are_measured_per_model_where_the_data_suffices() {
         text.push_str(&format!("{},{model},{status}\n", i * 100_000_000));
     }
     std::fs::write(&path, text).unwrap();
-    let report = fit(
-        &[&path],
-        Options {
-            format: Some(aichaos::fit::read::Format::Columns),
-            ..options()
-        },
-    )
-    .unwrap();
+    let report = fit_columns(&path, &[]);
     let by_model = |name: &str| report.targets.iter().find(|t| t.model == name).unwrap();
     let rate = |name: &str| by_model(name).background.as_ref().unwrap()[&500].rate;
     assert_eq!(
@@ -398,26 +385,17 @@ fn a_generic_csv_is_read_through_its_column_mapping() {
     }
     text.push_str("oops,azure,gpt-4o-mini,200,10,1\n");
     std::fs::write(&path, text).unwrap();
-    let columns = [
-        ("time", "ts_ms"),
-        ("provider", "backend"),
-        ("model", "deployment"),
-        ("status", "http_status"),
-        ("latency", "duration_ms"),
-        ("output_tokens", "completion_tokens"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let report = fit(
-        &[&path],
-        Options {
-            format: Some(aichaos::fit::read::Format::Columns),
-            columns,
-            ..options()
-        },
-    )
-    .unwrap();
+    let report = fit_columns(
+        &path,
+        &[
+            ("time", "ts_ms"),
+            ("provider", "backend"),
+            ("model", "deployment"),
+            ("status", "http_status"),
+            ("latency", "duration_ms"),
+            ("output_tokens", "completion_tokens"),
+        ],
+    );
     assert_eq!(report.records, 200);
     assert_eq!(report.unreadable_lines, 1);
     assert!(
