@@ -30,8 +30,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use super::Reservoir;
 use super::read::Outcome;
+use super::{ProviderReport, Reservoir};
 
 /// What a response's rate-limit headers said, when the log holds them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,6 +210,81 @@ impl LoggedAcc {
             Self::mode(&self.limit_requests),
             Self::mode(&self.limit_tokens),
         )
+    }
+}
+
+/// Which limits the scenario takes for a provider (see the module doc), saying in `notes` what
+/// could not be told.
+pub(super) fn source(
+    p: &mut ProviderReport,
+    logged: bool,
+    notes: &mut Vec<String>,
+) -> &'static str {
+    let name = &p.name;
+    if logged {
+        if p.rate_limited > 0 {
+            notes.push(format!(
+                "{name}: rate limits from the logged rate-limit headers (per model), not \
+                 inferred from its {} 429s",
+                p.rate_limited
+            ));
+        }
+        return "logged";
+    }
+    let Some(inferred) = &p.inferred else {
+        return if p.rpm.is_some() {
+            "inferred_rpm"
+        } else {
+            "none"
+        };
+    };
+    let spreads = format!(
+        "requests per minute before a 429 spread {:.3}, tokens {}",
+        inferred.requests_spread,
+        inferred
+            .tokens_spread
+            .map_or("not logged".to_string(), |t| format!("{t:.3}"))
+    );
+    match (inferred.binding, inferred.tpm) {
+        (Binding::Tokens, Some(tpm)) => {
+            // The requests per minute at the 429s followed from the token limit.
+            p.rpm = None;
+            notes.push(format!(
+                "{name}: the 429s point to a token limit of {tpm:.0} tokens a minute \
+                 ({spreads})"
+            ));
+            "inferred_tpm"
+        }
+        (Binding::Either, Some(tpm)) => {
+            notes.push(format!(
+                "{name}: a request limit and a token limit ({tpm:.0} tokens a minute) explain \
+                 the 429s alike ({spreads}: the requests cost about the same tokens), so the \
+                 request limit is written"
+            ));
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
+        (_, None) => {
+            notes.push(format!(
+                "{name}: no token limit inferred: the logs have no input tokens, so a token \
+                 limit cannot be told from a request limit"
+            ));
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
+        (_, Some(_)) => {
+            if p.rpm.is_some() {
+                "inferred_rpm"
+            } else {
+                "none"
+            }
+        }
     }
 }
 

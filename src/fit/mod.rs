@@ -27,9 +27,9 @@
 //! span) and the requests still open (bounded by those seen in the last half hour).
 //!
 //! Why over 1,000 lines: the accumulators and the report they make share one set of types;
-//! reading (`read`), the families (`families`), the windows (`windows`) and the charts are
-//! already apart. The next split, when it grows, is the report's writing (`FitReport`'s
-//! scenario and notes) into a file of its own.
+//! reading (`read`), the families (`families`), the windows (`windows`), rate limits
+//! (`limits`) and the charts are already apart. The next split is the report's writing
+//! (`FitReport`'s scenario and notes, with each model's backgrounds) into a file of its own.
 
 pub mod charts;
 pub mod families;
@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 
 use crate::rng::{SimRng, named_stream};
 use families::{Fitted, SampleFit};
-use limits::{Binding, Inferred, LimitAcc, LoggedAcc};
+use limits::{Inferred, LimitAcc, LoggedAcc};
 use read::{Format, Obs, Outcome, Unreadable};
 
 /// Values kept per reservoir.
@@ -405,7 +405,7 @@ impl Fit {
                 // The fitted requests ask for the largest output seen as max_tokens.
                 let max_tokens = own().map(|t| t.max_output_tokens.max(1)).max().unwrap_or(1);
                 p.inferred = limits::infer(&self.limits[name], max_tokens);
-                p.limits_source = limits_source(&mut p, logged, &mut notes);
+                p.limits_source = limits::source(&mut p, logged, &mut notes);
                 p
             })
             .collect();
@@ -888,77 +888,6 @@ fn model_backgrounds(
             }
         }
         t.background = Some(rates);
-    }
-}
-
-/// Which limits the scenario takes for a provider (see `limits`), saying in `notes` what
-/// could not be told.
-fn limits_source(p: &mut ProviderReport, logged: bool, notes: &mut Vec<String>) -> &'static str {
-    let name = &p.name;
-    if logged {
-        if p.rate_limited > 0 {
-            notes.push(format!(
-                "{name}: rate limits from the logged rate-limit headers (per model), not \
-                 inferred from its {} 429s",
-                p.rate_limited
-            ));
-        }
-        return "logged";
-    }
-    let Some(inferred) = &p.inferred else {
-        return if p.rpm.is_some() {
-            "inferred_rpm"
-        } else {
-            "none"
-        };
-    };
-    let spreads = format!(
-        "requests per minute before a 429 spread {:.3}, tokens {}",
-        inferred.requests_spread,
-        inferred
-            .tokens_spread
-            .map_or("not logged".to_string(), |t| format!("{t:.3}"))
-    );
-    match (inferred.binding, inferred.tpm) {
-        (Binding::Tokens, Some(tpm)) => {
-            // The requests per minute at the 429s followed from the token limit.
-            p.rpm = None;
-            notes.push(format!(
-                "{name}: the 429s point to a token limit of {tpm:.0} tokens a minute \
-                 ({spreads})"
-            ));
-            "inferred_tpm"
-        }
-        (Binding::Either, Some(tpm)) => {
-            notes.push(format!(
-                "{name}: a request limit and a token limit ({tpm:.0} tokens a minute) explain \
-                 the 429s alike ({spreads}: the requests cost about the same tokens), so the \
-                 request limit is written"
-            ));
-            if p.rpm.is_some() {
-                "inferred_rpm"
-            } else {
-                "none"
-            }
-        }
-        (_, None) => {
-            notes.push(format!(
-                "{name}: no token limit inferred: the logs have no input tokens, so a token \
-                 limit cannot be told from a request limit"
-            ));
-            if p.rpm.is_some() {
-                "inferred_rpm"
-            } else {
-                "none"
-            }
-        }
-        (_, Some(_)) => {
-            if p.rpm.is_some() {
-                "inferred_rpm"
-            } else {
-                "none"
-            }
-        }
     }
 }
 
