@@ -29,6 +29,11 @@
 //! (`write_sent_before`). Its clients can also close a connection before the answer, an
 //! ending the simulator's clients never have (they end attempts by their timeouts): those
 //! records carry the outcome `client_closed` and no status.
+//!
+//! Logs others write may add what the answer's rate-limit headers said,
+//! `ratelimit_limit_requests`, `ratelimit_remaining_requests`, `ratelimit_limit_tokens`,
+//! `ratelimit_remaining_tokens` (OpenAI's `x-ratelimit-*` names), which `fit` reads
+//! (`fit::read::RATELIMIT_FIELDS`); the simulator's own log leaves them out.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

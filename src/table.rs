@@ -3,12 +3,22 @@
 //! what `replay` arrivals and `aichaos fit` read. A field is looked up by column name (a
 //! CSV header, a JSON key; a dotted name such as `attributes.status` reaches into nested
 //! JSON objects); its text is what the row holds, a JSON number or boolean as written.
+//!
+//! Reading is the whole cost of a replayed run's arrivals, so both formats read only what is
+//! asked for. A CSV line without quotes is split at its commas up to the last column kept
+//! (`keep_only`), as bytes (only the fields looked up are checked for UTF-8); a line with
+//! quotes, with any line breaks its quoted fields hold, goes through the `csv` crate (RFC
+//! 4180), so the fast path changes no field's text. With `keep_only` a JSON line's wanted
+//! members are slices of the line (serde_json's `RawValue`), the others skipped unbuilt
+//! (`IgnoredAny`): no map, no key or value allocated per row (`benches/replay.rs` measures a replay against
+//! Poisson arrivals; README, "Request logs").
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::requestlog::LogFormat;
@@ -21,18 +31,17 @@ pub struct RowError {
 }
 
 enum Source {
-    Csv {
-        reader: csv::Reader<BufReader<File>>,
-        headers: Vec<String>,
-        record: csv::StringRecord,
-    },
+    Csv(CsvRows),
     Json {
         reader: BufReader<File>,
         buf: String,
+        /// Without `keep_only`: the whole object.
         object: Map<String, Value>,
-        /// With `keep_only`: the top-level keys worth keeping; the others are skipped
-        /// unparsed, which makes a replay's JSON lines several times cheaper to read.
+        /// With `keep_only`: the top-level keys worth keeping (sorted); the others are
+        /// skipped unbuilt, which makes a replay's JSON lines several times cheaper to read.
         keep: Option<Vec<String>>,
+        /// Per kept key, where its value's JSON text lies in `buf` in the current row.
+        found: Vec<Option<(usize, usize)>>,
     },
 }
 
@@ -50,25 +59,13 @@ impl Rows {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         let reader = BufReader::with_capacity(1 << 16, file);
         let source = match LogFormat::for_path(path) {
-            LogFormat::Csv => {
-                let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-                let headers = reader
-                    .headers()
-                    .map_err(|e| format!("line 1: cannot read the CSV header: {e}"))?
-                    .iter()
-                    .map(|h| h.trim().to_string())
-                    .collect();
-                Source::Csv {
-                    reader,
-                    headers,
-                    record: csv::StringRecord::new(),
-                }
-            }
+            LogFormat::Csv => Source::Csv(CsvRows::open(reader)?),
             LogFormat::JsonLines => Source::Json {
                 reader,
                 buf: String::new(),
                 object: Map::new(),
                 keep: None,
+                found: Vec::new(),
             },
         };
         Ok(Rows { source, line: 0 })
@@ -77,13 +74,21 @@ impl Rows {
     /// Reads only these columns (and, for a dotted name, its first key's object) of JSON
     /// lines; `get` finds nothing else. CSV rows are cheap to read whole.
     pub fn keep_only(&mut self, columns: &[&str]) {
-        if let Source::Json { keep, .. } = &mut self.source {
+        if let Source::Csv(csv) = &mut self.source {
+            csv.needed = columns
+                .iter()
+                .filter_map(|c| csv.headers.iter().position(|h| h == c))
+                .max()
+                .map_or(0, |i| i + 1);
+        }
+        if let Source::Json { keep, found, .. } = &mut self.source {
             let mut keys: Vec<String> = columns
                 .iter()
                 .flat_map(|c| [c.to_string(), c.split('.').next().unwrap_or(c).to_string()])
                 .collect();
             keys.sort();
             keys.dedup();
+            *found = vec![None; keys.len()];
             *keep = Some(keys);
         }
     }
@@ -91,7 +96,7 @@ impl Rows {
     /// A CSV file's columns (None for JSON lines, whose keys vary by row).
     pub fn headers(&self) -> Option<&[String]> {
         match &self.source {
-            Source::Csv { headers, .. } => Some(headers),
+            Source::Csv(csv) => Some(&csv.headers),
             Source::Json { .. } => None,
         }
     }
@@ -100,26 +105,20 @@ impl Rows {
     /// be read (the next call goes on after it), None at the end. Blank lines are skipped.
     pub fn advance(&mut self) -> Option<Result<(), RowError>> {
         match &mut self.source {
-            Source::Csv { reader, record, .. } => match reader.read_record(record) {
-                Ok(true) => {
-                    self.line = record.position().map_or(self.line + 1, |p| p.line());
-                    Some(Ok(()))
-                }
-                Ok(false) => None,
-                Err(e) => {
-                    let line = e.position().map_or(self.line + 1, |p| p.line());
-                    self.line = line;
-                    Some(Err(RowError {
-                        line,
-                        reason: e.to_string(),
-                    }))
-                }
-            },
+            Source::Csv(csv) => {
+                let row = csv.advance()?;
+                self.line = csv.row_line;
+                Some(row.map_err(|reason| RowError {
+                    line: csv.row_line,
+                    reason,
+                }))
+            }
             Source::Json {
                 reader,
                 buf,
                 object,
                 keep,
+                found,
             } => loop {
                 buf.clear();
                 self.line += 1;
@@ -135,18 +134,18 @@ impl Rows {
                     }
                 }
                 let parsed = match keep {
-                    None => serde_json::from_str::<Map<String, Value>>(buf),
+                    None => serde_json::from_str::<Map<String, Value>>(buf).map(|o| *object = o),
                     Some(keys) => {
+                        found.iter_mut().for_each(|f| *f = None);
                         let mut de = serde_json::Deserializer::from_str(buf);
-                        serde::de::DeserializeSeed::deserialize(Kept(keys), &mut de)
-                            .and_then(|o| de.end().map(|_| o))
+                        let base = buf.as_ptr() as usize;
+                        let seed = Kept { keys, found, base };
+                        serde::de::DeserializeSeed::deserialize(seed, &mut de)
+                            .and_then(|()| de.end())
                     }
                 };
                 return Some(match parsed {
-                    Ok(o) => {
-                        *object = o;
-                        Ok(())
-                    }
+                    Ok(()) => Ok(()),
                     Err(e) => Err(RowError {
                         line: self.line,
                         reason: format!("not a JSON object: {e}"),
@@ -159,13 +158,24 @@ impl Rows {
     /// The current row's field `column`, as text; None when absent, empty or null.
     pub fn get(&self, column: &str) -> Option<Cow<'_, str>> {
         match &self.source {
-            Source::Csv {
-                headers, record, ..
-            } => {
-                let i = headers.iter().position(|h| h == column)?;
-                let text = record.get(i)?.trim();
-                (!text.is_empty()).then_some(Cow::Borrowed(text))
+            Source::Csv(csv) => {
+                let i = csv.headers.iter().position(|h| h == column)?;
+                let bytes = csv.field(i)?.trim_ascii();
+                if bytes.is_empty() {
+                    return None;
+                }
+                // Only the fields looked up are checked for UTF-8; a bad byte shows as U+FFFD.
+                Some(match std::str::from_utf8(bytes) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(bytes),
+                })
             }
+            Source::Json {
+                keep: Some(keys),
+                found,
+                buf,
+                ..
+            } => kept_value(keys, found, buf, column),
             Source::Json { object, .. } => match lookup(object, column)? {
                 Value::Null => None,
                 Value::String(s) if s.is_empty() => None,
@@ -178,34 +188,234 @@ impl Rows {
     }
 }
 
-/// A JSON object's members whose keys are listed; the others skipped without building them.
-struct Kept<'k>(&'k [String]);
+/// CSV rows (see the module's doc): plain lines split by hand, quoted ones by the `csv` crate.
+struct CsvRows {
+    reader: BufReader<File>,
+    headers: Vec<String>,
+    /// The current row's text, and where its fields lie in it (plain lines).
+    line: Vec<u8>,
+    fields: Vec<(usize, usize)>,
+    /// The current row as the `csv` crate read it (lines with quotes).
+    quoted: Option<csv::ByteRecord>,
+    /// Fields split per plain line: up to the last column kept; all without `keep_only`.
+    needed: usize,
+    /// Lines read so far, and the one the current row began on.
+    lines_read: u64,
+    row_line: u64,
+}
+
+impl CsvRows {
+    fn open(reader: BufReader<File>) -> Result<CsvRows, String> {
+        let mut rows = CsvRows {
+            reader,
+            headers: Vec::new(),
+            line: Vec::new(),
+            fields: Vec::new(),
+            quoted: None,
+            needed: usize::MAX,
+            lines_read: 0,
+            row_line: 0,
+        };
+        let header = |e: String| format!("line 1: cannot read the CSV header: {e}");
+        match rows.advance() {
+            None => return Err(header("the file is empty".into())),
+            Some(Err(e)) => return Err(header(e)),
+            Some(Ok(())) => {}
+        }
+        let count = rows.quoted.as_ref().map_or(rows.fields.len(), |r| r.len());
+        rows.headers = (0..count)
+            .map(|i| {
+                let name = String::from_utf8_lossy(rows.field(i).unwrap_or_default());
+                // A UTF-8 byte order mark before the first name is not part of it.
+                name.trim_start_matches('\u{feff}').trim().to_string()
+            })
+            .collect();
+        Ok(rows)
+    }
+
+    /// The next row (blank lines skipped), or why it cannot be read, or None at the end.
+    fn advance(&mut self) -> Option<Result<(), String>> {
+        loop {
+            self.line.clear();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(format!("cannot read: {e}"))),
+            }
+            self.lines_read += 1;
+            self.row_line = self.lines_read;
+            trim_line_end(&mut self.line);
+            if self.line.is_empty() {
+                continue;
+            }
+            if !self.line.contains(&b'"') {
+                self.quoted = None;
+                self.split_plain();
+                return Some(Ok(()));
+            }
+            return Some(self.read_quoted());
+        }
+    }
+
+    fn split_plain(&mut self) {
+        self.fields.clear();
+        let mut start = 0;
+        for (i, b) in self.line.iter().enumerate() {
+            if self.fields.len() + 1 >= self.needed {
+                break;
+            }
+            if *b == b',' {
+                self.fields.push((start, i));
+                start = i + 1;
+            }
+        }
+        let end = self.line[start..]
+            .iter()
+            .position(|b| *b == b',')
+            .map_or(self.line.len(), |p| start + p);
+        self.fields.push((start, end));
+    }
+
+    /// A line with quotes: joined with the next lines while a quoted field is open, then
+    /// read by the `csv` crate.
+    fn read_quoted(&mut self) -> Result<(), String> {
+        while quote_open(&self.line) {
+            self.line.push(b'\n');
+            let before = self.line.len();
+            match self.reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => return Err("a quoted field is not closed".into()),
+                Ok(_) => {}
+                Err(e) => return Err(format!("cannot read: {e}")),
+            }
+            self.lines_read += 1;
+            let mut rest = self.line.split_off(before);
+            trim_line_end(&mut rest);
+            self.line.extend_from_slice(&rest);
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(self.line.as_slice());
+        let mut record = csv::ByteRecord::new();
+        match reader.read_byte_record(&mut record) {
+            Ok(_) => {
+                self.quoted = Some(record);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        match &self.quoted {
+            Some(record) => record.get(i),
+            None => self.fields.get(i).map(|(a, b)| &self.line[*a..*b]),
+        }
+    }
+}
+
+/// Whether a quoted field is still open at the end of `text`: as RFC 4180 and the `csv`
+/// crate read it, a quote opens a field only at its start, `""` inside is a quote, and a
+/// quote elsewhere is a character like any other.
+fn quote_open(text: &[u8]) -> bool {
+    let (mut in_quotes, mut at_start, mut bytes) = (false, true, text.iter().peekable());
+    while let Some(b) = bytes.next() {
+        match (in_quotes, *b) {
+            (false, b'"') if at_start => in_quotes = true,
+            (false, b',') => at_start = true,
+            (false, _) => at_start = false,
+            (true, b'"') if bytes.peek() == Some(&&b'"') => {
+                bytes.next();
+            }
+            (true, b'"') => {
+                in_quotes = false;
+                at_start = false;
+            }
+            (true, _) => {}
+        }
+    }
+    in_quotes
+}
+
+/// Drops a line's `\n` or `\r\n`.
+fn trim_line_end(line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+}
+
+/// A JSON object's members whose keys are listed, found as slices of the line (`found`,
+/// byte ranges from `base`); the others skipped without building them.
+struct Kept<'k> {
+    keys: &'k [String],
+    found: &'k mut [Option<(usize, usize)>],
+    base: usize,
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for Kept<'_> {
-    type Value = Map<String, Value>;
+    type Value = ();
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for Kept<'_> {
-    type Value = Map<String, Value>;
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if self.0.binary_search_by(|k| k.as_str().cmp(&key)).is_ok() {
-                object.insert(key.into_owned(), map.next_value()?);
-            } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match self.keys.binary_search_by(|k| k.as_str().cmp(&key)) {
+                Ok(i) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let start = raw.get().as_ptr() as usize - self.base;
+                    self.found[i] = Some((start, start + raw.get().len()));
+                }
+                Err(_) => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        Ok(object)
+        Ok(())
+    }
+}
+
+/// A kept member's text: a string's contents (unescaped only when it has escapes), a number
+/// or boolean as written; None when absent, null or empty. A dotted name not kept whole
+/// reaches into its first key's object, parsed for the purpose (the rare case).
+fn kept_value<'a>(
+    keys: &[String],
+    found: &[Option<(usize, usize)>],
+    buf: &'a str,
+    column: &str,
+) -> Option<Cow<'a, str>> {
+    let raw = |name: &str| {
+        let i = keys.binary_search_by(|k| k.as_str().cmp(name)).ok()?;
+        found[i].map(|(start, end)| &buf[start..end])
+    };
+    let Some(text) = raw(column) else {
+        let (head, rest) = column.split_once('.')?;
+        let object: Map<String, Value> = serde_json::from_str(raw(head)?).ok()?;
+        return match lookup(&object, rest)? {
+            Value::Null => None,
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(Cow::Owned(s.clone())),
+            other => Some(Cow::Owned(other.to_string())),
+        };
+    };
+    match text.as_bytes().first()? {
+        b'n' => None,
+        b'"' if text.len() == 2 => None,
+        b'"' if !text.contains('\\') => Some(Cow::Borrowed(&text[1..text.len() - 1])),
+        b'"' => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+        _ => Some(Cow::Borrowed(text)),
     }
 }
 
@@ -244,6 +454,34 @@ mod tests {
         assert_eq!(csv.get("missing"), None);
         assert!(csv.advance().is_none());
 
+        // Plain lines split by hand and quoted ones by the csv crate give the same fields:
+        // a quoted line break, "" inside quotes, a stray quote mid-field, CRLF, blank lines,
+        // a byte order mark; with keep_only, columns past the last kept are not split.
+        let (_d, mut csv) = rows(
+            "b.csv",
+            "\u{feff}t,note,x\r\n1,\"two\nlines\",a\r\n\r\n2,5\" screen,b\n3,\"say \"\"hi\"\"\",c\n4,,d",
+        );
+        let mut seen = Vec::new();
+        while let Some(row) = csv.advance() {
+            row.unwrap();
+            let get = |c: &str| csv.get(c).map(|v| v.into_owned());
+            seen.push((csv.line, get("t"), get("note"), get("x")));
+        }
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            seen,
+            [
+                (2, some("1"), some("two\nlines"), some("a")),
+                (5, some("2"), some("5\" screen"), some("b")),
+                (6, some("3"), some("say \"hi\""), some("c")),
+                (7, some("4"), None, some("d")),
+            ]
+        );
+        let (_d, mut csv) = rows("c.csv", "t,a,b\n1,2,3\n");
+        csv.keep_only(&["a"]);
+        assert!(csv.advance().unwrap().is_ok());
+        assert_eq!((csv.get("a").as_deref(), csv.get("b")), (Some("2"), None));
+
         let (_d, mut json) = rows(
             "a.jsonl",
             "{\"t\":1,\"a\":{\"b\":\"x\"}}\n\nnot json\n{\"t\":null}\n",
@@ -269,5 +507,19 @@ mod tests {
         );
         assert_eq!(kept.get("x"), None);
         assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
+
+        // Kept members as written: escapes undone, null and "" absent, numbers verbatim.
+        let (_d, mut kept) = rows(
+            "c.jsonl",
+            "{\"s\":\"a\\\"b\",\"n\":null,\"e\":\"\",\"f\":1.50,\"t\":true}\n",
+        );
+        kept.keep_only(&["s", "n", "e", "f", "t"]);
+        assert!(kept.advance().unwrap().is_ok());
+        assert_eq!(kept.get("s").as_deref(), Some("a\"b"));
+        assert_eq!((kept.get("n"), kept.get("e")), (None, None));
+        assert_eq!(
+            (kept.get("f").as_deref(), kept.get("t").as_deref()),
+            (Some("1.50"), Some("true"))
+        );
     }
 }

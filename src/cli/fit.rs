@@ -21,9 +21,12 @@ pub struct Args {
     #[arg(long, value_parser = ["aichaos", "otel", "columns"])]
     format: Option<String>,
     /// A column of a `columns` log: FIELD=COLUMN, FIELD one of time, request_id, attempt,
-    /// provider, model, status, outcome, latency, ttft, input_tokens, output_tokens
-    /// (repeatable). Times and durations take their unit from the column's name (_ns, _us,
-    /// _ms, else seconds).
+    /// provider, model, status, outcome, latency, ttft, input_tokens, output_tokens,
+    /// ratelimit_limit_requests, ratelimit_remaining_requests, ratelimit_limit_tokens,
+    /// ratelimit_remaining_tokens (repeatable). Times and durations take their unit from the
+    /// column's name (_ns, _us, _ms, else seconds). The rate-limit fields are also found
+    /// unmapped under OpenAI's (x-ratelimit-limit-requests...) and Anthropic's
+    /// (anthropic-ratelimit-requests-limit...) header names.
     #[arg(long = "column", value_name = "FIELD=COLUMN")]
     columns: Vec<String>,
     /// Width of the time buckets errors, outages, rate limits and traffic are counted in.
@@ -193,7 +196,7 @@ fn summary_lines(r: &aichaos::fit::FitReport) -> Vec<String> {
     }
     for p in &r.providers {
         lines.push(format!(
-            "{}: {} window(s), background {}, rpm {}",
+            "{}: {} window(s), background {}, {}",
             p.name,
             p.windows.len(),
             p.background
@@ -201,8 +204,16 @@ fn summary_lines(r: &aichaos::fit::FitReport) -> Vec<String> {
                 .map(|(s, e)| format!("{s} {:.2}%", 100.0 * e.rate))
                 .collect::<Vec<_>>()
                 .join(" "),
-            p.rpm
-                .map_or("-".to_string(), |(rpm, _)| format!("{rpm:.0}"))
+            match (
+                p.limits_source,
+                p.rpm,
+                p.inferred.as_ref().and_then(|i| i.tpm)
+            ) {
+                ("inferred_rpm", Some((rpm, _)), _) => format!("rpm {rpm:.0}"),
+                ("inferred_tpm", _, Some(tpm)) => format!("tpm {tpm:.0}"),
+                ("logged", _, _) => "rate limits logged".to_string(),
+                _ => "rpm -".to_string(),
+            }
         ));
     }
     if let Some(retry) = &r.retries {

@@ -27,12 +27,13 @@
 //! span) and the requests still open (bounded by those seen in the last half hour).
 //!
 //! Why over 1,000 lines: the accumulators and the report they make share one set of types;
-//! reading (`read`), the families (`families`), the windows (`windows`) and the charts are
-//! already apart. The next split, when it grows, is the report's writing (`FitReport`'s
-//! scenario and notes) into a file of its own.
+//! reading (`read`), the families (`families`), the windows (`windows`), rate limits
+//! (`limits`) and the charts are already apart. The next split is the report's writing
+//! (`FitReport`'s scenario and notes, with each model's backgrounds) into a file of its own.
 
 pub mod charts;
 pub mod families;
+pub mod limits;
 pub mod read;
 pub mod windows;
 
@@ -45,6 +46,7 @@ use serde_json::{Value, json};
 
 use crate::rng::{SimRng, named_stream};
 use families::{Fitted, SampleFit};
+use limits::{Inferred, LimitAcc, LoggedAcc};
 use read::{Format, Obs, Outcome, Unreadable};
 
 /// Values kept per reservoir.
@@ -98,6 +100,10 @@ struct TargetAcc {
     /// First attempts per bucket (arrivals).
     arrivals: BTreeMap<i64, u64>,
     max_output: u32,
+    /// Rate-limit headers, when logged.
+    logged: LoggedAcc,
+    /// This model's attempts per bucket (its own background errors).
+    counts: BTreeMap<i64, Counts>,
 }
 
 impl TargetAcc {
@@ -111,6 +117,8 @@ impl TargetAcc {
             successes: 0,
             arrivals: BTreeMap::new(),
             max_output: 0,
+            logged: LoggedAcc::default(),
+            counts: BTreeMap::new(),
         }
     }
 }
@@ -158,6 +166,8 @@ pub struct Fit {
     files: Vec<PathBuf>,
     targets: BTreeMap<(String, String), TargetAcc>,
     providers: BTreeMap<String, BTreeMap<i64, Counts>>,
+    /// Per provider, the accepted attempts around its 429s.
+    limits: BTreeMap<String, LimitAcc>,
     timeout_latency: Reservoir<f64>,
     open: BTreeMap<String, OpenRequest>,
     attempts_per_request: BTreeMap<u32, u64>,
@@ -178,6 +188,7 @@ impl Fit {
             files: Vec::new(),
             targets: BTreeMap::new(),
             providers: BTreeMap::new(),
+            limits: BTreeMap::new(),
             timeout_latency: Reservoir::new("timeouts"),
             open: BTreeMap::new(),
             attempts_per_request: BTreeMap::new(),
@@ -235,6 +246,16 @@ impl Fit {
         if o.attempt.unwrap_or(0) == 0 {
             *target.arrivals.entry(bucket).or_default() += 1;
         }
+        if o.ratelimit.any() {
+            target.logged.add(&o.ratelimit);
+        }
+        let own = target.counts.entry(bucket).or_default();
+        own.attempts += 1;
+        match o.outcome {
+            Outcome::RateLimited => own.rate_limited += 1,
+            Outcome::ServerError(s) => *own.server.entry(s).or_default() += 1,
+            _ => {}
+        }
         if o.outcome == Outcome::Ok {
             target.successes += 1;
             if let Some(t) = o.input_tokens {
@@ -260,6 +281,10 @@ impl Fit {
                 }
             }
         }
+        self.limits
+            .entry(o.provider.clone())
+            .or_insert_with(|| LimitAcc::new(&o.provider))
+            .add(o.t_ns, o.outcome, o.input_tokens);
         let counts = self
             .providers
             .entry(o.provider.clone())
@@ -356,7 +381,7 @@ impl Fit {
         let buckets = ((self.max_t_ns - origin_ns) / bucket_ns + 1) as usize;
         let duration_ns = buckets as u64 * self.options.bucket_ns;
         let mut notes = Vec::new();
-        let targets: Vec<TargetReport> = self
+        let mut targets: Vec<TargetReport> = self
             .targets
             .iter()
             .map(|((provider, model), acc)| {
@@ -367,16 +392,31 @@ impl Fit {
             .providers
             .iter()
             .map(|(name, counts)| {
-                provider_report(
+                let mut p = provider_report(
                     name,
                     counts,
                     first_bucket,
                     buckets,
                     &self.options,
                     &mut notes,
-                )
+                );
+                let own = || targets.iter().filter(|t| t.provider == *name);
+                let logged = own().any(|t| t.logged_limits.is_some());
+                // The fitted requests ask for the largest output seen as max_tokens.
+                let max_tokens = own().map(|t| t.max_output_tokens.max(1)).max().unwrap_or(1);
+                p.inferred = limits::infer(&self.limits[name], max_tokens);
+                p.limits_source = limits::source(&mut p, logged, &mut notes);
+                p
             })
             .collect();
+        model_backgrounds(
+            &self,
+            &mut targets,
+            &providers,
+            first_bucket,
+            buckets,
+            &mut notes,
+        );
         let retries = retry_report(
             &self.attempts_per_request,
             &self.gaps,
@@ -462,6 +502,14 @@ pub struct TargetReport {
     pub input_tokens: Option<SampleFit>,
     pub output_tokens: Option<SampleFit>,
     pub max_output_tokens: u32,
+    /// This model's own server errors by status outside its provider's windows, when it
+    /// has `MIN_MODEL_ATTEMPTS` attempts there; reported only (see `errors_source`).
+    pub background: Option<BTreeMap<u16, RateEstimate>>,
+    /// `model` when its own background was measured, `provider` when too sparse; the
+    /// scenario writes the provider's in either case (the format has no per-model errors).
+    pub errors_source: &'static str,
+    /// The rate-limit headers logged for this target (`limits`), when any.
+    pub logged_limits: Option<LoggedAcc>,
     /// First attempts per bucket, from the origin.
     pub arrivals: Vec<u64>,
     /// Observed TTFT sample (sorted) for charts.
@@ -525,6 +573,12 @@ pub struct ProviderReport {
     /// Requests per minute the provider accepted while it answered 429s (median over those
     /// buckets), and how many buckets that stands on.
     pub rpm: Option<(f64, usize)>,
+    /// The limits the 429s imply (`limits::infer`): requests and tokens per minute before
+    /// each 429, and which of them binds.
+    pub inferred: Option<Inferred>,
+    /// Where the scenario's limits come from: `logged` (the rate-limit headers, per model),
+    /// `inferred_rpm`, `inferred_tpm`, or `none`.
+    pub limits_source: &'static str,
     pub rate_limited: u64,
     /// Per bucket from the origin: (attempts but 429s, failures).
     pub series: Vec<(u64, u64)>,
@@ -623,6 +677,11 @@ fn target_report(
         input_tokens: input,
         output_tokens: output,
         max_output_tokens: acc.max_output,
+        background: None,
+        errors_source: "provider",
+        logged_limits: (!acc.logged.limit_requests.is_empty()
+            || !acc.logged.limit_tokens.is_empty())
+        .then(|| acc.logged.clone()),
         arrivals,
         ttft_sample,
     }
@@ -650,7 +709,6 @@ fn provider_report(
         .collect();
     let (found, _) = windows::detect(&series);
     let in_window = |i: usize| found.iter().any(|w| (w.first..w.end).contains(&i));
-    let mut outside = Counts::default();
     let mut windows = Vec::new();
     for w in &found {
         let mut mix = Counts::default();
@@ -694,18 +752,7 @@ fn provider_report(
             status_mix,
         });
     }
-    for i in (0..buckets).filter(|i| !in_window(*i)) {
-        let c = at(i);
-        outside.attempts += c.attempts - c.rate_limited;
-        for (s, n) in &c.server {
-            *outside.server.entry(*s).or_default() += n;
-        }
-    }
-    let background = outside
-        .server
-        .iter()
-        .map(|(s, n)| (*s, wilson(*n, outside.attempts)))
-        .collect();
+    let (_, background) = background_outside(counts, first_bucket, buckets, &in_window);
     let mut per_minute: Vec<f64> = (0..buckets)
         .map(at)
         .filter(|c| c.attempts > 0 && c.rate_limited as f64 >= LIMITED_SHARE * c.attempts as f64)
@@ -731,8 +778,116 @@ fn provider_report(
         background,
         windows,
         rpm,
+        inferred: None,
+        limits_source: "none",
         rate_limited,
         series,
+    }
+}
+
+/// Server errors by status outside the windows, per attempt the provider did not
+/// rate-limit, and how many such attempts.
+fn background_outside(
+    counts: &BTreeMap<i64, Counts>,
+    first_bucket: i64,
+    buckets: usize,
+    in_window: &dyn Fn(usize) -> bool,
+) -> (u64, BTreeMap<u16, RateEstimate>) {
+    let mut outside = Counts::default();
+    for i in (0..buckets).filter(|i| !in_window(*i)) {
+        let Some(c) = counts.get(&(first_bucket + i as i64)) else {
+            continue;
+        };
+        outside.attempts += c.attempts - c.rate_limited;
+        for (s, n) in &c.server {
+            *outside.server.entry(*s).or_default() += n;
+        }
+    }
+    let rates = outside
+        .server
+        .iter()
+        .map(|(s, n)| (*s, wilson(*n, outside.attempts)))
+        .collect();
+    (outside.attempts, rates)
+}
+
+/// Attempts a model needs outside its provider's windows for its own background rates.
+pub const MIN_MODEL_ATTEMPTS: u64 = 1_000;
+
+/// Each model's background errors, outside its provider's windows, when its attempts
+/// suffice; a note where they differ from the provider's (whose rates the scenario keeps:
+/// the format holds errors and outages per provider only, `providers[].errors` and
+/// `outages`, with no such field under `models[]`).
+fn model_backgrounds(
+    fit: &Fit,
+    targets: &mut [TargetReport],
+    providers: &[ProviderReport],
+    first_bucket: i64,
+    buckets: usize,
+    notes: &mut Vec<String>,
+) {
+    for p in providers {
+        let models = targets.iter().filter(|t| t.provider == p.name).count();
+        if models > 1 {
+            notes.push(format!(
+                "{}: background errors and outages fitted over its {models} models together \
+                 (the scenario format has no errors or outages per model); each model's own \
+                 rates are in fit.json",
+                p.name
+            ));
+        }
+    }
+    for t in targets.iter_mut() {
+        let acc = &fit.targets[&(t.provider.clone(), t.model.clone())];
+        let p = providers
+            .iter()
+            .find(|p| p.name == t.provider)
+            .expect("every target's provider is reported");
+        let bucket_ns = fit.options.bucket_ns;
+        let in_window = |i: usize| {
+            let at_ns = i as u64 * bucket_ns;
+            p.windows
+                .iter()
+                .any(|w| (w.start_ns..w.end_ns).contains(&at_ns))
+        };
+        let (attempts, rates) = background_outside(&acc.counts, first_bucket, buckets, &in_window);
+        if attempts < MIN_MODEL_ATTEMPTS {
+            t.errors_source = "provider";
+            continue;
+        }
+        t.errors_source = "model";
+        if fit.targets.keys().filter(|(q, _)| *q == t.provider).count() > 1 {
+            // Statuses where the model's interval and the provider's rate part.
+            let differ: Vec<String> = rates
+                .keys()
+                .chain(p.background.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|s| {
+                    let own = rates
+                        .get(s)
+                        .map_or((0.0, 0.0, 0.0), |r| (r.rate, r.low, r.high));
+                    let all = p.background.get(s).map_or(0.0, |r| r.rate);
+                    (all < own.1 || all > own.2).then(|| {
+                        format!(
+                            "{s}: {:.4} [{:.4}, {:.4}] against {all:.4}",
+                            own.0, own.1, own.2
+                        )
+                    })
+                })
+                .collect();
+            if !differ.is_empty() {
+                notes.push(format!(
+                    "{}/{}: its background errors differ from its provider's ({}); the \
+                     scenario format holds errors and outages per provider only, so the \
+                     provider's are written",
+                    t.provider,
+                    t.model,
+                    differ.join(", ")
+                ));
+            }
+        }
+        t.background = Some(rates);
     }
 }
 
@@ -877,13 +1032,37 @@ impl FitReport {
                         describe_fit("input_tokens", &t.input_tokens),
                         describe_fit("output_tokens", &t.output_tokens),
                     ));
-                    json!({
+                    let mut model = json!({
                         "name": t.model,
                         "input_usd_per_mtok": 0,
                         "output_usd_per_mtok": 0,
                         "ttft": t.ttft_s.as_ref().map_or(json!("500ms"), |f| dist_json(f, true)),
                         "per_token": t.per_token_s.as_ref().map_or(json!("0s"), |f| dist_json(f, true)),
-                    })
+                    });
+                    if let Some(logged) = &t.logged_limits {
+                        let (rpm, tpm) = logged.limits();
+                        let mut limits = serde_json::Map::new();
+                        // A logged limit of 0 cannot be a bucket's rate: left out.
+                        if let Some(rpm) = rpm.filter(|v| *v > 0) {
+                            limits.insert("rpm".into(), json!(rpm));
+                        }
+                        if let Some(tpm) = tpm.filter(|v| *v > 0) {
+                            limits.insert("tpm".into(), json!(tpm));
+                        }
+                        let text = |v: Option<u64>| v.map_or("no".to_string(), |v| v.to_string());
+                        sources.push(format!(
+                            "{}/{}: rate limits of {} requests and {} tokens a minute, the \
+                             values its logged rate-limit headers announced most often.",
+                            t.provider,
+                            t.model,
+                            text(rpm),
+                            text(tpm)
+                        ));
+                        if !limits.is_empty() {
+                            model["rate_limits"] = Value::Object(limits);
+                        }
+                    }
+                    model
                 })
                 .collect();
             let errors: serde_json::Map<String, Value> = p
@@ -933,11 +1112,17 @@ impl FitReport {
                         .join(", ")
                 },
                 p.windows.len(),
-                match p.rpm {
-                    Some((rpm, n)) => format!(
+                match (p.limits_source, p.rpm, &p.inferred) {
+                    ("inferred_rpm", Some((rpm, n)), _) => format!(
                         "; rpm {rpm:.0}: median accepted attempts per minute over {n} buckets with 5 % or more 429s"
                     ),
-                    None => String::new(),
+                    ("inferred_tpm", _, Some(i)) => format!(
+                        "; tpm {:.0}: median tokens (input + max_tokens) accepted in the minute before each of {} 429s",
+                        i.tpm.unwrap_or(0.0),
+                        i.samples
+                    ),
+                    ("logged", _, _) => "; rate limits from the logged rate-limit headers".to_string(),
+                    _ => String::new(),
                 }
             ));
             let mut provider = json!({ "name": p.name, "models": models });
@@ -947,8 +1132,14 @@ impl FitReport {
             if !outages.is_empty() {
                 provider["outages"] = json!(outages);
             }
-            if let Some((rpm, _)) = p.rpm {
-                provider["rate_limits"] = json!({ "rpm": rpm.round().max(1.0) });
+            match (p.limits_source, p.rpm, &p.inferred) {
+                ("inferred_rpm", Some((rpm, _)), _) => {
+                    provider["rate_limits"] = json!({ "rpm": rpm.round().max(1.0) });
+                }
+                ("inferred_tpm", _, Some(Inferred { tpm: Some(tpm), .. })) => {
+                    provider["rate_limits"] = json!({ "tpm": tpm.round().max(1.0) });
+                }
+                _ => {}
             }
             providers.push(provider);
         }

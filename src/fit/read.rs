@@ -3,13 +3,22 @@
 //! * `aichaos`: the request log of `run --request-log` (README, "Request logs");
 //! * `otel`: OpenTelemetry spans exported as OTLP JSON (`resourceSpans[].scopeSpans[].spans[]`,
 //!   one export request per line as the OTLP file exporter writes, or pretty-printed), read
-//!   with the GenAI semantic conventions
-//!   (<https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans/>):
+//!   with the GenAI semantic conventions' inference client span (`gen_ai.client.inference`,
+//!   in the GenAI conventions repository `open-telemetry/semantic-conventions-genai`,
+//!   `docs/gen-ai/client-inference.md`, status Development, read 2026-12; the GenAI pages
+//!   of `open-telemetry/semantic-conventions` up to v1.41.0 moved there):
 //!   `gen_ai.provider.name` (or the older `gen_ai.system`), `gen_ai.request.model` (or
 //!   `gen_ai.response.model`), `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`,
-//!   `error.type` and `http.response.status_code`, the span's start and end; time to first
-//!   token from `gen_ai.response.time_to_first_chunk` (seconds) when an instrumentation
-//!   records it;
+//!   `error.type` and `http.response.status_code`, the span's start and end. Time to first
+//!   token: the span attribute `gen_ai.response.time_to_first_chunk` (double, seconds,
+//!   "Recommended if the request was a streaming request"). The conventions' other names for
+//!   it are metrics, not span attributes (`gen_ai.client.operation.time_to_first_chunk` of
+//!   semantic-conventions v1.41.0's `gen-ai-metrics.md`, now
+//!   `gen_ai.client.inference.time_to_first_chunk`, and the model server's
+//!   `gen_ai.server.time_to_first_token`); two instrumentations put such a name on the span
+//!   anyway, and are read as alternatives (`TTFT_ATTRIBUTES`): OpenLIT's
+//!   `gen_ai.server.time_to_first_token` and Sentry's `gen_ai.response.time_to_first_token`,
+//!   both in seconds;
 //! * `columns`: any CSV or JSON lines with `--column NAME=COLUMN` naming the columns (a
 //!   LiteLLM or proxy log). Durations and times take their unit from the column's name
 //!   (`_ns`, `_us`, `_ms`, else seconds).
@@ -20,6 +29,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::limits::LoggedLimits;
 use crate::table::Rows;
 use crate::traffic::TimeUnit;
 
@@ -82,6 +92,8 @@ pub struct Obs {
     pub ttft_s: Option<f64>,
     pub input_tokens: Option<u32>,
     pub output_tokens: Option<u32>,
+    /// What the response's rate-limit headers said, when logged.
+    pub ratelimit: LoggedLimits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,12 +131,43 @@ pub const FIELDS: [(&str, &str); 10] = [
 ];
 const OUTPUT_TOKENS: (&str, &str) = ("output_tokens", "output_tokens");
 
+/// The rate-limit header fields (optional in every format): the request log's column, then
+/// the headers a proxy may have logged under their own names, OpenAI's and Anthropic's,
+/// looked for when `--column` does not name a column for the field.
+pub const RATELIMIT_FIELDS: [[&str; 3]; 4] = [
+    [
+        "ratelimit_limit_requests",
+        "x-ratelimit-limit-requests",
+        "anthropic-ratelimit-requests-limit",
+    ],
+    [
+        "ratelimit_remaining_requests",
+        "x-ratelimit-remaining-requests",
+        "anthropic-ratelimit-requests-remaining",
+    ],
+    [
+        "ratelimit_limit_tokens",
+        "x-ratelimit-limit-tokens",
+        "anthropic-ratelimit-tokens-limit",
+    ],
+    [
+        "ratelimit_remaining_tokens",
+        "x-ratelimit-remaining-tokens",
+        "anthropic-ratelimit-tokens-remaining",
+    ],
+];
+
 /// Column names by logical field: aichaos's own, with `--column` overriding.
 pub fn columns(mapping: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
     let mut map: BTreeMap<String, String> = FIELDS
         .iter()
         .chain([&OUTPUT_TOKENS])
         .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(
+            RATELIMIT_FIELDS
+                .iter()
+                .map(|[f, ..]| (f.to_string(), f.to_string())),
+        )
         .collect();
     for (field, column) in mapping {
         if !map.contains_key(field) {
@@ -214,7 +257,16 @@ pub fn read_table(
     sink: &mut dyn FnMut(Obs),
 ) -> Result<(), String> {
     let mut rows = Rows::open(path)?;
-    rows.keep_only(&map.values().map(String::as_str).collect::<Vec<_>>());
+    let aliases = RATELIMIT_FIELDS
+        .iter()
+        .flat_map(|names| &names[1..])
+        .copied();
+    rows.keep_only(
+        &map.values()
+            .map(String::as_str)
+            .chain(aliases)
+            .collect::<Vec<_>>(),
+    );
     while let Some(row) = rows.advance() {
         if let Err(e) = row {
             unreadable.push(path, e.line, &e.reason);
@@ -281,6 +333,45 @@ fn table_obs(rows: &Rows, map: &BTreeMap<String, String>) -> Result<Obs, String>
         ttft_s: duration("ttft")?,
         input_tokens: count("input_tokens")?,
         output_tokens: count("output_tokens")?,
+        ratelimit: ratelimit_headers(rows, map)?,
+    })
+}
+
+/// The rate-limit fields of a row: the mapped column, or when the mapping keeps the request
+/// log's name and the row lacks it, the first header name present.
+fn ratelimit_headers(rows: &Rows, map: &BTreeMap<String, String>) -> Result<LoggedLimits, String> {
+    let mut values = [None; 4];
+    for (value, names) in values.iter_mut().zip(RATELIMIT_FIELDS) {
+        let column = map[names[0]].as_str();
+        let found = match rows.get(column) {
+            Some(text) => Some((column, text)),
+            None if column == names[0] => names[1..]
+                .iter()
+                .find_map(|name| rows.get(name).map(|text| (*name, text))),
+            None => None,
+        };
+        *value = match found {
+            Some((column, text)) => Some(
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|x| *x >= 0.0 && *x < 1e15)
+                    .map(|x| x as u64)
+                    .ok_or_else(|| format!("`{column}`: `{text}` is not a count"))?,
+            ),
+            None => None,
+        };
+    }
+    let [
+        limit_requests,
+        remaining_requests,
+        limit_tokens,
+        remaining_tokens,
+    ] = values;
+    Ok(LoggedLimits {
+        limit_requests,
+        remaining_requests,
+        limit_tokens,
+        remaining_tokens,
     })
 }
 
@@ -341,6 +432,14 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// Time to first token (seconds) on a span: the conventions' attribute first, then the
+/// names instrumentations use in its place (see the module's doc).
+pub const TTFT_ATTRIBUTES: [&str; 3] = [
+    "gen_ai.response.time_to_first_chunk",
+    "gen_ai.server.time_to_first_token",
+    "gen_ai.response.time_to_first_token",
+];
+
 fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
     let model = attribute(span, "gen_ai.request.model")
         .or_else(|| attribute(span, "gen_ai.response.model"));
@@ -389,17 +488,20 @@ fn span_obs(span: &Value) -> Result<Option<Obs>, String> {
         model,
         outcome,
         latency_s: Some((end - start) as f64 / 1e9),
-        ttft_s: attribute(span, "gen_ai.response.time_to_first_chunk")
-            .as_ref()
-            .and_then(number),
+        ttft_s: TTFT_ATTRIBUTES
+            .iter()
+            .find_map(|key| attribute(span, key).as_ref().and_then(number)),
         input_tokens: tokens("gen_ai.usage.input_tokens"),
         output_tokens: tokens("gen_ai.usage.output_tokens"),
+        // The GenAI conventions define no rate-limit attributes.
+        ratelimit: LoggedLimits::default(),
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn outcomes_from_names_and_statuses() {
@@ -423,5 +525,37 @@ mod tests {
             Outcome::ServerError(500)
         );
         assert_eq!(Outcome::from_status(404), Outcome::Other);
+    }
+
+    /// The conventions' attribute wins over the alternatives; each alternative alone is read.
+    #[test]
+    fn time_to_first_token_by_the_conventions_or_their_common_alternatives() {
+        let span = |attributes: &[(&str, f64)]| {
+            let mut list =
+                vec![json!({ "key": "gen_ai.request.model", "value": { "stringValue": "m" } })];
+            list.extend(
+                attributes
+                    .iter()
+                    .map(|(k, v)| json!({ "key": k, "value": { "doubleValue": v } })),
+            );
+            let span = json!({ "startTimeUnixNano": "0", "endTimeUnixNano": "2000000000", "attributes": list });
+            span_obs(&span).unwrap().unwrap().ttft_s
+        };
+        assert_eq!(
+            span(&[
+                ("gen_ai.server.time_to_first_token", 0.9),
+                ("gen_ai.response.time_to_first_chunk", 0.5)
+            ]),
+            Some(0.5)
+        );
+        assert_eq!(
+            span(&[("gen_ai.server.time_to_first_token", 0.9)]),
+            Some(0.9)
+        );
+        assert_eq!(
+            span(&[("gen_ai.response.time_to_first_token", 0.7)]),
+            Some(0.7)
+        );
+        assert_eq!(span(&[]), None);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use aichaos::fit::limits::Binding;
 use aichaos::fit::read::{Obs, Outcome, Unreadable, read_otel};
 use aichaos::fit::{Fit, FitReport, Options, families::Fitted};
 use serde_json::json;
@@ -25,6 +26,20 @@ fn fit(logs: &[&Path], options: Options) -> Result<FitReport, String> {
         fit.read(log)?;
     }
     fit.finish()
+}
+
+/// A `columns` log fitted with `--column FIELD=COLUMN` pairs.
+fn fit_columns(log: &Path, mapping: &[(&str, &str)]) -> FitReport {
+    let columns = mapping
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let options = Options {
+        format: Some(aichaos::fit::read::Format::Columns),
+        columns,
+        ..options()
+    };
+    fit(&[log], options).unwrap()
 }
 
 /// The known world: lognormal TTFT (mu -0.7, sigma 0.5 of ln seconds), 8-12 ms a token,
@@ -104,8 +119,11 @@ fn a_known_world_is_recovered_from_its_request_log() {
     assert!(w.start_ns.abs_diff(20 * minute) <= minute && w.end_ns.abs_diff(30 * minute) <= minute);
     assert_eq!((w.kind, w.behaviour.as_str()), ("down", "503"));
 
-    // Rate limit within 5 %; retries: 3 attempts after 1 s then 2 s.
+    // Rate limit within 5 %, read as a request limit; retries: 3 attempts after 1 s then 2 s.
     within("rpm", provider.rpm.unwrap().0, 600.0, 0.05);
+    assert_eq!(provider.limits_source, "inferred_rpm");
+    let inferred = provider.inferred.as_ref().unwrap();
+    assert_ne!(inferred.binding, Binding::Tokens, "{inferred:?}");
     let retries = report.retries.as_ref().unwrap();
     assert_eq!(retries.max_attempts, 3);
     within("first gap", retries.median_gap_s[0].unwrap(), 1.0, 0.01);
@@ -149,6 +167,160 @@ fn a_known_world_is_recovered_from_its_request_log() {
             "minute {minute}: {p1} vs {p2}"
         );
     }
+}
+
+/// A world limited by tokens, not requests: prompts spread widely (lognormal, median 1,000,
+/// p99 8,000 tokens), 100 output tokens each, 120,000 tokens a minute, met by a 5x spike of
+/// 20 minutes. The fit must say tokens bind and recover the TPM within 5 %. (Seeds 1 to 7:
+/// the requests' spread 2.9 to 4.9 times the tokens', the TPM 0.9 to 1.1 % high: a sum over
+/// the minute before a 429 runs above the limit by what the bucket held a minute earlier.)
+#[test]
+fn a_token_limit_is_told_from_a_request_limit_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let world = scenario(json!({
+        "seed": 1, "duration": "40m",
+        "traffic": [{ "name": "app",
+            "arrivals": { "type": "poisson", "rate": "0.5/s",
+                "spikes": [{ "start": "10m", "duration": "20m", "multiplier": 5 }] },
+            "request": { "model": "m",
+                "input_tokens": { "dist": "lognormal", "median": 1000, "p99": 8000 },
+                "output_tokens": 100, "max_tokens": 100 },
+            "policy": { "retry": { "max_attempts": 1 } } }],
+        "providers": [{ "name": "p", "rate_limits": { "tpm": 120000 },
+            "models": [{ "name": "m", "ttft": "300ms", "per_token": "5ms" }] }]
+    }));
+    aichaos::run::run_to_dir_logged(&world, &dir.path().join("w"), false, &|_, _| {}, Some(&log))
+        .unwrap();
+    let report = fit(&[&log], options()).unwrap();
+    let provider = &report.providers[0];
+    let inferred = provider.inferred.as_ref().unwrap();
+    assert_eq!(inferred.binding, Binding::Tokens, "{inferred:?}");
+    assert_eq!(provider.limits_source, "inferred_tpm");
+    within("tpm", inferred.tpm.unwrap(), 120_000.0, 0.05);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("point to a token limit")),
+        "{:?}",
+        report.notes
+    );
+    let scenario = report.scenario("tpm", dir.path());
+    let limits = &scenario["providers"][0]["rate_limits"];
+    assert!(
+        limits["rpm"].is_null() && limits["tpm"].as_f64().is_some(),
+        "{limits}"
+    );
+}
+
+/// A proxy's log with OpenAI's header names as columns, and one with Anthropic's: the
+/// logged limits are the scenario's (per model), and win over what the 429s would imply.
+#[test]
+fn logged_rate_limit_headers_are_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, header) in [
+        (
+            "openai.csv",
+            "x-ratelimit-limit-requests,x-ratelimit-remaining-requests,x-ratelimit-limit-tokens",
+        ),
+        (
+            "anthropic.csv",
+            "anthropic-ratelimit-requests-limit,anthropic-ratelimit-requests-remaining,anthropic-ratelimit-tokens-limit",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        let mut text = format!("ts_ms,model,http_status,input_tokens,{header}\n");
+        for i in 0..400 {
+            let status = if i % 4 == 0 { 429 } else { 200 };
+            // A tier raised late in the log: the limit announced most often is taken.
+            let limit = if i < 300 { 500 } else { 5000 };
+            text.push_str(&format!(
+                "{},m,{status},50,{limit},{},40000\n",
+                100 * i,
+                499 - i % 500
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        let report = fit_columns(&path, &[("time", "ts_ms"), ("status", "http_status")]);
+        assert_eq!(report.unreadable_lines, 0, "{:?}", report.unreadable_first);
+        let (target, provider) = (&report.targets[0], &report.providers[0]);
+        let logged = target.logged_limits.as_ref().unwrap();
+        assert_eq!(logged.limits(), (Some(500), Some(40_000)), "{name}");
+        assert_eq!(logged.min_remaining_requests, Some(100));
+        assert_eq!(provider.limits_source, "logged");
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("logged rate-limit headers"))
+        );
+        let scenario = report.scenario("logged", dir.path());
+        assert_eq!(
+            scenario["providers"][0]["models"][0]["rate_limits"],
+            json!({ "rpm": 500, "tpm": 40000 })
+        );
+        assert!(scenario["providers"][0]["rate_limits"].is_null());
+    }
+    // A mapped column that does not hold a count is an unreadable line, with its reason.
+    let path = dir.path().join("bad.csv");
+    std::fs::write(&path, "t_ns,outcome,limit\n1,ok,many\n2,ok,5\n").unwrap();
+    let report = fit_columns(&path, &[("ratelimit_limit_requests", "limit")]);
+    assert_eq!(report.unreadable_lines, 1);
+    assert!(
+        report.unreadable_first[0].contains("line 2: `limit`: `many` is not a count"),
+        "{:?}",
+        report.unreadable_first
+    );
+}
+
+/// Two models of one provider failing at 1 % and 10 %, and a third with too few attempts:
+/// each measured model has its own rates in the report, the sparse one falls back to the
+/// provider's, and the notes say the scenario keeps the provider's (the format has none per
+/// model).
+#[test]
+fn error_rates_are_measured_per_model_where_the_data_suffices() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("models.csv");
+    let mut text = String::from("t_ns,model,status\n");
+    let mut seen = [0u64; 3];
+    for i in 0..18_000u64 {
+        let (k, model, every) = match i % 9 {
+            0..=3 => (0, "steady", 100),
+            4..=7 => (1, "flaky", 10),
+            _ if i % 90 == 8 => (2, "rare", 1),
+            _ => continue,
+        };
+        seen[k] += 1;
+        let status = if seen[k] % every == 0 { 500 } else { 200 };
+        text.push_str(&format!("{},{model},{status}\n", i * 100_000_000));
+    }
+    std::fs::write(&path, text).unwrap();
+    let report = fit_columns(&path, &[]);
+    let by_model = |name: &str| report.targets.iter().find(|t| t.model == name).unwrap();
+    let rate = |name: &str| by_model(name).background.as_ref().unwrap()[&500].rate;
+    assert_eq!(
+        (
+            by_model("steady").errors_source,
+            by_model("flaky").errors_source
+        ),
+        ("model", "model")
+    );
+    within("steady 500s", rate("steady"), 0.01, 0.05);
+    within("flaky 500s", rate("flaky"), 0.10, 0.05);
+    assert_eq!(
+        (
+            by_model("rare").errors_source,
+            by_model("rare").background.is_none()
+        ),
+        ("provider", true)
+    );
+    let notes = report.notes.join("\n");
+    assert!(
+        notes.contains("provider/flaky: its background errors differ"),
+        "{notes}"
+    );
+    assert!(notes.contains("no errors or outages per model"), "{notes}");
 }
 
 #[test]
@@ -213,26 +385,17 @@ fn a_generic_csv_is_read_through_its_column_mapping() {
     }
     text.push_str("oops,azure,gpt-4o-mini,200,10,1\n");
     std::fs::write(&path, text).unwrap();
-    let columns = [
-        ("time", "ts_ms"),
-        ("provider", "backend"),
-        ("model", "deployment"),
-        ("status", "http_status"),
-        ("latency", "duration_ms"),
-        ("output_tokens", "completion_tokens"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let report = fit(
-        &[&path],
-        Options {
-            format: Some(aichaos::fit::read::Format::Columns),
-            columns,
-            ..options()
-        },
-    )
-    .unwrap();
+    let report = fit_columns(
+        &path,
+        &[
+            ("time", "ts_ms"),
+            ("provider", "backend"),
+            ("model", "deployment"),
+            ("status", "http_status"),
+            ("latency", "duration_ms"),
+            ("output_tokens", "completion_tokens"),
+        ],
+    );
     assert_eq!(report.records, 200);
     assert_eq!(report.unreadable_lines, 1);
     assert!(
@@ -266,6 +429,45 @@ fn nothing_usable_exits_2_and_writes_nothing() {
         "{err}"
     );
     assert!(!out.exists() && !dir.path().join("fit.json").exists());
+}
+
+/// Eight bad lines among good ones: all counted, the first five quoted with their line
+/// numbers, the rest of the log fitted and written.
+#[test]
+fn unreadable_lines_are_counted_and_the_first_five_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let mut text = String::from("t_ns,outcome,latency_ns\n");
+    for i in 0..100u64 {
+        let latency = if i % 10 == 3 && i < 80 {
+            "slow".to_string()
+        } else {
+            format!("{}", 1_000_000 + i)
+        };
+        text.push_str(&format!("{},ok,{latency}\n", i * 1_000_000_000));
+    }
+    std::fs::write(&log, text).unwrap();
+    let out = dir.path().join("fitted.json");
+    let (code, _, err) = aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("8 unreadable line(s)"), "{err}");
+    let quoted: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("log.csv: line"))
+        .collect();
+    assert_eq!(quoted.len(), 5, "{err}");
+    assert!(
+        quoted[0].contains("line 5: `latency_ns`: `slow` is not a number"),
+        "{err}"
+    );
+    assert!(quoted[4].contains("line 45:"), "{err}");
+    assert!(out.exists());
 }
 
 #[test]
