@@ -15,7 +15,7 @@
 //! ends within its group's attempt timeout, so a record sent more than the longest timeout
 //! before the latest end is final. Memory is bounded by the attempts of one timeout's span,
 //! never by the run's length. JSON lines, or CSV when the file's name ends in `.csv`. The
-//! fields, in order (README, "Request logs"):
+//! fields, in order (docs/src/guides/fit.md, "Request logs: the format"):
 //! `t_ns` (sent, ns since the run's start), `request_id`, `attempt` (0-based over the
 //! request's attempts, hedged copies and fallbacks included), `kind` (first, retry, hedge,
 //! fallback), `group`, `provider`, `model`, `outcome` (ok or a stable failure name), `status`

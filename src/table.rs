@@ -11,7 +11,7 @@
 //! 4180), so the fast path changes no field's text. With `keep_only` a JSON line's wanted
 //! members are slices of the line (serde_json's `RawValue`), the others skipped unbuilt
 //! (`IgnoredAny`): no map, no key or value allocated per row (`benches/replay.rs` measures a replay against
-//! Poisson arrivals; README, "Request logs").
+//! Poisson arrivals; docs/src/guides/fit.md, "Request logs: the format").
 
 use std::borrow::Cow;
 use std::fs::File;

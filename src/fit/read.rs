@@ -1,6 +1,6 @@
 //! The log formats `fit` reads, each turned into one `Obs` per attempt:
 //!
-//! * `aichaos`: the request log of `run --request-log` (README, "Request logs");
+//! * `aichaos`: the request log of `run --request-log` (docs/src/guides/fit.md, "Request logs: the format");
 //! * `otel`: OpenTelemetry spans exported as OTLP JSON (`resourceSpans[].scopeSpans[].spans[]`,
 //!   one export request per line as the OTLP file exporter writes, or pretty-printed), read
 //!   with the GenAI semantic conventions' inference client span (`gen_ai.client.inference`,
