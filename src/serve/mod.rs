@@ -166,8 +166,11 @@ pub enum Stopped {
 }
 
 impl Server {
-    /// Creates the request log, if any, and listens on `addr`; the world's clock starts now.
+    /// Listens on `addr`, then creates the request log, if any; the world's clock starts
+    /// now. Listening comes first because creating the log empties an existing file: an
+    /// address in use must not cost the last run's log.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Server, BindError> {
+        let listener = TcpListener::bind(addr).await.map_err(BindError::Listen)?;
         let log = match &config.request_log {
             Some(path) => Some(Mutex::new(
                 LiveLog::create(path, &config.scenario, config.time_scale)
@@ -175,7 +178,6 @@ impl Server {
             )),
             None => None,
         };
-        let listener = TcpListener::bind(addr).await.map_err(BindError::Listen)?;
         let scenario = Arc::new(config.scenario);
         let shared = Shared {
             world: Mutex::new(LiveWorld::new(Arc::clone(&scenario))),

@@ -596,7 +596,7 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     assert_eq!(written.lines().count(), 2, "{written}");
     assert!(written.contains(",first,app,p,m,ok,200,"), "{written}");
 
-    // A log that cannot be created: exit 2 before listening.
+    // A log that cannot be created: exit 2 before serving.
     let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
     let (code, _, stderr) = crate::support::aichaos(&[
         "serve",
@@ -984,4 +984,31 @@ fn connections_beyond_the_limit_get_a_503_naming_it() {
     assert_eq!(holder.join().unwrap(), 200);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(live.post("/v1/chat/completions", openai("m")).status, 200);
+}
+
+/// `--listen` on an address in use: exit 2, and an existing request log is left as it was
+/// (the log is created only once the server listens).
+#[test]
+fn a_failed_listen_leaves_an_existing_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("world.json");
+    std::fs::write(&file, crate::support::base().to_string()).unwrap();
+    let log = dir.path().join("served.jsonl");
+    std::fs::write(&log, "yesterday's records\n").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--listen",
+        &addr,
+        "--request-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "yesterday's records\n"
+    );
 }
