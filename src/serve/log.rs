@@ -31,9 +31,9 @@
 //!
 //! Bounds: the links above are forgotten after `LINK_WINDOW` of wall time without an
 //! attempt, and at most `MAX_LINKS` of each kind are kept (the oldest go first). Records are
-//! written in the order sent: each is held until no attempt still out was sent earlier; if
-//! more than `MAX_HELD` wait behind one (a hang at a high rate), the oldest attempts still
-//! out stop holding the rest and are written when they end, out of order. The file is
+//! written in the order sent: each is held until no attempt still out was sent earlier; while
+//! more than `MAX_HELD` wait (a hang at a high rate), the oldest attempt still out stops
+//! holding the rest, one at a time, and is written when it ends, out of order. The file is
 //! flushed every `FLUSH_EVERY`, so a crash loses that much and the held records; a drain
 //! writes everything (attempts the drain limit cut are not logged, as `run` does not log
 //! attempts still out at its end).
@@ -160,19 +160,26 @@ struct Link {
 /// How attempts become requests (the module's rules), with bounded memory.
 struct Identities {
     window_ns: Nanos,
+    /// `MAX_LINKS`, smaller in tests.
+    max_links: usize,
     next_request: u64,
     keyed: BTreeMap<String, Keyed>,
     /// Keys by when they were last seen (with stale duplicates, skipped on expiry).
     keyed_order: VecDeque<(Nanos, String)>,
-    /// (body hash, retry count, sequence) -> the attempt a retry count + 1 continues.
-    links: BTreeMap<(u64, u32, u64), Link>,
-    links_order: VecDeque<(Nanos, (u64, u32, u64))>,
+    /// The attempts a retry with the next count may continue, the first to fail first.
+    links: BTreeMap<LinkKey, Link>,
+    /// Links in the order added (with consumed ones, skipped on expiry).
+    links_order: VecDeque<LinkKey>,
 }
 
+/// An SDK attempt that failed: (body hash, retry count, when it failed, sequence).
+type LinkKey = (u64, u32, Nanos, u64);
+
 impl Identities {
-    fn new(window_ns: Nanos) -> Self {
+    fn new(window_ns: Nanos, max_links: usize) -> Self {
         Identities {
             window_ns,
+            max_links,
             next_request: 0,
             keyed: BTreeMap::new(),
             keyed_order: VecDeque::new(),
@@ -190,7 +197,8 @@ impl Identities {
         let before = now_ns.saturating_sub(self.window_ns);
         while let Some((seen, key)) = self.keyed_order.front() {
             let stale = self.keyed.get(key).is_none_or(|k| k.seen_ns != *seen);
-            let over = self.keyed.len() > MAX_LINKS || self.keyed_order.len() > 2 * MAX_LINKS;
+            let over =
+                self.keyed.len() > self.max_links || self.keyed_order.len() > 2 * self.max_links;
             if !(stale || over || *seen < before) {
                 break;
             }
@@ -199,8 +207,12 @@ impl Identities {
             }
             self.keyed_order.pop_front();
         }
-        while let Some((at, key)) = self.links_order.front() {
-            if self.links.contains_key(key) && *at >= before && self.links.len() <= MAX_LINKS {
+        while let Some(key) = self.links_order.front() {
+            // Consumed links stay queued until they reach the front: the queue's length
+            // bounds them, as `keyed_order`'s does its stale entries.
+            let over =
+                self.links.len() > self.max_links || self.links_order.len() > 2 * self.max_links;
+            if self.links.contains_key(key) && key.2 >= before && !over {
                 break;
             }
             self.links.remove(key);
@@ -256,7 +268,10 @@ impl Identities {
                 let (request, attempt) = match retry.checked_sub(1) {
                     None => (self.new_request(), 0),
                     Some(previous) => {
-                        let range = (*body, previous, 0)..=(*body, previous, u64::MAX);
+                        // The one that failed first (the key's third part) is continued
+                        // first: it is the one whose backoff ends first.
+                        let range =
+                            (*body, previous, 0, 0)..=(*body, previous, Nanos::MAX, u64::MAX);
                         let found = self.links.range(range).next().map(|(k, l)| (*k, *l));
                         match found {
                             Some((key, link)) => {
@@ -279,8 +294,9 @@ impl Identities {
 
     /// An SDK attempt failed: a retry with the next count and the same body continues it.
     fn may_retry(&mut self, now_ns: Nanos, (body, retry, seq): (u64, u32, u64), link: Link) {
-        self.links.insert((body, retry, seq), link);
-        self.links_order.push_back((now_ns, (body, retry, seq)));
+        let key = (body, retry, now_ns, seq);
+        self.links.insert(key, link);
+        self.links_order.push_back(key);
     }
 
     fn ended(&mut self, key: &str) {
@@ -297,6 +313,8 @@ pub struct LiveLog {
     /// Attempts still out, by (sent, sequence): the first holds back the records after it.
     out: BTreeSet<(Nanos, u64)>,
     next_seq: u64,
+    /// `MAX_HELD`, smaller in tests.
+    max_held: usize,
     last_flush: Instant,
     /// Set when the server stopped: attempts ending later (cut by the drain limit) are not
     /// logged.
@@ -314,7 +332,8 @@ impl LiveLog {
         let window_ns = (LINK_WINDOW.as_nanos() as f64 * scale).min(1e18) as Nanos;
         Ok(LiveLog {
             writer,
-            ids: Identities::new(window_ns),
+            ids: Identities::new(window_ns, MAX_LINKS),
+            max_held: MAX_HELD,
             out: BTreeSet::new(),
             next_seq: 0,
             last_flush: Instant::now(),
@@ -396,10 +415,20 @@ impl LiveLog {
             retry_after_ns: ending.retry_after_ns,
         };
         self.writer.hold(&record, ending.client_closed);
-        while self.writer.held() > MAX_HELD && self.out.pop_first().is_some() {}
-        let before_ns = self.out.first().map_or(Nanos::MAX, |(t, _)| *t);
-        let written = self.writer.write_sent_before(before_ns);
-        self.failed(written);
+        loop {
+            let before_ns = self.out.first().map_or(Nanos::MAX, |(t, _)| *t);
+            let written = self.writer.write_sent_before(before_ns);
+            self.failed(written);
+            // Past the limit, the oldest attempt still out stops holding the rest, one at
+            // a time: releasing it may write enough, and the next one out still holds what
+            // was sent after it.
+            if self.error.is_some() || self.writer.held() <= self.max_held {
+                break;
+            }
+            if self.out.pop_first().is_none() {
+                break;
+            }
+        }
     }
 
     fn failed(&mut self, result: io::Result<()>) {
@@ -443,7 +472,7 @@ mod tests {
 
     #[test]
     fn sdk_retries_continue_the_failed_attempt_with_the_same_body() {
-        let mut ids = Identities::new(1_000);
+        let mut ids = Identities::new(1_000, MAX_LINKS);
         let sdk = |retry, body| Caller::Sdk { retry, body };
         let failed = |ids: &mut Identities, at, (body, retry, seq), request, attempt| {
             ids.may_retry(at, (body, retry, seq), Link { request, attempt });
@@ -468,9 +497,99 @@ mod tests {
         assert_eq!(ids.identify(5_001, &Caller::Anonymous, TARGET).0, 5);
     }
 
+    /// Two attempts with the same body wait for their retry: the one that failed first is
+    /// continued first, whichever was sent first.
+    #[test]
+    fn a_retry_continues_the_attempt_that_failed_first() {
+        let mut ids = Identities::new(1_000, MAX_LINKS);
+        let sdk = |retry| Caller::Sdk { retry, body: 7 };
+        assert_eq!(ids.identify(0, &sdk(0), TARGET).0, 0);
+        assert_eq!(ids.identify(1, &sdk(0), TARGET).0, 1);
+        let link = |request| Link {
+            request,
+            attempt: 0,
+        };
+        ids.may_retry(2, (7, 0, 1), link(1));
+        ids.may_retry(3, (7, 0, 0), link(0));
+        assert_eq!(ids.identify(4, &sdk(1), TARGET), (1, 1, AttemptKind::Retry));
+        assert_eq!(ids.identify(5, &sdk(1), TARGET), (0, 1, AttemptKind::Retry));
+    }
+
+    /// The SDK links' queue is bounded by count, not only by the window: links consumed
+    /// behind one still waiting do not pile up.
+    #[test]
+    fn the_sdk_links_queue_is_bounded_by_count() {
+        let mut ids = Identities::new(u64::MAX, 2);
+        let link = Link {
+            request: 0,
+            attempt: 0,
+        };
+        ids.may_retry(0, (1, 0, 0), link);
+        for seq in 1..100 {
+            ids.may_retry(seq, (2, 0, seq), link);
+            ids.identify(seq, &Caller::Sdk { retry: 1, body: 2 }, TARGET);
+            assert!(
+                ids.links_order.len() <= 2 * 2 + 1,
+                "{}",
+                ids.links_order.len()
+            );
+        }
+    }
+
+    /// Past the hold limit the oldest attempt still out stops holding the rest, and only
+    /// it: the next one out still holds the records sent after it.
+    #[test]
+    fn past_the_hold_limit_only_the_oldest_attempt_out_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let text = r#"{ "name": "t", "seed": 1, "duration": "1m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
+                "request": { "model": "m", "input_tokens": 1, "output_tokens": 1 } }],
+            "providers": [{ "name": "p", "models": [{ "name": "m",
+                "input_usd_per_mtok": 1, "output_usd_per_mtok": 1,
+                "ttft": "1s", "per_token": "1ms" }] }] }"#;
+        let scenario = crate::scenario::parse("t.json", text)
+            .unwrap()
+            .scenarios
+            .remove(0);
+        let mut log = LiveLog::create(&path, &scenario, 1.0).unwrap();
+        log.max_held = 2;
+        let ending = |at_ns| Ending {
+            at_ns,
+            failure: None,
+            client_closed: false,
+            first_token_ns: Some(at_ns),
+            output_tokens: 1,
+            retry_after_ns: None,
+        };
+        let mut sent: Vec<Ticket> = (0..5)
+            .map(|t| log.sent(t, &Caller::Anonymous, 0, TARGET, 1))
+            .collect();
+        // Attempts 0 and 3 stay out; 1, 2 and 4 end, three held behind attempt 0.
+        let (oldest, next) = (sent.remove(0), sent.remove(2));
+        for ticket in &sent {
+            log.ended(ticket, ending(10));
+        }
+        assert_eq!(log.writer.records, 2, "1 and 2 written, 4 held behind 3");
+        log.ended(&next, ending(11));
+        assert_eq!(log.writer.records, 4);
+        log.ended(&oldest, ending(12));
+        assert_eq!(log.close().unwrap(), 5);
+        let written = std::fs::read_to_string(&path).unwrap();
+        let requests: Vec<u64> = written
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["request_id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(requests, [1, 2, 3, 4, 0]);
+    }
+
     #[test]
     fn keyed_requests_count_their_attempts_and_name_their_kinds() {
-        let mut ids = Identities::new(1_000);
+        let mut ids = Identities::new(1_000, MAX_LINKS);
         let key = Caller::Keyed("a".into());
         assert_eq!(ids.identify(0, &key, TARGET), (0, 0, AttemptKind::First));
         ids.ended("a");

@@ -19,7 +19,8 @@
 //! With `--request-log`, `log::LiveLog` records each attempt that reached the world; its
 //! lock is taken inside the world's at an arrival (so attempts register in the order of
 //! their times) and alone at an attempt's end, which a `Logged` guard marks: answered, or
-//! dropped unanswered because the client closed the connection.
+//! dropped unanswered (the answer's future, or a stream's body) because the client closed
+//! the connection, when hyper reads that it did.
 
 pub mod log;
 mod wire;
@@ -166,8 +167,11 @@ pub enum Stopped {
 }
 
 impl Server {
-    /// Creates the request log, if any, and listens on `addr`; the world's clock starts now.
+    /// Listens on `addr`, then creates the request log, if any; the world's clock starts
+    /// now. Listening comes first because creating the log empties an existing file: an
+    /// address in use must not cost the last run's log.
     pub async fn bind(addr: SocketAddr, config: Config) -> Result<Server, BindError> {
+        let listener = TcpListener::bind(addr).await.map_err(BindError::Listen)?;
         let log = match &config.request_log {
             Some(path) => Some(Mutex::new(
                 LiveLog::create(path, &config.scenario, config.time_scale)
@@ -175,7 +179,6 @@ impl Server {
             )),
             None => None,
         };
-        let listener = TcpListener::bind(addr).await.map_err(BindError::Listen)?;
         let scenario = Arc::new(config.scenario);
         let shared = Shared {
             world: Mutex::new(LiveWorld::new(Arc::clone(&scenario))),
@@ -557,10 +560,7 @@ async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> An
         });
         (arrival, ticket)
     };
-    let logged = Logged {
-        shared: Arc::clone(&shared),
-        ticket,
-    };
+    let logged = Logged::new(Arc::clone(&shared), ticket);
     let id = format!("{:08x}{:016x}", shared.scenario.seed as u32, arrival.index);
     let provider = &shared.scenario.providers[target.0];
     let model = provider.models[target.1].name.clone();
@@ -678,15 +678,39 @@ async fn never() -> Answered {
 /// An attempt the request log follows, from its arrival to its end: `answered` or
 /// `failed` ends it; dropped before (the client closed the connection, so hyper dropped the
 /// answer's future or its body), it ends as `client_closed`.
+///
+/// A stream's attempt has two handles (`share`): the task writing it and the body hyper
+/// reads; the first to end it takes the ticket. The body's is what notices a client that
+/// hangs up between tokens: hyper drops it inside the connection's task as soon as it reads
+/// the hang-up, so the record has the client's latency, is there for a retry to join, and
+/// is logged before a graceful shutdown counts the connection done. The writing task alone
+/// would find out only at its next send, possibly after the log was closed.
 struct Logged {
     shared: Arc<Shared>,
-    /// None: no request log.
-    ticket: Option<Ticket>,
+    /// None inside: no request log, or already ended.
+    ticket: Arc<Mutex<Option<Ticket>>>,
 }
 
 impl Logged {
+    fn new(shared: Arc<Shared>, ticket: Option<Ticket>) -> Self {
+        Logged {
+            shared,
+            ticket: Arc::new(Mutex::new(ticket)),
+        }
+    }
+
+    /// A second handle on the same attempt (see the type's doc).
+    fn share(&self) -> Self {
+        Logged {
+            shared: Arc::clone(&self.shared),
+            ticket: Arc::clone(&self.ticket),
+        }
+    }
+
     fn end(&mut self, ending: impl FnOnce(Nanos) -> Ending) {
-        let Some(ticket) = self.ticket.take() else {
+        // Taken, and the lock released, before the log's lock is taken: never both.
+        let taken = self.ticket.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(ticket) = taken else {
             return;
         };
         let at_ns = self.shared.clock.now_ns();
@@ -868,10 +892,12 @@ async fn serve_admitted(
             for (name, value) in &reply.headers {
                 response = response.header(name.as_str(), value.as_str());
             }
+            let body = ChannelBody {
+                _logged: logged.share(),
+                receiver,
+            };
             tokio::spawn(stream(reply, answer, pacing, state, sender, logged));
-            Ok(response
-                .body(ChannelBody { receiver }.boxed())
-                .expect("valid headers"))
+            Ok(response.body(body.boxed()).expect("valid headers"))
         }
     }
 }
@@ -900,8 +926,8 @@ type Chunk = Result<Frame<Bytes>, std::io::Error>;
 /// Writes a streamed answer: the opening events, the tokens as they fall due (all those
 /// due at once in one write, so a fast world at a high time scale costs few writes), the
 /// closing events; or an error event if a hard outage takes the work down mid-stream (a
-/// refusing outage cuts the connection instead). A failed send means the client is gone:
-/// `logged` is dropped unanswered.
+/// refusing outage cuts the connection instead). A client gone (the body dropped, which
+/// logged it: see `Logged`) ends the task at once, between tokens or at a failed send.
 async fn stream(
     reply: Reply,
     answer: Answer,
@@ -941,13 +967,20 @@ async fn stream(
             continue;
         }
         let next = pacing.clock.instant_at(pacing.token_due_ns(sent));
-        outcome = until(&mut state, next).await;
+        let Some(waited) = until_or_gone(&mut state, next, &sender).await else {
+            return;
+        };
+        outcome = waited;
         if outcome.is_err() {
             break;
         }
     }
     if outcome.is_ok() {
-        outcome = until(&mut state, pacing.clock.instant_at(pacing.end_ns)).await;
+        let end = pacing.clock.instant_at(pacing.end_ns);
+        let Some(waited) = until_or_gone(&mut state, end, &sender).await else {
+            return;
+        };
+        outcome = waited;
     }
     match outcome {
         Ok(()) => {
@@ -974,8 +1007,24 @@ async fn stream(
     }
 }
 
-/// A response body fed by a channel: the streaming task writes, hyper reads.
+/// As `until`, or None as soon as the client is gone (the stream's body dropped).
+async fn until_or_gone(
+    state: &mut watch::Receiver<JobState>,
+    at: Instant,
+    sender: &mpsc::Sender<Chunk>,
+) -> Option<Result<(), Option<Failure>>> {
+    tokio::select! {
+        outcome = until(state, at) => Some(outcome),
+        () = sender.closed() => None,
+    }
+}
+
+/// A response body fed by a channel: the streaming task writes, hyper reads. Dropped
+/// before the stream's end (the client hung up), it ends the attempt as `client_closed`.
 struct ChannelBody {
+    /// Declared first so that it is dropped first: the record is taken before the
+    /// channel's closing wakes the streaming task.
+    _logged: Logged,
     receiver: mpsc::Receiver<Chunk>,
 }
 

@@ -596,7 +596,7 @@ fn the_command_prints_its_address_and_stops_on_ctrl_c() {
     assert_eq!(written.lines().count(), 2, "{written}");
     assert!(written.contains(",first,app,p,m,ok,200,"), "{written}");
 
-    // A log that cannot be created: exit 2 before listening.
+    // A log that cannot be created: exit 2 before serving.
     let nowhere = dir.path().join("no-such-dir").join("log.jsonl");
     let (code, _, stderr) = crate::support::aichaos(&[
         "serve",
@@ -984,4 +984,129 @@ fn connections_beyond_the_limit_get_a_503_naming_it() {
     assert_eq!(holder.join().unwrap(), 200);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(live.post("/v1/chat/completions", openai("m")).status, 200);
+}
+
+/// Sends a streamed OpenAI request with `headers` on a connection of its own, reads the
+/// answer's head, and hangs up `after` that.
+fn hang_up_stream(addr: SocketAddr, body: &Value, headers: &[(&str, String)], after: Duration) {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = [0u8; 1024];
+    let n = stream.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    std::thread::sleep(after);
+}
+
+/// A streamed attempt whose client hangs up before its first token is logged when the
+/// client leaves, not when the token falls due: its latency is the client's, its retry
+/// (SDK or keyed) joins it as a retry, and a server stopped right after still logs it.
+#[test]
+fn a_stream_the_client_leaves_is_logged_when_it_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.jsonl");
+    // 20 s to the first token is 2 s of wall time at scale 10; each client leaves after
+    // 100 ms (1 s of world time), and the server stops before any token is due.
+    let live = serve_logged(
+        json!({ "providers": [{ "name": "p", "models": [{ "name": "m",
+            "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0,
+            "ttft": "20s", "per_token": "10ms" }] }] }),
+        10.0,
+        Some(&path),
+    );
+    let mut body = openai("m");
+    body["stream"] = json!(true);
+    let sdk = |n: u32| vec![("x-stainless-retry-count", n.to_string())];
+    let keyed = vec![("x-aichaos-request-id", "job".to_string())];
+    let leave = Duration::from_millis(100);
+    let started = Instant::now();
+    for headers in [sdk(0), sdk(1), keyed.clone(), keyed] {
+        hang_up_stream(live.addr, &body, &headers, leave);
+        // The server notices the hang-up at once; this leaves it time to log it.
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "too slow to test"
+    );
+    let served = live.stop();
+    assert_eq!(served.stopped, aichaos::serve::Stopped::Drained);
+    assert_eq!(served.log.unwrap().unwrap(), 4);
+    let log = log_lines(&path);
+    let column = |name: &str| log.iter().map(|r| r[name].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        column("request_id"),
+        [json!(0), json!(0), json!(1), json!(1)]
+    );
+    assert_eq!(column("attempt"), [json!(0), json!(1), json!(0), json!(1)]);
+    assert_eq!(
+        column("kind"),
+        [
+            json!("first"),
+            json!("retry"),
+            json!("first"),
+            json!("retry")
+        ]
+    );
+    for record in &log {
+        assert_eq!(record["outcome"], "client_closed", "{record}");
+        // Left after 1 s of world time, not at the first token's 20 s.
+        let latency = record["latency_ns"].as_u64().unwrap();
+        assert!(
+            (1_000_000_000..5_000_000_000).contains(&latency),
+            "{latency}"
+        );
+    }
+
+    // A stream read to its end is still logged as answered (the body, dropped after the
+    // last event, finds the attempt ended).
+    let live = serve_logged(json!({}), 10.0, Some(&path));
+    let (status, _) = live.stream("/v1/chat/completions", body);
+    assert_eq!(status, 200);
+    assert_eq!(live.stop().log.unwrap().unwrap(), 1);
+    let record = &log_lines(&path)[0];
+    assert_eq!(
+        (&record["outcome"], &record["output_tokens"]),
+        (&json!("ok"), &json!(50)),
+        "{record}"
+    );
+}
+
+/// `--listen` on an address in use: exit 2, and an existing request log is left as it was
+/// (the log is created only once the server listens).
+#[test]
+fn a_failed_listen_leaves_an_existing_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("world.json");
+    std::fs::write(&file, crate::support::base().to_string()).unwrap();
+    let log = dir.path().join("served.jsonl");
+    std::fs::write(&log, "yesterday's records\n").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, _, stderr) = crate::support::aichaos(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--listen",
+        &addr,
+        "--request-log",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "yesterday's records\n"
+    );
 }
