@@ -17,6 +17,24 @@ const LONG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/models/thousand-hours.j
 /// Sends SIGINT after `after`, and waits: (exit code, stderr).
 fn interrupt(child: Child, after: Duration) -> (i32, String) {
     std::thread::sleep(after);
+    signal_and_wait(child)
+}
+
+/// Sends SIGINT once `progress` holds its header and at least one finished run (so the
+/// interruption falls mid-way however fast the machine is), and waits: (exit code, stderr).
+fn interrupt_after_first_run(child: Child, progress: &Path) -> (i32, String) {
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(progress).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no run finished within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal_and_wait(child)
+}
+
+fn signal_and_wait(child: Child) -> (i32, String) {
     // The shell's builtin `kill`: no procps needed.
     let status = Command::new("sh")
         .args(["-c", &format!("kill -INT {}", child.id())])
@@ -89,10 +107,10 @@ fn an_interrupted_sweep_resumes_to_the_same_results() {
     let (whole_s, resumed_s) = (whole.to_str().unwrap(), resumed.to_str().unwrap());
 
     let child = start(&sweep_args(resumed_s, &[]));
-    let (code, stderr) = interrupt(child, Duration::from_millis(1200));
+    let progress = resumed.join("sweep-progress.jsonl");
+    let (code, stderr) = interrupt_after_first_run(child, &progress);
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("--resume"), "{stderr}");
-    let progress = resumed.join("sweep-progress.jsonl");
     let kept = std::fs::read_to_string(&progress).unwrap().lines().count() - 1;
     assert!(
         kept < 36,
@@ -154,9 +172,9 @@ fn an_interrupted_sequential_sweep_resumes_to_the_same_results() {
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
-    let (code, stderr) = interrupt(child, Duration::from_millis(1200));
-    assert_eq!(code, 130, "{stderr}");
     let progress = resumed.join("sweep-progress.jsonl");
+    let (code, stderr) = interrupt_after_first_run(child, &progress);
+    assert_eq!(code, 130, "{stderr}");
     let kept = std::fs::read_to_string(&progress).unwrap().lines().count() - 1;
     assert!(
         kept < 100,
@@ -202,7 +220,8 @@ fn an_interrupted_incident_search_resumes_to_the_same_ranking() {
         }
         a
     };
-    let (code, stderr) = interrupt(start(&args("")), Duration::from_millis(1000));
+    let progress = out.join("incidents-progress.jsonl");
+    let (code, stderr) = interrupt_after_first_run(start(&args("")), &progress);
     assert_eq!(code, 130, "{stderr}");
     let (code, resumed, stderr) = crate::support::aichaos(&args("--resume"));
     assert_eq!(code, 0, "{stderr}");
