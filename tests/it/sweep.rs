@@ -457,7 +457,7 @@ fn the_line_chart_shows_baseline_constraint_and_verdicts() {
 /// than the scenario as written (0.2) by a small margin, four close ones, eleven clearly
 /// worse. The fixed design needs 21 replications a point to separate the best from the
 /// runner-up and show it beats the baseline (357 runs); sequential halving reaches the same
-/// answer in at most 150 (figures in the README), for any number of threads.
+/// answer in at most 150 (figures in docs/src/guides/tune.md), for any number of threads.
 #[test]
 fn auto_replications_find_the_known_best_at_a_fraction_of_the_cost() {
     let dir = tempfile::tempdir().unwrap();
