@@ -745,38 +745,43 @@ pub fn export(src: &Source, properties: bool, lost: &mut Vec<String>) -> String 
 
     if let Some(b) = &pol.breaker {
         let mut cb = Out::map();
-        let (window, minimum, failure, slow) = match &b.trip {
+        let (window_type, window, minimum, failure, slow) = match &b.trip {
             TripRule::CountWindow {
                 size,
                 minimum_calls,
                 failure_rate,
                 slow_rate,
-            } => {
-                cb.put(
-                    "slidingWindowType",
-                    Out::str("COUNT_BASED"),
-                    Some(src.origin("breaker.kind")),
-                );
-                (*size, *minimum_calls, *failure_rate, *slow_rate)
-            }
+            } => (
+                Some("COUNT_BASED"),
+                *size,
+                *minimum_calls,
+                *failure_rate,
+                *slow_rate,
+            ),
             TripRule::TimeWindow {
                 seconds,
                 minimum_calls,
                 failure_rate,
                 slow_rate,
-            } => {
-                cb.put(
-                    "slidingWindowType",
-                    Out::str("TIME_BASED"),
-                    Some(src.origin("breaker.kind")),
-                );
-                (*seconds, *minimum_calls, *failure_rate, *slow_rate)
-            }
+            } => (
+                Some("TIME_BASED"),
+                *seconds,
+                *minimum_calls,
+                *failure_rate,
+                *slow_rate,
+            ),
             other => {
                 lost.push(format!("breaker {other:?}: resilience4j's breakers are COUNT_BASED or TIME_BASED windows"));
-                (100, 100, 0.5, 1.0)
+                (None, 100, 100, 0.5, 1.0)
             }
         };
+        if let Some(window_type) = window_type {
+            cb.put(
+                "slidingWindowType",
+                Out::str(window_type),
+                Some(src.origin("breaker.kind")),
+            );
+        }
         let size_field = match b.trip {
             TripRule::TimeWindow { .. } => "breaker.window",
             _ => "breaker.window_size",
