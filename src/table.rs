@@ -6,12 +6,13 @@
 //!
 //! Reading is the whole cost of a replayed run's arrivals, so both formats read only what is
 //! asked for. A CSV line without quotes is split at its commas up to the last column kept
-//! (`keep_only`), as bytes (only the fields looked up are checked for UTF-8); a line with
+//! (`keep_only`), as bytes, where it lies in the reader's buffer (a line across the
+//! buffer's end is copied first; only the fields looked up are checked for UTF-8); a line with
 //! quotes, with any line breaks its quoted fields hold, goes through the `csv` crate (RFC
 //! 4180), so the fast path changes no field's text. With `keep_only` a JSON line's wanted
 //! members are slices of the line (serde_json's `RawValue`), the others skipped unbuilt
-//! (`IgnoredAny`): no map, no key or value allocated per row (`benches/replay.rs` measures a replay against
-//! Poisson arrivals; docs/src/guides/fit.md, "Request logs: the format").
+//! (`IgnoredAny`): no map, no key or value allocated per row (`benches/replay.rs` measures a
+//! replay against Poisson arrivals; docs/src/guides/fit.md, "Replaying recorded traffic").
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -37,7 +38,7 @@ enum Source {
         buf: String,
         /// Without `keep_only`: the whole object.
         object: Map<String, Value>,
-        /// With `keep_only`: the top-level keys worth keeping (sorted); the others are
+        /// With `keep_only`: the top-level keys worth keeping (each once); the others are
         /// skipped unbuilt, which makes a replay's JSON lines several times cheaper to read.
         keep: Option<Vec<String>>,
         /// Per kept key, where its value's JSON text lies in `buf` in the current row.
@@ -155,20 +156,40 @@ impl Rows {
         }
     }
 
+    /// `name` resolved once for `get_column`, which then reads a CSV field without looking
+    /// its name up among the headers: for a loop over every row (a replay's arrivals).
+    pub fn column(&self, name: &str) -> Column {
+        let position = match &self.source {
+            Source::Csv(csv) => csv.headers.iter().position(|h| h == name),
+            Source::Json { .. } => None,
+        };
+        Column {
+            name: name.to_string(),
+            position,
+        }
+    }
+
+    /// The current row's field `column` as `get` gives it, but as bytes: a CSV field is
+    /// not checked for UTF-8 (a replay reads numbers, and checks their bytes itself).
+    pub fn get_column(&self, column: &Column) -> Option<Cow<'_, [u8]>> {
+        match &self.source {
+            Source::Csv(csv) => {
+                let bytes = csv.field(column.position?)?.trim_ascii();
+                (!bytes.is_empty()).then_some(Cow::Borrowed(bytes))
+            }
+            Source::Json { .. } => Some(match self.get(&column.name)? {
+                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            }),
+        }
+    }
+
     /// The current row's field `column`, as text; None when absent, empty or null.
     pub fn get(&self, column: &str) -> Option<Cow<'_, str>> {
         match &self.source {
             Source::Csv(csv) => {
                 let i = csv.headers.iter().position(|h| h == column)?;
-                let bytes = csv.field(i)?.trim_ascii();
-                if bytes.is_empty() {
-                    return None;
-                }
-                // Only the fields looked up are checked for UTF-8; a bad byte shows as U+FFFD.
-                Some(match std::str::from_utf8(bytes) {
-                    Ok(text) => Cow::Borrowed(text),
-                    Err(_) => String::from_utf8_lossy(bytes),
-                })
+                csv_text(csv.field(i)?)
             }
             Source::Json {
                 keep: Some(keys),
@@ -188,11 +209,37 @@ impl Rows {
     }
 }
 
+/// A column of a file, resolved by `Rows::column`.
+pub struct Column {
+    name: String,
+    /// Its position among a CSV file's headers.
+    position: Option<usize>,
+}
+
+/// A CSV field's text, None when blank. Only the fields looked up are checked for UTF-8; a
+/// bad byte shows as U+FFFD.
+fn csv_text(field: &[u8]) -> Option<Cow<'_, str>> {
+    let bytes = field.trim_ascii();
+    if bytes.is_empty() {
+        return None;
+    }
+    Some(match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    })
+}
+
 /// CSV rows (see the module's doc): plain lines split by hand, quoted ones by the `csv` crate.
 struct CsvRows {
     reader: BufReader<File>,
     headers: Vec<String>,
-    /// The current row's text, and where its fields lie in it (plain lines).
+    /// A plain row read in place: its length at the start of the reader's buffer, which
+    /// the next `advance` consumes (with the line break, `consume` bytes in all). Most
+    /// rows are read so, without a copy; a row across the buffer's end is copied to `line`.
+    in_buffer: Option<usize>,
+    consume: usize,
+    /// The current row's text when copied (across the buffer's end, or quoted), and where
+    /// its fields lie in the row (plain rows).
     line: Vec<u8>,
     fields: Vec<(usize, usize)>,
     /// The current row as the `csv` crate read it (lines with quotes).
@@ -209,6 +256,8 @@ impl CsvRows {
         let mut rows = CsvRows {
             reader,
             headers: Vec::new(),
+            in_buffer: None,
+            consume: 0,
             line: Vec::new(),
             fields: Vec::new(),
             quoted: None,
@@ -235,7 +284,16 @@ impl CsvRows {
 
     /// The next row (blank lines skipped), or why it cannot be read, or None at the end.
     fn advance(&mut self) -> Option<Result<(), String>> {
+        self.reader.consume(std::mem::take(&mut self.consume));
+        self.in_buffer = None;
         loop {
+            if let Some(read_in_place) = self.advance_in_buffer() {
+                match read_in_place {
+                    Ok(true) => return Some(Ok(())),
+                    Ok(false) => continue, // a blank line
+                    Err(e) => return Some(Err(format!("cannot read: {e}"))),
+                }
+            }
             self.line.clear();
             match self.reader.read_until(b'\n', &mut self.line) {
                 Ok(0) => return None,
@@ -248,32 +306,43 @@ impl CsvRows {
             if self.line.is_empty() {
                 continue;
             }
-            if !self.line.contains(&b'"') {
+            if memchr::memchr(b'"', &self.line).is_none() {
                 self.quoted = None;
-                self.split_plain();
+                split_plain(&self.line, self.needed, &mut self.fields);
                 return Some(Ok(()));
             }
             return Some(self.read_quoted());
         }
     }
 
-    fn split_plain(&mut self) {
-        self.fields.clear();
-        let mut start = 0;
-        for (i, b) in self.line.iter().enumerate() {
-            if self.fields.len() + 1 >= self.needed {
-                break;
-            }
-            if *b == b',' {
-                self.fields.push((start, i));
-                start = i + 1;
-            }
+    /// The common case, a whole plain line already in the reader's buffer: split there,
+    /// without copying it. Ok(true) for a row, Ok(false) for a blank line (consumed); None
+    /// when the line is not whole in the buffer, holds a quote, or the file is over (the
+    /// copying path reads it, or finds the end).
+    fn advance_in_buffer(&mut self) -> Option<std::io::Result<bool>> {
+        let buffer = match self.reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) => return Some(Err(e)),
+        };
+        // One pass finds the line's end and whether it holds a quote before it.
+        let newline = memchr::memchr2(b'\n', b'"', buffer).filter(|&i| buffer[i] == b'\n')?;
+        let end = match newline {
+            0 => 0,
+            n if buffer[n - 1] == b'\r' => n - 1,
+            n => n,
+        };
+        let line = &buffer[..end];
+        self.lines_read += 1;
+        self.row_line = self.lines_read;
+        if line.is_empty() {
+            self.reader.consume(newline + 1);
+            return Some(Ok(false));
         }
-        let end = self.line[start..]
-            .iter()
-            .position(|b| *b == b',')
-            .map_or(self.line.len(), |p| start + p);
-        self.fields.push((start, end));
+        split_plain(line, self.needed, &mut self.fields);
+        self.quoted = None;
+        self.in_buffer = Some(end);
+        self.consume = newline + 1;
+        Some(Ok(true))
     }
 
     /// A line with quotes: joined with the next lines while a quoted field is open, then
@@ -307,11 +376,34 @@ impl CsvRows {
     }
 
     fn field(&self, i: usize) -> Option<&[u8]> {
-        match &self.quoted {
-            Some(record) => record.get(i),
-            None => self.fields.get(i).map(|(a, b)| &self.line[*a..*b]),
+        if let Some(record) = &self.quoted {
+            return record.get(i);
+        }
+        let line = match self.in_buffer {
+            Some(len) => &self.reader.buffer()[..len],
+            None => &self.line[..],
+        };
+        self.fields.get(i).map(|&(a, b)| &line[a..b])
+    }
+}
+
+/// Where a plain line's fields lie: split at its commas up to field `needed` (the last
+/// column kept), which ends at the next comma or the line's end.
+fn split_plain(line: &[u8], needed: usize, fields: &mut Vec<(usize, usize)>) {
+    fields.clear();
+    let mut start = 0;
+    // A plain loop: the fields kept are usually a short prefix of the line, shorter than
+    // what a vectorised search needs to pay for itself.
+    for (i, &byte) in line.iter().enumerate() {
+        if byte == b',' {
+            fields.push((start, i));
+            if fields.len() >= needed {
+                return;
+            }
+            start = i + 1;
         }
     }
+    fields.push((start, line.len()));
 }
 
 /// Whether a quoted field is still open at the end of `text`: as RFC 4180 and the `csv`
@@ -371,19 +463,51 @@ impl<'de> serde::de::Visitor<'de> for Kept<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.keys.binary_search_by(|k| k.as_str().cmp(&key)) {
-                Ok(i) => {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match kept_index(self.keys, &key) {
+                Some(i) => {
                     let raw: &'de RawValue = map.next_value()?;
                     let start = raw.get().as_ptr() as usize - self.base;
                     self.found[i] = Some((start, start + raw.get().len()));
                 }
-                Err(_) => {
+                None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Where `key` is among the kept keys: a scan, as they are few (a replay keeps two), which
+/// compares lengths before bytes.
+fn kept_index(keys: &[String], key: &str) -> Option<usize> {
+    keys.iter().position(|k| k == key)
+}
+
+/// A member's key, borrowed from the line unless it holds escapes. (serde's own `Cow<str>`
+/// always copies, which made the keys of the members skipped most of a row's cost.)
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_string())))
+            }
+        }
+        d.deserialize_str(Visitor)
     }
 }
 
@@ -397,7 +521,7 @@ fn kept_value<'a>(
     column: &str,
 ) -> Option<Cow<'a, str>> {
     let raw = |name: &str| {
-        let i = keys.binary_search_by(|k| k.as_str().cmp(name)).ok()?;
+        let i = kept_index(keys, name)?;
         found[i].map(|(start, end)| &buf[start..end])
     };
     let Some(text) = raw(column) else {
@@ -521,5 +645,40 @@ mod tests {
             (kept.get("f").as_deref(), kept.get("t").as_deref()),
             (Some("1.50"), Some("true"))
         );
+    }
+
+    /// Rows read in place in the reader's buffer, copied across its end, or handed to the
+    /// csv crate (quoted) give the fields the csv crate gives, over a file many buffers
+    /// long with rows of every width, CRLF endings and blank lines.
+    #[test]
+    fn csv_rows_across_buffer_ends_are_the_csv_crates_rows() {
+        let mut text = String::from("t,name,note\n");
+        for i in 0..30_000u64 {
+            let width = (i * 7919) % 97;
+            let name = "x".repeat(width as usize);
+            match i % 11 {
+                0 => text.push_str(&format!("{i},\"{name},q\",\"a\"\"b\"\r\n")),
+                5 => text.push_str(&format!("{i},{name},\n\n")),
+                3 | 7 => text.push_str(&format!("{i},{name},c{width}\r\n")),
+                _ => text.push_str(&format!("{i},{name},n{width}\n")),
+            }
+        }
+        assert!(text.len() > 20 * (1 << 16), "many buffers long");
+        let (_d, mut rows) = rows("wide.csv", &text);
+        let mut reference = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let mut read = 0;
+        for expected in reference.records() {
+            let expected = expected.unwrap();
+            assert!(rows.advance().unwrap().is_ok());
+            for (i, column) in ["t", "name", "note"].iter().enumerate() {
+                let want = expected.get(i).filter(|v| !v.is_empty());
+                assert_eq!(rows.get(column).as_deref(), want, "row {read}, {column}");
+            }
+            read += 1;
+        }
+        assert!(rows.advance().is_none());
+        assert_eq!(read, 30_000);
     }
 }
