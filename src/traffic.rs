@@ -10,7 +10,8 @@
 //!   outcome, thinking, and sending the next. Offered load falls as latency rises.
 //! * **Replay** (`replay`): the first attempts of a recorded log (a request log, a proxy's
 //!   log) arrive exactly when they were sent, shifted by `time_shift`, streamed from the file
-//!   row by row (`ReplayArrivals`), so a day of traffic needs the memory of one row. With
+//!   by a thread reading ahead (`ReplayArrivals`), so a day of traffic needs the memory of
+//!   three batches of arrivals. With
 //!   `rate_scale` r each recorded arrival becomes floor(r) arrivals, plus one more with
 //!   probability r - floor(r) (drawn from the group's traffic stream), at the same instant:
 //!   the same day with r times the traffic, its bursts where they were.
@@ -296,7 +297,15 @@ pub struct ReplaySpec {
 }
 
 /// A recorded time in nanoseconds: an integer exactly, a decimal through f64.
-fn parse_time_ns(text: &str, unit: TimeUnit) -> Result<i128, String> {
+fn parse_time_ns(bytes: &[u8], unit: TimeUnit) -> Result<i128, String> {
+    // The common case, read without a UTF-8 check: up to 18 digits, which cannot overflow.
+    if !bytes.is_empty() && bytes.len() <= 18 && bytes.iter().all(u8::is_ascii_digit) {
+        let n = bytes
+            .iter()
+            .fold(0u64, |n, digit| n * 10 + u64::from(digit - b'0'));
+        return Ok(i128::from(n) * i128::from(unit.ns()));
+    }
+    let text = String::from_utf8_lossy(bytes);
     if let Ok(n) = text.parse::<i64>() {
         return Ok(i128::from(n) * i128::from(unit.ns()));
     }
@@ -311,24 +320,122 @@ fn replay_error(file: &std::path::Path, line: u64, reason: impl std::fmt::Displa
 }
 
 /// The arrivals of a `replay` group, read from its file as the run needs them.
+///
+/// The file is read and parsed ahead on a thread of its own (`RecordedTimes`), in batches
+/// through a channel of two: reading a row costs more than drawing a Poisson gap (the
+/// kernel's copy alone is a third of a draw), so on the run's thread a replayed arrival
+/// would otherwise cost more than a drawn one. The thread hands over the times in the
+/// file's order and stops at the first error, which arrives in its turn: the run sees
+/// exactly what reading inline would give, and its memory stays that of three batches.
 pub struct ReplayArrivals {
     spec: ReplaySpec,
-    rows: Option<crate::table::Rows>,
-    /// The first record's time (with `from_first`) and the last one's, as recorded.
+    reader: Option<ReadAhead>,
+    /// The first record's time, as recorded (with `from_first`).
     origin: Option<i128>,
-    last: Option<i128>,
     /// Copies of the current record still to arrive, and its instant.
     copies_left: u32,
     at_ns: Nanos,
+}
+
+/// Recorded times per batch handed from the reading thread to the run.
+const READ_AHEAD_BATCH: usize = 4096;
+
+/// What the reading thread hands over: the next times in order (an empty batch at the
+/// file's end), or the error that stopped it.
+type RecordedBatch = Result<Vec<i128>, String>;
+
+struct ReadAhead {
+    batches: std::sync::mpsc::Receiver<RecordedBatch>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    batch: std::vec::IntoIter<i128>,
+    /// The file is over (or failed): nothing more will come.
+    ended: bool,
+}
+
+impl ReadAhead {
+    fn start(spec: &ReplaySpec) -> ReadAhead {
+        let (sender, batches) = std::sync::mpsc::sync_channel(2);
+        let spec = spec.clone();
+        let thread = std::thread::spawn(move || {
+            let mut times = RecordedTimes::new(spec);
+            // A send fails when the run is over and dropped its end: then reading stops.
+            let send = |batch| sender.send(batch).is_ok();
+            loop {
+                let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
+                let read = loop {
+                    match times.next_record() {
+                        Ok(Some(t)) => batch.push(t),
+                        other => break other,
+                    }
+                    if batch.len() == READ_AHEAD_BATCH {
+                        break Ok(Some(0));
+                    }
+                };
+                if !batch.is_empty() && !send(Ok(batch)) {
+                    return;
+                }
+                match read {
+                    Ok(Some(_)) => continue,
+                    // An empty batch says the file is over.
+                    Ok(None) => send(Ok(Vec::new())),
+                    Err(e) => send(Err(e)),
+                };
+                return;
+            }
+        });
+        ReadAhead {
+            batches,
+            thread: Some(thread),
+            batch: Vec::new().into_iter(),
+            ended: false,
+        }
+    }
+
+    /// The next recorded time in the file's order, None at its end.
+    fn next(&mut self) -> Result<Option<i128>, String> {
+        loop {
+            if let Some(t) = self.batch.next() {
+                return Ok(Some(t));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.batches.recv() {
+                Ok(Ok(batch)) => {
+                    self.ended = batch.is_empty();
+                    self.batch = batch.into_iter();
+                }
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                // The thread says the end or an error before it stops, unless it panicked.
+                Err(_) => {
+                    self.ended = true;
+                    return Err("the thread reading the file stopped early".to_string());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // Closing the channel first makes the thread's next send fail, and it stops.
+        let (_, closed) = std::sync::mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.batches, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl ReplayArrivals {
     pub fn new(spec: ReplaySpec) -> Self {
         ReplayArrivals {
             spec,
-            rows: None,
+            reader: None,
             origin: None,
-            last: None,
             copies_left: 0,
             at_ns: 0,
         }
@@ -342,7 +449,10 @@ impl ReplayArrivals {
                 self.copies_left -= 1;
                 return Ok(Some(self.at_ns));
             }
-            let Some(recorded) = self.next_record()? else {
+            let reader = self
+                .reader
+                .get_or_insert_with(|| ReadAhead::start(&self.spec));
+            let Some(recorded) = reader.next()? else {
                 return Ok(None);
             };
             let origin = if self.spec.from_first {
@@ -361,7 +471,27 @@ impl ReplayArrivals {
             self.copies_left = whole as u32 + u32::from(extra);
         }
     }
+}
 
+/// The recorded times of a log's first attempts, read row by row (on `ReadAhead`'s thread).
+struct RecordedTimes {
+    spec: ReplaySpec,
+    rows: Option<crate::table::Rows>,
+    /// The columns read: the time, and the attempt index when the log has one.
+    columns: Option<(crate::table::Column, crate::table::Column)>,
+    /// The last record's time, as recorded.
+    last: Option<i128>,
+}
+
+impl RecordedTimes {
+    fn new(spec: ReplaySpec) -> Self {
+        RecordedTimes {
+            spec,
+            rows: None,
+            columns: None,
+            last: None,
+        }
+    }
     /// The next first attempt's recorded time. Rows with an `attempt` column above 0 are
     /// retries, hedges or fallbacks of a request already replayed: skipped.
     fn next_record(&mut self) -> Result<Option<i128>, String> {
@@ -369,8 +499,10 @@ impl ReplayArrivals {
             let mut rows = crate::table::Rows::open(&self.spec.file)
                 .map_err(|e| format!("{}: {e}", self.spec.file.display()))?;
             rows.keep_only(&[self.spec.time_column.as_str(), "attempt"]);
+            self.columns = Some((rows.column(&self.spec.time_column), rows.column("attempt")));
             self.rows = Some(rows);
         }
+        let (time, attempt) = self.columns.as_ref().expect("resolved with the rows");
         loop {
             let rows = self.rows.as_mut().expect("opened above");
             match rows.advance() {
@@ -379,10 +511,13 @@ impl ReplayArrivals {
                 Some(Ok(())) => {}
             }
             let line = rows.line;
-            if rows.get("attempt").is_some_and(|a| a.trim() != "0") {
+            if rows
+                .get_column(attempt)
+                .is_some_and(|a| a.trim_ascii() != b"0")
+            {
                 continue;
             }
-            let Some(text) = rows.get(&self.spec.time_column) else {
+            let Some(text) = rows.get_column(time) else {
                 let reason = format!("no `{}` (the replayed time column)", self.spec.time_column);
                 return Err(replay_error(&self.spec.file, line, reason));
             };
@@ -392,9 +527,10 @@ impl ReplayArrivals {
                 && t < last
             {
                 let reason = format!(
-                    "`{}` goes back in time ({text} after a later time); replayed arrivals \
+                    "`{}` goes back in time ({} after a later time); replayed arrivals \
                      must be in time order",
-                    self.spec.time_column
+                    self.spec.time_column,
+                    String::from_utf8_lossy(&text)
                 );
                 return Err(replay_error(&self.spec.file, line, reason));
             }
@@ -425,6 +561,66 @@ mod tests {
     use super::*;
     use crate::rng::named_stream;
     use crate::time::{NS_PER_H, NS_PER_MIN, NS_PER_S};
+
+    fn replay_spec(dir: &std::path::Path, text: &str) -> ReplaySpec {
+        let file = dir.join("log.csv");
+        std::fs::write(&file, text).unwrap();
+        ReplaySpec {
+            file,
+            time_column: "t_ms".into(),
+            unit: TimeUnit::Ms,
+            from_first: false,
+            rate_scale: 1.0,
+            time_shift_ns: 0,
+        }
+    }
+
+    /// Read ahead on its thread, many batches of arrivals come in the file's order, and a
+    /// bad row late in the file stops them where reading inline would: every arrival before
+    /// it, then its error with its line.
+    #[test]
+    fn read_ahead_gives_every_arrival_in_order_then_the_error_in_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("t_ms,attempt\n");
+        for i in 0..10_000 {
+            text.push_str(&format!("{i},0\n{i},1\n"));
+        }
+        text.push_str("oops,0\n10001,0\n");
+        let mut arrivals = ReplayArrivals::new(replay_spec(dir.path(), &text));
+        let mut rng = named_stream(1, "t");
+        for i in 0..10_000 {
+            assert_eq!(arrivals.next(&mut rng), Ok(Some(i * 1_000_000)));
+        }
+        let e = arrivals.next(&mut rng).unwrap_err();
+        assert!(
+            e.ends_with("log.csv: line 20002: `oops` is not a number"),
+            "{e}"
+        );
+        assert_eq!(arrivals.next(&mut rng), Ok(None));
+    }
+
+    /// A run that ends before its file does stops the reading thread (dropping the arrivals
+    /// joins it): the thread, blocked on a full channel, must not hold the run up.
+    #[test]
+    fn a_run_ending_early_stops_the_reading_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("t_ms\n");
+        for i in 0..200_000 {
+            text.push_str(&format!("{i}\n"));
+        }
+        let spec = replay_spec(dir.path(), &text);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut arrivals = ReplayArrivals::new(spec);
+            let first = arrivals.next(&mut named_stream(1, "t"));
+            drop(arrivals);
+            sender.send(first).unwrap();
+        });
+        let first = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("dropping the arrivals returns");
+        assert_eq!(first, Ok(Some(0)));
+    }
 
     fn count(profile: &RateProfile, end: Nanos) -> u64 {
         let mut process = ArrivalProcess::new(named_stream(11, "traffic"));
