@@ -414,7 +414,7 @@ impl LiveLog {
             output_tokens: if ok { ending.output_tokens } else { 0 },
             retry_after_ns: ending.retry_after_ns,
         };
-        self.writer.hold(&record, ending.client_closed);
+        self.writer.hold(&record, ending.client_closed, ());
         loop {
             let before_ns = self.out.first().map_or(Nanos::MAX, |(t, _)| *t);
             let written = self.writer.write_sent_before(before_ns);
