@@ -30,10 +30,17 @@
 //! ending the simulator's clients never have (they end attempts by their timeouts): those
 //! records carry the outcome `client_closed` and no status.
 //!
-//! Logs others write may add what the answer's rate-limit headers said,
+//! Four optional fields say what the answer's rate-limit headers announced,
 //! `ratelimit_limit_requests`, `ratelimit_remaining_requests`, `ratelimit_limit_tokens`,
-//! `ratelimit_remaining_tokens` (OpenAI's `x-ratelimit-*` names), which `fit` reads
-//! (`fit::read::RATELIMIT_FIELDS`); the simulator's own log leaves them out.
+//! `ratelimit_remaining_tokens` (`RATELIMIT_COLUMNS`, after OpenAI's `x-ratelimit-*`
+//! names), which `fit` reads (`fit::read::RATELIMIT_FIELDS`) to take the limits as
+//! announced rather than infer them from the 429s. `serve` writes them: the numbers of the
+//! headers it sent (`RateLimitHeaders`), for each attempt whose answer's head reached the
+//! client; in JSON lines a field is there when its header was, and its CSV has the four
+//! columns after the fourteen (`with_ratelimit_headers`), empty where no header was sent.
+//! `run` writes none and its CSV keeps the fourteen columns: the simulator's attempts cross
+//! no wire, so there are no headers to log. Which fields a writer knows is its type
+//! (`RecordHeaders`), so `run`'s log neither holds nor writes anything for them.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -97,6 +104,53 @@ pub struct AttemptRecord {
     pub retry_after_ns: Option<Nanos>,
 }
 
+/// One limit as an answer's rate-limit headers announced it: the limit per minute and what
+/// remained of it after the attempt (`x-ratelimit-limit-requests`,
+/// `x-ratelimit-remaining-requests`, or their Anthropic twins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AnnouncedLimit {
+    pub limit: u64,
+    pub remaining: u64,
+}
+
+/// What an answer's rate-limit headers announced: the request limit (RPM) and the token
+/// limit (TPM), each None when no header for it was sent (no such limit, or no answer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RateLimitHeaders {
+    pub requests: Option<AnnouncedLimit>,
+    pub tokens: Option<AnnouncedLimit>,
+}
+
+/// What a log holds beside each record, apart from `AttemptRecord` so that a log without
+/// headers pays nothing for them (`run`'s holds the attempts of a whole timeout's span):
+/// nothing, `()`, for the simulator's attempts, or `RateLimitHeaders` for `serve`'s answers.
+pub trait RecordHeaders: Copy + Ord + Default {
+    /// Whether CSV adds `RATELIMIT_COLUMNS` after `COLUMNS`.
+    const RATELIMIT_COLUMNS: bool;
+    /// The `RATELIMIT_COLUMNS` values, in their order; None: not announced.
+    fn ratelimit_values(&self) -> [Option<u64>; 4];
+}
+
+impl RecordHeaders for () {
+    const RATELIMIT_COLUMNS: bool = false;
+    fn ratelimit_values(&self) -> [Option<u64>; 4] {
+        [None; 4]
+    }
+}
+
+impl RecordHeaders for RateLimitHeaders {
+    const RATELIMIT_COLUMNS: bool = true;
+    fn ratelimit_values(&self) -> [Option<u64>; 4] {
+        let RateLimitHeaders { requests, tokens } = *self;
+        [
+            requests.map(|l| l.limit),
+            requests.map(|l| l.remaining),
+            tokens.map(|l| l.limit),
+            tokens.map(|l| l.remaining),
+        ]
+    }
+}
+
 /// The HTTP status an attempt's outcome came with; None when no answer came (timeouts,
 /// connection failures) or the client decided it.
 pub fn http_status(failure: Option<Failure>) -> Option<u16> {
@@ -147,6 +201,15 @@ pub const COLUMNS: [&str; 14] = [
     "retry_after_ns",
 ];
 
+/// The rate-limit columns a log of answers with headers adds after `COLUMNS` (`serve`'s;
+/// see the module's doc), in the order CSV writes them.
+pub const RATELIMIT_COLUMNS: [&str; 4] = [
+    "ratelimit_limit_requests",
+    "ratelimit_remaining_requests",
+    "ratelimit_limit_tokens",
+    "ratelimit_remaining_tokens",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     JsonLines,
@@ -163,8 +226,9 @@ impl LogFormat {
     }
 }
 
-/// Writes the records as JSON lines or CSV. Names are escaped once, up front.
-pub struct RequestLogWriter<W: Write> {
+/// Writes the records as JSON lines or CSV, each with what `H` holds beside it (see
+/// `RecordHeaders`). Names are escaped once, up front.
+pub struct RequestLogWriter<W: Write, H: RecordHeaders = ()> {
     out: W,
     format: LogFormat,
     /// Per group, its name; per provider, its name and its models' names: JSON-quoted for
@@ -173,20 +237,43 @@ pub struct RequestLogWriter<W: Write> {
     providers: Vec<String>,
     models: Vec<Vec<String>>,
     /// Records not yet final (see the module's doc), earliest sent first.
-    held: BinaryHeap<Reverse<Held>>,
+    held: BinaryHeap<Reverse<Held<H>>>,
     /// The longest an attempt can be out: the longest attempt timeout of any group.
     horizon_ns: Nanos,
     pub records: u64,
 }
 
 impl<W: Write> RequestLogWriter<W> {
-    pub fn new(mut out: W, format: LogFormat, scenario: &Scenario) -> io::Result<Self> {
+    /// A log of the simulator's attempts, which carry no rate-limit headers: `COLUMNS` only.
+    pub fn new(out: W, format: LogFormat, scenario: &Scenario) -> io::Result<Self> {
+        Self::create(out, format, scenario)
+    }
+}
+
+impl<W: Write> RequestLogWriter<W, RateLimitHeaders> {
+    /// A log of answers that carried rate-limit headers (`serve`'s): `COLUMNS`, then
+    /// `RATELIMIT_COLUMNS`.
+    pub fn with_ratelimit_headers(
+        out: W,
+        format: LogFormat,
+        scenario: &Scenario,
+    ) -> io::Result<Self> {
+        Self::create(out, format, scenario)
+    }
+}
+
+impl<W: Write, H: RecordHeaders> RequestLogWriter<W, H> {
+    fn create(mut out: W, format: LogFormat, scenario: &Scenario) -> io::Result<Self> {
         let quote = |s: &str| match format {
             LogFormat::JsonLines => serde_json::to_string(s).expect("a string serializes"),
             LogFormat::Csv => csv_field(s),
         };
         if format == LogFormat::Csv {
-            writeln!(out, "{}", COLUMNS.join(","))?;
+            write!(out, "{}", COLUMNS.join(","))?;
+            if H::RATELIMIT_COLUMNS {
+                write!(out, ",{}", RATELIMIT_COLUMNS.join(","))?;
+            }
+            writeln!(out)?;
         }
         Ok(RequestLogWriter {
             out,
@@ -219,10 +306,12 @@ impl<W: Write> RequestLogWriter<W> {
     /// Holds a final record until `write_sent_before` passes its sending time (a live
     /// server's way: see the module's doc). `client_closed`: the client closed the
     /// connection first; the outcome is `client_closed` whatever `r.failure` says.
-    pub fn hold(&mut self, r: &AttemptRecord, client_closed: bool) {
+    /// `headers`: what the answer's headers said (`RecordHeaders`).
+    pub fn hold(&mut self, r: &AttemptRecord, client_closed: bool, headers: H) {
         self.held.push(Reverse(Held {
             record: *r,
             client_closed,
+            headers,
         }));
     }
 
@@ -252,9 +341,10 @@ impl<W: Write> RequestLogWriter<W> {
 
 /// A record waiting for its turn, in the order sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Held {
+struct Held<H> {
     record: AttemptRecord,
     client_closed: bool,
+    headers: H,
 }
 
 /// A CSV field, quoted (RFC 4180) only when it holds a comma, a quote or a line break.
@@ -269,14 +359,14 @@ fn csv_field(text: &str) -> String {
 impl<W: Write> AttemptSink for RequestLogWriter<W> {
     fn attempt(&mut self, r: &AttemptRecord) -> io::Result<()> {
         let ended_ns = r.sent_ns + r.latency_ns;
-        self.hold(r, false);
+        self.hold(r, false, ());
         // Any attempt ending from now on was sent at or after `ended_ns - horizon_ns`.
         self.write_sent_before(ended_ns.saturating_sub(self.horizon_ns))
     }
 }
 
-impl<W: Write> RequestLogWriter<W> {
-    fn write(&mut self, held: &Held) -> io::Result<()> {
+impl<W: Write, H: RecordHeaders> RequestLogWriter<W, H> {
+    fn write(&mut self, held: &Held<H>) -> io::Result<()> {
         let r = &held.record;
         self.records += 1;
         let (group, provider) = (
@@ -315,11 +405,19 @@ impl<W: Write> RequestLogWriter<W> {
                 if let Some(t) = r.retry_after_ns {
                     write!(self.out, ",\"retry_after_ns\":{t}")?;
                 }
+                for (name, value) in RATELIMIT_COLUMNS
+                    .iter()
+                    .zip(held.headers.ratelimit_values())
+                {
+                    if let Some(v) = value {
+                        write!(self.out, ",\"{name}\":{v}")?;
+                    }
+                }
                 self.out.write_all(b"}\n")
             }
             LogFormat::Csv => {
                 let opt = |v: Option<u64>| v.map_or(String::new(), |v| v.to_string());
-                writeln!(
+                write!(
                     self.out,
                     "{},{},{},{},{group},{provider},{model},{outcome},{},{},{},{},{},{}",
                     r.sent_ns,
@@ -332,7 +430,16 @@ impl<W: Write> RequestLogWriter<W> {
                     r.input_tokens,
                     r.output_tokens,
                     opt(r.retry_after_ns)
-                )
+                )?;
+                if H::RATELIMIT_COLUMNS {
+                    for value in held.headers.ratelimit_values() {
+                        match value {
+                            Some(v) => write!(self.out, ",{v}")?,
+                            None => self.out.write_all(b",")?,
+                        }
+                    }
+                }
+                self.out.write_all(b"\n")
             }
         }
     }
@@ -352,6 +459,81 @@ mod tests {
         for k in AttemptKind::ALL {
             assert_eq!(AttemptKind::from_name(k.name()), Some(k));
         }
+    }
+
+    /// A log of answers with headers writes the announced limits (CSV: four more columns,
+    /// empty where nothing was announced); the simulator's log keeps its fourteen columns.
+    #[test]
+    fn only_a_log_with_ratelimit_columns_writes_them() {
+        let text = r#"{ "name": "t", "seed": 1, "duration": "1m",
+            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
+                "request": { "model": "m", "input_tokens": 1, "output_tokens": 1 } }],
+            "providers": [{ "name": "p", "models": [{ "name": "m",
+                "input_usd_per_mtok": 1, "output_usd_per_mtok": 1,
+                "ttft": "1s", "per_token": "1ms" }] }] }"#;
+        let scenario = crate::scenario::parse("t.json", text)
+            .unwrap()
+            .scenarios
+            .remove(0);
+        let record = AttemptRecord {
+            sent_ns: 5,
+            request: 0,
+            attempt: 0,
+            kind: AttemptKind::First,
+            group: 0,
+            provider: 0,
+            model: 0,
+            failure: None,
+            latency_ns: 10,
+            ttft_ns: Some(3),
+            input_tokens: 4,
+            output_tokens: 2,
+            retry_after_ns: None,
+        };
+        let tokens_only = RateLimitHeaders {
+            requests: None,
+            tokens: Some(AnnouncedLimit {
+                limit: 900,
+                remaining: 796,
+            }),
+        };
+        let written = |format, with_headers: bool| {
+            let bytes = if with_headers {
+                let mut log =
+                    RequestLogWriter::with_ratelimit_headers(Vec::new(), format, &scenario)
+                        .unwrap();
+                log.hold(&record, false, tokens_only);
+                log.finish()
+            } else {
+                let mut log = RequestLogWriter::new(Vec::new(), format, &scenario).unwrap();
+                log.attempt(&record).unwrap();
+                log.finish()
+            };
+            String::from_utf8(bytes.unwrap()).unwrap()
+        };
+        let row = "5,0,0,first,app,p,m,ok,200,10,3,4,2,";
+        assert_eq!(
+            written(LogFormat::Csv, true),
+            format!(
+                "{},{}\n{row},,,900,796\n",
+                COLUMNS.join(","),
+                RATELIMIT_COLUMNS.join(",")
+            )
+        );
+        assert_eq!(
+            written(LogFormat::Csv, false),
+            format!("{}\n{row}\n", COLUMNS.join(","))
+        );
+        let line = written(LogFormat::JsonLines, true);
+        let tail =
+            r#""output_tokens":2,"ratelimit_limit_tokens":900,"ratelimit_remaining_tokens":796}"#;
+        assert!(line.ends_with(&format!("{tail}\n")), "{line}");
+        // `fit` reads them under these names first.
+        let read: Vec<&str> = crate::fit::read::RATELIMIT_FIELDS
+            .iter()
+            .map(|names| names[0])
+            .collect();
+        assert_eq!(read, RATELIMIT_COLUMNS);
     }
 
     #[test]

@@ -29,8 +29,9 @@ pub struct Args {
     #[arg(long)]
     seed: Option<u64>,
     /// Also write every completion request that reached the world, one record per attempt,
-    /// in `run --request-log`'s format (JSON lines, or CSV when FILE ends in .csv), for
-    /// `aichaos fit`: written as the server runs, whole when it stops. Attempts become
+    /// in `run --request-log`'s format (JSON lines, or CSV when FILE ends in .csv) with the
+    /// rate-limit headers each answer sent, for `aichaos fit`: written as the server runs,
+    /// whole when it stops. Attempts become
     /// requests by `x-aichaos-request-id`, `Idempotency-Key`, or the SDKs'
     /// `x-stainless-retry-count` with the same body (docs/src/guides/serve.md).
     #[arg(long, value_name = "FILE")]

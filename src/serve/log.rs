@@ -7,6 +7,14 @@
 //! to the end of the answer (its last event for a stream), `ttft_ns` to the first token the
 //! world drew (successes only, streamed or not).
 //!
+//! Rate limits: each record whose answer's head reached the client (every answer but a
+//! dropped connection; a stream's from its start, so also one the client leaves midway)
+//! carries the four `ratelimit_*` fields (`requestlog`'s module doc) with the numbers its
+//! `x-ratelimit-*` or `anthropic-ratelimit-*` headers said, taken from the same bucket
+//! levels (`wire::announced_limits`), so `fit` takes the served limits as announced. A
+//! field is absent where no header was: no such limit, or no answer (a hang, a refusing
+//! outage, a client gone before the answer).
+//!
 //! Which logical request an attempt belongs to is not on the wire; it is derived, first rule
 //! that applies:
 //! 1. `x-aichaos-request-id: ANY` (a wrapper that controls its headers): every attempt with
@@ -47,7 +55,9 @@ use std::time::{Duration, Instant};
 use hyper::HeaderMap;
 
 use crate::outcome::Failure;
-use crate::requestlog::{AttemptKind, AttemptRecord, LogFormat, RequestLogWriter};
+use crate::requestlog::{
+    AttemptKind, AttemptRecord, LogFormat, RateLimitHeaders, RequestLogWriter,
+};
 use crate::scenario::Scenario;
 use crate::time::Nanos;
 
@@ -56,7 +66,8 @@ use crate::time::Nanos;
 pub const LINK_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// At most this many request ids and this many SDK retry links are remembered.
 pub const MAX_LINKS: usize = 100_000;
-/// At most this many records wait for an earlier attempt still out (about 8 MB).
+/// At most this many records wait for an earlier attempt still out (about 14 MB: 136 bytes
+/// a record with its rate-limit headers, more for the heap's spare capacity).
 pub const MAX_HELD: usize = 100_000;
 /// The file is flushed at least this often while records come.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
@@ -123,6 +134,8 @@ pub struct Ticket {
     provider: u16,
     model: u16,
     input_tokens: u32,
+    /// What the answer's rate-limit headers will announce, if it gets an answer.
+    ratelimit: RateLimitHeaders,
     key: Option<String>,
     /// An SDK attempt's body hash and retry count.
     sdk: Option<(u64, u32)>,
@@ -135,6 +148,9 @@ pub struct Ending {
     /// None: success.
     pub failure: Option<Failure>,
     pub client_closed: bool,
+    /// The answer's head (status and headers, rate-limit headers included) went to the
+    /// client: every answer but a dropped connection; a stream's at its start.
+    pub head_sent: bool,
     /// Success only: when the first token was due (world time).
     pub first_token_ns: Option<Nanos>,
     pub output_tokens: u32,
@@ -308,7 +324,7 @@ impl Identities {
 
 /// The live request log.
 pub struct LiveLog {
-    writer: RequestLogWriter<BufWriter<File>>,
+    writer: RequestLogWriter<BufWriter<File>, RateLimitHeaders>,
     ids: Identities,
     /// Attempts still out, by (sent, sequence): the first holds back the records after it.
     out: BTreeSet<(Nanos, u64)>,
@@ -328,7 +344,8 @@ impl LiveLog {
     /// `scale` world seconds per wall second.
     pub fn create(path: &Path, scenario: &Scenario, scale: f64) -> io::Result<LiveLog> {
         let file = BufWriter::with_capacity(64 << 10, File::create(path)?);
-        let writer = RequestLogWriter::new(file, LogFormat::for_path(path), scenario)?;
+        let format = LogFormat::for_path(path);
+        let writer = RequestLogWriter::with_ratelimit_headers(file, format, scenario)?;
         let window_ns = (LINK_WINDOW.as_nanos() as f64 * scale).min(1e18) as Nanos;
         Ok(LiveLog {
             writer,
@@ -342,8 +359,9 @@ impl LiveLog {
         })
     }
 
-    /// An attempt reached the world at `sent_ns`. Called under the world's lock, so that
-    /// attempts are registered in the order of their times.
+    /// An attempt reached the world at `sent_ns`; its answer's headers will announce
+    /// `ratelimit`. Called under the world's lock, so that attempts are registered in the
+    /// order of their times.
     pub fn sent(
         &mut self,
         sent_ns: Nanos,
@@ -351,6 +369,7 @@ impl LiveLog {
         group: u16,
         (provider, model): (u16, u16),
         input_tokens: u32,
+        ratelimit: RateLimitHeaders,
     ) -> Ticket {
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -366,6 +385,7 @@ impl LiveLog {
             provider,
             model,
             input_tokens,
+            ratelimit,
             key: match caller {
                 Caller::Keyed(key) => Some(key.clone()),
                 _ => None,
@@ -414,7 +434,12 @@ impl LiveLog {
             output_tokens: if ok { ending.output_tokens } else { 0 },
             retry_after_ns: ending.retry_after_ns,
         };
-        self.writer.hold(&record, ending.client_closed);
+        let ratelimit = if ending.head_sent {
+            ticket.ratelimit
+        } else {
+            RateLimitHeaders::default()
+        };
+        self.writer.hold(&record, ending.client_closed, ratelimit);
         loop {
             let before_ns = self.out.first().map_or(Nanos::MAX, |(t, _)| *t);
             let written = self.writer.write_sent_before(before_ns);
@@ -558,12 +583,13 @@ mod tests {
             at_ns,
             failure: None,
             client_closed: false,
+            head_sent: true,
             first_token_ns: Some(at_ns),
             output_tokens: 1,
             retry_after_ns: None,
         };
         let mut sent: Vec<Ticket> = (0..5)
-            .map(|t| log.sent(t, &Caller::Anonymous, 0, TARGET, 1))
+            .map(|t| log.sent(t, &Caller::Anonymous, 0, TARGET, 1, Default::default()))
             .collect();
         // Attempts 0 and 3 stay out; 1, 2 and 4 end, three held behind attempt 0.
         let (oldest, next) = (sent.remove(0), sent.remove(2));

@@ -556,7 +556,12 @@ async fn chat(shared: Arc<Shared>, format: Format, req: Request<Incoming>) -> An
             let at = (target.0 as u16, target.1 as u16);
             let sent_ns = world.now_ns();
             let input = request.input_tokens;
-            Some(shared.log()?.sent(sent_ns, &caller, group, at, input))
+            let announced = wire::announced_limits(&arrival.limits);
+            Some(
+                shared
+                    .log()?
+                    .sent(sent_ns, &caller, group, at, input, announced),
+            )
         });
         (arrival, ticket)
     };
@@ -689,6 +694,8 @@ struct Logged {
     shared: Arc<Shared>,
     /// None inside: no request log, or already ended.
     ticket: Arc<Mutex<Option<Ticket>>>,
+    /// A stream's answer: its head, with the rate-limit headers, went before its end.
+    streaming: bool,
 }
 
 impl Logged {
@@ -696,7 +703,14 @@ impl Logged {
         Logged {
             shared,
             ticket: Arc::new(Mutex::new(ticket)),
+            streaming: false,
         }
+    }
+
+    /// The answer is a stream: from now on its client has the head, whatever the ending.
+    fn streaming(mut self) -> Self {
+        self.streaming = true;
+        self
     }
 
     /// A second handle on the same attempt (see the type's doc).
@@ -704,6 +718,7 @@ impl Logged {
         Logged {
             shared: Arc::clone(&self.shared),
             ticket: Arc::clone(&self.ticket),
+            streaming: self.streaming,
         }
     }
 
@@ -720,10 +735,13 @@ impl Logged {
     }
 
     fn failed(mut self, failure: Failure, retry_after_ns: Option<Nanos>) {
+        // A refusing outage drops the connection instead of answering (`ConnectionDropped`).
+        let head_sent = self.streaming || failure != Failure::ConnectionError;
         self.end(|at_ns| Ending {
             at_ns,
             failure: Some(failure),
             client_closed: false,
+            head_sent,
             first_token_ns: None,
             output_tokens: 0,
             retry_after_ns,
@@ -735,6 +753,7 @@ impl Logged {
             at_ns,
             failure: None,
             client_closed: false,
+            head_sent: true,
             first_token_ns: Some(first_token_ns),
             output_tokens,
             retry_after_ns: None,
@@ -744,10 +763,12 @@ impl Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        let head_sent = self.streaming;
         self.end(|at_ns| Ending {
             at_ns,
             failure: None,
             client_closed: true,
+            head_sent,
             first_token_ns: None,
             output_tokens: 0,
             retry_after_ns: None,
@@ -892,6 +913,7 @@ async fn serve_admitted(
             for (name, value) in &reply.headers {
                 response = response.header(name.as_str(), value.as_str());
             }
+            let logged = logged.streaming();
             let body = ChannelBody {
                 _logged: logged.share(),
                 receiver,

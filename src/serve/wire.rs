@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::outcome::Failure;
 use crate::ratelimit::BucketLevel;
+use crate::requestlog::{AnnouncedLimit, RateLimitHeaders};
 
 /// The wire format, chosen by the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -597,10 +598,8 @@ pub fn ratelimit_headers(
     for (level, what) in named {
         let Some(level) = level else { continue };
         let reset_ns = (level.full_in_ns as f64 / scale) as u128;
-        let (limit, remaining) = (
-            format!("{}", level.per_minute.round() as u64),
-            format!("{}", level.remaining.floor() as u64),
-        );
+        let announced = announce(level);
+        let (limit, remaining) = (announced.limit.to_string(), announced.remaining.to_string());
         match format {
             Format::OpenAi => {
                 out.push((format!("x-ratelimit-limit-{what}"), limit));
@@ -616,6 +615,26 @@ pub fn ratelimit_headers(
         }
     }
     out
+}
+
+/// A bucket's level as the headers write it: the limit per minute rounded, what remains
+/// rounded down (a request needs a whole one).
+fn announce(level: &BucketLevel) -> AnnouncedLimit {
+    AnnouncedLimit {
+        limit: level.per_minute.round() as u64,
+        remaining: level.remaining.floor() as u64,
+    }
+}
+
+/// What `ratelimit_headers` announces of the request and token limits (`requests`,
+/// `tokens` in both formats: RPM and TPM), for the request log: the same numbers, from the
+/// same levels.
+pub fn announced_limits(levels: &[Option<BucketLevel>; 4]) -> RateLimitHeaders {
+    let [rpm, tpm, ..] = levels;
+    RateLimitHeaders {
+        requests: rpm.as_ref().map(announce),
+        tokens: tpm.as_ref().map(announce),
+    }
 }
 
 /// A duration as OpenAI writes its resets: `20ms`, `1.5s`, `6m0s`.

@@ -781,13 +781,15 @@ fn the_request_log_has_a_record_per_attempt_joined_into_requests() {
 }
 
 /// A client that closes its connection before the answer is logged as such (CSV here),
-/// and the record waits for it: records stay in the order sent.
+/// with no rate-limit fields (it read no headers), and the record waits for it: records
+/// stay in the order sent.
 #[test]
 fn a_client_that_gives_up_is_logged_as_client_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.csv");
     let live = serve_logged(
-        json!({ "providers": [{ "name": "p", "errors": { "hang": 0.5 } }] }),
+        json!({ "providers": [{ "name": "p", "errors": { "hang": 0.5 },
+            "rate_limits": { "rpm": 1000 } }] }),
         10.0,
         Some(&path),
     );
@@ -804,19 +806,16 @@ fn a_client_that_gives_up_is_logged_as_client_closed() {
     live.stop();
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines = text.lines();
-    assert_eq!(
-        lines.next().unwrap(),
-        aichaos::requestlog::COLUMNS.join(",")
-    );
+    assert_eq!(lines.next().unwrap(), served_csv_header());
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 6, "{text}");
     for (row, status) in rows.iter().zip(&statuses) {
         match status {
-            Some(200) => assert_eq!((row[7], row[8]), ("ok", "200"), "{text}"),
+            Some(200) => assert_eq!((row[7], row[8], row[14]), ("ok", "200", "1000"), "{text}"),
             None => {
                 assert_eq!(
-                    (row[7], row[8], row[10]),
-                    ("client_closed", "", ""),
+                    (row[7], row[8], row[10], row[14]),
+                    ("client_closed", "", "", ""),
                     "{text}"
                 );
                 // Given up after 300 ms of wall time: 3 s of world time.
@@ -833,6 +832,171 @@ fn a_client_that_gives_up_is_logged_as_client_closed() {
         statuses.contains(&None) && statuses.contains(&Some(200)),
         "{statuses:?}"
     );
+}
+
+/// The header of `serve`'s CSV request log: `run`'s columns, then the rate-limit ones.
+fn served_csv_header() -> String {
+    use aichaos::requestlog::{COLUMNS, RATELIMIT_COLUMNS};
+    [&COLUMNS[..], &RATELIMIT_COLUMNS[..]].concat().join(",")
+}
+
+/// The request log's rate-limit fields and the headers they stand for, OpenAI's names.
+const RATELIMIT_HEADERS: [(&str, &str); 4] = [
+    ("ratelimit_limit_requests", "x-ratelimit-limit-requests"),
+    (
+        "ratelimit_remaining_requests",
+        "x-ratelimit-remaining-requests",
+    ),
+    ("ratelimit_limit_tokens", "x-ratelimit-limit-tokens"),
+    ("ratelimit_remaining_tokens", "x-ratelimit-remaining-tokens"),
+];
+
+/// A header's value as a count, None when the answer did not send it.
+fn header_count(answer: &Answer, name: &str) -> Option<u64> {
+    let value = answer.headers.get(name)?.to_str().unwrap();
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: {value}: {e}")),
+    )
+}
+
+/// Each record carries the rate-limit headers its answer sent, the numbers the client read
+/// (a full RPM bucket of 3 going down by one an answer, then a 429 saying 0 remain), and
+/// `fit` takes the served limits from them rather than inferring them.
+#[test]
+fn the_request_log_carries_the_rate_limit_headers_and_fit_takes_the_limits_from_them() {
+    const RPM: u64 = 3;
+    const TPM: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("served.jsonl");
+    let live = serve_logged(
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": RPM, "tpm": TPM } }] }),
+        10.0,
+        Some(&log),
+    );
+    let answers: Vec<Answer> = (0..4)
+        .map(|_| live.post("/v1/chat/completions", openai("m")))
+        .collect();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert_eq!(live.stop().log.unwrap().unwrap(), 4);
+    let records = log_lines(&log);
+    for (record, answer) in records.iter().zip(&answers) {
+        for (field, header) in RATELIMIT_HEADERS {
+            let sent = header_count(answer, header).unwrap_or_else(|| panic!("no {header}"));
+            assert_eq!(record[field], json!(sent), "{field}: {record}");
+        }
+    }
+    let column =
+        |field: &str| -> Vec<u64> { records.iter().map(|r| r[field].as_u64().unwrap()).collect() };
+    assert_eq!(column("ratelimit_limit_requests"), [RPM; 4]);
+    // Refilling at 3 a minute, the 2 s of world time the answers take give back a tenth.
+    assert_eq!(column("ratelimit_remaining_requests"), [2, 1, 0, 0]);
+    assert_eq!(column("ratelimit_limit_tokens"), [TPM; 4]);
+    // A full bucket less the first request's 4 input tokens and 100 `max_tokens`.
+    assert_eq!(column("ratelimit_remaining_tokens")[0], TPM - 104);
+
+    let fitted = dir.path().join("fitted.json");
+    let (code, stdout, err) = crate::support::aichaos(&[
+        "fit",
+        log.to_str().unwrap(),
+        "--out",
+        fitted.to_str().unwrap(),
+        "--no-charts",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["providers"][0]["limits_source"], "logged",
+        "{stdout}"
+    );
+    let scenario: Value = serde_json::from_str(&std::fs::read_to_string(&fitted).unwrap()).unwrap();
+    assert_eq!(
+        scenario["providers"][0]["models"][0]["rate_limits"],
+        json!({ "rpm": RPM, "tpm": TPM })
+    );
+}
+
+/// Sends `body` to the OpenAI path and reads until the server closes the connection: the
+/// bytes it answered (none when it dropped the connection).
+fn answer_bytes(addr: SocketAddr, body: &Value) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    // A reset instead of a close is the same answer: none.
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+/// The CSV form has the four rate-limit columns, in both wire formats; a limit the world
+/// does not have (no RPM here) and an attempt that got no answer (a dropped connection)
+/// leave them empty, as no header said anything.
+#[test]
+fn the_csv_request_log_leaves_empty_what_no_header_announced() {
+    const TPM: u64 = 50_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("served.csv");
+    let model = json!({ "name": "d", "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0,
+        "ttft": "200ms", "per_token": "10ms" });
+    let live = serve_logged(
+        json!({ "providers": [
+            { "name": "p", "rate_limits": { "tpm": TPM } },
+            { "name": "down", "rate_limits": { "rpm": 5, "tpm": TPM }, "models": [model],
+              "outages": [{ "start": "0s", "duration": "1h", "behaviour": "refuse" }] }] }),
+        10.0,
+        Some(&path),
+    );
+    let openai_answer = live.post("/v1/chat/completions", openai("m"));
+    let anthropic_answer = live.post("/v1/messages", anthropic("m"));
+    assert_eq!((openai_answer.status, anthropic_answer.status), (200, 200));
+    assert!(header_count(&openai_answer, "x-ratelimit-limit-requests").is_none());
+    assert_eq!(answer_bytes(live.addr, &openai("d")), b"");
+    assert_eq!(live.stop().log.unwrap().unwrap(), 3);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), served_csv_header());
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let ratelimit = |row: &[&str]| row[14..].iter().map(|v| v.to_string()).collect::<Vec<_>>();
+    // No requests columns; the tokens ones as the answer's headers said.
+    let announced = |answer: &Answer, limit: &str, remaining: &str| {
+        let count = |name| header_count(answer, name).unwrap().to_string();
+        vec![String::new(), String::new(), count(limit), count(remaining)]
+    };
+    assert_eq!(
+        ratelimit(&rows[0]),
+        announced(
+            &openai_answer,
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        ratelimit(&rows[1]),
+        announced(
+            &anthropic_answer,
+            "anthropic-ratelimit-tokens-limit",
+            "anthropic-ratelimit-tokens-remaining"
+        ),
+        "{text}"
+    );
+    assert_eq!(ratelimit(&rows[0])[2], TPM.to_string());
+    assert_eq!(
+        (rows[2][6], rows[2][7]),
+        ("d", "connection_error"),
+        "{text}"
+    );
+    assert_eq!(ratelimit(&rows[2]), ["", "", "", ""], "{text}");
 }
 
 /// One logical request as a Stainless SDK sends it (openai-python's defaults): up to 3
@@ -1012,7 +1176,8 @@ fn hang_up_stream(addr: SocketAddr, body: &Value, headers: &[(&str, String)], af
 
 /// A streamed attempt whose client hangs up before its first token is logged when the
 /// client leaves, not when the token falls due: its latency is the client's, its retry
-/// (SDK or keyed) joins it as a retry, and a server stopped right after still logs it.
+/// (SDK or keyed) joins it as a retry, and a server stopped right after still logs it,
+/// with the rate-limit headers of the stream's head, which the client read.
 #[test]
 fn a_stream_the_client_leaves_is_logged_when_it_leaves() {
     let dir = tempfile::tempdir().unwrap();
@@ -1020,7 +1185,7 @@ fn a_stream_the_client_leaves_is_logged_when_it_leaves() {
     // 20 s to the first token is 2 s of wall time at scale 10; each client leaves after
     // 100 ms (1 s of world time), and the server stops before any token is due.
     let live = serve_logged(
-        json!({ "providers": [{ "name": "p", "models": [{ "name": "m",
+        json!({ "providers": [{ "name": "p", "rate_limits": { "rpm": 1000 }, "models": [{ "name": "m",
             "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 2.0,
             "ttft": "20s", "per_token": "10ms" }] }] }),
         10.0,
@@ -1062,6 +1227,7 @@ fn a_stream_the_client_leaves_is_logged_when_it_leaves() {
     );
     for record in &log {
         assert_eq!(record["outcome"], "client_closed", "{record}");
+        assert_eq!(record["ratelimit_limit_requests"], 1000, "{record}");
         // Left after 1 s of world time, not at the first token's 20 s.
         let latency = record["latency_ns"].as_u64().unwrap();
         assert!(
