@@ -446,7 +446,7 @@ impl<W: Write, H: RecordHeaders> RequestLogWriter<W, H> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -461,20 +461,26 @@ mod tests {
         }
     }
 
-    /// A log of answers with headers writes the announced limits (CSV: four more columns,
-    /// empty where nothing was announced); the simulator's log keeps its fourteen columns.
-    #[test]
-    fn only_a_log_with_ratelimit_columns_writes_them() {
+    /// A minute of one group `app` on one provider `p` with one model `m`: the world of
+    /// the log writers' tests.
+    pub(crate) fn one_model_scenario() -> Scenario {
         let text = r#"{ "name": "t", "seed": 1, "duration": "1m",
             "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
                 "request": { "model": "m", "input_tokens": 1, "output_tokens": 1 } }],
             "providers": [{ "name": "p", "models": [{ "name": "m",
                 "input_usd_per_mtok": 1, "output_usd_per_mtok": 1,
                 "ttft": "1s", "per_token": "1ms" }] }] }"#;
-        let scenario = crate::scenario::parse("t.json", text)
+        crate::scenario::parse("t.json", text)
             .unwrap()
             .scenarios
-            .remove(0);
+            .remove(0)
+    }
+
+    /// A log of answers with headers writes the announced limits (CSV: four more columns,
+    /// empty where nothing was announced); the simulator's log keeps its fourteen columns.
+    #[test]
+    fn only_a_log_with_ratelimit_columns_writes_them() {
+        let scenario = one_model_scenario();
         let record = AttemptRecord {
             sent_ns: 5,
             request: 0,

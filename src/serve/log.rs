@@ -567,16 +567,7 @@ mod tests {
     fn past_the_hold_limit_only_the_oldest_attempt_out_is_released() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let text = r#"{ "name": "t", "seed": 1, "duration": "1m",
-            "traffic": [{ "name": "app", "arrivals": { "type": "poisson", "rate": "1/s" },
-                "request": { "model": "m", "input_tokens": 1, "output_tokens": 1 } }],
-            "providers": [{ "name": "p", "models": [{ "name": "m",
-                "input_usd_per_mtok": 1, "output_usd_per_mtok": 1,
-                "ttft": "1s", "per_token": "1ms" }] }] }"#;
-        let scenario = crate::scenario::parse("t.json", text)
-            .unwrap()
-            .scenarios
-            .remove(0);
+        let scenario = crate::requestlog::tests::one_model_scenario();
         let mut log = LiveLog::create(&path, &scenario, 1.0).unwrap();
         log.max_held = 2;
         let ending = |at_ns| Ending {
