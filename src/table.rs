@@ -140,9 +140,20 @@ impl Rows {
                         found.iter_mut().for_each(|f| *f = None);
                         let mut de = serde_json::Deserializer::from_str(buf);
                         let base = buf.as_ptr() as usize;
-                        let seed = Kept { keys, found, base };
-                        serde::de::DeserializeSeed::deserialize(seed, &mut de)
+                        let mut all_found = false;
+                        let seed = Kept {
+                            keys,
+                            found,
+                            base,
+                            all_found: &mut all_found,
+                        };
+                        match serde::de::DeserializeSeed::deserialize(seed, &mut de)
                             .and_then(|()| de.end())
+                        {
+                            // Stopped on purpose, every kept member found.
+                            Err(_) if all_found => Ok(()),
+                            parsed => parsed,
+                        }
                     }
                 };
                 return Some(match parsed {
@@ -440,11 +451,16 @@ fn trim_line_end(line: &mut Vec<u8>) {
 }
 
 /// A JSON object's members whose keys are listed, found as slices of the line (`found`,
-/// byte ranges from `base`); the others skipped without building them.
+/// byte ranges from `base`); the others skipped without building them. Once every kept
+/// member is found the line is read no further, as a CSV row is split no further than its
+/// last kept column: checking the members after them would be most of a row's cost (a
+/// replay's time and `attempt` come first in aichaos's own log). The stop is an error to
+/// serde, raised with `all_found` set, which the caller takes as success.
 struct Kept<'k> {
     keys: &'k [String],
     found: &'k mut [Option<(usize, usize)>],
     base: usize,
+    all_found: &'k mut bool,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Kept<'_> {
@@ -469,6 +485,10 @@ impl<'de> serde::de::Visitor<'de> for Kept<'_> {
                     let raw: &'de RawValue = map.next_value()?;
                     let start = raw.get().as_ptr() as usize - self.base;
                     self.found[i] = Some((start, start + raw.get().len()));
+                    if self.found.iter().all(Option::is_some) {
+                        *self.all_found = true;
+                        return Err(serde::de::Error::custom("every kept member is found"));
+                    }
                 }
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -630,6 +650,17 @@ mod tests {
             (Some("1"), Some("2"))
         );
         assert_eq!(kept.get("x"), None);
+        assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
+
+        // Once every kept member is found the line is read no further (as a CSV row is
+        // split no further than its last kept column); one still missing reads it all.
+        let (_d, mut kept) = rows(
+            "d.jsonl",
+            "{\"t\":5,\"attempt\":0,\"rest\":[unclosed\n{\"t\":6,\"rest\":[unclosed\n",
+        );
+        kept.keep_only(&["t", "attempt"]);
+        assert!(kept.advance().unwrap().is_ok());
+        assert_eq!(kept.get("t").as_deref(), Some("5"));
         assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
 
         // Kept members as written: escapes undone, null and "" absent, numbers verbatim.
