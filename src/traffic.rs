@@ -353,10 +353,13 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    fn start(spec: &ReplaySpec) -> ReadAhead {
+    /// Starts reading `spec`'s file on a thread named `replay-reader`.
+    fn start(spec: &ReplaySpec) -> Result<ReadAhead, String> {
         let (sender, batches) = std::sync::mpsc::sync_channel(2);
+        let spec_file = spec.file.clone();
         let spec = spec.clone();
-        let thread = std::thread::spawn(move || {
+        let reading = std::thread::Builder::new().name("replay-reader".into());
+        let thread = reading.spawn(move || {
             let mut times = RecordedTimes::new(spec);
             // A send fails when the run is over and dropped its end: then reading stops.
             let send = |batch| sender.send(batch).is_ok();
@@ -383,12 +386,18 @@ impl ReadAhead {
                 return;
             }
         });
-        ReadAhead {
+        let thread = thread.map_err(|e| {
+            format!(
+                "{}: cannot start a thread to read it: {e}",
+                spec_file.display()
+            )
+        })?;
+        Ok(ReadAhead {
             batches,
             thread: Some(thread),
             batch: Vec::new().into_iter(),
             ended: false,
-        }
+        })
     }
 
     /// The next recorded time in the file's order, None at its end.
@@ -449,9 +458,10 @@ impl ReplayArrivals {
                 self.copies_left -= 1;
                 return Ok(Some(self.at_ns));
             }
-            let reader = self
-                .reader
-                .get_or_insert_with(|| ReadAhead::start(&self.spec));
+            if self.reader.is_none() {
+                self.reader = Some(ReadAhead::start(&self.spec)?);
+            }
+            let reader = self.reader.as_mut().expect("started above");
             let Some(recorded) = reader.next()? else {
                 return Ok(None);
             };
