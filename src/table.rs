@@ -454,8 +454,9 @@ fn trim_line_end(line: &mut Vec<u8>) {
 /// byte ranges from `base`); the others skipped without building them. Once every kept
 /// member is found the line is read no further, as a CSV row is split no further than its
 /// last kept column: checking the members after them would be most of a row's cost (a
-/// replay's time and `attempt` come first in aichaos's own log). The stop is an error to
-/// serde, raised with `all_found` set, which the caller takes as success.
+/// replay's time and `attempt` come first in aichaos's own log). The visitor returns early
+/// with `all_found` set, and the caller takes serde_json's complaint that the object does
+/// not end there as success.
 struct Kept<'k> {
     keys: &'k [String],
     found: &'k mut [Option<(usize, usize)>],
@@ -486,8 +487,10 @@ impl<'de> serde::de::Visitor<'de> for Kept<'_> {
                     let start = raw.get().as_ptr() as usize - self.base;
                     self.found[i] = Some((start, start + raw.get().len()));
                     if self.found.iter().all(Option::is_some) {
+                        // serde_json then fails to find the object's end here, unless it
+                        // is there; either way the caller sees `all_found`.
                         *self.all_found = true;
-                        return Err(serde::de::Error::custom("every kept member is found"));
+                        return Ok(());
                     }
                 }
                 None => {
