@@ -73,14 +73,15 @@ impl Sim<'_> {
                         draw.ttft_s * draw.latency_multiplier,
                     ),
                 };
+                let service_ns = secs_to_ns(service_s);
                 let job = self.world.jobs.insert(Job {
                     request,
                     generation,
                     provider: pi as u16,
                     model: mi as u16,
                     kind,
-                    service_ns: secs_to_ns(service_s),
-                    streaming_ns: secs_to_ns(service_s).saturating_sub(secs_to_ns(ttft_s)),
+                    service_ns,
+                    streaming_ns: service_ns.saturating_sub(secs_to_ns(ttft_s)),
                     input_tokens,
                     output_tokens,
                     reserved_nusd,
