@@ -454,7 +454,8 @@ fn trim_line_end(line: &mut Vec<u8>) {
 /// byte ranges from `base`); the others skipped without building them. Once every kept
 /// member is found the line is read no further, as a CSV row is split no further than its
 /// last kept column: checking the members after them would be most of a row's cost (a
-/// replay's time and `attempt` come first in aichaos's own log). The visitor returns early
+/// replay's time and `attempt` come first in aichaos's own log). A key given twice counts
+/// at its first place, wherever the reading stops. The visitor returns early
 /// with `all_found` set, and the caller takes serde_json's complaint that the object does
 /// not end there as success.
 struct Kept<'k> {
@@ -485,7 +486,9 @@ impl<'de> serde::de::Visitor<'de> for Kept<'_> {
                 Some(i) => {
                     let raw: &'de RawValue = map.next_value()?;
                     let start = raw.get().as_ptr() as usize - self.base;
-                    self.found[i] = Some((start, start + raw.get().len()));
+                    // A key given twice counts at its first place: where the line stops
+                    // being read must not decide which copy wins.
+                    self.found[i].get_or_insert((start, start + raw.get().len()));
                     if self.found.iter().all(Option::is_some) {
                         // serde_json then fails to find the object's end here, unless it
                         // is there; either way the caller sees `all_found`.
@@ -665,6 +668,16 @@ mod tests {
         assert!(kept.advance().unwrap().is_ok());
         assert_eq!(kept.get("t").as_deref(), Some("5"));
         assert_eq!(kept.advance().unwrap().unwrap_err().line, 2);
+        // A key given twice: its first copy, whether the line is read to its end or not.
+        let (_d, mut kept) = rows(
+            "e.jsonl",
+            "{\"t\":5,\"attempt\":1,\"attempt\":0}\n{\"attempt\":1,\"x\":0,\"attempt\":0,\"t\":5}\n",
+        );
+        kept.keep_only(&["t", "attempt"]);
+        for _ in 0..2 {
+            assert!(kept.advance().unwrap().is_ok());
+            assert_eq!(kept.get("attempt").as_deref(), Some("1"));
+        }
 
         // Kept members as written: escapes undone, null and "" absent, numbers verbatim.
         let (_d, mut kept) = rows(
@@ -687,9 +700,13 @@ mod tests {
     #[test]
     fn csv_rows_across_buffer_ends_are_the_csv_crates_rows() {
         let mut text = String::from("t,name,note\n");
+        let mut lines = Vec::new();
+        let mut line = 2;
         for i in 0..30_000u64 {
             let width = (i * 7919) % 97;
             let name = "x".repeat(width as usize);
+            lines.push(line);
+            line += if i % 11 == 5 { 2 } else { 1 };
             match i % 11 {
                 0 => text.push_str(&format!("{i},\"{name},q\",\"a\"\"b\"\r\n")),
                 5 => text.push_str(&format!("{i},{name},\n\n")),
@@ -706,6 +723,7 @@ mod tests {
         for expected in reference.records() {
             let expected = expected.unwrap();
             assert!(rows.advance().unwrap().is_ok());
+            assert_eq!(rows.line, lines[read], "row {read}");
             for (i, column) in ["t", "name", "note"].iter().enumerate() {
                 let want = expected.get(i).filter(|v| !v.is_empty());
                 assert_eq!(rows.get(column).as_deref(), want, "row {read}, {column}");

@@ -11,7 +11,7 @@
 //! * **Replay** (`replay`): the first attempts of a recorded log (a request log, a proxy's
 //!   log) arrive exactly when they were sent, shifted by `time_shift`, streamed from the file
 //!   by a thread reading ahead (`ReplayArrivals`), so a day of traffic needs the memory of
-//!   three batches of arrivals. With
+//!   four batches of arrivals. With
 //!   `rate_scale` r each recorded arrival becomes floor(r) arrivals, plus one more with
 //!   probability r - floor(r) (drawn from the group's traffic stream), at the same instant:
 //!   the same day with r times the traffic, its bursts where they were.
@@ -326,7 +326,8 @@ fn replay_error(file: &std::path::Path, line: u64, reason: impl std::fmt::Displa
 /// kernel's copy alone is a third of a draw), so on the run's thread a replayed arrival
 /// would otherwise cost more than a drawn one. The thread hands over the times in the
 /// file's order and stops at the first error, which arrives in its turn: the run sees
-/// exactly what reading inline would give, and its memory stays that of three batches.
+/// exactly what reading inline would give, and its memory stays that of four batches (two in
+/// the channel, one being sent, one being read).
 pub struct ReplayArrivals {
     spec: ReplaySpec,
     reader: Option<ReadAhead>,
@@ -428,14 +429,20 @@ impl ReadAhead {
     }
 }
 
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        // Closing the channel first makes the thread's next send fail, and it stops.
+impl ReadAhead {
+    /// Stops the reading thread and waits for it: closing the channel first makes its next
+    /// send fail, and it returns. What the join gave, or None when already stopped.
+    fn stop(&mut self) -> Option<std::thread::Result<()>> {
         let (_, closed) = std::sync::mpsc::sync_channel(0);
         drop(std::mem::replace(&mut self.batches, closed));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take().map(|thread| thread.join())
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // No thread outlives its run (nor keeps the file open after it).
+        let _ = self.stop();
     }
 }
 
@@ -470,7 +477,11 @@ impl ReplayArrivals {
             } else {
                 0
             };
-            let at = recorded - origin + i128::from(self.spec.time_shift_ns);
+            // Saturating: a time such as 1e300 s is read as i128::MAX, and lands at the end
+            // of time rather than wrapping round to its start.
+            let at = recorded
+                .saturating_sub(origin)
+                .saturating_add(i128::from(self.spec.time_shift_ns));
             if at < 0 {
                 continue;
             }
@@ -481,6 +492,12 @@ impl ReplayArrivals {
             self.copies_left = whole as u32 + u32::from(extra);
         }
     }
+}
+
+/// Whether an `attempt` field says 0, around any whitespace (Unicode's too, as `str::trim`
+/// reads it); the bytes `0` are checked first, as nearly every row holds them.
+fn is_first_attempt(field: &[u8]) -> bool {
+    field == b"0" || std::str::from_utf8(field).is_ok_and(|text| text.trim() == "0")
 }
 
 /// The recorded times of a log's first attempts, read row by row (on `ReadAhead`'s thread).
@@ -523,7 +540,7 @@ impl RecordedTimes {
             let line = rows.line;
             if rows
                 .get_column(attempt)
-                .is_some_and(|a| a.trim_ascii() != b"0")
+                .is_some_and(|a| !is_first_attempt(&a))
             {
                 continue;
             }
@@ -585,6 +602,25 @@ mod tests {
         }
     }
 
+    /// `attempt` 0 around any whitespace is a first attempt, Unicode's included; a time
+    /// past the end of time lands at its end instead of wrapping round (or panicking).
+    #[test]
+    fn first_attempts_and_huge_times_are_read_as_written() {
+        assert!(is_first_attempt(b"0") && is_first_attempt("0\u{a0}".as_bytes()));
+        assert!(is_first_attempt("\u{b}0".as_bytes()));
+        assert!(!is_first_attempt(b"1") && !is_first_attempt(b"00") && !is_first_attempt(b"\xff0"));
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ReplaySpec {
+            time_shift_ns: 1,
+            ..replay_spec(dir.path(), "t_ms,attempt\n1e300,0\u{a0}\n")
+        };
+        let mut arrivals = ReplayArrivals::new(spec);
+        assert_eq!(
+            arrivals.next(&mut named_stream(1, "t")),
+            Ok(Some(Nanos::MAX))
+        );
+    }
+
     /// Read ahead on its thread, many batches of arrivals come in the file's order, and a
     /// bad row late in the file stops them where reading inline would: every arrival before
     /// it, then its error with its line.
@@ -609,8 +645,9 @@ mod tests {
         assert_eq!(arrivals.next(&mut rng), Ok(None));
     }
 
-    /// A run that ends before its file does stops the reading thread (dropping the arrivals
-    /// joins it): the thread, blocked on a full channel, must not hold the run up.
+    /// A run that ends before its file does stops the reading thread and waits for it (as
+    /// dropping the arrivals does): the thread, blocked on a full channel, must end cleanly
+    /// and must not hold the run up.
     #[test]
     fn a_run_ending_early_stops_the_reading_thread() {
         let dir = tempfile::tempdir().unwrap();
@@ -623,13 +660,17 @@ mod tests {
         std::thread::spawn(move || {
             let mut arrivals = ReplayArrivals::new(spec);
             let first = arrivals.next(&mut named_stream(1, "t"));
-            drop(arrivals);
-            sender.send(first).unwrap();
+            let reader = arrivals.reader.as_mut().expect("reading");
+            let stopped = reader.stop().map(|joined| joined.is_ok());
+            let stopped_again = reader.stop().is_some();
+            sender.send((first, stopped, stopped_again)).unwrap();
         });
-        let first = receiver
+        let (first, stopped, stopped_again) = receiver
             .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("dropping the arrivals returns");
+            .expect("stopping the reading thread returns");
         assert_eq!(first, Ok(Some(0)));
+        assert_eq!(stopped, Some(true), "joined, and it ended without a panic");
+        assert!(!stopped_again);
     }
 
     fn count(profile: &RateProfile, end: Nanos) -> u64 {
