@@ -346,6 +346,7 @@ const READ_AHEAD_BATCH: usize = 4096;
 type RecordedBatch = Result<Vec<i128>, String>;
 
 struct ReadAhead {
+    file: std::path::PathBuf,
     batches: std::sync::mpsc::Receiver<RecordedBatch>,
     thread: Option<std::thread::JoinHandle<()>>,
     batch: std::vec::IntoIter<i128>,
@@ -357,43 +358,31 @@ impl ReadAhead {
     /// Starts reading `spec`'s file on a thread named `replay-reader`.
     fn start(spec: &ReplaySpec) -> Result<ReadAhead, String> {
         let (sender, batches) = std::sync::mpsc::sync_channel(2);
-        let spec_file = spec.file.clone();
-        let spec = spec.clone();
+        let mut times = RecordedTimes::new(spec.clone());
         let reading = std::thread::Builder::new().name("replay-reader".into());
         let thread = reading.spawn(move || {
-            let mut times = RecordedTimes::new(spec);
             // A send fails when the run is over and dropped its end: then reading stops.
-            let send = |batch| sender.send(batch).is_ok();
             loop {
-                let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
-                let read = loop {
-                    match times.next_record() {
-                        Ok(Some(t)) => batch.push(t),
-                        other => break other,
-                    }
-                    if batch.len() == READ_AHEAD_BATCH {
-                        break Ok(Some(0));
-                    }
-                };
-                if !batch.is_empty() && !send(Ok(batch)) {
+                let (batch, stop) = times.next_batch();
+                if !batch.is_empty() && sender.send(Ok(batch)).is_err() {
                     return;
                 }
-                match read {
-                    Ok(Some(_)) => continue,
+                let last = match stop {
+                    None => continue,
                     // An empty batch says the file is over.
-                    Ok(None) => send(Ok(Vec::new())),
-                    Err(e) => send(Err(e)),
+                    Some(Ok(())) => Ok(Vec::new()),
+                    Some(Err(e)) => Err(e),
                 };
+                let _ = sender.send(last);
                 return;
             }
         });
         let thread = thread.map_err(|e| {
-            format!(
-                "{}: cannot start a thread to read it: {e}",
-                spec_file.display()
-            )
+            let file = spec.file.display();
+            format!("{file}: cannot start a thread to read it: {e}")
         })?;
         Ok(ReadAhead {
+            file: spec.file.clone(),
             batches,
             thread: Some(thread),
             batch: Vec::new().into_iter(),
@@ -422,14 +411,13 @@ impl ReadAhead {
                 // The thread says the end or an error before it stops, unless it panicked.
                 Err(_) => {
                     self.ended = true;
-                    return Err("the thread reading the file stopped early".to_string());
+                    let file = self.file.display();
+                    return Err(format!("{file}: the thread reading it stopped early"));
                 }
             }
         }
     }
-}
 
-impl ReadAhead {
     /// Stops the reading thread and waits for it: closing the channel first makes its next
     /// send fail, and it returns. What the join gave, or None when already stopped.
     fn stop(&mut self) -> Option<std::thread::Result<()>> {
@@ -519,6 +507,20 @@ impl RecordedTimes {
             last: None,
         }
     }
+    /// Up to a batch of the next recorded times, and why it stopped short when it did: the
+    /// file's end (Ok) or a row that cannot be replayed (Err).
+    fn next_batch(&mut self) -> (Vec<i128>, Option<Result<(), String>>) {
+        let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
+        while batch.len() < READ_AHEAD_BATCH {
+            match self.next_record() {
+                Ok(Some(t)) => batch.push(t),
+                Ok(None) => return (batch, Some(Ok(()))),
+                Err(e) => return (batch, Some(Err(e))),
+            }
+        }
+        (batch, None)
+    }
+
     /// The next first attempt's recorded time. Rows with an `attempt` column above 0 are
     /// retries, hedges or fallbacks of a request already replayed: skipped.
     fn next_record(&mut self) -> Result<Option<i128>, String> {
