@@ -140,18 +140,12 @@ impl Rows {
                         found.iter_mut().for_each(|f| *f = None);
                         let mut de = serde_json::Deserializer::from_str(buf);
                         let base = buf.as_ptr() as usize;
-                        let mut all_found = false;
-                        let seed = Kept {
-                            keys,
-                            found,
-                            base,
-                            all_found: &mut all_found,
-                        };
+                        let seed = Kept { keys, found, base };
                         match serde::de::DeserializeSeed::deserialize(seed, &mut de)
                             .and_then(|()| de.end())
                         {
                             // Stopped on purpose, every kept member found.
-                            Err(_) if all_found => Ok(()),
+                            Err(_) if Kept::all_found(found) => Ok(()),
                             parsed => parsed,
                         }
                     }
@@ -455,14 +449,20 @@ fn trim_line_end(line: &mut Vec<u8>) {
 /// member is found the line is read no further, as a CSV row is split no further than its
 /// last kept column: checking the members after them would be most of a row's cost (a
 /// replay's time and `attempt` come first in aichaos's own log). A key given twice counts
-/// at its first place, wherever the reading stops. The visitor returns early
-/// with `all_found` set, and the caller takes serde_json's complaint that the object does
-/// not end there as success.
+/// at its first place, wherever the reading stops. The visitor returns early once
+/// `all_found`, and the caller, seeing them all found, takes serde_json's complaint that
+/// the object does not end there as success.
 struct Kept<'k> {
     keys: &'k [String],
     found: &'k mut [Option<(usize, usize)>],
     base: usize,
-    all_found: &'k mut bool,
+}
+
+impl Kept<'_> {
+    /// Every kept member found (and at least one kept): the visitor stops there.
+    fn all_found(found: &[Option<(usize, usize)>]) -> bool {
+        !found.is_empty() && found.iter().all(Option::is_some)
+    }
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Kept<'_> {
@@ -489,10 +489,9 @@ impl<'de> serde::de::Visitor<'de> for Kept<'_> {
                     // A key given twice counts at its first place: where the line stops
                     // being read must not decide which copy wins.
                     self.found[i].get_or_insert((start, start + raw.get().len()));
-                    if self.found.iter().all(Option::is_some) {
+                    if Kept::all_found(self.found) {
                         // serde_json then fails to find the object's end here, unless it
-                        // is there; either way the caller sees `all_found`.
-                        *self.all_found = true;
+                        // is there; the caller sees that all were found.
                         return Ok(());
                     }
                 }
