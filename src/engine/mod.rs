@@ -65,6 +65,9 @@ struct GroupState {
     arrived: u64,
     /// The lane holding this group's attempt timeouts (all of one duration).
     timeout_lane: Lane,
+    /// The lane holding its next Poisson or replayed arrival (one at a time, in time
+    /// order); none for closed-loop users, whose wake-ups go to the heap.
+    arrival_lane: Option<Lane>,
     /// For each step of the chain, the index of its first breaker (NONE without one); a
     /// fleet of N instances has N consecutive breakers, instance = request id mod N, or
     /// `rng::pick(key, request id, N)` with `instance_key` (random assignment).
@@ -370,6 +373,12 @@ impl<'a> Sim<'a> {
                     jitter: named_stream(seed, &format!("jitter/{}", g.name)),
                     arrived: 0,
                     timeout_lane: queue.lane_for(g.policy.attempt_timeout_ns),
+                    arrival_lane: match g.arrivals {
+                        ArrivalModel::ClosedLoop { .. } => None,
+                        ArrivalModel::Poisson(_) | ArrivalModel::Replay(_) => {
+                            Some(queue.ordered_lane())
+                        }
+                    },
                     breakers: chain_breakers,
                     breaker_instances: g.policy.breaker.as_ref().map_or(1, |b| b.instances),
                     instance_key: g
@@ -566,10 +575,19 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// Arrivals only inside the run's duration.
+    /// Arrivals only inside the run's duration. A group's next arrival goes to its ordered
+    /// lane; a closed-loop user's (many at once, in no order) to the heap.
     fn schedule_arrival(&mut self, time: Nanos, event: Event) {
-        if time < self.arrivals_end_ns {
-            self.queue.schedule(time, event);
+        if time >= self.arrivals_end_ns {
+            return;
+        }
+        let lane = match event {
+            Event::Arrival { group } => self.clients.groups[group as usize].arrival_lane,
+            _ => None,
+        };
+        match lane {
+            Some(lane) => self.queue.schedule_in_order(lane, time, event),
+            None => self.queue.schedule(time, event),
         }
     }
 
