@@ -61,6 +61,54 @@ pub struct Totals {
     pub cost_nusd: u64,
 }
 
+impl Totals {
+    /// Adds `other`'s counts to these (the run's totals are the sum of its groups'). Every
+    /// field is named, so a new counter cannot be left out of the sum.
+    pub fn add(&mut self, other: &Totals) {
+        let Totals {
+            arrived,
+            succeeded,
+            failed,
+            failed_by,
+            attempts_sent,
+            retries,
+            fallbacks,
+            attempt_failures,
+            served_by_fallback,
+            retries_denied,
+            retries_stopped_by_breaker,
+            low_credit_alerts,
+            cooldowns,
+            hedges,
+            hedges_won,
+            layer_retries,
+            latency_sum_ns,
+            cost_nusd,
+        } = other;
+        let add_each = |into: &mut [u64], from: &[u64]| {
+            into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+        };
+        self.arrived += arrived;
+        self.succeeded += succeeded;
+        self.failed += failed;
+        add_each(&mut self.failed_by, failed_by);
+        self.attempts_sent += attempts_sent;
+        self.retries += retries;
+        self.fallbacks += fallbacks;
+        add_each(&mut self.attempt_failures, attempt_failures);
+        self.served_by_fallback += served_by_fallback;
+        self.retries_denied += retries_denied;
+        self.retries_stopped_by_breaker += retries_stopped_by_breaker;
+        self.low_credit_alerts += low_credit_alerts;
+        self.cooldowns += cooldowns;
+        self.hedges += hedges;
+        self.hedges_won += hedges_won;
+        add_each(&mut self.layer_retries, layer_retries);
+        self.latency_sum_ns += latency_sum_ns;
+        self.cost_nusd += cost_nusd;
+    }
+}
+
 /// Per-provider counters for the summary.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderTotals {

@@ -193,7 +193,6 @@ struct Clients {
 /// What watches the run without changing it: counters, histograms, the open time bucket,
 /// Little's law, fault windows, per-target tallies, the SLO tracker, the trace and progress.
 struct Observers<'a> {
-    totals: Totals,
     latency_ok: Histogram<u64>,
     latency_failed: Histogram<u64>,
     provider_totals: Vec<ProviderTotals>,
@@ -463,7 +462,6 @@ impl<'a> Sim<'a> {
                 answering: None,
             },
             observers: Observers {
-                totals: Totals::default(),
                 latency_ok: latency_histogram(3),
                 latency_failed: latency_histogram(3),
                 provider_totals: vec![ProviderTotals::default(); scenario.providers.len()],

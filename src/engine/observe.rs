@@ -250,11 +250,11 @@ impl Sim<'_> {
         self.observers.in_system_changed_ns = self.now;
     }
 
-    /// Adds to the run totals (if the request counts), the group's and the bucket's.
+    /// Adds to the group's totals (if the request counts) and the bucket's. The run's
+    /// totals are the sum of its groups', taken at the end.
     #[inline]
     pub(super) fn count(&mut self, group: u16, counted: bool, add: impl Fn(&mut Totals)) {
         if counted {
-            add(&mut self.observers.totals);
             add(&mut self.clients.groups[group as usize].totals);
         }
         add(&mut self.observers.bucket.totals);
@@ -353,7 +353,14 @@ impl Sim<'_> {
             std::mem::replace(&mut self.observers.slo, SloTracker::new(&[])).finish(end_ns, &names);
         Ok(RunResult {
             slo,
-            totals: std::mem::take(&mut self.observers.totals),
+            totals: self
+                .clients
+                .groups
+                .iter()
+                .fold(Totals::default(), |mut run, g| {
+                    run.add(&g.totals);
+                    run
+                }),
             latency_ok: self.observers.latency_ok.clone(),
             latency_failed: self.observers.latency_failed.clone(),
             groups: self
