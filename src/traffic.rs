@@ -5,7 +5,8 @@
 //!   `1 + amplitude * cos(2π (t - peak_at) / period)` times the multipliers of the spikes
 //!   in progress. Arrivals are drawn exactly by thinning (Lewis and Shedler 1979), with the
 //!   bound recomputed on each piecewise-constant segment so a short 10x spike does not make
-//!   the rest of the run draw ten candidates per arrival.
+//!   the rest of the run draw ten candidates per arrival. A candidate's gap is an
+//!   exponential draw by the ziggurat (`dist::std_exponential_ziggurat`).
 //! * **Closed loop** (`closed_loop`): N users, each sending a request, waiting for its final
 //!   outcome, thinking, and sending the next. Offered load falls as latency rises.
 //! * **Replay** (`replay`): the first attempts of a recorded log (a request log, a proxy's
@@ -20,7 +21,7 @@ use std::f64::consts::TAU;
 
 use rand::RngExt;
 
-use crate::dist::Dist;
+use crate::dist::{self, Dist};
 use crate::policy::ClientPolicy;
 use crate::rng::SimRng;
 use crate::time::{Nanos, ns_to_secs, secs_to_ns};
@@ -222,9 +223,9 @@ impl ArrivalProcess {
                 t = segment.end_ns;
                 continue;
             }
-            // Exponential gap by inversion; 1 - U lies in (0, 1], so ln is finite. libm's
-            // log, the same bits on every platform.
-            let gap_s = -libm::log(1.0 - self.rng.random::<f64>()) / bound;
+            // Exponential gap by the ziggurat: no logarithm for 99 % of gaps, and libm's
+            // exp and log on its rare slow paths, the same bits on every platform.
+            let gap_s = dist::std_exponential_ziggurat(&mut self.rng) / bound;
             let candidate = t.saturating_add(secs_to_ns(gap_s).max(1));
             if candidate >= segment.end_ns {
                 // Memorylessness: restarting at the boundary with the new bound is exact.

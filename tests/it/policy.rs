@@ -429,7 +429,13 @@ fn the_seed_credit_check_alerts_and_routes_to_the_cheaper_model() {
         s.attempts.insufficient_credits
     );
     assert!(s.attempts.low_credit_alerts > 500);
-    assert!(s.providers[0].first_low_credit_alert_s.unwrap() < 30.0);
+    // A call costs 200,000 nano-dollars and is estimated at 300,000 (max_tokens of output):
+    // the balance of 10,000,000 is short once 49 calls are billed, so the first alert
+    // comes with about the 50th arrival, Gamma(50, 2/s) (mean 25 s, sd 3.5 s), plus the
+    // 0.7 s the 49th call takes. Its 99.9 % quantile is 37.4 s (Wilson-Hilferty): 38 s.
+    // (30 s, the bound before issue 16's re-baseline, is 1.4 sd above the mean: seed 1
+    // now meets its first alert at 30.6 s.)
+    assert!(s.providers[0].first_low_credit_alert_s.unwrap() < 38.0);
     assert!(s.attempts.served_by_fallback > 500);
 }
 
@@ -516,9 +522,11 @@ fn the_bulkhead_caps_attempts_in_flight() {
             "policy": { "retry": { "max_attempts": 1 }, "bulkhead": { "max_in_flight": 2, "max_queue": 3, "max_wait": "1s" } } }],
         "providers": [{ "name": "p", "capacity": { "slots": 100 } }]
     }));
-    // Two slots serve at most 2 / 0.7 s = 2.86 calls a second.
+    // Two slots serve at most one 0.7 s call each at a time, from the first arrival until
+    // the last admission: up to `max_wait` (1 s) after the last arrival at 5 min, so at
+    // most 2 x (floor(301 / 0.7) + 1) = 862 calls.
     assert!(
-        s.requests.succeeded as f64 <= 2.0 / 0.7 * 300.0 + 2.0,
+        s.requests.succeeded as f64 <= 2.0 / 0.7 * 301.0 + 2.0,
         "{}",
         s.requests.succeeded
     );

@@ -471,11 +471,17 @@ fn counting_rejected_requests_keeps_a_tight_retry_loop_throttled() {
 fn an_outage_can_let_accepted_work_finish() {
     let run = |in_progress: &str| {
         crate::support::run(json!({
-            "duration": "10m",
-            // Each call takes 10.2 s of a slot: about 3 of the 4 are busy at any time.
-            "traffic": [{ "name": "app", "arrivals": { "rate": "0.3/s" },
+            // Each call takes 10.2 s of a slot, and 0.6 calls a second offer 6.1 erlangs to
+            // 4 slots: by the outage at 3m all four are busy with a queue behind them (the
+            // four can have served about 70 calls of the 108 expected to arrive by then;
+            // fewer than 4 in the system needs at most 72 arrivals, probability 3e-4). At
+            // 0.3/s, 3 erlangs, the slots were full at 3m for 5 seeds in 20 only. Arrivals
+            // stop at 4m and no wait reaches the 300 s timeout, so the runs differ only in
+            // the accepted work.
+            "duration": "4m",
+            "traffic": [{ "name": "app", "arrivals": { "rate": "0.6/s" },
                 "request": { "output_tokens": 20 },
-                "policy": { "retry": { "max_attempts": 1 }, "timeout": { "total": "120s" } } }],
+                "policy": { "retry": { "max_attempts": 1 }, "timeout": { "total": "300s" } } }],
             "providers": [{ "name": "p", "capacity": { "slots": 4, "queue_limit": 100 },
                 "models": [{ "name": "m", "per_token": "500ms" }],
                 "outages": [{ "start": "3m", "duration": "1m", "kind": "down",
