@@ -164,13 +164,18 @@ impl ArrivalProcess {
         &mut self.rng
     }
 
+    #[inline]
     fn segment_at(&mut self, profile: &RateProfile, t: Nanos) -> Segment {
-        if let Some(s) = self.segment
-            && s.start_ns <= t
-            && t < s.end_ns
-        {
-            return s;
+        match self.segment {
+            Some(s) if s.start_ns <= t && t < s.end_ns => s,
+            _ => self.new_segment(profile, t),
         }
+    }
+
+    /// The segment starting at `t`. Out of line: most arrivals fall in the segment in use,
+    /// and inlined, the diurnal bounds' set-up was hoisted into every call of `next`.
+    #[inline(never)]
+    fn new_segment(&mut self, profile: &RateProfile, t: Nanos) -> Segment {
         let mut end_ns = profile.next_change(t);
         let (mut low, mut high) = (1.0, 1.0);
         if let Some(d) = profile.diurnal {
@@ -233,14 +238,18 @@ impl ArrivalProcess {
                 continue;
             }
             t = candidate;
-            if profile.diurnal.is_none() {
-                return Some(t);
-            }
-            let u = self.rng.random::<f64>() * segment.factor_high;
-            if u < segment.factor_low || u < profile.diurnal_factor(t) {
+            if profile.diurnal.is_none() || self.thinning_accepts(profile, segment, t) {
                 return Some(t);
             }
         }
+    }
+
+    /// Thinning under a diurnal profile: is the candidate at `t` an arrival? Out of line
+    /// for the same reason as `new_segment`.
+    #[inline(never)]
+    fn thinning_accepts(&mut self, profile: &RateProfile, segment: Segment, t: Nanos) -> bool {
+        let u = self.rng.random::<f64>() * segment.factor_high;
+        u < segment.factor_low || u < profile.diurnal_factor(t)
     }
 }
 
