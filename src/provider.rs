@@ -245,6 +245,7 @@ impl ProviderState {
         if input_tokens.saturating_add(max_tokens) > model.context_window {
             return reject(Failure::ContextLengthExceeded, None);
         }
+        // What the call costs at most, reserved until its bill is settled (with credits).
         let worst_cost = model.cost_nusd(input_tokens, max_tokens);
         if let Some(credits) = &self.credits
             && credits.balance_nusd() < worst_cost
@@ -255,16 +256,18 @@ impl ProviderState {
             input_tokens,
             max_tokens,
         };
-        let [mut account, mut own] = self.limits_of(model_index);
-        let refusal = [account.as_deref_mut(), own.as_deref_mut()]
-            .into_iter()
-            .flatten()
-            .map(|limits| limits.check(now, charge))
-            .fold(Ok(()), worst_refusal);
+        // The account's limits, then the model's own: the worse refusal of the two.
+        let mut refusal = Ok(());
+        if let Some(limits) = &mut self.account_limits {
+            refusal = limits.check(now, charge);
+        }
+        if let Some(limits) = &mut self.model_limits[model_index] {
+            refusal = worst_refusal(refusal, limits.check(now, charge));
+        }
         match refusal {
             Err(Refusal::TooLarge) => return reject(Failure::RequestTooLarge, None),
             Err(Refusal::Wait(wait_ns)) => {
-                for limits in [account, own].into_iter().flatten() {
+                for limits in self.limits_of(model_index).into_iter().flatten() {
                     // OpenAI: "unsuccessful requests contribute to your per-minute limit".
                     limits.charge_refused(charge);
                 }
@@ -286,8 +289,7 @@ impl ProviderState {
             }
             None => 0,
         };
-        let [account, own] = self.limits_of(model_index);
-        for limits in [account, own].into_iter().flatten() {
+        for limits in self.limits_of(model_index).into_iter().flatten() {
             limits.take(charge);
         }
         Verdict::Accept { reserved_nusd }

@@ -170,13 +170,16 @@ pub struct Charge {
 /// The buckets of one `LimitSpec` during a run.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    rpm: Option<TokenBucket>,
-    tpm: Option<TokenBucket>,
-    itpm: Option<TokenBucket>,
-    otpm: Option<TokenBucket>,
+    /// The RPM, TPM, ITPM and OTPM buckets, in that order (`RPM` .. `OTPM`); None where the
+    /// spec sets no such limit. An array, so the checks are one unrolled loop over it.
+    buckets: [Option<TokenBucket>; 4],
     tpm_counts: TpmCounts,
     count_rejected: bool,
 }
+
+/// Places in `Limits::buckets`.
+const RPM: usize = 0;
+const OTPM: usize = 3;
 
 /// Why a request does not fit a block of limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,40 +194,35 @@ impl Limits {
     pub fn new(spec: &LimitSpec) -> Self {
         let bucket = |rate: Option<f64>| rate.map(|r| TokenBucket::with_burst(r, spec.burst_ns));
         Limits {
-            rpm: bucket(spec.rpm),
-            tpm: bucket(spec.tpm),
-            itpm: bucket(spec.itpm),
-            otpm: bucket(spec.otpm),
+            buckets: [spec.rpm, spec.tpm, spec.itpm, spec.otpm].map(bucket),
             tpm_counts: spec.tpm_counts,
             count_rejected: spec.count_rejected,
         }
     }
 
-    /// Each bucket with the amount this request takes from it.
-    fn amounts(&mut self, charge: Charge) -> [(Option<&mut TokenBucket>, f64); 4] {
+    /// What this request takes from each bucket, in the order of `buckets`.
+    #[inline]
+    fn amounts(&self, charge: Charge) -> [f64; 4] {
         let (input, max) = (f64::from(charge.input_tokens), f64::from(charge.max_tokens));
         let total = match self.tpm_counts {
             TpmCounts::InputPlusMaxTokens => input + max,
             TpmCounts::LargerOfInputAndMaxTokens => input.max(max),
         };
-        [
-            (self.rpm.as_mut(), 1.0),
-            (self.tpm.as_mut(), total),
-            (self.itpm.as_mut(), input),
-            (self.otpm.as_mut(), max),
-        ]
+        [1.0, total, input, max]
     }
 
     /// Ok if the request fits every bucket now (nothing is taken), else the longest wait.
     /// The request bucket never makes a request "too large": a limit under one request a
     /// minute only makes it wait.
+    #[inline]
     pub fn check(&mut self, now: Nanos, charge: Charge) -> Result<(), Refusal> {
+        let amounts = self.amounts(charge);
         let mut wait = None;
-        for (i, (bucket, amount)) in self.amounts(charge).into_iter().enumerate() {
+        for (i, (bucket, amount)) in self.buckets.iter_mut().zip(amounts).enumerate() {
             let Some(bucket) = bucket else { continue };
             match bucket.check(now, amount) {
                 Ok(()) => {}
-                Err(Nanos::MAX) if i > 0 => return Err(Refusal::TooLarge),
+                Err(Nanos::MAX) if i != RPM => return Err(Refusal::TooLarge),
                 Err(w) => wait = Some(wait.map_or(w, |v: Nanos| v.max(w))),
             }
         }
@@ -233,12 +231,16 @@ impl Limits {
 
     /// The RPM, TPM, ITPM and OTPM buckets' levels at `now` (None where not limited).
     pub fn levels(&self, now: Nanos) -> [Option<BucketLevel>; 4] {
-        [&self.rpm, &self.tpm, &self.itpm, &self.otpm].map(|b| b.as_ref().map(|b| b.level(now)))
+        self.buckets
+            .each_ref()
+            .map(|b| b.as_ref().map(|b| b.level(now)))
     }
 
     /// Takes the request's share of every bucket (checked at the same instant).
+    #[inline]
     pub fn take(&mut self, charge: Charge) {
-        for (bucket, amount) in self.amounts(charge) {
+        let amounts = self.amounts(charge);
+        for (bucket, amount) in self.buckets.iter_mut().zip(amounts) {
             if let Some(bucket) = bucket {
                 bucket.take(amount);
             }
@@ -251,7 +253,8 @@ impl Limits {
         if !self.count_rejected {
             return;
         }
-        for (bucket, amount) in self.amounts(charge) {
+        let amounts = self.amounts(charge);
+        for (bucket, amount) in self.buckets.iter_mut().zip(amounts) {
             if let Some(bucket) = bucket {
                 bucket.charge_refused(amount);
             }
@@ -261,7 +264,7 @@ impl Limits {
     /// The answer is over: the output tokens reserved (`max_tokens`) but not produced go
     /// back to the OTPM bucket.
     pub fn settle_output(&mut self, now: Nanos, max_tokens: u32, output_tokens: u32) {
-        if let Some(bucket) = &mut self.otpm {
+        if let Some(bucket) = &mut self.buckets[OTPM] {
             let unused = max_tokens.saturating_sub(output_tokens);
             bucket.give_back(now, f64::from(unused));
         }
