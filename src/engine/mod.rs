@@ -228,6 +228,13 @@ struct Observers<'a> {
 /// cost nothing, often enough to answer within milliseconds.
 const WATCH_EVERY: u64 = 1 << 16;
 
+/// Whether the loop goes on after `Sim::at_boundary`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Boundary {
+    GoOn,
+    Stop,
+}
+
 /// A trace of the window [from, to), or none (from = to = never).
 struct Trace<'a> {
     sink: Option<&'a mut dyn TraceSink>,
@@ -642,31 +649,20 @@ impl<'a> Sim<'a> {
     /// The event loop, until the run is over (or the traced window is).
     fn play(&mut self, sink: &mut dyn BucketSink) -> Result<(), RunError> {
         self.schedule_initial_events()?;
+        // Until this time no boundary can be crossed (the run's or the window's end, the end
+        // of arrivals, the open bucket's, the next SLO step), so an event before it needs
+        // one compare, not five. Capped arrivals can run out at any event: then always look.
+        let mut quiet_until = 0;
         while let Some((time, event)) = self.queue.pop() {
-            if time >= self.hard_stop_ns {
-                break;
-            }
-            if time >= self.observers.trace.to_ns {
-                // The SLO steps that end inside the window belong to its trace.
-                self.slo_steps(self.observers.trace.to_ns - 1);
-                break;
-            }
-            // Done when no arrival can come, no request is alive and the providers have
-            // finished (and billed) the work clients abandoned.
-            let arrivals_over =
-                time >= self.arrivals_end_ns || (self.arrivals_capped && self.arrivals_exhausted());
-            if arrivals_over
-                && self.clients.requests.live() == 0
-                && self.world.jobs.live() == 0
-                && !matches!(event, Event::Arrival { .. } | Event::UserWakes { .. })
-            {
-                break;
-            }
-            while time >= self.observers.bucket.end_ns() {
-                self.close_bucket(sink, Nanos::MAX)?;
-            }
-            if time >= self.observers.slo.next_boundary_ns() {
-                self.slo_steps(time);
+            if time >= quiet_until {
+                if self.at_boundary(sink, time, &event)? == Boundary::Stop {
+                    break;
+                }
+                quiet_until = if self.arrivals_capped {
+                    0
+                } else {
+                    self.next_boundary_ns()
+                };
             }
             self.now = time;
             if self.events_processed.is_multiple_of(WATCH_EVERY) {
@@ -681,6 +677,52 @@ impl<'a> Sim<'a> {
             self.dispatch(event)?;
         }
         Ok(())
+    }
+
+    /// What must happen before the event at `time` is handled: the run or the traced
+    /// window ends, or the buckets and SLO steps that ended by then are closed.
+    fn at_boundary(
+        &mut self,
+        sink: &mut dyn BucketSink,
+        time: Nanos,
+        event: &Event,
+    ) -> Result<Boundary, RunError> {
+        if time >= self.hard_stop_ns {
+            return Ok(Boundary::Stop);
+        }
+        if time >= self.observers.trace.to_ns {
+            // The SLO steps that end inside the window belong to its trace.
+            self.slo_steps(self.observers.trace.to_ns - 1);
+            return Ok(Boundary::Stop);
+        }
+        // Done when no arrival can come, no request is alive and the providers have
+        // finished (and billed) the work clients abandoned.
+        let arrivals_over =
+            time >= self.arrivals_end_ns || (self.arrivals_capped && self.arrivals_exhausted());
+        if arrivals_over
+            && self.clients.requests.live() == 0
+            && self.world.jobs.live() == 0
+            && !matches!(event, Event::Arrival { .. } | Event::UserWakes { .. })
+        {
+            return Ok(Boundary::Stop);
+        }
+        while time >= self.observers.bucket.end_ns() {
+            self.close_bucket(sink, Nanos::MAX)?;
+        }
+        if time >= self.observers.slo.next_boundary_ns() {
+            self.slo_steps(time);
+        }
+        Ok(Boundary::GoOn)
+    }
+
+    /// The earliest time `at_boundary` has something to do. Once arrivals are over it is
+    /// that end (already past), so every event of the drain looks whether the run is done.
+    fn next_boundary_ns(&self) -> Nanos {
+        self.hard_stop_ns
+            .min(self.observers.trace.to_ns)
+            .min(self.arrivals_end_ns)
+            .min(self.observers.bucket.end_ns())
+            .min(self.observers.slo.next_boundary_ns())
     }
 
     fn arrivals_exhausted(&self) -> bool {
