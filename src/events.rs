@@ -248,9 +248,6 @@ pub struct EventQueue {
     /// It changes only when an empty lane gets an entry or a lane's front is popped.
     lanes_min: Key,
     lanes_min_at: usize,
-    /// Each lane's front key (`NONE` if empty), side by side: after a pop from a lane the
-    /// next minimum is a scan of this short array, not of the deques.
-    fronts: Vec<Key>,
     next_seq: u64,
 }
 
@@ -261,7 +258,6 @@ impl Default for EventQueue {
             lanes: Vec::new(),
             lanes_min: NONE,
             lanes_min_at: 0,
-            fronts: Vec::new(),
             next_seq: 0,
         }
     }
@@ -296,7 +292,6 @@ impl EventQueue {
             duration_ns,
             entries: VecDeque::new(),
         });
-        self.fronts.push(NONE);
         Lane((self.lanes.len() - 1) as u16)
     }
 
@@ -362,12 +357,9 @@ impl EventQueue {
         let entries = &mut self.lanes[at].entries;
         debug_assert!(entries.back().is_none_or(|&(last, _)| last <= key));
         // Only an empty lane's new entry becomes its front.
-        if entries.is_empty() {
-            self.fronts[at] = key;
-            if key < self.lanes_min {
-                self.lanes_min = key;
-                self.lanes_min_at = at;
-            }
+        if entries.is_empty() && key < self.lanes_min {
+            self.lanes_min = key;
+            self.lanes_min_at = at;
         }
         entries.push_back((key, event));
     }
@@ -393,17 +385,16 @@ impl EventQueue {
     /// have one timeout duration, hence one lane and no scan).
     #[inline]
     fn pop_lane(&mut self) -> (Key, Event) {
-        let at = self.lanes_min_at;
-        let lane = &mut self.lanes[at].entries;
+        let lane = &mut self.lanes[self.lanes_min_at].entries;
         let Some(entry) = lane.pop_front() else {
             unreachable!("lanes_min names an empty lane")
         };
-        let front = lane.front().map_or(NONE, |&(front, _)| front);
-        self.fronts[at] = front;
-        self.lanes_min = front;
-        if self.fronts.len() > 1 {
-            for (i, &front) in self.fronts.iter().enumerate() {
-                if front < self.lanes_min {
+        self.lanes_min = lane.front().map_or(NONE, |&(front, _)| front);
+        if self.lanes.len() > 1 {
+            for (i, lane) in self.lanes.iter().enumerate() {
+                if let Some(&(front, _)) = lane.entries.front()
+                    && front < self.lanes_min
+                {
                     self.lanes_min = front;
                     self.lanes_min_at = i;
                 }
