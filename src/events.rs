@@ -18,9 +18,10 @@
 //! sift-down first among `Sim::play`'s own costs. Now (time, seq) is one `u128` (compared
 //! without branches), the heap is 4-ary (half the depth, the four children's keys in one
 //! 64-byte run, picked by selects) with keys apart from the 12-byte events, and the lanes'
-//! smallest front is cached, so a pop is one compare plus the heap's sift. Measured side by
-//! side against the `BinaryHeap` version: the `event_queue/heap_push_pop` bench (10,000
-//! live events) 1.45-1.9x as fast, `lane_push_pop` unchanged within noise; whole runs, user
+//! smallest front is cached, so a pop from the heap is one compare plus its sift (a pop from
+//! a lane scans the lanes' fronts for the next minimum). Measured side by side against the
+//! `BinaryHeap` version: the `event_queue/heap_push_pop` bench (10,000 live events)
+//! 1.45-1.9x as fast, `lane_push_pop` unchanged within noise; whole runs, user
 //! CPU medians of alternating runs, 1-3 % less on `bench-simple.json` (its heap holds only
 //! tens of events) and 3-5 % less on `thousand-hours.json --duration 20h`.
 
@@ -227,7 +228,8 @@ fn min_of_four(keys: &[Key], first: usize) -> (usize, Key) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reserved(u64);
 
-/// Identifies a FIFO lane: all timers in it have the same duration.
+/// Identifies a FIFO lane: a timer lane, all of whose timers have the same duration, or an
+/// ordered lane whose owner schedules its entries in time order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lane(u16);
 
@@ -381,8 +383,9 @@ impl EventQueue {
     }
 
     /// Pops the front of the lane holding `lanes_min` and finds the lanes' new minimum:
-    /// that lane's next entry, or with several lanes the smallest front of all (most runs
-    /// have one timeout duration, hence one lane and no scan).
+    /// that lane's next entry, or with several lanes the smallest front of all (a run has
+    /// a lane per distinct timeout and one per open-loop group, up to
+    /// `engine::MAX_ARRIVAL_LANES` of them, so the scan is short).
     #[inline]
     fn pop_lane(&mut self) -> (Key, Event) {
         let lane = &mut self.lanes[self.lanes_min_at].entries;

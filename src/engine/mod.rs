@@ -66,7 +66,8 @@ struct GroupState {
     /// The lane holding this group's attempt timeouts (all of one duration).
     timeout_lane: Lane,
     /// The lane holding its next Poisson or replayed arrival (one at a time, in time
-    /// order); none for closed-loop users, whose wake-ups go to the heap.
+    /// order); none for closed-loop users, whose wake-ups go to the heap, and none when
+    /// there are more than `MAX_ARRIVAL_LANES` open-loop groups.
     arrival_lane: Option<Lane>,
     /// For each step of the chain, the index of its first breaker (NONE without one); a
     /// fleet of N instances has N consecutive breakers, instance = request id mod N, or
@@ -228,6 +229,10 @@ struct Observers<'a> {
 /// cost nothing, often enough to answer within milliseconds.
 const WATCH_EVERY: u64 = 1 << 16;
 
+/// Up to this many Poisson or replayed groups, each group's arrivals have an ordered lane
+/// of their own in the event queue; beyond, they go to the heap (see `Sim::new`).
+const MAX_ARRIVAL_LANES: usize = 4;
+
 /// Whether the loop goes on after `Sim::at_boundary`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Boundary {
@@ -333,6 +338,15 @@ impl<'a> Sim<'a> {
         let seed = scenario.seed;
         let mut queue = EventQueue::new();
         let mut breakers = Vec::new();
+        // A pop from a lane scans every lane's front for the next minimum, so arrivals get
+        // lanes of their own only while the open-loop groups are few; with more, a heap
+        // trip costs less than the scan.
+        let open_loop_groups = scenario
+            .groups
+            .iter()
+            .filter(|g| !matches!(g.arrivals, ArrivalModel::ClosedLoop { .. }))
+            .count();
+        let arrival_lanes = open_loop_groups <= MAX_ARRIVAL_LANES;
         let groups = scenario
             .groups
             .iter()
@@ -382,7 +396,7 @@ impl<'a> Sim<'a> {
                     arrival_lane: match g.arrivals {
                         ArrivalModel::ClosedLoop { .. } => None,
                         ArrivalModel::Poisson(_) | ArrivalModel::Replay(_) => {
-                            Some(queue.ordered_lane())
+                            arrival_lanes.then(|| queue.ordered_lane())
                         }
                     },
                     breakers: chain_breakers,
