@@ -29,7 +29,8 @@ pub fn record_latency(histogram: &mut Histogram<u64>, latency_ns: Nanos) {
     histogram.saturating_record((latency_ns / NS_PER_US).clamp(1, MAX_LATENCY_US));
 }
 
-/// Attempt-level and request-level counters, kept for the run and for each bucket.
+/// Attempt-level and request-level counters, kept for each group and each bucket (the
+/// run's are the sum of its groups').
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Totals {
     pub arrived: u64,

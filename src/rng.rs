@@ -80,7 +80,8 @@ pub fn named_stream(seed: u64, name: &str) -> SimRng {
     SimRng::from_seed(key)
 }
 
-/// Where a request's next draw comes from: a word position in its own stream.
+/// Where a request's next draw comes from: a word position `w` in its draws (below 16 in
+/// its packed block, from 16 on in its own stream; see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DrawCursor(u64);
 
@@ -198,7 +199,8 @@ impl rand::TryRng for RequestRng {
         if let Some(w) = self.packed_word {
             // Whole words from the packed block while it lasts; a last partial word is
             // consumed whole.
-            let words = (PACKED_WORDS - w).min(dst.len().div_ceil(4) as u32);
+            let wanted = dst.len().div_ceil(4).min((PACKED_WORDS - w) as usize);
+            let words = wanted as u32;
             let bytes = (4 * words as usize).min(dst.len());
             let (head, rest) = dst.split_at_mut(bytes);
             head.copy_from_slice(&self.packed_bytes(w, words as usize)[..bytes]);

@@ -34,7 +34,7 @@
 //! stats (seed, `get_service_stats`): the breaker is there, and never opens.
 //!
 //! `applies_to: "retries"` makes it a *retry breaker* (Brooker, "Fixing retries with token
-//! buckets and circuit breakers", 2022, https://brooker.co.za/blog/2022/02/28/retries.html):
+//! buckets and circuit breakers", 2022, <https://brooker.co.za/blog/2022/02/28/retries.html>):
 //! "When a client wants to make a call, it makes that call as normal. On success or failure,
 //! it updates statistics which track the (recent) failure rate. If that failure rate is below
 //! a threshold, it retries up to N times. If it's above the threshold, it doesn't retry at
