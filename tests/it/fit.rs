@@ -422,7 +422,7 @@ fn nothing_usable_exits_2_and_writes_nothing() {
     let log = dir.path().join("junk.jsonl");
     std::fs::write(&log, "not json\n{\"t_ns\": 5}\n").unwrap();
     let out = dir.path().join("fitted.json");
-    let (code, _, err) = aichaos(&["fit", log.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (code, _, err) = crate::support::fit(&log, &out, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("junk.jsonl: line 1") && err.contains("no usable record"),
@@ -448,13 +448,7 @@ fn unreadable_lines_are_counted_and_the_first_five_shown() {
     }
     std::fs::write(&log, text).unwrap();
     let out = dir.path().join("fitted.json");
-    let (code, _, err) = aichaos(&[
-        "fit",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-charts",
-    ]);
+    let (code, _, err) = crate::support::fit(&log, &out, &["--no-charts"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("8 unreadable line(s)"), "{err}");
     let quoted: Vec<&str> = err
@@ -480,13 +474,7 @@ fn the_command_writes_a_valid_scenario_fit_json_and_charts() {
     aichaos::run::run_to_dir_logged(&world, &dir.path().join("w"), false, &|_, _| {}, Some(&log))
         .unwrap();
     let out = dir.path().join("fitted.json");
-    let (code, stdout, err) = aichaos(&[
-        "fit",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--replay",
-    ]);
+    let (code, stdout, err) = crate::support::fit(&log, &out, &["--replay"]);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("p/m: ttft constant"), "{stdout}");
     for file in [
@@ -514,14 +502,11 @@ fn the_command_writes_a_valid_scenario_fit_json_and_charts() {
 fn the_shipped_fitted_incident_is_what_fit_makes_of_its_log() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fitted.json");
-    let (code, _, err) = aichaos(&[
-        "fit",
-        "models/fitted-incident/request-log.csv",
-        "--out",
-        out.to_str().unwrap(),
-        "--replay",
-        "--no-charts",
-    ]);
+    let (code, _, err) = crate::support::fit(
+        std::path::Path::new("models/fitted-incident/request-log.csv"),
+        &out,
+        &["--replay", "--no-charts"],
+    );
     assert_eq!(code, 0, "{err}");
     let mut refit: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

@@ -898,13 +898,7 @@ fn the_request_log_carries_the_rate_limit_headers_and_fit_takes_the_limits_from_
     assert_eq!(column("ratelimit_remaining_tokens")[0], TPM - 104);
 
     let fitted = dir.path().join("fitted.json");
-    let (code, stdout, err) = crate::support::aichaos(&[
-        "fit",
-        log.to_str().unwrap(),
-        "--out",
-        fitted.to_str().unwrap(),
-        "--no-charts",
-    ]);
+    let (code, stdout, err) = crate::support::fit(&log, &fitted, &["--no-charts"]);
     assert_eq!(code, 0, "{err}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit.json")).unwrap())
@@ -1085,13 +1079,7 @@ fn a_served_log_fits_back_the_world_and_the_clients_retries() {
     });
     live.stop().log.unwrap().unwrap();
     let out = dir.path().join("fitted.json");
-    let (code, stdout, err) = crate::support::aichaos(&[
-        "fit",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--no-charts",
-    ]);
+    let (code, stdout, err) = crate::support::fit(&log, &out, &["--no-charts"]);
     assert_eq!(code, 0, "{err}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("fit.json")).unwrap())

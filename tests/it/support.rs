@@ -79,6 +79,16 @@ pub fn aichaos(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `aichaos fit LOG --out OUT`, then `extra` arguments: exit code, stdout, stderr.
+pub fn fit(log: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> (i32, String, String) {
+    let (log, out) = (log.to_str().unwrap(), out.to_str().unwrap());
+    let args: Vec<&str> = ["fit", log, "--out", out]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    aichaos(&args)
+}
+
 /// Credits are conserved: for each provider with a prepaid balance and no top-ups, what
 /// remains plus what was billed is what it started with (to the summary's 6 decimals).
 pub fn check_credits_conserved(scenario: &Scenario, summary: &Summary) -> Result<(), String> {
