@@ -332,9 +332,9 @@ fn replay_error(file: &std::path::Path, line: u64, reason: impl std::fmt::Displa
 /// The arrivals of a `replay` group, read from its file as the run needs them.
 ///
 /// The file is read and parsed ahead on a thread of its own (`RecordedTimes`), in batches
-/// through a channel of two: reading a row costs more than drawing a Poisson gap (the
-/// kernel's copy alone is a third of a draw), so on the run's thread a replayed arrival
-/// would otherwise cost more than a drawn one. The thread hands over the times in the
+/// through a channel of two: reading a row costs more than drawing a Poisson gap, so on the
+/// run's thread a replayed arrival would otherwise cost more than a drawn one (measured in
+/// docs/src/guides/fit.md, "Replaying recorded traffic"). The thread hands over the times in the
 /// file's order and stops at the first error, which arrives in its turn: the run sees
 /// exactly what reading inline would give, and its memory stays that of four batches (two in
 /// the channel, one being sent, one being read).
