@@ -245,8 +245,12 @@ impl ProviderState {
         if input_tokens.saturating_add(max_tokens) > model.context_window {
             return reject(Failure::ContextLengthExceeded, None);
         }
-        // What the call costs at most, reserved until its bill is settled (with credits).
-        let worst_cost = model.cost_nusd(input_tokens, max_tokens);
+        // What the call costs at most, reserved until its bill is settled (with credits;
+        // without, no price is needed before the bill).
+        let worst_cost = match &self.credits {
+            Some(_) => model.cost_nusd(input_tokens, max_tokens),
+            None => 0,
+        };
         if let Some(credits) = &self.credits
             && credits.balance_nusd() < worst_cost
         {

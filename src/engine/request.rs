@@ -149,6 +149,8 @@ impl Sim<'_> {
         }
         let n = u64::from(g.breaker_instances);
         let instance = match g.instance_key {
+            // One client instance (the usual case): no 64-bit division on every attempt.
+            _ if n == 1 => 0,
             None => r.id % n,
             Some(key) => crate::rng::pick(key, r.id, n),
         };

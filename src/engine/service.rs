@@ -81,7 +81,7 @@ impl Sim<'_> {
                     model: mi as u16,
                     kind,
                     service_ns,
-                    streaming_ns: service_ns.saturating_sub(secs_to_ns(ttft_s)),
+                    ttft_s,
                     input_tokens,
                     output_tokens,
                     reserved_nusd,
@@ -98,8 +98,7 @@ impl Sim<'_> {
                     // the work in service into a hang meanwhile.
                     let answered_first = kind != ServiceKind::Hang
                         && !self.world.may_hang_in_service[pi]
-                        && timer
-                            .is_some_and(|t| now.saturating_add(secs_to_ns(service_s)) < t.at_ns);
+                        && timer.is_some_and(|t| now.saturating_add(service_ns) < t.at_ns);
                     if let Some(timer) = timer.filter(|_| !answered_first) {
                         self.arm(timer);
                     }
@@ -190,7 +189,13 @@ impl Sim<'_> {
         if client_waiting {
             match j.kind {
                 ServiceKind::Success => {
-                    self.attempt_succeeded(j.request, j.generation, j.streaming_ns)
+                    // Converted only for the request log, the one reader.
+                    let streaming_ns = if self.observers.attempt_log.sink.is_some() {
+                        j.service_ns.saturating_sub(secs_to_ns(j.ttft_s))
+                    } else {
+                        0
+                    };
+                    self.attempt_succeeded(j.request, j.generation, streaming_ns)
                 }
                 ServiceKind::Error(failure) => {
                     self.copy_failed(j.request, j.generation, failure, None)

@@ -75,9 +75,9 @@ pub(super) struct Job {
     pub(super) model: u16,
     pub(super) kind: ServiceKind,
     pub(super) service_ns: Nanos,
-    /// The part of `service_ns` after the first token (0 for an error): what the request
-    /// log subtracts from the attempt's latency for its time to first token.
-    pub(super) streaming_ns: Nanos,
+    /// The time to first token, seconds (an error's whole latency): the request log
+    /// subtracts the part of `service_ns` after it from the attempt's latency.
+    pub(super) ttft_s: f64,
     pub(super) input_tokens: u32,
     pub(super) output_tokens: u32,
     pub(super) reserved_nusd: u64,
