@@ -91,7 +91,34 @@ impl SummaryView {
     }
 }
 
-/// The time series as columns of numbers, one cell per bucket.
+/// The columns of `timeseries.csv` the charts draw. `load_run` checks every cell of every
+/// column but keeps only these and `CHARTED_PROVIDER_COLUMNS`: 21 of a two-provider run's
+/// 57, what a long run's charts hold (1 MB rather than 2.7 at 1,000 simulated hours of
+/// `thousand-hours.json`). A chart that draws another column names it here; until then
+/// `Series::column` panics with this list's name.
+pub const CHARTED_COLUMNS: [&str; 15] = [
+    "time_s",
+    "arrivals",
+    "successes",
+    "failures",
+    "success_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "attempts",
+    "rate_limited",
+    "server_errors",
+    "timeouts",
+    "cost_usd",
+    "chaos_active_s",
+    "breaker_open_s",
+];
+
+/// The per-provider columns (`<provider>_<suffix>`) the charts draw; see `CHARTED_COLUMNS`.
+pub const CHARTED_PROVIDER_COLUMNS: [&str; 3] = ["credits_usd", "down_s", "brownout_s"];
+
+/// The time series as columns of numbers, one cell per bucket: the charted columns only
+/// (`CHARTED_COLUMNS`).
 ///
 /// A cell is held as a bare f64 with NaN standing for an empty CSV cell: the reader accepts
 /// only finite numbers, so NaN is never a value, and 8 bytes a cell instead of
@@ -99,6 +126,7 @@ impl SummaryView {
 /// 1,000 simulated hours). `Column` gives the cells back as `Option<f64>`.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// The kept columns' names, in the file's order.
     pub names: Vec<String>,
     columns: Vec<Vec<f64>>,
 }
@@ -112,13 +140,16 @@ impl Series {
         self.len() == 0
     }
 
-    /// A column by name; the header was checked, so a missing name is a programming error.
+    /// A column by name; the header was checked, so a missing name is a programming error:
+    /// a column no chart drew before must be added to `CHARTED_COLUMNS`.
     pub fn column(&self, name: &str) -> Column<'_> {
         let index = self
             .names
             .iter()
             .position(|n| n == name)
-            .unwrap_or_else(|| panic!("no column `{name}`"));
+            .unwrap_or_else(|| {
+                panic!("no column `{name}` among those kept for the charts (CHARTED_COLUMNS)")
+            });
         Column {
             cells: &self.columns[index],
         }
@@ -272,7 +303,17 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
     // doubling to up to twice that; a row takes at least one byte a column, which bounds
     // the reservation when the summary is damaged.
     let most_rows = usize::try_from(file_bytes / header_names.len() as u64).unwrap_or(usize::MAX);
-    let mut columns: Vec<Vec<f64>> = (0..header_names.len())
+    let charted: Vec<String> = CHARTED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(names.iter().flat_map(|p| {
+            CHARTED_PROVIDER_COLUMNS
+                .iter()
+                .map(move |suffix| provider_column(p, suffix))
+        }))
+        .collect();
+    let kept: Vec<bool> = header_names.iter().map(|n| charted.contains(n)).collect();
+    let mut columns: Vec<Vec<f64>> = (0..kept.iter().filter(|k| **k).count())
         .map(|_| Vec::with_capacity(expected_rows.min(most_rows)))
         .collect();
     let mut i = 0;
@@ -288,7 +329,9 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
                 ),
             ));
         }
-        for (column, (field, name)) in columns.iter_mut().zip(fields.iter().zip(&header_names)) {
+        let mut kept_columns = columns.iter_mut();
+        for ((field, name), kept) in fields.iter().zip(&header_names).zip(&kept) {
+            // Every cell is checked, kept or not: a damaged file is refused all the same.
             let value = if field.is_empty() {
                 // Never a value: only finite numbers are accepted below.
                 f64::NAN
@@ -299,7 +342,12 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
                     .filter(|v| v.is_finite())
                     .ok_or_else(|| at_line(i + 2, format!("`{name}`: `{field}` is not a number")))?
             };
-            column.push(value);
+            if *kept {
+                kept_columns
+                    .next()
+                    .expect("a column for every kept name")
+                    .push(value);
+            }
         }
         i += 1;
     }
@@ -310,7 +358,12 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
         ));
     }
     let series = Series {
-        names: header_names,
+        names: header_names
+            .into_iter()
+            .zip(&kept)
+            .filter(|(_, kept)| **kept)
+            .map(|(name, _)| name)
+            .collect(),
         columns,
     };
     if series.len() != expected_rows {
@@ -384,6 +437,18 @@ pub fn provider_column(provider: &str, suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_charted_columns_are_columns_of_the_file() {
+        let written = split_csv(&header(&["a"]));
+        for column in CHARTED_COLUMNS.iter().map(|c| c.to_string()).chain(
+            CHARTED_PROVIDER_COLUMNS
+                .iter()
+                .map(|suffix| provider_column("a", suffix)),
+        ) {
+            assert!(written.contains(&column), "{column}");
+        }
+    }
 
     #[test]
     fn lines_split_as_str_lines_does() {
