@@ -2,6 +2,9 @@
 //! from disk and checked, so that `aichaos plot` on a saved run draws exactly what the run
 //! drew, and a truncated or foreign file is an error naming its file and line.
 
+use std::borrow::Cow;
+use std::io::BufRead;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -88,11 +91,44 @@ impl SummaryView {
     }
 }
 
-/// The time series as columns of numbers (None for an empty cell).
+/// The columns of `timeseries.csv` the charts draw. `load_run` checks every cell of every
+/// column but keeps only these and `CHARTED_PROVIDER_COLUMNS`: 21 of a two-provider run's
+/// 57, what a long run's charts hold (1 MB rather than 2.7 at 1,000 simulated hours of
+/// `thousand-hours.json`). A chart that draws another column names it here; until then
+/// `Series::column` panics with this list's name.
+pub const CHARTED_COLUMNS: [&str; 15] = [
+    "time_s",
+    "arrivals",
+    "successes",
+    "failures",
+    "success_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "attempts",
+    "rate_limited",
+    "server_errors",
+    "timeouts",
+    "cost_usd",
+    "chaos_active_s",
+    "breaker_open_s",
+];
+
+/// The per-provider columns (`<provider>_<suffix>`) the charts draw; see `CHARTED_COLUMNS`.
+pub const CHARTED_PROVIDER_COLUMNS: [&str; 3] = ["credits_usd", "down_s", "brownout_s"];
+
+/// The time series as columns of numbers, one cell per bucket: the charted columns only
+/// (`CHARTED_COLUMNS`).
+///
+/// A cell is held as a bare f64 with NaN standing for an empty CSV cell: the reader accepts
+/// only finite numbers, so NaN is never a value, and 8 bytes a cell instead of
+/// `Option<f64>`'s 16 halve what a long run's charts hold (57 columns of 6,000 buckets at
+/// 1,000 simulated hours). `Column` gives the cells back as `Option<f64>`.
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// The kept columns' names, in the file's order.
     pub names: Vec<String>,
-    pub columns: Vec<Vec<Option<f64>>>,
+    columns: Vec<Vec<f64>>,
 }
 
 impl Series {
@@ -104,19 +140,69 @@ impl Series {
         self.len() == 0
     }
 
-    /// A column by name; the header was checked, so a missing name is a programming error.
-    pub fn column(&self, name: &str) -> &[Option<f64>] {
+    /// A column by name; the header was checked, so a missing name is a programming error:
+    /// a column no chart drew before must be added to `CHARTED_COLUMNS`.
+    pub fn column(&self, name: &str) -> Column<'_> {
         let index = self
             .names
             .iter()
             .position(|n| n == name)
-            .unwrap_or_else(|| panic!("no column `{name}`"));
-        &self.columns[index]
+            .unwrap_or_else(|| {
+                panic!("no column `{name}` among those kept for the charts (CHARTED_COLUMNS)")
+            });
+        Column {
+            cells: &self.columns[index],
+        }
     }
 
-    /// A column whose cells are all present (counts), with empty cells as 0.
-    pub fn values(&self, name: &str) -> Vec<f64> {
-        self.column(name).iter().map(|v| v.unwrap_or(0.0)).collect()
+    /// A column whose cells are all present (counts), with empty cells as 0: borrowed
+    /// when no cell is empty, so a chart reads the column in place instead of copying it.
+    pub fn values(&self, name: &str) -> Cow<'_, [f64]> {
+        let column = self.column(name);
+        if column.cells.iter().any(|v| v.is_nan()) {
+            Cow::Owned(column.iter().map(|v| v.unwrap_or(0.0)).collect())
+        } else {
+            Cow::Borrowed(column.cells)
+        }
+    }
+}
+
+/// One column of a `Series`: a cell per bucket, None where the CSV cell is empty.
+#[derive(Debug, Clone, Copy)]
+pub struct Column<'a> {
+    /// NaN for an empty cell.
+    cells: &'a [f64],
+}
+
+impl<'a> Column<'a> {
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Bucket `i`'s cell; None where it is empty. Panics past the end, like a slice.
+    pub fn get(&self, i: usize) -> Option<f64> {
+        Some(self.cells[i]).filter(|v| !v.is_nan())
+    }
+
+    /// Every cell in bucket order, None where empty.
+    pub fn iter(&self) -> impl Iterator<Item = Option<f64>> + 'a {
+        self.cells.iter().map(|&v| Some(v).filter(|v| !v.is_nan()))
+    }
+
+    /// The present cells in bucket order, empty ones skipped.
+    pub fn present(&self) -> impl Iterator<Item = f64> + 'a {
+        self.cells.iter().copied().filter(|v| !v.is_nan())
+    }
+
+    /// The cells of buckets `range`.
+    pub fn slice(&self, range: Range<usize>) -> Column<'a> {
+        Column {
+            cells: &self.cells[range],
+        }
     }
 }
 
@@ -180,8 +266,9 @@ pub fn load_run(dir: &Path) -> Result<RunData, InputError> {
 
 fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InputError::single(&file, "", format!("cannot read the time series: {e}")))?;
+    let cannot_read = |e: std::io::Error| {
+        InputError::single(&file, "", format!("cannot read the time series: {e}"))
+    };
     let at_line = |line: usize, reason: String| InputError {
         file: file.clone(),
         problems: vec![crate::error::FieldError {
@@ -191,10 +278,15 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
             set_by: None,
         }],
     };
-    let mut lines = text.lines();
+    // Line by line rather than the whole text at once: a 1,000-hour run's file is over a
+    // megabyte, held for nothing while its numbers are parsed.
+    let csv = std::fs::File::open(path).map_err(cannot_read)?;
+    let file_bytes = csv.metadata().map_err(cannot_read)?.len();
+    let mut reader = std::io::BufReader::new(csv);
+    let mut lines = Lines::default();
     let names: Vec<&str> = summary.providers.iter().map(|p| p.name.as_str()).collect();
     let expected = header(&names);
-    let found = lines.next().unwrap_or("");
+    let found = lines.next(&mut reader).map_err(cannot_read)?.unwrap_or("");
     if found != expected {
         return Err(at_line(
             1,
@@ -206,8 +298,26 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
         ));
     }
     let header_names: Vec<String> = split_csv(&expected);
-    let mut columns: Vec<Vec<Option<f64>>> = vec![Vec::new(); header_names.len()];
-    for (i, line) in lines.enumerate() {
+    let expected_rows = (summary.simulated_duration_s / summary.bucket_s).ceil() as usize;
+    // Columns sized once for the rows the summary announces, so they do not grow by
+    // doubling to up to twice that; a row takes at least one byte a column, which bounds
+    // the reservation when the summary is damaged.
+    let most_rows = usize::try_from(file_bytes / header_names.len() as u64).unwrap_or(usize::MAX);
+    let charted: Vec<String> = CHARTED_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(names.iter().flat_map(|p| {
+            CHARTED_PROVIDER_COLUMNS
+                .iter()
+                .map(move |suffix| provider_column(p, suffix))
+        }))
+        .collect();
+    let kept: Vec<bool> = header_names.iter().map(|n| charted.contains(n)).collect();
+    let mut columns: Vec<Vec<f64>> = (0..kept.iter().filter(|k| **k).count())
+        .map(|_| Vec::with_capacity(expected_rows.min(most_rows)))
+        .collect();
+    let mut i = 0;
+    while let Some(line) = lines.next(&mut reader).map_err(cannot_read)? {
         let fields = split_csv(line);
         if fields.len() != header_names.len() {
             return Err(at_line(
@@ -219,34 +329,43 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
                 ),
             ));
         }
-        for (column, (field, name)) in columns.iter_mut().zip(fields.iter().zip(&header_names)) {
+        let mut kept_columns = columns.iter_mut();
+        for ((field, name), kept) in fields.iter().zip(&header_names).zip(&kept) {
+            // Every cell is checked, kept or not: a damaged file is refused all the same.
             let value = if field.is_empty() {
-                None
+                // Never a value: only finite numbers are accepted below.
+                f64::NAN
             } else {
-                Some(
-                    field
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite())
-                        .ok_or_else(|| {
-                            at_line(i + 2, format!("`{name}`: `{field}` is not a number"))
-                        })?,
-                )
+                field
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| at_line(i + 2, format!("`{name}`: `{field}` is not a number")))?
             };
-            column.push(value);
+            if *kept {
+                kept_columns
+                    .next()
+                    .expect("a column for every kept name")
+                    .push(value);
+            }
         }
+        i += 1;
     }
-    if !text.ends_with('\n') {
+    if !lines.ended_with_newline {
         return Err(at_line(
-            text.lines().count(),
+            lines.count,
             "the last line is incomplete (truncated file)".into(),
         ));
     }
     let series = Series {
-        names: header_names,
+        names: header_names
+            .into_iter()
+            .zip(&kept)
+            .filter(|(_, kept)| **kept)
+            .map(|(name, _)| name)
+            .collect(),
         columns,
     };
-    let expected_rows = (summary.simulated_duration_s / summary.bucket_s).ceil() as usize;
     if series.len() != expected_rows {
         return Err(at_line(
             series.len() + 1,
@@ -257,6 +376,35 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
         ));
     }
     Ok(series)
+}
+
+/// The lines of a file read one at a time, split as `str::lines` splits a whole text (at
+/// `\n`, a `\r` before it dropped), so that line numbers and the truncation check read as
+/// they would on the text held at once.
+#[derive(Default)]
+struct Lines {
+    buffer: String,
+    /// Lines read so far.
+    count: usize,
+    /// Whether the text so far ends with `\n`: false for an empty text, as for a
+    /// truncated last line.
+    ended_with_newline: bool,
+}
+
+impl Lines {
+    fn next(&mut self, reader: &mut impl BufRead) -> std::io::Result<Option<&str>> {
+        self.buffer.clear();
+        if reader.read_line(&mut self.buffer)? == 0 {
+            return Ok(None);
+        }
+        self.count += 1;
+        self.ended_with_newline = self.buffer.ends_with('\n');
+        let mut line = self.buffer.as_str();
+        if let Some(body) = line.strip_suffix('\n') {
+            line = body.strip_suffix('\r').unwrap_or(body);
+        }
+        Ok(Some(line))
+    }
 }
 
 /// Splits a CSV line written by `timeseries` (RFC 4180 quoting, no embedded newlines).
@@ -289,6 +437,33 @@ pub fn provider_column(provider: &str, suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_charted_columns_are_columns_of_the_file() {
+        let written = split_csv(&header(&["a"]));
+        for column in CHARTED_COLUMNS.iter().map(|c| c.to_string()).chain(
+            CHARTED_PROVIDER_COLUMNS
+                .iter()
+                .map(|suffix| provider_column("a", suffix)),
+        ) {
+            assert!(written.contains(&column), "{column}");
+        }
+    }
+
+    #[test]
+    fn lines_split_as_str_lines_does() {
+        for text in ["", "a", "a\n", "a\r\nb", "a\n\nb\r", "a\r\n\r\n", "\n"] {
+            let mut reader = text.as_bytes();
+            let mut lines = Lines::default();
+            let mut read = Vec::new();
+            while let Some(line) = lines.next(&mut reader).unwrap() {
+                read.push(line.to_string());
+            }
+            assert_eq!(read, text.lines().collect::<Vec<_>>(), "{text:?}");
+            assert_eq!(lines.count, text.lines().count(), "{text:?}");
+            assert_eq!(lines.ended_with_newline, text.ends_with('\n'), "{text:?}");
+        }
+    }
 
     #[test]
     fn csv_fields_split_with_quotes() {

@@ -23,6 +23,7 @@ mod sweep;
 
 pub use sweep::render_sweep;
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,7 @@ use plotters::series::{DashedLineSeries, LineSeries};
 use plotters::style::{Color, FontStyle, IntoFont, RGBColor, WHITE};
 
 use crate::output::slug;
-use data::RunData;
+use data::{Column, RunData};
 use logaxis::Log125;
 use style::*;
 
@@ -588,16 +589,16 @@ fn segments(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
 }
 
 /// The time axis of one run: bucket midpoints in the chart's unit, and bin size.
-struct Axis {
+struct Axis<'a> {
     unit: TimeUnit,
     /// Bucket i spans [starts[i], ends[i]) seconds.
-    starts: Vec<f64>,
+    starts: Cow<'a, [f64]>,
     ends: Vec<f64>,
     bin: usize,
 }
 
-impl Axis {
-    fn of(run: &RunData, unit: TimeUnit) -> Axis {
+impl<'a> Axis<'a> {
+    fn of(run: &'a RunData, unit: TimeUnit) -> Axis<'a> {
         let starts = run.series.values("time_s");
         let end = run.summary.simulated_duration_s;
         let ends: Vec<f64> = starts
@@ -632,13 +633,9 @@ impl Axis {
 
     /// A per-bucket value as a line (bin mean of present values, NaN where none) with an
     /// envelope when binned.
-    fn line(
-        &self,
-        values: &[Option<f64>],
-        transform: impl Fn(f64) -> f64,
-    ) -> (Vec<Point>, Vec<Band>) {
+    fn line(&self, values: Column<'_>, transform: impl Fn(f64) -> f64) -> (Vec<Point>, Vec<Band>) {
         let buckets: Vec<Range<usize>> = (0..values.len()).map(|i| i..i + 1).collect();
-        self.binned(&buckets, |i| values[i].map(&transform))
+        self.binned(&buckets, |i| values.get(i).map(&transform))
     }
 
     /// Values of consecutive groups of buckets (`groups[i]` has `value(i)`) as a line:
@@ -717,7 +714,7 @@ impl Axis {
 fn shades(run: &RunData, axis: &Axis) -> Vec<Shade> {
     let providers = run.provider_names();
     let any = |suffix: &str| {
-        let columns: Vec<Vec<f64>> = providers
+        let columns: Vec<Cow<'_, [f64]>> = providers
             .iter()
             .map(|p| run.series.values(&data::provider_column(p, suffix)))
             .collect();
@@ -867,7 +864,7 @@ fn success_rate(runs: &[RunData], out: &Path) -> TimeChart {
         let successes = run.series.values("successes");
         let ended: Vec<f64> = successes
             .iter()
-            .zip(run.series.values("failures"))
+            .zip(run.series.values("failures").iter())
             .map(|(s, f)| s + f)
             .collect();
         let (_, envelope) = axis.line(run.series.column("success_rate"), |v| 100.0 * v);
@@ -956,7 +953,7 @@ pub fn percentile_points(run: &RunData, column: &str, quantile: f64) -> Vec<Perc
             let weighted: Vec<(f64, u64)> = g
                 .buckets
                 .clone()
-                .filter_map(|i| values[i].map(|v| (v, samples[i])))
+                .filter_map(|i| values.get(i).map(|v| (v, samples[i])))
                 .collect();
             PercentilePoint {
                 value_ms: percentile::weighted_quantile(&weighted, quantile),
@@ -1230,7 +1227,7 @@ fn credit_peaks_usd(runs: &[RunData]) -> Vec<f64> {
             let balances = run
                 .series
                 .column(&data::provider_column(&p.name, "credits_usd"));
-            peaks.push(balances.iter().flatten().copied().fold(0.0, f64::max));
+            peaks.push(balances.present().fold(0.0, f64::max));
         }
         peaks.push(run.series.values("cost_usd").iter().sum());
     }
@@ -1292,13 +1289,12 @@ fn credits(runs: &[RunData], out: &Path) -> TimeChart {
                 ));
             }
         }
+        let cost = run.series.values("cost_usd");
         let mut total = 0.0;
         let cumulative: Vec<(f64, f64)> = axis
             .bins()
             .map(|bin| {
-                total += run.series.values("cost_usd")[bin.clone()]
-                    .iter()
-                    .sum::<f64>();
+                total += cost[bin.clone()].iter().sum::<f64>();
                 (axis.x(axis.ends[bin.end - 1]), total)
             })
             .collect();
