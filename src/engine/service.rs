@@ -26,12 +26,6 @@ impl Sim<'_> {
         let provider = &self.scenario.providers[pi];
         let max_tokens = self.scenario.groups[group as usize].request.max_tokens;
         self.observers.provider_totals[pi].received += 1;
-        // The attempt's fate is drawn before admission, though only an admitted attempt
-        // uses it: the draws are a pure function of the request and its cursor, and the
-        // lognormal's long chain of dependent arithmetic then overlaps admission's work
-        // instead of delaying everything after it.
-        let conditions = self.world.providers[pi].conditions;
-        let draw = provider.draw_service(mi, conditions, self.world.draws.at(id, draws));
         match self.world.providers[pi].admit(now, provider, mi, input_tokens, max_tokens) {
             Verdict::Reject {
                 failure,
@@ -66,6 +60,9 @@ impl Sim<'_> {
             }
             Verdict::Accept { reserved_nusd } => {
                 self.observers.provider_totals[pi].accepted += 1;
+                let conditions = self.world.providers[pi].conditions;
+                let rng = self.world.draws.at(id, draws);
+                let draw = provider.draw_service(mi, conditions, rng);
                 let kind = draw.kind;
                 // What the request log records as the time to first token: an error's
                 // whole latency, or the first token's time under the brownout.
