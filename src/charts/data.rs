@@ -122,8 +122,8 @@ pub const CHARTED_PROVIDER_COLUMNS: [&str; 3] = ["credits_usd", "down_s", "brown
 ///
 /// A cell is held as a bare f64 with NaN standing for an empty CSV cell: the reader accepts
 /// only finite numbers, so NaN is never a value, and 8 bytes a cell instead of
-/// `Option<f64>`'s 16 halve what a long run's charts hold (57 columns of 6,000 buckets at
-/// 1,000 simulated hours). `Column` gives the cells back as `Option<f64>`.
+/// `Option<f64>`'s 16 halve what each kept column holds (6,000 buckets at 1,000 simulated
+/// hours of `thousand-hours.json`). `Column` gives the cells back as `Option<f64>`.
 #[derive(Debug, Clone)]
 pub struct Series {
     /// The kept columns' names, in the file's order.
@@ -286,7 +286,13 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
     let mut lines = Lines::default();
     let names: Vec<&str> = summary.providers.iter().map(|p| p.name.as_str()).collect();
     let expected = header(&names);
-    let found = lines.next(&mut reader).map_err(cannot_read)?.unwrap_or("");
+    // A line that cannot be read (not UTF-8, an I/O error) is named like a bad cell.
+    let unreadable =
+        |line: usize, e: std::io::Error| at_line(line, format!("cannot read the time series: {e}"));
+    let found = lines
+        .next(&mut reader)
+        .map_err(|e| unreadable(1, e))?
+        .unwrap_or("");
     if found != expected {
         return Err(at_line(
             1,
@@ -317,7 +323,7 @@ fn load_series(path: &Path, summary: &SummaryView) -> Result<Series, InputError>
         .map(|_| Vec::with_capacity(expected_rows.min(most_rows)))
         .collect();
     let mut i = 0;
-    while let Some(line) = lines.next(&mut reader).map_err(cannot_read)? {
+    while let Some(line) = lines.next(&mut reader).map_err(|e| unreadable(i + 2, e))? {
         let fields = split_csv(line);
         if fields.len() != header_names.len() {
             return Err(at_line(

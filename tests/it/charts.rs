@@ -240,6 +240,37 @@ fn plot_refuses_missing_truncated_and_foreign_results() {
         ],
         &["timeseries.csv:", "rows"],
     );
+    // A damaged cell in a column no chart draws (`retries`) is refused all the same, at its
+    // line: the charts keep only the columns they draw, but every cell is checked.
+    let retries = lines[0].split(',').position(|c| c == "retries").unwrap();
+    let mut damaged: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut row: Vec<&str> = lines[3].split(',').collect();
+    row[retries] = "x";
+    damaged[3] = row.join(",");
+    std::fs::write(&csv, damaged.join("\n") + "\n").unwrap();
+    refused(
+        &[
+            "plot",
+            run.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &["timeseries.csv:4:", "`retries`: `x` is not a number"],
+    );
+    // Bytes that are not UTF-8, in the third data row: refused at that line.
+    let mut bytes = original.clone().into_bytes();
+    let at = lines[..3].iter().map(|l| l.len() + 1).sum::<usize>();
+    bytes[at] = 0xff;
+    std::fs::write(&csv, bytes).unwrap();
+    refused(
+        &[
+            "plot",
+            run.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        &["timeseries.csv:4:", "UTF-8"],
+    );
     // A header from another version.
     std::fs::write(&csv, original.replacen("time_s,", "t,", 1)).unwrap();
     refused(
