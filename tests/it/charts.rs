@@ -216,30 +216,25 @@ fn plot_refuses_missing_truncated_and_foreign_results() {
     let out = tempfile::tempdir().unwrap();
     let csv = run.path().join("timeseries.csv");
     let original = std::fs::read_to_string(&csv).unwrap();
+    let plot_refused = |expected: &[&str]| {
+        refused(
+            &[
+                "plot",
+                run.path().to_str().unwrap(),
+                "--out",
+                out.path().to_str().unwrap(),
+            ],
+            expected,
+        )
+    };
 
     // Truncated mid-line.
     std::fs::write(&csv, &original[..original.len() - 40]).unwrap();
-    refused(
-        &[
-            "plot",
-            run.path().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &["timeseries.csv:", "truncated"],
-    );
+    plot_refused(&["timeseries.csv:", "truncated"]);
     // Whole rows missing.
     let lines: Vec<&str> = original.lines().collect();
     std::fs::write(&csv, lines[..lines.len() - 3].join("\n") + "\n").unwrap();
-    refused(
-        &[
-            "plot",
-            run.path().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &["timeseries.csv:", "rows"],
-    );
+    plot_refused(&["timeseries.csv:", "rows"]);
     // A damaged cell in a column no chart draws (`retries`) is refused all the same, at its
     // line: the charts keep only the columns they draw, but every cell is checked.
     let retries = lines[0].split(',').position(|c| c == "retries").unwrap();
@@ -248,40 +243,16 @@ fn plot_refuses_missing_truncated_and_foreign_results() {
     row[retries] = "x";
     damaged[3] = row.join(",");
     std::fs::write(&csv, damaged.join("\n") + "\n").unwrap();
-    refused(
-        &[
-            "plot",
-            run.path().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &["timeseries.csv:4:", "`retries`: `x` is not a number"],
-    );
+    plot_refused(&["timeseries.csv:4:", "`retries`: `x` is not a number"]);
     // Bytes that are not UTF-8, in the third data row: refused at that line.
     let mut bytes = original.clone().into_bytes();
     let at = lines[..3].iter().map(|l| l.len() + 1).sum::<usize>();
     bytes[at] = 0xff;
     std::fs::write(&csv, bytes).unwrap();
-    refused(
-        &[
-            "plot",
-            run.path().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &["timeseries.csv:4:", "UTF-8"],
-    );
+    plot_refused(&["timeseries.csv:4:", "UTF-8"]);
     // A header from another version.
     std::fs::write(&csv, original.replacen("time_s,", "t,", 1)).unwrap();
-    refused(
-        &[
-            "plot",
-            run.path().to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-        &["timeseries.csv:1:", "columns"],
-    );
+    plot_refused(&["timeseries.csv:1:", "columns"]);
     assert_eq!(
         std::fs::read_dir(out.path()).unwrap().count(),
         0,
