@@ -14,17 +14,20 @@ use crate::outcome::Failure;
 use crate::policy::breaker::Recorded;
 use crate::policy::budget::accepted;
 use crate::policy::{ChainStep, MAX_OUTER_RETRY_LAYERS, NextStep};
-use crate::time::Nanos;
+use crate::time::{Nanos, secs_to_ns};
 use crate::trace::TraceKind;
 
 use super::Sim;
-use super::slab::{NONE, Phase, Request, copy_bit};
+use super::slab::{Job, NONE, Phase, Request, copy_bit};
 
 impl Sim<'_> {
-    /// Copy `generation` of the request's attempt answered; it streamed its tokens for the
-    /// last `streaming_ns` (for the request log's time to first token).
-    pub(super) fn attempt_succeeded(&mut self, request: u32, generation: u32, streaming_ns: Nanos) {
+    /// The provider's job `answer` answered its copy of the request's attempt.
+    pub(super) fn attempt_succeeded(&mut self, answer: Job) {
+        let (request, generation) = (answer.request, answer.generation);
         if self.observers.attempt_log.sink.is_some() {
+            // The part of the service after the first token, for the log's time to first
+            // token: converted here, for its one reader, not for every answer.
+            let streaming_ns = answer.service_ns.saturating_sub(secs_to_ns(answer.ttft_s));
             self.log_attempt(request, generation, None, streaming_ns, None);
         }
         let r = &self.clients.requests.items[request as usize];

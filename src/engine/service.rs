@@ -188,15 +188,7 @@ impl Sim<'_> {
 
         if client_waiting {
             match j.kind {
-                ServiceKind::Success => {
-                    // Converted only for the request log, the one reader.
-                    let streaming_ns = if self.observers.attempt_log.sink.is_some() {
-                        j.service_ns.saturating_sub(secs_to_ns(j.ttft_s))
-                    } else {
-                        0
-                    };
-                    self.attempt_succeeded(j.request, j.generation, streaming_ns)
-                }
+                ServiceKind::Success => self.attempt_succeeded(j),
                 ServiceKind::Error(failure) => {
                     self.copy_failed(j.request, j.generation, failure, None)
                 }
